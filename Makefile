@@ -1,0 +1,46 @@
+# netplumb: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test venv tools lint typecheck gocheck unit e2e cluster-up cluster-down clean
+
+$(VENV)/.stamp: pyproject.toml
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.stamp
+
+tools: venv
+	$(VPY) -m harness.tools build
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	$(VENV)/bin/mypy --strict netplumb harness
+
+gocheck:
+	@bash tools/gocheck.sh
+
+unit: venv
+	$(VPY) -m pytest -q tests/unit
+
+run: tools
+	$(VPY) -m harness.run
+
+test: tools lint typecheck gocheck
+	$(VPY) -m pytest -q -ra tests
+
+cluster-up: tools
+	$(VPY) -m netplumb.cli.main cluster up
+
+cluster-down: venv
+	$(VPY) -m netplumb.cli.main cluster down
+
+clean: cluster-down
+	rm -rf .netplumb
