@@ -1,0 +1,1 @@
+"""Typed models (pure): CNI plugin configs, IPAM, network selections, stack spec."""

@@ -1,0 +1,92 @@
+"""The base of every CNI model: strict like Go's JSON decoder, lossless like a raw dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import Finding, Loc, PlanError, format_path
+from .fieldcheck import FieldIssue
+
+T = TypeVar("T")
+
+# Tags used inside discriminated unions start with this character; they are not part of
+# the user's field path and are dropped when errors are reported.
+TAG_MARK = "§"
+
+
+class CniModel(BaseModel):
+    """A JSON object of a CNI config.
+
+    - ``strict``: a string is never coerced into a number or a bool, as the plugins'
+      Go decoders would refuse it too.
+    - ``extra="allow"``: keys netplumb does not model are kept, in order, and written back.
+    - Python attributes are snake_case; the CNI spelling is the alias, used on output.
+    """
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        use_attribute_docstrings=True,
+        frozen=False,
+        validate_assignment=False,
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: the fields that were set, with their CNI spelling, plus unknown keys."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
+
+    @classmethod
+    def parse(cls, data: Any, *, at: Loc = ()) -> Self:
+        """Validate ``data``; errors come back as a :class:`PlanError` with paths under ``at``."""
+        return validate(cls.model_validate, data, at=at)
+
+
+def validate(fn: Callable[[Any], T], data: Any, *, at: Loc = ()) -> T:
+    try:
+        return fn(data)
+    except ValidationError as exc:
+        raise plan_error_from(exc, at=at) from None
+
+
+def plan_error_from(exc: ValidationError, *, at: Loc = ()) -> PlanError:
+    findings: list[Finding] = []
+    for err in exc.errors(include_url=False):
+        loc: list[str | int] = list(at)
+        loc += [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(TAG_MARK))]
+        value = err.get("input")
+        message = err["msg"]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldIssue):
+            loc += list(cause.subpath)
+            message = cause.message
+            if cause.has_value:
+                value = cause.value
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        findings.append(Finding(format_path(loc), value, _explain(err["type"], message, err)))
+    return PlanError(findings)
+
+
+def _explain(kind: str, message: str, err: Mapping[str, Any]) -> str:
+    """Pydantic's messages, made to speak of JSON types and say what would be valid."""
+    replacements = {
+        "int_type": "expected a JSON integer",
+        "bool_type": "expected true or false",
+        "string_type": "expected a JSON string",
+        "dict_type": "expected a JSON object",
+        "list_type": "expected a JSON array",
+        "model_type": "expected a JSON object",
+        "missing": "required field is missing",
+        "float_type": "expected a JSON number",
+    }
+    if kind in replacements:
+        return replacements[kind]
+    if kind == "literal_error":
+        return message.replace("Input should be", "expected one of:").rstrip(".")
+    return message
