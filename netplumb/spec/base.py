@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from ..errors import Finding, Loc, PlanError, format_path
 from .fieldcheck import FieldIssue
@@ -36,6 +36,21 @@ class CniModel(BaseModel):
         frozen=False,
         validate_assignment=False,
     )
+
+    open_schema: ClassVar[bool] = False
+    """Unknown keys are this model's point (raw plugins and IPAM): never refused."""
+
+    @model_validator(mode="after")
+    def _no_unknown_keys_when_typed(self, info: ValidationInfo) -> Self:
+        # Parsed configs keep unknown keys (lossless import). Typed input (component args,
+        # stack files) is validated with context {"typed": True}, where an unknown key is
+        # far more likely a typo than a field of a newer plugin: refuse it.
+        if self.model_extra and not self.open_schema and (info.context or {}).get("typed"):
+            key = next(iter(self.model_extra))
+            known = sorted(f.alias or n for n, f in type(self).model_fields.items())
+            raise FieldIssue(f"unknown field {key!r}; expected one of: {', '.join(known)}",
+                             subpath=(key,), value=self.model_extra[key], has_value=True)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object: the fields that were set, with their CNI spelling, plus unknown keys."""
@@ -84,6 +99,7 @@ def _explain(kind: str, message: str, err: Mapping[str, Any]) -> str:
         "model_type": "expected a JSON object",
         "missing": "required field is missing",
         "float_type": "expected a JSON number",
+        "extra_forbidden": "unknown field; check its spelling against the documented fields",
     }
     if kind in replacements:
         return replacements[kind]

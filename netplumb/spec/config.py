@@ -16,7 +16,7 @@ from .plugins import AnyPlugin, Plugin
 
 CniVersion = Literal["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
 CNI_VERSIONS: tuple[str, ...] = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-DEFAULT_CNI_VERSION = "1.0.0"
+DEFAULT_CNI_VERSION: CniVersion = "1.0.0"
 
 _PLUGIN = TypeAdapter(AnyPlugin)
 _TOP_KEYS = ("cniVersion", "name")

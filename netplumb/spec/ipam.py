@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
@@ -403,6 +403,8 @@ class WhereaboutsIpam(CniModel):
 
 class RawIpam(CniModel):
     """An IPAM type netplumb does not model: every field is kept as given."""
+
+    open_schema: ClassVar[bool] = True
 
     type: str | None = None
 

@@ -379,6 +379,8 @@ class SbrPlugin(Plugin):
 class RawPlugin(Plugin):
     """A plugin type netplumb does not model: every field is kept as given."""
 
+    open_schema: ClassVar[bool] = True
+
 
 KNOWN_PLUGINS: dict[str, type[Plugin]] = {
     "macvlan": MacvlanPlugin,

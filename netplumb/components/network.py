@@ -1,0 +1,156 @@
+"""NetworkAttachmentDefinition components, one per kind, plus the NAD CRD."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..checks.networks import PlannedNetwork
+from ..render.nad import nad, nad_crd
+from ..spec.networks import (
+    BridgeNetworkArgs,
+    CniNetworkArgs,
+    HostDeviceNetworkArgs,
+    IpvlanNetworkArgs,
+    MacvlanNetworkArgs,
+    NadFields,
+    SriovNetworkArgs,
+    VlanNetworkArgs,
+)
+from ..spec.selection import NetworkSelection
+
+A = TypeVar("A", bound=NadFields)
+
+
+def child(parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None
+          ) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
+
+
+def register_object(name: str, manifest: dict[str, Any],
+                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register a rendered manifest as the matching pulumi_kubernetes resource."""
+    kind = manifest["kind"]
+    if kind == "CustomResourceDefinition":
+        return k8s.apiextensions.v1.CustomResourceDefinition(
+            name, metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
+    if kind == "Pod":
+        return k8s.core.v1.Pod(name, metadata=manifest["metadata"], spec=manifest["spec"],
+                               opts=opts)
+    body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
+    return k8s.apiextensions.CustomResource(
+        name, api_version=manifest["apiVersion"], kind=kind, metadata=manifest["metadata"],
+        opts=opts, **body)
+
+
+class NadCrd(pulumi.ComponentResource):
+    """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("netplumb:index:NadCrd", name, None, opts)
+        self.crd = register_object(f"{name}-crd", nad_crd(), child(self))
+        self.register_outputs({})
+
+
+class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
+    """A NetworkAttachmentDefinition built from typed args.
+
+    Args are validated (unknown keys refused) and the CNI config built *before* anything
+    registers, so bad input raises :class:`netplumb.PlanError` and nothing is half-applied.
+
+    Outputs: ``nad_name``, ``namespace``, ``config`` (the rendered CNI JSON).
+    """
+
+    TYPE: ClassVar[str] = "netplumb:index:NetworkAttachment"
+
+    nad_name: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    config: pulumi.Output[str]
+
+    def __init__(self, name: str, args: A, opts: pulumi.ResourceOptions | None = None) -> None:
+        checked = type(args).typed(args.model_dump(by_alias=True, exclude_unset=True))
+        config = checked.cni_config(name)
+        super().__init__(self.TYPE, name, None, opts)
+        nad_name = checked.nad_name(name)
+        self.args = checked
+        self.planned = PlannedNetwork(nad_name, checked.namespace, config, where=name)
+        manifest = nad(nad_name, checked.namespace, config, resource_name=checked.resource_name,
+                       labels=checked.labels, annotations=checked.annotations)
+        self.nad = register_object(f"{name}-nad", manifest, child(self))
+        self.nad_name = pulumi.Output.from_input(nad_name)
+        self.namespace = pulumi.Output.from_input(checked.namespace)
+        self.config = pulumi.Output.from_input(config.to_json())
+        self.register_outputs({"nad_name": self.nad_name, "namespace": self.namespace,
+                               "config": self.config})
+
+    def selection(self, interface: str | None = None, *, ips: list[str] | None = None,
+                  mac: str | None = None, default_route: list[str] | None = None,
+                  namespace: str | None = None) -> NetworkSelection:
+        """The pod-side selection element for this network."""
+        data: dict[str, Any] = {"name": self.planned.name,
+                                "namespace": namespace or self.planned.namespace}
+        for key, value in (("interface", interface), ("ips", ips), ("mac", mac),
+                           ("default-route", default_route)):
+            if value is not None:
+                data[key] = value
+        return NetworkSelection.parse(data)
+
+
+class MacvlanNetwork(NetworkAttachment[MacvlanNetworkArgs]):
+    """A macvlan NAD (``master``, ``mode``, ``mtu``, IPAM)."""
+
+    TYPE = "netplumb:index:MacvlanNetwork"
+
+
+class IpvlanNetwork(NetworkAttachment[IpvlanNetworkArgs]):
+    """An ipvlan NAD (``master``, ``mode`` l2|l3|l3s, IPAM)."""
+
+    TYPE = "netplumb:index:IpvlanNetwork"
+
+
+class BridgeNetwork(NetworkAttachment[BridgeNetworkArgs]):
+    """A bridge NAD (``bridge``, gateway and masquerade options, VLAN, IPAM)."""
+
+    TYPE = "netplumb:index:BridgeNetwork"
+
+
+class HostDeviceNetwork(NetworkAttachment[HostDeviceNetworkArgs]):
+    """A host-device NAD (exactly one of device, hwaddr, kernelpath, pciBusID)."""
+
+    TYPE = "netplumb:index:HostDeviceNetwork"
+
+
+class SriovNetwork(NetworkAttachment[SriovNetworkArgs]):
+    """An SR-IOV NAD; ``resource_name`` ties it to a device-plugin pool."""
+
+    TYPE = "netplumb:index:SriovNetwork"
+
+
+class VlanNetwork(NetworkAttachment[VlanNetworkArgs]):
+    """A vlan NAD (``master``, ``vlan_id``, IPAM)."""
+
+    TYPE = "netplumb:index:VlanNetwork"
+
+
+class CniNetwork(NetworkAttachment[CniNetworkArgs]):
+    """A NAD carrying any CNI config, kept exactly as given (imports, unmodelled plugins)."""
+
+    TYPE = "netplumb:index:CniNetwork"
+
+
+COMPONENT_BY_TYPE: dict[str, type[NetworkAttachment[Any]]] = {
+    "macvlan": MacvlanNetwork,
+    "ipvlan": IpvlanNetwork,
+    "bridge": BridgeNetwork,
+    "host-device": HostDeviceNetwork,
+    "sriov": SriovNetwork,
+    "vlan": VlanNetwork,
+}
+
+
+def component_for(args: NadFields) -> type[NetworkAttachment[Any]]:
+    if isinstance(args, CniNetworkArgs):
+        return CniNetwork
+    return COMPONENT_BY_TYPE[args.type]

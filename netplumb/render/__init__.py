@@ -1,0 +1,1 @@
+"""Spec → plain manifest dicts (pure; no engine, no cluster)."""

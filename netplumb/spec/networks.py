@@ -1,0 +1,223 @@
+"""Typed arguments of the network components, one class per NAD kind.
+
+Each ``<Kind>NetworkArgs`` *is* its plugin model (same fields, same validation, same
+docs) plus the NetworkAttachmentDefinition's own options, so the CNI fields are listed
+once, in :mod:`netplumb.spec.plugins`. Stack files use the same classes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator
+
+from ..errors import PlanError
+from . import fieldcheck as fc
+from .base import TAG_MARK, CniModel, validate
+from .config import DEFAULT_CNI_VERSION, CniConfig, CniVersion
+from .fieldcheck import FieldIssue
+from .plugins import (
+    AnyPlugin,
+    BridgePlugin,
+    HostDevicePlugin,
+    IpvlanPlugin,
+    MacvlanPlugin,
+    Plugin,
+    SriovPlugin,
+    VlanPlugin,
+)
+
+RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
+
+_ARGS_CONFIG = ConfigDict(
+    strict=True,
+    extra="forbid",
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+    use_attribute_docstrings=True,
+)
+
+
+class NadFields(CniModel):
+    """Options of the NetworkAttachmentDefinition object itself (not of the CNI config)."""
+
+    model_config = _ARGS_CONFIG
+
+    name: str | None = None
+    """NAD name; in a program it defaults to the component's resource name."""
+    namespace: str = "default"
+    """Namespace of the NAD; pods in other namespaces select it as ``namespace/name``."""
+    cni_name: str | None = None
+    """CNI network name inside the config; defaults to the NAD name, ``""`` leaves it out."""
+    cni_version: CniVersion = DEFAULT_CNI_VERSION
+    """CNI spec version written into the config."""
+    resource_name: str | None = None
+    """Device-plugin resource (``intel.com/sriov``), set as the resourceName annotation."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    chain: list[AnyPlugin] = Field(default_factory=list)
+    """Chained plugins run after the interface plugin (tuning, portmap, bandwidth, sbr);
+    with any, the config is written as a conflist."""
+
+    NAD_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"name", "namespace", "cni_name", "cni_version", "resource_name", "labels",
+         "annotations", "chain", "type"})
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else fc.k8s_name(v)
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return fc.k8s_label_name(v)
+
+    @field_validator("cni_name")
+    @classmethod
+    def _cni_name(cls, v: str | None) -> str | None:
+        return v if not v else fc.cni_name(v)
+
+    @field_validator("resource_name")
+    @classmethod
+    def _resource(cls, v: str | None) -> str | None:
+        if v is not None and (v.count("/") != 1 or not all(v.split("/"))):
+            raise FieldIssue("expected an extended resource name such as intel.com/sriov")
+        return v
+
+    type: str = ""
+    """The plugin type; each kind fixes it."""
+
+    def nad_name(self, default: str) -> str:
+        return self.name or default
+
+    def plugin_dict(self) -> dict[str, Any]:
+        """The interface plugin's JSON object (the CNI fields that were given)."""
+        fields = {k for k in type(self).model_fields if k not in self.NAD_KEYS}
+        body = self.model_dump(by_alias=True, exclude_unset=True, include=fields)
+        body["type"] = self.type  # every kind defines its plugin type
+        return body
+
+    def cni_config(self, default_name: str) -> CniConfig:
+        """The CNI config this NAD carries; raises :class:`PlanError` if it is invalid."""
+        name = self.nad_name(default_name)
+        cni_name = name if self.cni_name is None else (self.cni_name or None)
+        if self.chain:
+            if cni_name is None:
+                raise PlanError.one("cni_name", "", "a chained config (conflist) needs a name")
+            return CniConfig.from_dict({
+                "cniVersion": self.cni_version, "name": cni_name,
+                "plugins": [self.plugin_dict(), *(p.to_dict() for p in self.chain)]})
+        head: dict[str, Any] = {"cniVersion": self.cni_version}
+        if cni_name is not None:
+            head["name"] = cni_name
+        return CniConfig.from_dict({**head, **self.plugin_dict()})
+
+    @classmethod
+    def typed(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> NadFields:
+        """Validate typed input (component args, stack files): unknown keys are refused."""
+        return validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
+
+
+class MacvlanNetworkArgs(NadFields, MacvlanPlugin):
+    """A macvlan network: each pod gets a sub-interface of ``master`` with its own MAC."""
+
+    model_config = _ARGS_CONFIG
+    type: Literal["macvlan"] = "macvlan"
+
+
+class IpvlanNetworkArgs(NadFields, IpvlanPlugin):
+    """An ipvlan network: pods share ``master``'s MAC (for MAC-restricted underlays)."""
+
+    model_config = _ARGS_CONFIG
+    type: Literal["ipvlan"] = "ipvlan"
+
+
+class BridgeNetworkArgs(NadFields, BridgePlugin):
+    """A bridge network: a veth per pod plugged into a Linux bridge on the node."""
+
+    model_config = _ARGS_CONFIG
+    type: Literal["bridge"] = "bridge"
+
+
+class HostDeviceNetworkArgs(NadFields, HostDevicePlugin):
+    """A host-device network: an existing host link is moved into the pod."""
+
+    model_config = _ARGS_CONFIG
+    type: Literal["host-device"] = "host-device"
+
+
+class SriovNetworkArgs(NadFields, SriovPlugin):
+    """An SR-IOV network: a VF from the device plugin's ``resource_name`` pool."""
+
+    model_config = _ARGS_CONFIG
+    type: Literal["sriov"] = "sriov"
+
+
+class VlanNetworkArgs(NadFields, VlanPlugin):
+    """A vlan network: an 802.1q sub-interface of ``master`` per pod."""
+
+    model_config = _ARGS_CONFIG
+    type: Literal["vlan"] = "vlan"
+
+
+class CniNetworkArgs(NadFields):
+    """Any CNI config, given whole (imported NADs, plugins netplumb does not model)."""
+
+    model_config = _ARGS_CONFIG
+    config: dict[str, Any]
+    """The CNI JSON object (single plugin or conflist), kept exactly as given."""
+
+    def plugin_dict(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    def cni_config(self, default_name: str) -> CniConfig:
+        try:
+            return CniConfig.from_dict(self.config)
+        except PlanError as exc:
+            raise exc.prefixed(("config",)) from None
+
+
+ARGS_BY_TYPE: dict[str, type[NadFields]] = {
+    "macvlan": MacvlanNetworkArgs,
+    "ipvlan": IpvlanNetworkArgs,
+    "bridge": BridgeNetworkArgs,
+    "host-device": HostDeviceNetworkArgs,
+    "sriov": SriovNetworkArgs,
+    "vlan": VlanNetworkArgs,
+}
+
+
+def _network_tag(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return TAG_MARK + "cni"
+    if "config" in data:
+        return TAG_MARK + "cni"
+    t = data.get("type")
+    if isinstance(t, str) and t in ARGS_BY_TYPE:
+        return TAG_MARK + t
+    return None
+
+
+NetworkSpec = Annotated[
+    Annotated[MacvlanNetworkArgs, Tag(TAG_MARK + "macvlan")]
+    | Annotated[IpvlanNetworkArgs, Tag(TAG_MARK + "ipvlan")]
+    | Annotated[BridgeNetworkArgs, Tag(TAG_MARK + "bridge")]
+    | Annotated[HostDeviceNetworkArgs, Tag(TAG_MARK + "host-device")]
+    | Annotated[SriovNetworkArgs, Tag(TAG_MARK + "sriov")]
+    | Annotated[VlanNetworkArgs, Tag(TAG_MARK + "vlan")]
+    | Annotated[CniNetworkArgs, Tag(TAG_MARK + "cni")],
+    Discriminator(
+        _network_tag,
+        custom_error_type="network_kind",
+        custom_error_message="unknown network type; expected type one of macvlan, ipvlan, "
+        "bridge, host-device, sriov, vlan, or a raw 'config' object",
+        custom_error_context={"discriminator": "type"},
+    ),
+]
+"""A network in a stack file: ``type`` picks the kind, ``config`` gives a raw CNI config."""
+
+
+def interface_plugin(config: CniConfig) -> Plugin:
+    return config.main

@@ -1,0 +1,49 @@
+"""Multi-homed pods: a container spec plus typed network selections."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import fieldcheck as fc
+from .selection import NetworkSelection
+
+_CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+                     serialize_by_alias=True, use_attribute_docstrings=True)
+
+
+class Resources(BaseModel):
+    model_config = _CONFIG
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class PodArgs(BaseModel):
+    """A bare pod with secondary networks (as in the hand-run Multus guides)."""
+
+    model_config = _CONFIG
+
+    name: str | None = None
+    """Pod name; in a program it defaults to the component's resource name."""
+    namespace: str = "default"
+    image: str = "busybox:1.36"
+    """Container image."""
+    command: list[str] = Field(default_factory=lambda: ["sleep", "infinity"])
+    args: list[str] = Field(default_factory=list)
+    networks: list[NetworkSelection] = Field(default_factory=list)
+    """Secondary attachments, written to the ``k8s.v1.cni.cncf.io/networks`` annotation."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    termination_grace_period_seconds: int = 0
+    """Seconds to wait on delete; the guide's test pods use 0."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else fc.k8s_name(v)
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return fc.k8s_label_name(v)
