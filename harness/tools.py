@@ -1,0 +1,586 @@
+"""Build the pinned toolchain from the Go wrapper modules in ``tools/*/`` into the tool cache.
+
+Each ``tools/<name>/`` holds a ``go.mod``/``go.sum`` (pins), optional glue ``.go`` files and a
+``tool.toml`` (format: ``tools/README.md``). Outputs land in ``tools_cache_root()``::
+
+    builds/<tool>-<toolhash>/       one tool's binaries and extra files (+ .stamp when complete)
+    <sethash>/bin/                  symlinks to every tool's outputs
+    <sethash>/pulumi-home/          PULUMI_HOME for everything run with env_with_tools()
+    <sethash>/stamps/<tool>         post-install steps done for this set
+
+Usage: ``python -m harness.tools build [names...] | path | list | env``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from harness.paths import REPO_ROOT, tools_cache_root
+
+TOOLS_DIR = REPO_ROOT / "tools"
+GLUE_SUFFIXES = (".go",)
+HASH_LEN = 16
+
+
+class ToolError(RuntimeError):
+    """A tool description is wrong or a build step failed."""
+
+
+# --------------------------------------------------------------------------- descriptions
+
+
+@dataclass(frozen=True)
+class Binary:
+    package: str
+    output: str
+    ldflags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    cgo: bool = False
+
+
+@dataclass(frozen=True)
+class Extra:
+    module: str
+    path: str
+    output: str
+    mode: int = 0o755
+
+
+@dataclass(frozen=True)
+class Reuse:
+    binary: str
+    args: tuple[str, ...]
+    expect: str
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    dir: Path
+    description: str
+    version: str
+    requires: tuple[str, ...]
+    env: Mapping[str, str]
+    binaries: tuple[Binary, ...]
+    extras: tuple[Extra, ...] = ()
+    prebuild: tuple[tuple[str, ...], ...] = ()
+    post_install: tuple[tuple[str, ...], ...] = ()
+    reuse: Reuse | None = None
+    files: tuple[Path, ...] = field(default=(), compare=False)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [b.output for b in self.binaries] + [e.output for e in self.extras]
+
+
+def _str_list(raw: Any, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise ToolError(f"{where}: expected a list of strings, got {raw!r}")
+    return tuple(raw)
+
+
+def _table_list(raw: Any, where: str) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise ToolError(f"{where}: expected an array of tables ([[...]])")
+    return raw
+
+
+def _req(table: dict[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value:
+        raise ToolError(f"{where}: missing string key {key!r}")
+    return value
+
+
+def _tool_files(tool_dir: Path) -> tuple[Path, ...]:
+    """Files whose content defines a tool: tool.toml, go.mod, go.sum and glue sources."""
+    files = [tool_dir / n for n in ("tool.toml", "go.mod", "go.sum") if (tool_dir / n).is_file()]
+    files += sorted(
+        p for p in tool_dir.rglob("*") if p.is_file() and p.suffix in GLUE_SUFFIXES
+    )
+    return tuple(files)
+
+
+def load_tool(tool_dir: Path) -> Tool:
+    where = str(tool_dir.relative_to(REPO_ROOT) / "tool.toml")
+    try:
+        data = tomllib.loads((tool_dir / "tool.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ToolError(f"{where}: {exc}") from exc
+    if not (tool_dir / "go.mod").is_file():
+        raise ToolError(f"{where}: the wrapper has no go.mod")
+    binaries = tuple(
+        Binary(
+            package=_req(b, "package", f"{where} [[binary]]"),
+            output=_req(b, "output", f"{where} [[binary]]"),
+            ldflags=_str_list(b.get("ldflags"), f"{where} ldflags"),
+            tags=_str_list(b.get("tags"), f"{where} tags"),
+            cgo=bool(b.get("cgo", False)),
+        )
+        for b in _table_list(data.get("binary"), f"{where} binary")
+    )
+    if not binaries:
+        raise ToolError(f"{where}: no [[binary]]")
+    extras = tuple(
+        Extra(
+            module=_req(e, "module", f"{where} [[extra]]"),
+            path=_req(e, "path", f"{where} [[extra]]"),
+            output=_req(e, "output", f"{where} [[extra]]"),
+            mode=int(e.get("mode", 0o755)),
+        )
+        for e in _table_list(data.get("extra"), f"{where} extra")
+    )
+    reuse = None
+    if "reuse" in data:
+        r = data["reuse"]
+        reuse = Reuse(
+            binary=_req(r, "binary", f"{where} [reuse]"),
+            args=_str_list(r.get("args"), f"{where} [reuse] args"),
+            expect=_req(r, "expect", f"{where} [reuse]"),
+        )
+    env = data.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise ToolError(f"{where}: [env] values must be strings")
+    tool = Tool(
+        name=tool_dir.name,
+        dir=tool_dir,
+        description=str(data.get("description", "")),
+        version=str(data.get("version", "")),
+        requires=_str_list(data.get("requires"), f"{where} requires"),
+        env=dict(env),
+        binaries=binaries,
+        extras=extras,
+        prebuild=tuple(
+            _str_list(_req_list(p, f"{where} [[prebuild]]"), f"{where} prebuild")
+            for p in _table_list(data.get("prebuild"), f"{where} prebuild")
+        ),
+        post_install=tuple(
+            _str_list(_req_list(p, f"{where} [[post_install]]"), f"{where} post_install")
+            for p in _table_list(data.get("post_install"), f"{where} post_install")
+        ),
+        reuse=reuse,
+        files=_tool_files(tool_dir),
+    )
+    outs = tool.outputs
+    if len(set(outs)) != len(outs):
+        raise ToolError(f"{where}: duplicate output names {outs}")
+    return tool
+
+
+def _req_list(table: dict[str, Any], where: str) -> Any:
+    if "run" not in table:
+        raise ToolError(f"{where}: missing key 'run'")
+    return table["run"]
+
+
+def discover(tools_dir: Path = TOOLS_DIR) -> dict[str, Tool]:
+    """All tools described by ``tools/*/tool.toml``, by directory name."""
+    tools = {p.parent.name: load_tool(p.parent) for p in sorted(tools_dir.glob("*/tool.toml"))}
+    outputs: dict[str, str] = {}
+    for tool in tools.values():
+        for out in tool.outputs:
+            if out in outputs:
+                raise ToolError(f"output {out!r} produced by both {outputs[out]} and {tool.name}")
+            outputs[out] = tool.name
+        for req in tool.requires:
+            if req not in tools:
+                raise ToolError(f"{tool.name} requires unknown tool {req!r}")
+    return tools
+
+
+# --------------------------------------------------------------------------- hashing / paths
+
+
+@cache
+def go_version() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolError("the go command is not on PATH")
+    out = subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout
+    return out.strip()
+
+
+def tool_hash(tool: Tool) -> str:
+    h = hashlib.sha256()
+    h.update(go_version().encode())
+    for path in tool.files:
+        h.update(b"\0" + str(path.relative_to(tool.dir)).encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:HASH_LEN]
+
+
+def set_hash(tools: Mapping[str, Tool]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tools):
+        h.update(f"{name}={tool_hash(tools[name])}\n".encode())
+    return h.hexdigest()[:HASH_LEN]
+
+
+def _set_dir(tools: Mapping[str, Tool]) -> Path:
+    return tools_cache_root() / set_hash(tools)
+
+
+def bin_dir() -> Path:
+    """The bin dir for the current pins (not necessarily built yet: see :func:`ensure`)."""
+    return _set_dir(discover()) / "bin"
+
+
+def pulumi_home() -> Path:
+    """PULUMI_HOME inside the tool cache, where post-install steps put plugins."""
+    return _set_dir(discover()) / "pulumi-home"
+
+
+def build_dir(tool: Tool) -> Path:
+    return tools_cache_root() / "builds" / f"{tool.name}-{tool_hash(tool)}"
+
+
+# --------------------------------------------------------------------------- running steps
+
+
+def log(msg: str) -> None:
+    print(f"[tools] {msg}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def step(what: str) -> Iterator[None]:
+    log(f"{what} ...")
+    start = time.monotonic()
+    try:
+        yield
+    except BaseException:
+        log(f"{what} FAILED after {time.monotonic() - start:.1f}s")
+        raise
+    log(f"{what} ... {time.monotonic() - start:.1f}s")
+
+
+def _run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], what: str) -> str:
+    proc = subprocess.run(
+        list(argv), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
+        raise ToolError(f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n{tail}")
+    return proc.stdout
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}]+))?\}")
+
+
+class _Subst:
+    """Expands ``{version}``, ``{bin}``, ``{out}``, ``{src}``, ``{pulumi_home}``, ``{moddir:M}``."""
+
+    def __init__(self, tool: Tool, values: dict[str, str], go_env: Mapping[str, str]) -> None:
+        self.tool = tool
+        self.values = values
+        self.go_env = go_env
+        self._moddirs: dict[str, str] = {}
+
+    def moddir(self, module: str) -> str:
+        if module not in self._moddirs:
+            out = _run(
+                ["go", "list", "-m", "-f", "{{.Dir}}", module],
+                cwd=self.tool.dir,
+                env=self.go_env,
+                what=f"locating module {module}",
+            ).strip()
+            if not out:
+                raise ToolError(f"{self.tool.name}: module {module} has no directory (download?)")
+            self._moddirs[module] = out
+        return self._moddirs[module]
+
+    def __call__(self, text: str) -> str:
+        def repl(m: re.Match[str]) -> str:
+            key, arg = m.group(1), m.group(2)
+            if key == "moddir" and arg:
+                return self.moddir(arg)
+            if key in self.values and arg is None:
+                return self.values[key]
+            raise ToolError(f"{self.tool.name}: unknown placeholder {m.group(0)!r}")
+
+        return _PLACEHOLDER.sub(repl, text)
+
+
+def _go_env(tool: Tool, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    goflags = env.get("GOFLAGS", "").split()
+    for flag in ("-trimpath", "-mod=readonly"):
+        if flag not in goflags:
+            goflags.append(flag)
+    env["GOFLAGS"] = " ".join(goflags)
+    env.update(tool.env)
+    return env
+
+
+def _find_reusable(tool: Tool, exclude: Path) -> Path | None:
+    """A binary on PATH (outside our cache) whose version output matches ``[reuse]``."""
+    if tool.reuse is None or os.environ.get("NETPLUMB_TOOLS_NO_REUSE"):
+        return None
+    found = shutil.which(tool.reuse.binary)
+    if found is None:
+        return None
+    path = Path(found).resolve()
+    if path.is_relative_to(tools_cache_root()) or path.parent == exclude:
+        return None
+    try:
+        proc = subprocess.run(
+            [str(path), *tool.reuse.args], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode == 0 and tool.reuse.expect in proc.stdout + proc.stderr:
+        return path
+    return None
+
+
+def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
+    """Build one tool into its build dir (atomic: a temp dir renamed into place)."""
+    dest = build_dir(tool)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    go_env = _go_env(tool)
+    total = time.monotonic()
+    log(f"building {tool.name} {tool.version} -> {dest}")
+    with tempfile.TemporaryDirectory(prefix=f".{tool.name}-", dir=dest.parent) as tmp:
+        tmp_path = Path(tmp)
+        out = tmp_path / "out"
+        src = tmp_path / "src"
+        out.mkdir()
+        shutil.copytree(tool.dir, src, ignore=shutil.ignore_patterns("tool.toml"))
+        values = {
+            "version": tool.version,
+            "bin": str(bin_path),
+            "out": str(dest),
+            "src": str(src),
+            "pulumi_home": str(home),
+        }
+        subst = _Subst(tool, values, go_env)
+        with step(f"{tool.name}: go mod download"):
+            _run(["go", "mod", "download"], cwd=src, env=go_env, what="go mod download")
+        for argv in tool.prebuild:
+            cmd = [subst(a) for a in argv]
+            with step(f"{tool.name}: prebuild {' '.join(argv)}"):
+                _run(cmd, cwd=src, env=go_env, what=f"{tool.name} prebuild")
+        for b in tool.binaries:
+            env = dict(go_env)
+            env["CGO_ENABLED"] = "1" if b.cgo else "0"
+            ldflags = " ".join(["-s", "-w", *(subst(f) for f in b.ldflags)])
+            cmd = ["go", "build", "-o", str(out / b.output), f"-ldflags={ldflags}"]
+            if b.tags:
+                cmd.append("-tags=" + ",".join(b.tags))
+            cmd.append(b.package)
+            with step(f"building {tool.name}: {b.output}"):
+                _run(cmd, cwd=src, env=env, what=f"building {b.output}")
+        for e in tool.extras:
+            source = Path(subst.moddir(e.module)) / e.path
+            if not source.is_file():
+                raise ToolError(f"{tool.name}: {e.module} has no file {e.path}")
+            shutil.copyfile(source, out / e.output)
+            (out / e.output).chmod(e.mode)
+            log(f"{tool.name}: copied {e.path} from {e.module}")
+        elapsed = time.monotonic() - total
+        stamp = {"tool": tool.name, "version": tool.version, "go": go_version(),
+                 "seconds": round(elapsed, 1), "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (out / ".stamp").write_text(json.dumps(stamp, indent=1) + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        out.rename(dest)
+    log(f"built {tool.name} ... {time.monotonic() - total:.1f}s")
+
+
+def _link(target: Path, link: Path) -> None:
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            return
+        link.unlink()
+    link.symlink_to(target)
+
+
+def _closure(tools: Mapping[str, Tool], names: Sequence[str]) -> list[str]:
+    """``names`` plus everything they require, dependencies first."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name not in tools:
+            raise ToolError(f"unknown tool {name!r} (known: {', '.join(sorted(tools))})")
+        if name in path:
+            raise ToolError(f"requires cycle: {' -> '.join((*path, name))}")
+        if name in seen:
+            return
+        for req in tools[name].requires:
+            visit(req, (*path, name))
+        seen.add(name)
+        order.append(name)
+
+    for n in names:
+        visit(n, ())
+    return order
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure(names: list[str] | None = None) -> Path:
+    """Build whatever of ``names`` (default: all tools) is missing; return the bin dir."""
+    start = time.monotonic()
+    tools = discover()
+    wanted = _closure(tools, names if names is not None else sorted(tools))
+    set_dir = _set_dir(tools)
+    bin_path = set_dir / "bin"
+    home = set_dir / "pulumi-home"
+    with _locked(tools_cache_root() / ".lock"):
+        bin_path.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
+        (set_dir / "stamps").mkdir(exist_ok=True)
+        for name in wanted:
+            _install(tools[name], set_dir, bin_path, home)
+    log(f"ready: {', '.join(wanted)} in {bin_path} ... {time.monotonic() - start:.1f}s")
+    return bin_path
+
+
+def _install(tool: Tool, set_dir: Path, bin_path: Path, home: Path) -> None:
+    stamp = set_dir / "stamps" / tool.name
+    reused = _find_reusable(tool, bin_path) if not stamp.exists() else None
+    if reused is not None:
+        assert tool.reuse is not None
+        log(f"{tool.name}: reusing {reused} (its output has {tool.reuse.expect!r})")
+        _link(reused, bin_path / tool.reuse.binary)
+        if len(tool.outputs) > 1:
+            _build_missing_or_link(tool, bin_path, home, skip={tool.reuse.binary})
+    elif not stamp.exists():
+        _build_missing_or_link(tool, bin_path, home, skip=set())
+    else:
+        # warm path: stamp present; re-link if someone removed a link
+        missing = [o for o in tool.outputs if not (bin_path / o).exists()]
+        if not missing:
+            return
+        _build_missing_or_link(tool, bin_path, home, skip=set())
+    env = env_with_tools(None, bin_path=bin_path, home=home)
+    env.update(tool.env)
+    subst = _Subst(
+        tool,
+        {"version": tool.version, "bin": str(bin_path), "out": str(build_dir(tool)),
+         "pulumi_home": str(home)},
+        _go_env(tool),
+    )
+    for argv in tool.post_install:
+        cmd = [subst(a) for a in argv]
+        with step(f"{tool.name}: post-install {Path(cmd[0]).name} {' '.join(cmd[1:])}"):
+            _run(cmd, cwd=set_dir, env=env, what=f"{tool.name} post-install")
+    stamp.write_text(json.dumps({"tool": tool.name, "hash": tool_hash(tool)}) + "\n")
+
+
+def _build_missing_or_link(tool: Tool, bin_path: Path, home: Path, skip: set[str]) -> None:
+    dest = build_dir(tool)
+    if not (dest / ".stamp").is_file():
+        _build_tool(tool, bin_path, home)
+    else:
+        log(f"{tool.name}: cached build {dest.name}")
+    for out in tool.outputs:
+        if out not in skip:
+            _link(dest / out, bin_path / out)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def env_with_tools(
+    env: Mapping[str, str] | None = None,
+    *,
+    bin_path: Path | None = None,
+    home: Path | None = None,
+) -> dict[str, str]:
+    """``env`` (default ``os.environ``) with the tool bin dir first on PATH and Pulumi settings.
+
+    PULUMI_HOME points into the tool cache so plugins installed by post-install steps are found
+    and nothing is downloaded; update checks are off.
+    """
+    result = dict(os.environ if env is None else env)
+    if bin_path is None or home is None:
+        tools = discover()
+        set_dir = _set_dir(tools)
+        bin_path = bin_path or set_dir / "bin"
+        home = home or set_dir / "pulumi-home"
+    path = result.get("PATH", os.defpath).split(os.pathsep)
+    parts = [p for p in path if p and p != str(bin_path)]
+    result["PATH"] = os.pathsep.join([str(bin_path), *parts])
+    result["PULUMI_HOME"] = str(home)
+    result["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    return result
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _status(tools: Mapping[str, Tool]) -> list[str]:
+    set_dir = _set_dir(tools)
+    lines = []
+    for name, tool in tools.items():
+        installed = (set_dir / "stamps" / name).exists()
+        built = (build_dir(tool) / ".stamp").is_file()
+        state = "installed" if installed else "built" if built else "missing"
+        lines.append(f"{name:<28} {tool.version:<40} {state}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.tools", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build missing tools (default: all)")
+    b.add_argument("names", nargs="*")
+    sub.add_parser("path", help="print the bin dir")
+    sub.add_parser("list", help="list tools and their state")
+    sub.add_parser("env", help="print export lines for a shell")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "build":
+            ensure(args.names or None)
+        elif args.cmd == "path":
+            print(bin_dir())
+        elif args.cmd == "list":
+            print("\n".join(_status(discover())))
+        elif args.cmd == "env":
+            env = env_with_tools({"PATH": os.environ.get("PATH", os.defpath)})
+            for key in ("PATH", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK"):
+                print(f"export {key}={_shquote(env[key])}")
+    except ToolError as exc:
+        log(f"error: {exc}")
+        return 1
+    return 0
+
+
+def _shquote(s: str) -> str:
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
