@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from ..errors import Finding, Loc, PlanError, format_path
 from .fieldcheck import FieldIssue
@@ -37,6 +45,17 @@ class CniModel(BaseModel):
         validate_assignment=False,
     )
 
+    _key_order: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_key_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        obj = handler(data)
+        if isinstance(data, dict):
+            aliases: dict[str, str] = {n: f.alias or n for n, f in cls.model_fields.items()}
+            obj._key_order = [aliases.get(k, k) for k in data]
+        return obj
+
     open_schema: ClassVar[bool] = False
     """Unknown keys are this model's point (raw plugins and IPAM): never refused."""
 
@@ -54,7 +73,12 @@ class CniModel(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object: the fields that were set, with their CNI spelling, plus unknown keys."""
-        return self.model_dump(by_alias=True, exclude_unset=True)
+        out = self.model_dump(by_alias=True, exclude_unset=True)
+        if not self._key_order:
+            return out
+        ordered = {k: out[k] for k in self._key_order if k in out}
+        ordered.update((k, v) for k, v in out.items() if k not in ordered)
+        return ordered
 
     @classmethod
     def parse(cls, data: Any, *, at: Loc = ()) -> Self:

@@ -96,8 +96,8 @@ class NadFields(CniModel):
         """The interface plugin's JSON object (the CNI fields that were given)."""
         fields = {k for k in type(self).model_fields if k not in self.NAD_KEYS}
         body = self.model_dump(by_alias=True, exclude_unset=True, include=fields)
-        body["type"] = self.type  # every kind defines its plugin type
-        return body
+        last: dict[str, Any] = {k: body.pop(k) for k in ("capabilities", "ipam") if k in body}
+        return {"type": self.type, **body, **last}
 
     def cni_config(self, default_name: str) -> CniConfig:
         """The CNI config this NAD carries; raises :class:`PlanError` if it is invalid."""

@@ -1,0 +1,111 @@
+"""``netplumb check | render | cluster``: offline checks and manifests from stack files."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+
+from ..errors import PlanError
+from ..plan import build_plan, render_plan
+from ..render.yamlout import dump
+from ..spec.stack import load_stack_file
+
+
+def stack_file(stack: str, stacks_dir: Path) -> Path:
+    """``dev`` → ``stacks/Pulumi.dev.yaml``; a path to a YAML file is taken as it is."""
+    p = Path(stack)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    return stacks_dir / f"Pulumi.{stack}.yaml"
+
+
+def _load(stack: str, stacks_dir: Path) -> Path:
+    path = stack_file(stack, stacks_dir)
+    if not path.is_file():
+        raise SystemExit(f"netplumb: no stack file {path} (expected stacks/Pulumi.<stack>.yaml)")
+    return path
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = _load(args.stack, args.stacks_dir)
+    started = time.perf_counter()
+    try:
+        plan = build_plan(load_stack_file(path))
+    except PlanError as exc:
+        print(f"{path}: error", file=sys.stderr)
+        for f in exc.findings:
+            print(f"  error: {f}", file=sys.stderr)
+        return 1
+    for w in plan.warnings:
+        print(f"  warning: {w}")
+    took = (time.perf_counter() - started) * 1000
+    print(f"{path}: ok: {len(plan.networks)} networks, {len(plan.pods)} pods, "
+          f"{len(plan.warnings)} warnings ({took:.1f} ms)")
+    return 0
+
+
+def _file_name(i: int, obj: dict[str, object]) -> str:
+    meta = obj.get("metadata")
+    name = meta.get("name", "unnamed") if isinstance(meta, dict) else "unnamed"
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    parts = [f"{i:03d}", str(obj.get("kind", "object")).lower()]
+    if ns:
+        parts.append(str(ns))
+    parts.append(str(name))
+    return "-".join(parts) + ".yaml"
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    path = _load(args.stack, args.stacks_dir)
+    try:
+        objects = render_plan(build_plan(load_stack_file(path)))
+    except PlanError as exc:
+        print(f"{path}: error\n  " + "\n  ".join(map(str, exc.findings)), file=sys.stderr)
+        return 1
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("[0-9][0-9][0-9]-*.yaml"):
+        old.unlink()
+    for i, obj in enumerate(objects):
+        (out / _file_name(i, obj)).write_text(dump(obj))
+    print(f"{path}: wrote {len(objects)} objects to {out}/")
+    return 0
+
+
+def cmd_cluster(argv: list[str]) -> int:
+    try:
+        cli = importlib.import_module("harness.cli")
+    except ImportError:
+        print("netplumb cluster needs the development harness (a source checkout)",
+              file=sys.stderr)
+        return 2
+    return int(cli.cluster_main(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cluster"]:
+        return cmd_cluster(argv[1:])
+    parser = argparse.ArgumentParser(prog="netplumb", description=__doc__)
+    parser.add_argument("--stacks-dir", type=Path, default=Path("stacks"),
+                        help="where Pulumi.<stack>.yaml files live (default: stacks)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="validate a stack's plan; non-zero exit on errors")
+    p.add_argument("stack", help="stack name (dev, prod) or a stack YAML file")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("render", help="write the stack's manifests as YAML, one file per object")
+    p.add_argument("stack")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.set_defaults(func=cmd_render)
+    sub.add_parser("cluster", help="embedded cluster: up | down | status (source checkout)")
+    args = parser.parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
