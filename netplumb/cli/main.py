@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from ..errors import PlanError
 from ..plan import build_plan, render_plan
 from ..render.yamlout import dump

@@ -53,7 +53,7 @@ class CniModel(BaseModel):
         obj = handler(data)
         if isinstance(data, dict):
             aliases: dict[str, str] = {n: f.alias or n for n, f in cls.model_fields.items()}
-            obj._key_order = [aliases.get(k, k) for k in data]
+            obj._key_order = [aliases.get(str(k), str(k)) for k in data]
         return obj
 
     open_schema: ClassVar[bool] = False
