@@ -1,0 +1,283 @@
+"""Helpers for the data-plane tests: namespaces, links, running CNI plugins, ICMP ping.
+
+Test namespaces are named ``npt-<hex>`` (never ``np-…``: those belong to the node's pod network
+and its garbage collector) and test host links ``np-t<hex>`` (inside the ``np-`` prefix
+:mod:`harness.underlay` manages). Everything is removed by the fixtures in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import underlay
+
+NS_PREFIX = "npt-"
+LINK_PREFIX = "np-t"
+
+
+def token(n: int = 6) -> str:
+    return secrets.token_hex(n // 2 + 1)[:n]
+
+
+def why_not_runnable() -> str | None:
+    """None if the data-plane tests can run here, else the reason to skip."""
+    if sys.platform != "linux":
+        return "data-plane tests need Linux"
+    if os.geteuid() != 0:
+        return "data-plane tests need root (network namespaces, links)"
+    if not (shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin")):
+        return "iproute2 `ip` is missing"
+    return None
+
+
+def probe_driver(kind: str) -> str | None:
+    """Try to create a ``kind`` link (ipvlan, vlan, dummy, macvlan, ...) in a scratch
+    namespace; None if the kernel supports it, else the error text."""
+    ns = f"{NS_PREFIX}probe{token(4)}"
+    underlay.ip("netns", "add", ns)
+    try:
+        if kind in ("ipvlan", "vlan", "macvlan", "macvtap"):
+            underlay.ip("link", "add", "pa", "type", "veth", "peer", "name", "pb", netns=ns)
+            extra = ["id", "100"] if kind == "vlan" else []
+            argv = ["link", "add", "link", "pa", "name", "probe0", "type", kind, *extra]
+        else:
+            argv = ["link", "add", "probe0", "type", kind]
+        try:
+            underlay.ip(*argv, netns=ns)
+        except underlay.IpError as e:
+            return e.stderr or str(e)
+        return None
+    finally:
+        underlay.ip("netns", "del", ns, check=False)
+
+
+def require_driver(drivers: Mapping[str, str | None], kind: str) -> None:
+    """Skip the calling test, naming the driver, if the kernel lacks ``kind``."""
+    import pytest
+
+    err = drivers.get(kind)
+    if err is not None:
+        pytest.skip(f"kernel has no {kind} link driver here ({err})")
+
+
+class PluginError(RuntimeError):
+    def __init__(self, plugin: str, command: str, code: int, msg: str, details: str) -> None:
+        self.plugin, self.command, self.code, self.msg, self.details = (
+            plugin, command, code, msg, details)
+        super().__init__(f"{plugin} {command}: code {code}: {msg} {details}".strip())
+
+
+@dataclass
+class Cni:
+    """Runs reference plugins directly, the way a runtime does (no libcni, no Multus)."""
+
+    bin_dir: Path
+
+    def run(
+        self,
+        command: str,
+        conf: Mapping[str, Any],
+        container_id: str,
+        netns: str | None,
+        ifname: str = "net1",
+        args: str = "",
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        plugin = str(conf["type"])
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container_id,
+            "CNI_NETNS": f"/run/netns/{netns}" if netns else "",
+            "CNI_IFNAME": ifname,
+            "CNI_PATH": str(self.bin_dir),
+        }
+        if args:
+            env["CNI_ARGS"] = args
+        proc = subprocess.run(
+            [str(self.bin_dir / plugin)], input=json.dumps(conf).encode(), env=env,
+            capture_output=True, timeout=timeout, check=False,
+        )
+        out = proc.stdout.decode(errors="replace").strip()
+        if proc.returncode != 0:
+            try:
+                err = json.loads(out)
+            except ValueError:
+                err = {"code": proc.returncode, "msg": out or proc.stderr.decode(errors="replace")}
+            raise PluginError(plugin, command, int(err.get("code") or 0),
+                              str(err.get("msg", "")), str(err.get("details", "")))
+        return json.loads(out) if out else {}
+
+    def add(self, conf: Mapping[str, Any], cid: str, netns: str, ifname: str = "net1",
+            args: str = "") -> dict[str, Any]:
+        return self.run("ADD", conf, cid, netns, ifname, args)
+
+    def delete(self, conf: Mapping[str, Any], cid: str, netns: str | None,
+               ifname: str = "net1", args: str = "") -> None:
+        self.run("DEL", conf, cid, netns, ifname, args)
+
+
+@dataclass
+class Attachment:
+    conf: dict[str, Any]
+    cid: str
+    netns: str
+    ifname: str
+
+
+@dataclass
+class Sandbox:
+    """Test namespaces, host links and CNI attachments, all undone by :meth:`close`
+    (DELs first, then namespaces, then links) even when a step fails."""
+
+    cni: Cni
+    namespaces: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+
+    def netns(self) -> str:
+        name = f"{NS_PREFIX}{token(8)}"
+        underlay.ip("netns", "add", name)
+        self.namespaces.append(name)
+        underlay.ip("link", "set", "lo", "up", netns=name)
+        return name
+
+    def link_name(self, tag: str = "") -> str:
+        name = f"{LINK_PREFIX}{tag}{token(6)}"[: underlay.IFNAMSIZ - 2]
+        self.links.append(name)
+        return name
+
+    def add(self, conf: dict[str, Any], netns: str, ifname: str = "net1",
+            cid: str | None = None, args: str = "") -> dict[str, Any]:
+        cid = cid or f"npt{token(12)}"
+        att = Attachment(conf, cid, netns, ifname)
+        self.attachments.append(att)  # before ADD: a half-done ADD is DELed too
+        return self.cni.add(conf, cid, netns, ifname, args)
+
+    def delete(self, att: Attachment) -> None:
+        self.cni.delete(att.conf, att.cid, att.netns, att.ifname)
+        self.attachments.remove(att)
+
+    def close(self) -> list[str]:
+        errors: list[str] = []
+        for att in reversed(self.attachments):
+            try:
+                ns = att.netns if Path(f"/run/netns/{att.netns}").exists() else None
+                self.cni.delete(att.conf, att.cid, ns, att.ifname)
+            except Exception as e:
+                errors.append(f"DEL {att.cid}: {e}")
+        self.attachments.clear()
+        for ns in reversed(self.namespaces):
+            underlay.ip("netns", "del", ns, check=False)
+        self.namespaces.clear()
+        with contextlib.suppress(Exception):
+            underlay.remove_underlay([n for n in self.links if n.startswith("np-")])
+        self.links.clear()
+        return errors
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def addresses(netns: str, ifname: str) -> list[str]:
+    """``addr/prefix`` of ``ifname`` in ``netns`` (global scope)."""
+    out = []
+    for li in underlay.ip_json("addr", "show", "dev", ifname, netns=netns):
+        for a in li.get("addr_info") or []:
+            if a.get("scope") == "global":
+                out.append(f"{a['local']}/{a['prefixlen']}")
+    return out
+
+
+def link(netns: str | None, ifname: str) -> dict[str, Any] | None:
+    try:
+        found = underlay.ip_json("-d", "link", "show", "dev", ifname, netns=netns)
+    except underlay.IpError:
+        return None
+    return found[0] if found else None
+
+
+def leftover_namespaces() -> list[str]:
+    return [n for n in _netns_names() if n.startswith(NS_PREFIX)]
+
+
+def _netns_names() -> list[str]:
+    return [str(n["name"]) for n in underlay.ip_json("netns", "list")]
+
+
+def leftover_links() -> list[str]:
+    return sorted(n for n in underlay.host_links() if n.startswith(LINK_PREFIX))
+
+
+def reservations(data_dir: Path, network: str) -> list[str]:
+    """host-local's reservation files (one per allocated address) for ``network``."""
+    d = data_dir / network
+    if not d.is_dir():
+        return []
+    out = []
+    for f in d.iterdir():
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(f.name)
+            out.append(f.name)
+    return sorted(out)
+
+
+_PING = r"""
+import os, select, socket, struct, sys, time
+dst, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+ident, got = os.getpid() & 0xffff, 0
+for seq in range(1, count + 1):
+    payload = b"netplumb" * 4
+    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    pkt = struct.pack("!BBHHH", 8, 0, csum(hdr + payload), ident, seq) + payload
+    s.sendto(pkt, (dst, 0))
+    end = time.monotonic() + timeout
+    while (left := end - time.monotonic()) > 0:
+        if not select.select([s], [], [], left)[0]: break
+        data, (src, _) = s.recvfrom(2048)
+        ihl = (data[0] & 0x0f) * 4
+        t, _, _, i, q = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+        if t == 0 and i == ident and q == seq and src == dst:
+            got += 1; break
+print(got)
+"""
+
+
+def ping(netns: str, dst: str, count: int = 3, timeout: float = 1.0) -> int:
+    """ICMP echo from ``netns`` to ``dst`` (IPv4, raw socket; no iputils needed).
+    Returns the number of replies."""
+    proc = subprocess.run(
+        [underlay.ip_binary(), "netns", "exec", netns, sys.executable, "-c", _PING,
+         dst, str(count), str(timeout)],
+        capture_output=True, text=True, timeout=count * timeout + 15, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"ping {dst} from {netns}: {proc.stderr.strip()}")
+    return int(proc.stdout.strip() or 0)
+
+
+@contextlib.contextmanager
+def scratch_netns() -> Iterator[str]:
+    name = f"{NS_PREFIX}{token(8)}"
+    underlay.ip("netns", "add", name)
+    try:
+        yield name
+    finally:
+        underlay.ip("netns", "del", name, check=False)
