@@ -112,10 +112,11 @@ def test_concurrent_adds_exhaust_pool_cleanly(sandbox: Sandbox, cni: Cni, tmp_pa
     for e in errors:
         assert "no IP addresses available in range set: 192.0.2.101-192.0.2.114" in e, e
     assert len(reservations(tmp_path, "npt-pool14")) == 14
-    # the failed ones left no interface; DEL of all 20 (as a runtime would) frees the pool
-    for ns, addr, _ in outcomes:
-        if addr is None:
-            assert link(ns, "net1") is None
+    # DEL of all 20 (a runtime DELs after a failed ADD too) frees the pool and every link.
+    # Needed: macvlan v1.9.1 leaves net1 behind when IPAM fails (its cleanup defer checks an
+    # `err` that the IPAM call shadows), so only the DEL removes it.
     for att in list(sandbox.attachments):
         sandbox.delete(att)
     assert reservations(tmp_path, "npt-pool14") == []
+    for ns in namespaces:
+        assert link(ns, "net1") is None
