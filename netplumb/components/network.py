@@ -45,6 +45,15 @@ def register_object(name: str, manifest: dict[str, Any],
         opts=opts, **body)
 
 
+def register_nad(name: str, planned: PlannedNetwork, args: NadFields,
+                 opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register one planned network's NetworkAttachmentDefinition."""
+    manifest = nad(planned.name, planned.namespace, planned.config,
+                   resource_name=args.resource_name, labels=args.labels,
+                   annotations=args.annotations)
+    return register_object(name, manifest, opts)
+
+
 class NadCrd(pulumi.ComponentResource):
     """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
 
@@ -70,15 +79,13 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
     config: pulumi.Output[str]
 
     def __init__(self, name: str, args: A, opts: pulumi.ResourceOptions | None = None) -> None:
-        checked = type(args).typed(args.model_dump(by_alias=True, exclude_unset=True))
+        checked = args.checked()
         config = checked.cni_config(name)
         super().__init__(self.TYPE, name, None, opts)
         nad_name = checked.nad_name(name)
         self.args = checked
         self.planned = PlannedNetwork(nad_name, checked.namespace, config, where=name)
-        manifest = nad(nad_name, checked.namespace, config, resource_name=checked.resource_name,
-                       labels=checked.labels, annotations=checked.annotations)
-        self.nad = register_object(f"{name}-nad", manifest, child(self))
+        self.nad = register_nad(f"{name}-nad", self.planned, checked, child(self))
         self.nad_name = pulumi.Output.from_input(nad_name)
         self.namespace = pulumi.Output.from_input(checked.namespace)
         self.config = pulumi.Output.from_input(config.to_json())

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 
 from ..plan import Plan, build_plan
 from ..spec.stack import StackSpec
-from .network import NadCrd, NetworkAttachment, component_for
+from .network import NadCrd, register_nad
 from .pod import MultiHomedPod
 
 
 class NetplumbStack(pulumi.ComponentResource):
-    """Checks the whole plan, then registers the CRD, the networks and the pods.
+    """Checks the whole plan, then registers the CRD, the NADs and the pods.
 
-    Every check (per field and across networks and pods) runs before the first resource
-    registers; a failing check raises :class:`netplumb.PlanError` and nothing is created.
+    Every check (per field, across networks, pods against networks) runs before the first
+    resource registers; a failing check raises :class:`netplumb.PlanError` and nothing is
+    created. NADs register directly under the stack (one node each in the resource tree,
+    named ``<namespace>-<name>``): the per-kind components wrap the same
+    :func:`register_nad` for programs that compose networks by hand.
     """
 
     def __init__(self, name: str, spec: StackSpec,
@@ -29,18 +30,18 @@ class NetplumbStack(pulumi.ComponentResource):
         deps: list[pulumi.Resource] = []
         if spec.install_nad_crd:
             deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)))
-        self.networks: dict[str, NetworkAttachment[Any]] = {}
+        self.nads: dict[str, pulumi.CustomResource] = {}
         for net, args in plan.networks:
-            cls = component_for(args)
-            self.networks[net.key] = cls(f"{net.namespace}-{net.name}", args,
-                                         pulumi.ResourceOptions(parent=self, depends_on=deps))
+            self.nads[net.key] = register_nad(
+                f"{net.namespace}-{net.name}", net, args,
+                pulumi.ResourceOptions(parent=self, depends_on=deps))
         self.pods: dict[str, MultiHomedPod] = {}
         for pod_name, p in plan.pods:
             needs: list[pulumi.Resource] = [
-                self.networks[f"{s.namespace or p.namespace}/{s.name}"] for s in p.networks]
+                self.nads[f"{s.namespace or p.namespace}/{s.name}"] for s in p.networks]
             self.pods[f"{p.namespace}/{pod_name}"] = MultiHomedPod(
                 f"{p.namespace}-{pod_name}", p,
                 pulumi.ResourceOptions(parent=self, depends_on=needs))
-        self.nad_names = pulumi.Output.from_input(sorted(self.networks))
+        self.nad_names = pulumi.Output.from_input(sorted(self.nads))
         self.pod_names = pulumi.Output.from_input(sorted(self.pods))
         self.register_outputs({"networks": self.nad_names, "pods": self.pod_names})

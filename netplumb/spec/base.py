@@ -25,6 +25,9 @@ T = TypeVar("T")
 TAG_MARK = "§"
 
 
+_ALIASES: dict[type[BaseModel], dict[str, str]] = {}
+
+
 class CniModel(BaseModel):
     """A JSON object of a CNI config.
 
@@ -52,7 +55,9 @@ class CniModel(BaseModel):
     def _remember_key_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         obj = handler(data)
         if isinstance(data, dict):
-            aliases: dict[str, str] = {n: f.alias or n for n, f in cls.model_fields.items()}
+            aliases = _ALIASES.get(cls)
+            if aliases is None:
+                aliases = _ALIASES[cls] = {n: f.alias or n for n, f in cls.model_fields.items()}
             obj._key_order = [aliases.get(str(k), str(k)) for k in data]
         return obj
 

@@ -23,6 +23,8 @@ _TOP_KEYS = ("cniVersion", "name")
 
 
 class _Header(CniModel):
+    """cniVersion and name: what every config starts with."""
+
     cni_version: CniVersion = Field(alias="cniVersion")
     """CNI spec version the config is written for."""
     name: str | None = None
@@ -139,7 +141,9 @@ class CniConfig:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, exactly as read: no default added, no unknown key dropped."""
         if self.is_list:
-            return self._header.to_dict()
+            out = self._header.to_dict()
+            out["plugins"] = [p.to_dict() for p in self.plugins]
+            return out
         return {**self._header.to_dict(), **self.plugins[0].to_dict()}
 
     def to_json(self, *, indent: int | None = 2) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -25,6 +26,18 @@ _DNS1123_SUBDOMAIN = re.compile(
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+@lru_cache(maxsize=1 << 16)
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ipaddress.ip_address``, memoised (plans repeat addresses; parsing IPv6 is slow)."""
+    return ipaddress.ip_address(text)
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_network(text: str, strict: bool = True) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``ipaddress.ip_network``, memoised."""
+    return ipaddress.ip_network(text, strict=strict)
+
+
 class FieldIssue(ValueError):
     """A problem with a value, optionally located below the field being validated."""
 
@@ -39,7 +52,7 @@ class FieldIssue(ValueError):
 
 def ip_address(text: str) -> IPAddress:
     try:
-        return ipaddress.ip_address(text)
+        return parse_address(text)
     except ValueError:
         raise FieldIssue("not an IP address; expected IPv4 or IPv6 such as 192.0.2.10") from None
 
@@ -49,10 +62,10 @@ def ip_network(text: str) -> IPNetwork:
     if "/" not in text:
         raise FieldIssue("not a CIDR; expected a network such as 192.0.2.0/24")
     try:
-        return ipaddress.ip_network(text, strict=True)
+        return parse_network(text, True)
     except ValueError as exc:
         try:
-            net = ipaddress.ip_network(text, strict=False)
+            net = parse_network(text, False)
         except ValueError:
             raise FieldIssue("not a CIDR; expected a network such as 192.0.2.0/24") from exc
         raise FieldIssue(f"has host bits set; the network address is {net}") from None

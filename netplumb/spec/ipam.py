@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from . import fieldcheck as fc
 from .base import TAG_MARK, CniModel
@@ -55,7 +54,7 @@ class Route(CniModel):
         if "/" not in v:
             raise FieldIssue("not a CIDR; expected a destination such as 0.0.0.0/0")
         try:
-            ipaddress.ip_network(v, strict=False)
+            fc.parse_network(v, False)
         except ValueError:
             raise FieldIssue("not a CIDR; expected a destination such as 0.0.0.0/0") from None
         return v
@@ -70,9 +69,9 @@ class Route(CniModel):
     @model_validator(mode="after")
     def _family(self) -> Route:
         if self.gw is not None:
-            dst = ipaddress.ip_network(self.dst, strict=False)
-            if ipaddress.ip_address(self.gw).version != dst.version:
-                raise FieldIssue(f"gateway is IPv{ipaddress.ip_address(self.gw).version} but dst "
+            dst = fc.parse_network(self.dst, False)
+            if fc.parse_address(self.gw).version != dst.version:
+                raise FieldIssue(f"gateway is IPv{fc.parse_address(self.gw).version} but dst "
                                  f"{self.dst} is IPv{dst.version}; expected the same family",
                                  subpath=("gw",), value=self.gw, has_value=True)
         return self
@@ -141,10 +140,10 @@ def _default_last(net: IPNetwork) -> IPAddress:
 
 def _pool(subnet: str, start: str | None, end: str | None, gateway: str | None,
           where: tuple[str | int, ...]) -> Pool:
-    net = ipaddress.ip_network(subnet)
-    gw = ipaddress.ip_address(gateway) if gateway else net.network_address + 1
-    first = ipaddress.ip_address(start) if start else _default_first(net)
-    last = ipaddress.ip_address(end) if end else _default_last(net)
+    net = fc.parse_network(subnet)
+    gw = fc.parse_address(gateway) if gateway else net.network_address + 1
+    first = fc.parse_address(start) if start else _default_first(net)
+    last = fc.parse_address(end) if end else _default_last(net)
     return Pool(net, first, last, gw, where)
 
 
@@ -227,8 +226,15 @@ class HostLocalIpam(CniModel):
                                              has_value=True)
         return self
 
+    _sets: list[list[Pool]] | None = PrivateAttr(default=None)
+
     def range_sets(self) -> list[list[Pool]]:
         """Every range set as pools, the legacy range (if any) first, as host-local does."""
+        if self._sets is None:
+            self._sets = self._range_sets()
+        return self._sets
+
+    def _range_sets(self) -> list[list[Pool]]:
         sets: list[list[Pool]] = []
         if self.subnet is not None:
             sets.append([_pool(self.subnet, self.range_start, self.range_end, self.gateway, ())])
@@ -299,7 +305,7 @@ def _whereabouts_range(text: str) -> tuple[IPNetwork, IPAddress | None, IPAddres
         first, last = fc.ip_address(a), fc.ip_address(b)
         body = a
     try:
-        net = ipaddress.ip_network(f"{body}/{prefix}", strict=False)
+        net = fc.parse_network(f"{body}/{prefix}", False)
     except ValueError:
         raise FieldIssue("not a CIDR; expected e.g. 192.0.2.0/24") from None
     return net, first, last
@@ -343,7 +349,7 @@ def _check_whereabouts(rng: str, start: str | None, end: str | None,
                          subpath=("range_start",), value=start, has_value=True)
     for i, ex in enumerate(exclude or []):
         try:
-            exnet = ipaddress.ip_network(ex, strict=False)
+            exnet = fc.parse_network(ex, False)
         except ValueError:
             raise FieldIssue("not a CIDR; expected e.g. 192.0.2.16/28", subpath=("exclude", i),
                              value=ex, has_value=True) from None
@@ -358,9 +364,9 @@ def _check_whereabouts(rng: str, start: str | None, end: str | None,
 def _whereabouts_pool(rng: str, start: str | None, end: str | None, exclude: list[str] | None,
                       where: tuple[str | int, ...]) -> Pool:
     net, f, la = _whereabouts_range(rng)
-    first = ipaddress.ip_address(start) if start else (f or net.network_address + 1)
-    last = ipaddress.ip_address(end) if end else (la or _default_last(net))
-    ex = tuple(ipaddress.ip_network(e, strict=False) for e in exclude or [])
+    first = fc.parse_address(start) if start else (f or net.network_address + 1)
+    last = fc.parse_address(end) if end else (la or _default_last(net))
+    ex = tuple(fc.parse_network(e, False) for e in exclude or [])
     return Pool(net, first, last, None, where, ex)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator
 
 from ..errors import PlanError
 from . import fieldcheck as fc
 from .base import TAG_MARK, CniModel, validate
-from .config import DEFAULT_CNI_VERSION, CniConfig, CniVersion
+from .config import DEFAULT_CNI_VERSION, CniConfig, CniVersion, ConfList, _Header
 from .fieldcheck import FieldIssue
 from .plugins import (
     AnyPlugin,
@@ -92,6 +92,10 @@ class NadFields(CniModel):
     def nad_name(self, default: str) -> str:
         return self.name or default
 
+    def to_dict(self) -> dict[str, Any]:
+        """The interface plugin's JSON object (what goes into the CNI config)."""
+        return self.plugin_dict()
+
     def plugin_dict(self) -> dict[str, Any]:
         """The interface plugin's JSON object (the CNI fields that were given)."""
         fields = {k for k in type(self).model_fields if k not in self.NAD_KEYS}
@@ -100,24 +104,42 @@ class NadFields(CniModel):
         return {"type": self.type, **body, **last}
 
     def cni_config(self, default_name: str) -> CniConfig:
-        """The CNI config this NAD carries; raises :class:`PlanError` if it is invalid."""
+        """The CNI config this NAD carries; raises :class:`PlanError` if it is invalid.
+
+        The args were validated field by field already, so the config is assembled from
+        them rather than validated a second time.
+        """
         name = self.nad_name(default_name)
         cni_name = name if self.cni_name is None else (self.cni_name or None)
+        if self.chain and cni_name is None:
+            raise PlanError.one("cni_name", "", "a chained config (conflist) needs a name")
+        # These args *are* the plugin model (validated already); the config uses them as its
+        # plugin, and to_dict() below gives the plugin's JSON without the NAD's own options.
+        plugin: Plugin = self  # type: ignore[assignment]
         if self.chain:
-            if cni_name is None:
-                raise PlanError.one("cni_name", "", "a chained config (conflist) needs a name")
-            return CniConfig.from_dict({
-                "cniVersion": self.cni_version, "name": cni_name,
-                "plugins": [self.plugin_dict(), *(p.to_dict() for p in self.chain)]})
-        head: dict[str, Any] = {"cniVersion": self.cni_version}
-        if cni_name is not None:
-            head["name"] = cni_name
-        return CniConfig.from_dict({**head, **self.plugin_dict()})
+            header: _Header = ConfList.model_construct(
+                _fields_set={"cni_version", "name", "plugins"}, cni_version=self.cni_version,
+                name=cni_name, plugins=[])
+            return CniConfig(header, [plugin, *self.chain], is_list=True)
+        fields = {"cni_version"} | ({"name"} if cni_name is not None else set())
+        header = _Header.model_construct(_fields_set=fields, cni_version=self.cni_version,
+                                         name=cni_name)
+        return CniConfig(header, [plugin], is_list=False)
 
     @classmethod
     def typed(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> NadFields:
         """Validate typed input (component args, stack files): unknown keys are refused."""
-        return validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
+        checked = validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
+        checked._typed = True
+        return checked
+
+    _typed: bool = PrivateAttr(default=False)
+
+    def checked(self) -> NadFields:
+        """These args validated as typed input (unknown keys refused, nested ones too)."""
+        if self._typed:
+            return self
+        return type(self).typed(self.model_dump(by_alias=True, exclude_unset=True))
 
 
 class MacvlanNetworkArgs(NadFields, MacvlanPlugin):

@@ -30,7 +30,10 @@ class StackSpec(BaseModel):
 
     @classmethod
     def parse(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> StackSpec:
-        return validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
+        spec = validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
+        for net in spec.networks:
+            net._typed = True
+        return spec
 
 
 def load_stack_file(path: Path) -> StackSpec:
