@@ -1,0 +1,64 @@
+"""Running the netplumb Pulumi project through the real engine (Automation API).
+
+Shared by ``make run`` and the e2e tests: a local file backend, a documented dev
+passphrase, the built CLI and kubernetes plugin from the tool cache, never a download.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from . import tools
+from .paths import REPO_ROOT, pulumi_backend_dir
+
+DEV_PASSPHRASE = "netplumb-dev"
+"""Passphrase of the local dev stacks' secrets (documented; never use it for real secrets)."""
+
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py")
+
+
+def engine_env(kubeconfig: Path | None, backend: Path) -> dict[str, str]:
+    env = tools.env_with_tools()
+    backend.mkdir(parents=True, exist_ok=True)
+    env["PULUMI_BACKEND_URL"] = backend.as_uri()
+    env.setdefault("PULUMI_CONFIG_PASSPHRASE", DEV_PASSPHRASE)
+    env["PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"] = "true"
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    return env
+
+
+def project_copy(dest: Path, stack_files: dict[str, str] | None = None) -> Path:
+    """A copy of the project in ``dest`` using the repo's virtualenv (tests edit stacks freely)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        shutil.copy2(REPO_ROOT / name, dest / name)
+    venv = REPO_ROOT / ".venv"
+    text = (dest / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {venv}")
+    (dest / "Pulumi.yaml").write_text(text)
+    shutil.copytree(REPO_ROOT / "stacks", dest / "stacks", dirs_exist_ok=True)
+    for name, body in (stack_files or {}).items():
+        (dest / "stacks" / f"Pulumi.{name}.yaml").write_text(body)
+    return dest
+
+
+def stack(name: str, *, work_dir: Path = REPO_ROOT, kubeconfig: Path | None = None,
+          backend: Path | None = None) -> auto.Stack:
+    """Create or select stack ``name`` of the project in ``work_dir``."""
+    env = engine_env(kubeconfig, backend or pulumi_backend_dir())
+    bin_dir = Path(env["PATH"].split(os.pathsep)[0])
+    ws = auto.LocalWorkspace(
+        work_dir=str(work_dir), env_vars=env, pulumi_home=env["PULUMI_HOME"],
+        pulumi_command=auto.PulumiCommand(root=str(bin_dir.parent), skip_version_check=True))
+    return auto.Stack.create_or_select(name, ws)
+
+
+def printer(prefix: str = "  ") -> Callable[[str], None]:
+    def out(line: str) -> None:
+        print(prefix + line.rstrip(), flush=True)
+    return out

@@ -1,0 +1,154 @@
+"""The dev stack through the real Pulumi engine on the embedded cluster.
+
+up → objects in the apiserver exactly as rendered → a second up changes nothing → a manual
+edit shows in ``preview --refresh`` and the next up undoes it → destroy removes all. An
+invalid stack fails at preview with netplumb's error and nothing reaches the apiserver.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+
+from harness import engine
+from harness.pytest_fixtures import ClusterHandle
+from netplumb.plan import build_plan, render_plan
+from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
+from netplumb.spec.stack import load_stack_file
+
+pytestmark = pytest.mark.e2e
+
+STACK = "dev"
+
+
+def _api(cluster: ClusterHandle) -> tuple[Any, Any, Any]:
+    from kubernetes import client
+
+    api = cluster.api_client()
+    return client.CoreV1Api(api), client.CustomObjectsApi(api), client.ApiextensionsV1Api(api)
+
+
+def _nads(custom: Any, namespace: str = "default") -> dict[str, Any]:
+    items = custom.list_namespaced_custom_object(NAD_GROUP, NAD_VERSION, namespace,
+                                                 NAD_PLURAL)["items"]
+    return {i["metadata"]["name"]: i for i in items
+            if i["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "netplumb"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return engine.project_copy(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def dev(cluster: ClusterHandle, project: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[auto.Stack]:
+    backend = tmp_path_factory.mktemp("backend")
+    st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
+    try:
+        yield st
+    finally:
+        try:
+            st.destroy(on_output=engine.printer())
+        finally:
+            st.workspace.remove_stack(STACK)
+
+
+def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: ClusterHandle,
+                                                 project: Path) -> None:
+    started = time.monotonic()
+    result = dev.up(on_output=engine.printer())
+    print(f"pulumi up (cold): {time.monotonic() - started:.1f}s")
+    assert result.summary.result == "succeeded"
+    core, custom, ext = _api(cluster)
+    expected = render_plan(build_plan(load_stack_file(project / "stacks/Pulumi.dev.yaml")))
+    want_nads = {m["metadata"]["name"]: m for m in expected
+                 if m["kind"] == "NetworkAttachmentDefinition"}
+    got_nads = _nads(custom)
+    assert set(got_nads) == set(want_nads)
+    for name, want in want_nads.items():
+        got = got_nads[name]
+        assert json.loads(got["spec"]["config"]) == json.loads(want["spec"]["config"])
+        assert got["metadata"]["labels"] == want["metadata"]["labels"]
+    crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
+    assert crd.spec.names.kind == "NetworkAttachmentDefinition"
+    want_pods = {m["metadata"]["name"]: m for m in expected if m["kind"] == "Pod"}
+    pods = {p.metadata.name: p for p in core.list_namespaced_pod(
+        "default", label_selector="app.kubernetes.io/managed-by=netplumb").items}
+    assert set(pods) == set(want_pods)
+    for name, want in want_pods.items():
+        got_ann = pods[name].metadata.annotations or {}
+        key = "k8s.v1.cni.cncf.io/networks"
+        assert json.loads(got_ann[key]) == json.loads(want["metadata"]["annotations"][key])
+        assert pods[name].status.phase == "Running"
+
+
+def test_second_up_changes_nothing(dev: auto.Stack) -> None:
+    started = time.monotonic()
+    result = dev.up(on_output=engine.printer())
+    print(f"pulumi up (no-op): {time.monotonic() - started:.1f}s")
+    changes = result.summary.resource_changes or {}
+    assert set(changes) == {"same"}, changes
+
+
+def test_manual_edit_is_seen_and_undone(dev: auto.Stack, cluster: ClusterHandle) -> None:
+    _, custom, _ = _api(cluster)
+    before = _nads(custom)["bridge-conf"]["spec"]["config"]
+    edited = json.loads(before)
+    edited["ipam"]["ranges"][0][0]["rangeEnd"] = "203.0.113.20"
+    custom.patch_namespaced_custom_object(NAD_GROUP, NAD_VERSION, "default", NAD_PLURAL,
+                                          "bridge-conf", {"spec": {"config": json.dumps(edited)}})
+    preview = dev.preview(refresh=True, diff=True, on_output=engine.printer())
+    assert preview.change_summary.get("update", 0) >= 1, preview.change_summary
+    assert "203.0.113.20" in preview.stdout
+    dev.up(on_output=engine.printer())
+    after = _nads(custom)["bridge-conf"]["spec"]["config"]
+    assert json.loads(after) == json.loads(before)
+
+
+def test_invalid_stack_fails_at_preview_and_reaches_nothing(
+        cluster: ClusterHandle, tmp_path: Path) -> None:
+    bad = (Path(__file__).parents[2] / "stacks/Pulumi.dev.yaml").read_text().replace(
+        "rangeEnd: 192.0.2.150", "rangeEnd: 192.0.3.150").replace(
+        "name: macvlan-conf\n", "name: macvlan-invalid\n").replace(
+        "{name: macvlan-conf,", "{name: macvlan-invalid,")
+    project = engine.project_copy(tmp_path / "project", {"broken": bad})
+    st = engine.stack("broken", work_dir=project, kubeconfig=cluster.kubeconfig,
+                      backend=tmp_path / "backend")
+    try:
+        with pytest.raises(auto.CommandError) as err:
+            st.preview(on_output=engine.printer())
+        text = str(err.value)
+        assert "PlanError" in text or "netplumb" in text
+        assert "networks[0].ipam.rangeEnd" in text
+        assert "192.0.3.150" in text
+        _, custom, _ = _api(cluster)
+        assert "macvlan-invalid" not in _nads(custom)
+    finally:
+        st.workspace.remove_stack("broken")
+
+
+def test_destroy_removes_everything(dev: auto.Stack, cluster: ClusterHandle) -> None:
+    dev.destroy(on_output=engine.printer())
+    core, custom, _ = _api(cluster)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(
+            "default", label_selector="app.kubernetes.io/managed-by=netplumb").items
+        if not pods:
+            break
+        time.sleep(0.5)
+    assert pods == []
+    # The CRD went too, so NADs can no longer even be listed.
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        assert _nads(custom) == {}
+    except ApiException as exc:
+        assert exc.status == 404
