@@ -252,12 +252,18 @@ def ensure_underlay(links: Iterable[Link | str]) -> list[str]:
     with _lock:
         current = host_links()
         for link in wanted.values():
-            try:
-                if _ensure_one(link, current):
-                    created.append(link.name)
-                    log.info("underlay: created %s %s", link.kind, link.name)
-            except IpError as e:
-                raise UnderlayError(f"underlay link {link.name}: {e}") from e
+            for attempt in (1, 2):
+                try:
+                    if _ensure_one(link, current):
+                        created.append(link.name)
+                        log.info("underlay: created %s %s", link.kind, link.name)
+                    break
+                except IpError as e:
+                    # another process (a test, a second agent) created it meanwhile: look again
+                    if attempt == 1 and "file exists" in e.stderr.lower():
+                        current = host_links()
+                        continue
+                    raise UnderlayError(f"underlay link {link.name}: {e}") from e
     return created
 
 
