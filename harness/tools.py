@@ -53,6 +53,7 @@ class Binary:
     ldflags: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     cgo: bool = False
+    bin: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Extra:
     path: str
     output: str
     mode: int = 0o755
+    bin: bool = True
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ class Tool:
     @property
     def outputs(self) -> list[str]:
         return [b.output for b in self.binaries] + [e.output for e in self.extras]
+
+    @property
+    def bin_outputs(self) -> list[str]:
+        """Outputs linked into the shared bin dir (``bin = true``, the default)."""
+        return [b.output for b in self.binaries if b.bin] + [e.output for e in self.extras if e.bin]
 
 
 def _str_list(raw: Any, where: str) -> tuple[str, ...]:
@@ -137,6 +144,7 @@ def load_tool(tool_dir: Path) -> Tool:
             ldflags=_str_list(b.get("ldflags"), f"{where} ldflags"),
             tags=_str_list(b.get("tags"), f"{where} tags"),
             cgo=bool(b.get("cgo", False)),
+            bin=bool(b.get("bin", True)),
         )
         for b in _table_list(data.get("binary"), f"{where} binary")
     )
@@ -148,6 +156,7 @@ def load_tool(tool_dir: Path) -> Tool:
             path=_req(e, "path", f"{where} [[extra]]"),
             output=_req(e, "output", f"{where} [[extra]]"),
             mode=int(e.get("mode", 0o755)),
+            bin=bool(e.get("bin", True)),
         )
         for e in _table_list(data.get("extra"), f"{where} extra")
     )
@@ -407,11 +416,24 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
     log(f"built {tool.name} ... {time.monotonic() - total:.1f}s")
 
 
-def _link(target: Path, link: Path) -> None:
+def _link(target: Path, link: Path, *, hard: bool = True) -> None:
+    """Put ``target`` at ``link``: a hard link inside the cache, else a symlink.
+
+    Hard links matter for pulumi: it looks for its bundled plugins (``pulumi-language-python``)
+    next to its resolved executable, and warns about ones found elsewhere on PATH.
+    """
     if link.is_symlink() or link.exists():
         if link.is_symlink() and Path(os.readlink(link)) == target:
             return
+        if not link.is_symlink() and link.exists() and os.path.samefile(link, target):
+            return
         link.unlink()
+    if hard:
+        try:
+            os.link(target, link)
+            return
+        except OSError:
+            pass
     link.symlink_to(target)
 
 
@@ -472,14 +494,14 @@ def _install(tool: Tool, set_dir: Path, bin_path: Path, home: Path) -> None:
     if reused is not None:
         assert tool.reuse is not None
         log(f"{tool.name}: reusing {reused} (its output has {tool.reuse.expect!r})")
-        _link(reused, bin_path / tool.reuse.binary)
-        if len(tool.outputs) > 1:
+        _link(reused, bin_path / tool.reuse.binary, hard=False)
+        if len(tool.bin_outputs) > 1 or len(tool.outputs) > len(tool.bin_outputs):
             _build_missing_or_link(tool, bin_path, home, skip={tool.reuse.binary})
     elif not stamp.exists():
         _build_missing_or_link(tool, bin_path, home, skip=set())
     else:
         # warm path: stamp present; re-link if someone removed a link
-        missing = [o for o in tool.outputs if not (bin_path / o).exists()]
+        missing = [o for o in tool.bin_outputs if not (bin_path / o).exists()]
         if not missing:
             return
         _build_missing_or_link(tool, bin_path, home, skip=set())
@@ -504,7 +526,7 @@ def _build_missing_or_link(tool: Tool, bin_path: Path, home: Path, skip: set[str
         _build_tool(tool, bin_path, home)
     else:
         log(f"{tool.name}: cached build {dest.name}")
-    for out in tool.outputs:
+    for out in tool.bin_outputs:
         if out not in skip:
             _link(dest / out, bin_path / out)
 
