@@ -25,8 +25,6 @@ from harness import node as node_agent
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import ClusterHandle
 
-
-
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")

@@ -1,0 +1,110 @@
+"""``netplumb cluster up|down|status``: the embedded cluster from the command line.
+
+``netplumb.cli`` dispatches ``netplumb cluster ...`` to :func:`cluster_main`; it also runs as
+``python -m harness.cli up|down|status``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from harness import cluster, paths
+
+
+def _printer(t0: float) -> cluster.Progress:
+    def say(msg: str) -> None:
+        print(f"[cluster +{time.monotonic() - t0:5.1f}s] {msg}", flush=True)
+
+    return say
+
+
+def _up(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    say = _printer(t0)
+    missing = cluster.missing_binaries()
+    if missing:
+        if args.no_build:
+            print(f"error: missing {', '.join(missing)}; run `make tools`", file=sys.stderr)
+            return 1
+        from harness import tools
+
+        say(f"building {', '.join(missing)} (first run: this takes a while)")
+        tools.ensure(["etcd", "kubernetes"])
+        say("toolchain ready")
+    t_start = time.monotonic()
+    info = cluster.up(args.dir, progress=say, timeout=args.timeout, podnet=args.podnet)
+    if info.reused:
+        say(f"cluster already running ({info.version})")
+    else:
+        say(f"cluster Ready in {time.monotonic() - t_start:.1f}s ({info.version})")
+    print(f"kubeconfig: {info.kubeconfig}")
+    print(f"  export KUBECONFIG={info.kubeconfig}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    say = _printer(t0)
+    layout_dir = (args.dir or paths.cluster_dir()).resolve()
+    stopped = cluster.down(args.dir, progress=say)
+    if stopped:
+        say(f"stopped {len(stopped)} process(es), removed {layout_dir}")
+    else:
+        say(f"nothing running; removed {layout_dir}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    info = cluster.status(args.dir)
+    if args.json:
+        data = asdict(info)
+        print(json.dumps(data, default=str, indent=2))
+        return 0 if info.ready else 3
+    state = "Ready" if info.ready else "not ready"
+    print(f"cluster: {state}  {info.server or ''}  {info.version or ''}".rstrip())
+    print(f"dir:     {info.cluster_dir}")
+    if info.kubeconfig.exists():
+        print(f"kubeconfig: {info.kubeconfig}")
+    for c in info.components:
+        pid = str(c.pid) if c.pid is not None else "-"
+        mark = "healthy" if c.healthy else ("running" if c.running else "stopped")
+        print(f"  {c.name:<25} pid {pid:<8} {mark:<8} {c.log}")
+    return 0 if info.ready else 3
+
+
+def cluster_main(argv: list[str]) -> int:
+    """``up`` (idempotent), ``down`` (also cleans a crashed run) or ``status`` (exit 3 if the
+    cluster is not ready)."""
+    parser = argparse.ArgumentParser(prog="netplumb cluster", description=__doc__)
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="cluster state dir (default: .netplumb/cluster)"
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="start the embedded cluster (or reuse a healthy one)")
+    p_up.add_argument("--timeout", type=float, default=90.0, help="per-step readiness timeout")
+    p_up.add_argument(
+        "--podnet", default=None, help="node pod network: null | multus | module:Class"
+    )
+    p_up.add_argument("--no-build", action="store_true", help="fail instead of building tools")
+    sub.add_parser("down", help="stop everything and remove the cluster state")
+    p_st = sub.add_parser("status", help="show components, pids and health")
+    p_st.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            return _up(args)
+        if args.cmd == "down":
+            return _down(args)
+        return _status(args)
+    except cluster.ClusterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(cluster_main(sys.argv[1:]))
