@@ -38,6 +38,11 @@ class PlannedNetwork:
         link = main.master_link()
         if link is None and main.type in ("macvlan", "ipvlan"):
             return DEFAULT_ROUTE_LINK
+        # Different VLANs of one link are different segments: same addresses are fine.
+        vlan = getattr(main, "vlan_id", None) if main.type == "vlan" else (
+            getattr(main, "vlan", None) if main.type == "bridge" else None)
+        if link is not None and vlan:
+            return f"{link} vlan {vlan}"
         return link
 
     def path(self, *sub: str | int) -> str:
@@ -91,8 +96,9 @@ def check_pool_overlaps(networks: Sequence[PlannedNetwork]) -> list[Finding]:
                 findings.append(Finding(
                     _pool_path(net, pool), f"{pool.first}-{pool.last}",
                     f"address pool overlaps {other_pool.first}-{other_pool.last} of network "
-                    f"{other_net.key} on the same link {link!r}; both would hand out the same "
-                    "addresses; expected disjoint ranges"))
+                    f"{other_net.key} (at {_pool_path(other_net, other_pool)}) on the same "
+                    f"link {link!r}; both would hand out the same addresses; expected "
+                    "disjoint ranges"))
         if not reach or reach[0] != link or reach[1] != fam or last > reach[2]:
             reach = (link, fam, last, idx)
     return findings

@@ -55,10 +55,7 @@ class CniModel(BaseModel):
     def _remember_key_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         obj = handler(data)
         if isinstance(data, dict):
-            aliases = _ALIASES.get(cls)
-            if aliases is None:
-                aliases = _ALIASES[cls] = {n: f.alias or n for n, f in cls.model_fields.items()}
-            obj._key_order = [aliases.get(str(k), str(k)) for k in data]
+            obj._key_order = [str(k) for k in data]
         return obj
 
     open_schema: ClassVar[bool] = False
@@ -77,18 +74,50 @@ class CniModel(BaseModel):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object: the fields that were set, with their CNI spelling, plus unknown keys."""
-        out = self.model_dump(by_alias=True, exclude_unset=True)
+        """The JSON object: the fields that were set, with their CNI spelling, plus unknown keys,
+        in the order they were given."""
+        return self.json_fields()
+
+    def json_fields(self, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """Set fields (CNI spelling) and unknown keys, nested models as their own JSON, in
+        input order; Python field names in ``skip`` are left out."""
+        fields = type(self).model_fields
+        extra = self.model_extra or {}
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            # A key spelled like a field's Python name (``link_in_container``) is not that
+            # field for the plugin's decoder: it stays an unknown key, the field unset.
+            if name in extra or name in skip:
+                continue
+            field = fields.get(name)
+            if field is not None:
+                out[field.alias or name] = _plain(getattr(self, name))
+        for key, value in extra.items():
+            out[key] = _plain(value)
         if not self._key_order:
             return out
-        ordered = {k: out[k] for k in self._key_order if k in out}
+        aliases = _ALIASES.get(type(self))
+        if aliases is None:
+            aliases = _ALIASES[type(self)] = {n: f.alias or n for n, f in fields.items()}
+        order = [k if k in extra else aliases.get(k, k) for k in self._key_order]
+        ordered = {k: out[k] for k in order if k in out}
         ordered.update((k, v) for k, v in out.items() if k not in ordered)
         return ordered
 
     @classmethod
     def parse(cls, data: Any, *, at: Loc = ()) -> Self:
         """Validate ``data``; errors come back as a :class:`PlanError` with paths under ``at``."""
-        return validate(cls.model_validate, data, at=at)
+        return validate(lambda d: cls.model_validate(d, by_alias=True, by_name=False), data, at=at)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, CniModel):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def validate(fn: Callable[[Any], T], data: Any, *, at: Loc = ()) -> T:
@@ -106,6 +135,11 @@ def plan_error_from(exc: ValidationError, *, at: Loc = ()) -> PlanError:
         value = err.get("input")
         message = err["msg"]
         cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, PlanError):  # a nested model built through its __init__
+            here = format_path(loc)
+            findings += [Finding(f.path if here == "<root>" else f"{here}.{f.path}", f.value,
+                                 f.message, f.severity) for f in cause.findings]
+            continue
         if isinstance(cause, FieldIssue):
             loc += list(cause.subpath)
             message = cause.message

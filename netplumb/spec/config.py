@@ -85,7 +85,7 @@ class CniConfig:
             raise PlanError.one("type", None, "required field is missing; expected the plugin "
                                 "type (or 'plugins' for a conflist)")
         body = {k: v for k, v in data.items() if k not in _TOP_KEYS}
-        plugin = validate(_PLUGIN.validate_python, body)
+        plugin = validate(lambda d: _PLUGIN.validate_python(d, by_alias=True, by_name=False), body)
         return cls(header, [plugin], is_list=False)
 
     @classmethod

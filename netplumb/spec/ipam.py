@@ -127,6 +127,15 @@ def _check_range(subnet: str, start: str | None, end: str | None, gateway: str |
             int(addrs["rangeStart"]) > int(addrs["rangeEnd"])):
         raise FieldIssue(f"rangeStart {start} is after rangeEnd {end}; expected start <= end",
                          subpath=("rangeStart",), value=start, has_value=True)
+    if too_small_check:
+        first = addrs.get("rangeStart", _default_first(net))
+        last = addrs.get("rangeEnd", _default_last(net))
+        if int(first) > int(last):
+            key = "rangeStart" if "rangeStart" in addrs else "rangeEnd"
+            raise FieldIssue(f"empty range: first address {first} is after last address {last}; "
+                             f"expected an address between {_default_first(net)} and "
+                             f"{_default_last(net)}", subpath=(key,), value=str(addrs[key]),
+                             has_value=True)
 
 
 def _default_first(net: IPNetwork) -> IPAddress:
@@ -308,6 +317,13 @@ def _whereabouts_range(text: str) -> tuple[IPNetwork, IPAddress | None, IPAddres
         net = fc.parse_network(f"{body}/{prefix}", False)
     except ValueError:
         raise FieldIssue("not a CIDR; expected e.g. 192.0.2.0/24") from None
+    if first is not None and last is not None:
+        if last.version != net.version or last not in net:
+            raise FieldIssue(f"range end {last} is outside {net}; expected first-last inside "
+                             "one network")
+        if int(first) > int(last):
+            raise FieldIssue(f"range start {first} is after range end {last}; expected "
+                             "first <= last")
     return net, first, last
 
 
@@ -413,6 +429,17 @@ class RawIpam(CniModel):
     open_schema: ClassVar[bool] = True
 
     type: str | None = None
+
+    @model_validator(mode="after")
+    def _typed_if_not_empty(self) -> RawIpam:
+        if self.type is None and self.model_extra:
+            raise FieldIssue("IPAM settings without a type; expected 'type' (host-local, "
+                             "static, dhcp, whereabouts, …) or an empty object for no IPAM",
+                             subpath=("type",), value=None, has_value=True)
+        if self.type is not None and (not self.type or "/" in self.type):
+            raise FieldIssue("invalid IPAM type; expected the plugin binary's name",
+                             subpath=("type",), value=self.type, has_value=True)
+        return self
 
 
 KNOWN_IPAM: dict[str, type[CniModel]] = {

@@ -90,7 +90,14 @@ class NadFields(CniModel):
     """The plugin type; each kind fixes it."""
 
     def nad_name(self, default: str) -> str:
-        return self.name or default
+        """The NAD's name: ``name``, else ``default`` (a component's resource name), checked."""
+        if self.name:
+            return self.name
+        try:
+            return fc.k8s_name(default)
+        except FieldIssue as exc:
+            raise PlanError.one("name", default, f"{exc.message} (the NAD name defaults to the "
+                                "component's resource name; set args.name)") from None
 
     def to_dict(self) -> dict[str, Any]:
         """The interface plugin's JSON object (what goes into the CNI config)."""
@@ -98,8 +105,7 @@ class NadFields(CniModel):
 
     def plugin_dict(self) -> dict[str, Any]:
         """The interface plugin's JSON object (the CNI fields that were given)."""
-        fields = {k for k in type(self).model_fields if k not in self.NAD_KEYS}
-        body = self.model_dump(by_alias=True, exclude_unset=True, include=fields)
+        body = self.json_fields(skip=self.NAD_KEYS)
         last: dict[str, Any] = {k: body.pop(k) for k in ("capabilities", "ipam") if k in body}
         return {"type": self.type, **body, **last}
 

@@ -34,6 +34,14 @@ class Plugin(CniModel):
     interface_plugin: ClassVar[bool] = False
     """Creates the pod's interface (as opposed to a chained meta plugin)."""
 
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if not v or v in (".", "..") or any(c in v for c in "/\\") or any(c.isspace() for c in v):
+            raise FieldIssue("invalid plugin type; expected the plugin binary's name, e.g. "
+                             "macvlan (no path separators or whitespace)")
+        return v
+
     @field_validator("capabilities")
     @classmethod
     def _caps(cls, v: dict[str, bool] | None) -> dict[str, bool] | None:
@@ -267,6 +275,10 @@ class SriovPlugin(_WithIpam):
         if lo and hi and lo > hi:
             raise FieldIssue("min_tx_rate above max_tx_rate; expected min <= max",
                              subpath=("min_tx_rate",), value=lo, has_value=True)
+        proto = self.vlan_proto
+        if proto is not None and proto.lower() != "802.1q" and not self.vlan:
+            raise FieldIssue("vlanProto other than 802.1q needs a non-zero vlan (sriov-cni)",
+                             subpath=("vlanProto",), value=proto, has_value=True)
         if self.vlan_qos and not self.vlan:
             raise FieldIssue("vlanQoS needs a non-zero vlan", subpath=("vlanQoS",),
                              value=self.vlan_qos, has_value=True)
