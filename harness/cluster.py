@@ -556,7 +556,7 @@ def _http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 def _probe(fn: Callable[[], bool]) -> bool:
     try:
         return fn()
-    except (OSError, http.client.HTTPException, ValueError):
+    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
         return False
 
 
@@ -812,7 +812,9 @@ def up(
     """Start the embedded cluster, or reuse the healthy one already running there.
 
     ``podnet`` selects the node agent's pod network (``null``, ``multus``, ``module:Class``;
-    default ``$NETPLUMB_PODNET`` or ``null``); a reused cluster keeps the one it has.
+    default ``$NETPLUMB_PODNET`` or ``null``). A reused cluster keeps the one it has unless
+    one is asked for explicitly (argument or ``$NETPLUMB_PODNET``) and differs: then only the
+    node agent is restarted, with the requested pod network.
 
     Returns once the apiserver is ready, controller-manager and scheduler are healthy, the
     node is Ready without not-ready taints and the ``default`` ServiceAccount exists.
@@ -820,9 +822,27 @@ def up(
     say = progress or (lambda _msg: None)
     layout = _layout(cluster_dir)
     t0 = time.monotonic()
+    wanted = podnet or os.environ.get("NETPLUMB_PODNET") or None
+    podnet = wanted or "null"
     with _locked(layout):
         current = _status(layout)
+        state = _load_state(layout) or {}
+        control_plane_ok = all(c.healthy for c in current.components if c.name != "node")
+        if not current.ready and control_plane_ok and current.ports is not None:
+            node_podnet = wanted or str(state.get("podnet", "null"))
+            say(f"only the node agent is unhealthy: restarting it (pod network {node_podnet})")
+            _restart_node(layout, current.ports, node_podnet, timeout)
+            state["podnet"] = node_podnet
+            layout.state_file.write_text(json.dumps(state, indent=2) + "\n")
+            current = _status(layout)
         if current.ready:
+            running_podnet = str(state.get("podnet", "null"))
+            if wanted and wanted != running_podnet and current.ports is not None:
+                say(f"restarting the node agent: pod network {running_podnet} -> {wanted}")
+                _restart_node(layout, current.ports, wanted, timeout)
+                state["podnet"] = wanted
+                layout.state_file.write_text(json.dumps(state, indent=2) + "\n")
+                current = _status(layout)
             current.reused = True
             current.elapsed = time.monotonic() - t0
             say(f"reusing the running cluster at {current.server}")
@@ -844,15 +864,16 @@ def up(
         write_kubeconfig(layout, ADMIN.stem, server, layout.admin_kubeconfig)
         for c in _CLIENTS[1:]:
             write_kubeconfig(layout, c.stem, server, layout.kubeconfig(c.stem))
-        state = {"ports": asdict(ports), "binaries": {k: str(v) for k, v in bins.items()}}
+        state = {
+            "ports": asdict(ports),
+            "binaries": {k: str(v) for k, v in bins.items()},
+            "podnet": podnet,
+        }
         layout.state_file.write_text(json.dumps(state, indent=2) + "\n")
         step("certificates and kubeconfigs written", t)
 
         argv = _argv(layout, ports, bins, podnet)
-        node_env = dict(os.environ)
-        node_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
-        )
+        node_env = _node_env()
         try:
             t = time.monotonic()
             _spawn(layout, "etcd", argv["etcd"])
@@ -916,6 +937,40 @@ def up(
         bad = ", ".join(c.name for c in info.components if not c.healthy)
         raise ClusterError(f"cluster started but not healthy: {bad}")
     return info
+
+
+def _node_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def _restart_node(layout: Layout, ports: Ports, podnet: str, timeout: float) -> None:
+    pid = _read_pid(layout.pidfile("node"))
+    if pid is not None and _is_ours(pid, layout):
+        _kill([pid])
+    argv = _argv(layout, ports, {n: Path(n) for n in GO_BINARIES}, podnet)["node"]
+    since = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    _spawn(layout, "node", argv, env=_node_env())
+
+    def renewed_since() -> bool:
+        lease = _api_json(
+            layout,
+            ports,
+            f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE_NAME}",
+        )
+        renew = dt.datetime.fromisoformat(lease["spec"]["renewTime"].replace("Z", "+00:00"))
+        return renew >= since
+
+    _wait(
+        f"node {NODE_NAME} Ready (new agent)",
+        lambda: _probe(renewed_since) and _node_ready(layout, ports),
+        timeout,
+        layout,
+        ["node"],
+    )
 
 
 def _stop_processes(layout: Layout, say: Progress | None = None) -> list[int]:
