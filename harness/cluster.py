@@ -766,6 +766,9 @@ def _argv(
             f"--service-account-signing-key-file={layout.key('sa')}",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
+            # Endpoints may not hold a loopback address: with the advertise address 127.0.0.1
+            # the default "lease" reconciler only logs an error every few seconds.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
         ],
         "kube-controller-manager": [
