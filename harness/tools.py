@@ -471,39 +471,46 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def ensure(names: list[str] | None = None) -> Path:
-    """Build whatever of ``names`` (default: all tools) is missing; return the bin dir."""
+    """Build whatever of ``names`` (default: all tools) is missing; return the bin dir.
+
+    Safe to call from several processes at once: each tool is installed under its own lock, so
+    a long build of one tool does not hold up callers that need only others.
+    """
     start = time.monotonic()
     tools = discover()
     wanted = _closure(tools, names if names is not None else sorted(tools))
     set_dir = _set_dir(tools)
     bin_path = set_dir / "bin"
     home = set_dir / "pulumi-home"
-    with _locked(tools_cache_root() / ".lock"):
-        bin_path.mkdir(parents=True, exist_ok=True)
-        home.mkdir(parents=True, exist_ok=True)
-        (set_dir / "stamps").mkdir(exist_ok=True)
-        for name in wanted:
-            _install(tools[name], set_dir, bin_path, home)
+    for d in (bin_path, home, set_dir / "stamps", tools_cache_root() / "locks"):
+        d.mkdir(parents=True, exist_ok=True)
+    for name in wanted:
+        tool = tools[name]
+        if _installed(tool, set_dir):
+            continue
+        with _locked(tools_cache_root() / "locks" / f"{name}.lock"):
+            if not _installed(tool, set_dir):  # another process may have finished it meanwhile
+                _install(tool, set_dir, bin_path, home)
     log(f"ready: {', '.join(wanted)} in {bin_path} ... {time.monotonic() - start:.1f}s")
     return bin_path
 
 
+def _installed(tool: Tool, set_dir: Path) -> bool:
+    """Post-install done for this set and every bin/ entry present (links can go stale)."""
+    return (set_dir / "stamps" / tool.name).exists() and all(
+        (set_dir / "bin" / o).exists() for o in tool.bin_outputs
+    )
+
+
 def _install(tool: Tool, set_dir: Path, bin_path: Path, home: Path) -> None:
-    stamp = set_dir / "stamps" / tool.name
-    reused = _find_reusable(tool, bin_path) if not stamp.exists() else None
+    reused = _find_reusable(tool, bin_path)
     if reused is not None:
         assert tool.reuse is not None
         log(f"{tool.name}: reusing {reused} (its output has {tool.reuse.expect!r})")
         _link(reused, bin_path / tool.reuse.binary, hard=False)
         if len(tool.bin_outputs) > 1 or len(tool.outputs) > len(tool.bin_outputs):
             _build_missing_or_link(tool, bin_path, home, skip={tool.reuse.binary})
-    elif not stamp.exists():
-        _build_missing_or_link(tool, bin_path, home, skip=set())
     else:
-        # warm path: stamp present; re-link if someone removed a link
-        missing = [o for o in tool.bin_outputs if not (bin_path / o).exists()]
-        if not missing:
-            return
         _build_missing_or_link(tool, bin_path, home, skip=set())
     env = env_with_tools(None, bin_path=bin_path, home=home)
     env.update(tool.env)
@@ -517,6 +524,7 @@ def _install(tool: Tool, set_dir: Path, bin_path: Path, home: Path) -> None:
         cmd = [subst(a) for a in argv]
         with step(f"{tool.name}: post-install {Path(cmd[0]).name} {' '.join(cmd[1:])}"):
             _run(cmd, cwd=set_dir, env=env, what=f"{tool.name} post-install")
+    stamp = set_dir / "stamps" / tool.name
     stamp.write_text(json.dumps({"tool": tool.name, "hash": tool_hash(tool)}) + "\n")
 
 
