@@ -164,9 +164,13 @@ class MultusInstall(pulumi.ComponentResource):
             self.metrics_service = register_manifest(f"{name}-metrics", by_kind["Service"],
                                                      _opts(self))
         if "ServiceMonitor" in by_kind:
+            monitoring_ns: pulumi.CustomResource | None = None
+            if "Namespace" in by_kind:
+                monitoring_ns = register_manifest(f"{name}-monitoring-namespace",
+                                                  by_kind["Namespace"], _opts(self))
             self.service_monitor = register_manifest(
                 f"{name}-service-monitor", by_kind["ServiceMonitor"],
-                _opts(self, monitor_crd, self.metrics_service))
+                _opts(self, monitor_crd, self.metrics_service, monitoring_ns))
         self.namespace = pulumi.Output.from_input(checked.namespace)
         self.daemonset_name = pulumi.Output.from_input(multus_render.DAEMONSET)
         self.mode = pulumi.Output.from_input(checked.mode)

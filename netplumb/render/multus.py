@@ -46,13 +46,14 @@ def _thick_view(host_path: str) -> str:
 
 
 def cluster_role() -> dict[str, Any]:
-    """What Multus needs: its NADs, pods and their status (network-status annotation),
-    events."""
+    """What Multus needs: read NADs (v4.3.0 never writes them, so the network admin role
+    stays the only NAD writer), pods and their status (network-status annotation), events."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": NAME, "labels": dict(_LABELS)},
         "rules": [
-            {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["*"], "verbs": ["*"]},
+            {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["*"],
+             "verbs": ["get", "list", "watch"]},
             {"apiGroups": [""], "resources": ["pods", "pods/status"],
              "verbs": ["get", "list", "watch", "update"]},
             {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
@@ -257,6 +258,13 @@ def service_monitor(args: MultusInstallArgs) -> dict[str, Any]:
     }
 
 
+def monitoring_namespace(args: MultusInstallArgs) -> dict[str, Any]:
+    mon = args.service_monitor
+    assert mon is not None
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": mon.namespace, "labels": dict(MANAGED_BY)}}
+
+
 def multus_manifests(args: MultusInstallArgs) -> list[dict[str, Any]]:
     """The Multus objects (not Flannel's, not the CRDs), in apply order."""
     out = [cluster_role(), cluster_role_binding(args), service_account(args)]
@@ -266,6 +274,8 @@ def multus_manifests(args: MultusInstallArgs) -> list[dict[str, Any]]:
     if args.metrics_port is not None:
         out.append(metrics_service(args))
         if args.service_monitor is not None:
+            if args.service_monitor.create_namespace:
+                out.append(monitoring_namespace(args))
             out.append(service_monitor(args))
     return out
 

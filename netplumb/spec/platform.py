@@ -331,6 +331,8 @@ class ServiceMonitorArgs(PlatformModel):
     install_crd: bool = False
     """Install netplumb's minimal ServiceMonitor CRD (only where the Prometheus operator is
     absent, e.g. a test cluster)."""
+    create_namespace: bool = False
+    """Create ``namespace`` (normally the monitoring stack's install created it)."""
 
     @field_validator("namespace")
     @classmethod
@@ -953,9 +955,11 @@ class PolicyPort(PlatformModel):
             if not 1 <= self.port <= 65535:
                 raise FieldIssue("port out of range; expected 1-65535", subpath=("port",),
                                  value=self.port, has_value=True)
-        elif isinstance(self.port, str) and not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-                                                         self.port):
-            raise FieldIssue("invalid port name; expected a container port name such as http",
+        elif isinstance(self.port, str) and (
+                not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", self.port)
+                or not re.search(r"[a-z]", self.port) or len(self.port) > 15):
+            raise FieldIssue("invalid port name; expected a number or a container port name "
+                             "such as http (a quoted number is a name, and names need a letter)",
                              subpath=("port",), value=self.port, has_value=True)
         if self.end_port is not None:
             if not isinstance(self.port, int) or self.end_port < self.port:

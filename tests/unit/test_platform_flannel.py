@@ -57,7 +57,8 @@ def by_kind(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def flanneld(manifests: list[dict[str, Any]]) -> dict[str, Any]:
     ds = by_kind(manifests)["DaemonSet"]
-    [container] = ds["spec"]["template"]["spec"]["containers"]
+    containers: list[dict[str, Any]] = ds["spec"]["template"]["spec"]["containers"]
+    [container] = containers
     assert container["name"] == "kube-flannel"
     return container
 

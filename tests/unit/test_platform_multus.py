@@ -114,7 +114,9 @@ def test_resources_survive_pod_bursts() -> None:
 def test_rbac_is_what_multus_needs() -> None:
     k = kinds(multus_manifests(SEED_ARGS))
     rules = k["ClusterRole"]["rules"]
-    assert {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["*"], "verbs": ["*"]} in rules
+    # reads every k8s.cni.cncf.io resource; writes none (the network admin role alone does)
+    assert {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["*"],
+            "verbs": ["get", "list", "watch"]} in rules
     pods = next(r for r in rules if "pods" in r["resources"])
     assert {"pods", "pods/status"} <= set(pods["resources"])
     assert {"get", "update"} <= set(pods["verbs"])
@@ -307,9 +309,12 @@ def test_component_without_default_network_or_crd() -> None:
 
 
 def test_component_with_metrics_registers_service_monitor_after_its_crd() -> None:
-    args = MultusInstallArgs(metrics_port=9091,
-                             service_monitor=ServiceMonitorArgs(install_crd=True))
+    args = MultusInstallArgs(metrics_port=9091, service_monitor=ServiceMonitorArgs(
+        install_crd=True, create_namespace=True))
     mocks = run_program(lambda: MultusInstall("multus", args))
+    namespaces = {r.inputs["metadata"]["name"] for r in
+                  mocks.of_type("kubernetes:core/v1:Namespace")}
+    assert namespaces == {"kube-flannel", "monitoring"}
     [mon] = mocks.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
     assert mon.inputs["spec"]["selector"] == {"matchLabels": {"app": "multus"}}
     crds = [r.inputs["metadata"]["name"] for r in
@@ -323,7 +328,7 @@ def test_invalid_component_input_registers_nothing() -> None:
     assert err.paths == ["metrics_port"]
     assert mocks.registered == []
     nested = MultusInstallArgs.model_construct(flannel=FlannelArgs.model_construct(
-        backend="udp"))
+        backend="udp"))  # type: ignore[arg-type]
     err, mocks = refused(lambda: MultusInstall("multus", nested))
     assert err.paths == ["flannel.backend"]
     assert mocks.registered == []

@@ -133,7 +133,7 @@ def selections_in(manifest: dict[str, Any]) -> Any:
 
 
 def without_networks(manifest: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(manifest))
+    out: dict[str, Any] = json.loads(json.dumps(manifest))
     out["metadata"].pop("annotations")
     return out
 
