@@ -323,28 +323,20 @@ def write_kubeconfig(layout: Layout, stem: str, server: str, path: Path) -> None
 # --------------------------------------------------------------------------- binaries
 
 
-def _manual_bin_dir() -> Path:
-    home_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return home_cache / "netplumb" / "manual-bin"
-
-
 def find_binary(name: str) -> Path:
-    """Locate a control-plane binary: ``$NETPLUMB_BIN_DIR``, the tool cache for the current
-    pins (:func:`harness.tools.bin_dir`), a hand-built ``~/.cache/netplumb/manual-bin``, then
-    ``$PATH`` (last: Debian's etcd 3.4 is too old for Kubernetes 1.36)."""
+    """Locate a control-plane binary: ``$NETPLUMB_BIN_DIR`` (a hand-built set, say), else the
+    tool cache for the current pins (:func:`harness.tools.bin_dir`). ``$PATH`` is not searched:
+    Debian's etcd 3.4 is too old for Kubernetes 1.36, and the versions must match the pins."""
     candidates: list[Path] = []
     if env := os.environ.get("NETPLUMB_BIN_DIR"):
         candidates += [Path(p) / name for p in env.split(os.pathsep) if p]
     with contextlib.suppress(Exception):
         candidates.append(tools.bin_dir() / name)
-    candidates.append(_manual_bin_dir() / name)
-    if found := shutil.which(name):
-        candidates.append(Path(found))
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return c.resolve()
     raise ClusterError(
-        f"{name} not found: run `make tools` (python -m harness.tools build) "
+        f"{name} not found: run `make tools` (python -m harness.tools build etcd kubernetes) "
         "or set NETPLUMB_BIN_DIR"
     )
 
