@@ -44,11 +44,24 @@ def cni_bin() -> Path:
     else:
         from harness import tools
 
-        path = tools.ensure(["cni-plugins"])
+        path = tools.bin_dir()
+        if not all((path / p).is_file() for p in PLUGINS):
+            path = tools.ensure(["cni-plugins"])
     missing = [p for p in PLUGINS if not (path / p).is_file()]
     if missing:
         pytest.fail(f"{path}: CNI plugins missing: {', '.join(missing)}")
     return path
+
+
+@pytest.fixture(scope="session")
+def multus_bin(cni_bin: Path) -> Path:
+    """A dir with ``multus`` and the CNI plugins (``$NETPLUMB_CNI_BIN`` or the tool cache)."""
+    if (cni_bin / "multus").is_file():
+        return cni_bin
+    from harness import tools
+
+    path = tools.bin_dir()
+    return path if (path / "multus").is_file() else tools.ensure(["multus", "cni-plugins"])
 
 
 @pytest.fixture(scope="session")
