@@ -532,3 +532,36 @@ def _write_if_changed(path: Path, text: str) -> None:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text)
         tmp.replace(path)
+
+
+def purge(state_dir: Path) -> list[str]:
+    """Undo everything a :class:`MultusPodNetwork` with this ``state_dir`` made (for
+    ``cluster down``, also after a crash): DEL every recorded sandbox through Multus with the
+    saved config, delete every ``np-<12 hex>`` namespace and every ``np-`` host link (cluster
+    bridge, underlay). Returns the namespaces removed. Works with the apiserver gone (Multus
+    then DELs from its cache)."""
+    state_dir = Path(state_dir)
+    removed: list[str] = []
+    saved = state_dir / "multus.conf"
+    if saved.is_file() and os.geteuid() == 0:
+        try:
+            conf = json.loads(saved.read_text())
+            cluster = json.loads((state_dir / "net.d" / f"{CLUSTER_NETWORK_NAME}.conflist")
+                                 .read_text())["plugins"][0]
+            ctx = PodNetworkContext(state_dir.name, Path(conf["kubeconfig"]), state_dir)
+            bins = state_dir / "cni-bin"
+            net = MultusPodNetwork(
+                ctx, bin_dir=bins if all((bins / b).is_file() for b in CNI_BINARIES) else None,
+                cluster_subnet=cluster["ipam"]["ranges"][0][0]["subnet"],
+                cluster_bridge=cluster["bridge"],
+                timeout=30.0,
+            )
+            removed += net.adopt(())
+        except Exception as e:
+            log.warning("purge %s: %s (removing namespaces without DEL)", state_dir, e)
+    for ns in list_pod_netns():
+        with contextlib.suppress(PodNetworkError):
+            if delete_netns(ns):
+                removed.append(ns)
+    underlay.cleanup_all()
+    return removed
