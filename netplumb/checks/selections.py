@@ -435,3 +435,31 @@ def check_policy_targets(args: NetworkGuardrailsArgs, known: Collection[str], *,
                     f"no network {target} in this plan; a policy for a missing NAD protects "
                     "nothing. Expected one of: " + (", ".join(sorted(known)[:8]) or "(none)")))
     return findings
+
+
+def check_device_pools(networks: Iterable[tuple[PlannedNetwork, str | None]],
+                       pools: Collection[str] | None = None) -> list[Finding]:
+    """Networks against the device pools: ``(network, its resource_name)`` pairs.
+
+    An ``sriov`` network needs a device: without a ``resource_name`` Multus passes no
+    deviceID and sriov-cni fails every ADD (unless the config pins ``deviceID``). With
+    ``pools`` (full names of the plan's SriovPool), a resource must be one of them.
+    """
+    findings: list[Finding] = []
+    known = sorted(pools) if pools is not None else None
+    for net, resource in networks:
+        if net.external:
+            continue
+        main = net.config.main
+        if (net.config.type == "sriov" and not resource
+                and getattr(main, "device_id", None) is None):
+            findings.append(Finding(
+                net.path("resource_name"), None,
+                f"sriov network {net.key} names no device pool: Multus then passes no VF and "
+                "sriov-cni fails every ADD; expected resource_name such as intel.com/sriov"))
+        elif resource and known is not None and resource not in known:
+            findings.append(Finding(
+                net.path("resource_name"), resource,
+                f"no device pool {resource} in this plan; pods selecting {net.key} would stay "
+                f"Pending. Expected one of: {', '.join(known) or '(no pools)'}"))
+    return findings

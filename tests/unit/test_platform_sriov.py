@@ -141,3 +141,21 @@ def test_invalid_component_input_registers_nothing() -> None:
     err, mocks = refused(lambda: SriovPool("sriov", bad))
     assert err.paths == ["pools"]
     assert mocks.registered == []
+
+
+def test_sriov_networks_must_name_a_declared_pool() -> None:
+    from netplumb import parse_cni_config
+    from netplumb.checks.networks import PlannedNetwork
+    from netplumb.checks.selections import check_device_pools
+
+    sriov = PlannedNetwork("sriov-conf", "default", parse_cni_config(SEED_SRIOV),
+                           where="networks[5]")
+    full = set(POOLS.resource_names().values())
+    assert check_device_pools([(sriov, "intel.com/sriov")], full) == []
+    [f] = check_device_pools([(sriov, "intel.com/sriov_dpdk")], full)
+    assert f.path == "networks[5].resource_name"
+    assert "no device pool intel.com/sriov_dpdk" in f.message
+    assert "intel.com/sriov, mellanox.com/sriov_rdma" in f.message
+    [f] = check_device_pools([(sriov, None)])
+    assert "sriov-cni fails every ADD" in f.message
+    assert check_device_pools([(sriov, "intel.com/anything")]) == []  # no pools declared
