@@ -64,7 +64,8 @@ def attachments(kubeconfig: Path, namespace: str | None = None) -> list[Attachme
     """Every secondary attachment of netplumb's pods, checked against its namespace."""
     from kubernetes import client, config
 
-    api: Any = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    load: Any = config.new_client_from_config
+    api: Any = client.CoreV1Api(load(config_file=str(kubeconfig)))
     pods: list[Any] = (api.list_namespaced_pod(namespace, label_selector=MANAGED) if namespace
             else api.list_pod_for_all_namespaces(label_selector=MANAGED)).items
     found: list[Attachment] = []
