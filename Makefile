@@ -4,6 +4,8 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The embedded node wires pods through real Multus and CNI plugins (root needed).
+export NETPLUMB_PODNET ?= multus
 
 .PHONY: run test venv tools lint typecheck gocheck unit e2e cluster-up cluster-down clean
 

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import cluster
 
         _say(t0, "starting the embedded cluster")
-        info = cluster.up(progress=lambda m: _say(t0, f"  {m}"))
+        podnet = os.environ.get("NETPLUMB_PODNET", "multus")
+        info = cluster.up(podnet=podnet, progress=lambda m: _say(t0, f"  {m}"))
         kubeconfig = info.kubeconfig
         _say(t0, f"cluster ready; kubeconfig: {kubeconfig}")
     _say(t0, f"pulumi up --stack {stack_name} (backend {pulumi_backend_dir()})")

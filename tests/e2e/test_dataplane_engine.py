@@ -1,0 +1,172 @@
+"""Pods deployed through the real engine get real interfaces from real Multus.
+
+Needs the embedded node with the Multus pod network (``NETPLUMB_PODNET=multus``, what
+``make test`` sets) and root. Checks the guide's step 6 for real: interface names and
+addresses in each pod's namespace, the network-status annotation against the namespace,
+pings over every secondary network, a static address, and a default route via net1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+
+from harness import engine, verify
+from harness.podnet import netns_name
+from harness.pytest_fixtures import ClusterHandle
+
+pytestmark = pytest.mark.e2e
+
+STACK = """
+config:
+  netplumb:spec:
+    install_nad_crd: true
+    networks:
+      - name: dp-macvlan
+        namespace: dataplane
+        type: macvlan
+        master: np-dpunder0
+        mode: bridge
+        ipam: {type: host-local, subnet: 192.0.2.0/24, rangeStart: 192.0.2.160,
+               rangeEnd: 192.0.2.180, gateway: 192.0.2.1}
+      - name: dp-static
+        namespace: dataplane
+        type: macvlan
+        master: np-dpunder0
+        mode: bridge
+        capabilities: {ips: true}
+        ipam: {type: static}
+      - name: dp-bridge
+        namespace: dataplane
+        type: bridge
+        bridge: np-dpbr0
+        ipam:
+          type: host-local
+          ranges: [[{subnet: 203.0.113.0/24, rangeStart: 203.0.113.60, rangeEnd: 203.0.113.80}]]
+    pods:
+      - {name: one-net, namespace: dataplane, networks: [{name: dp-macvlan, interface: net1}]}
+      - name: two-nets
+        namespace: dataplane
+        networks:
+          - {name: dp-macvlan, interface: net1}
+          - {name: dp-bridge, interface: net2}
+      - {name: bridge-only, namespace: dataplane, networks: [{name: dp-bridge, interface: net1}]}
+      - name: static-ip
+        namespace: dataplane
+        networks: [{name: dp-static, interface: net1, ips: [192.0.2.245/24]}]
+      - name: default-route
+        namespace: dataplane
+        networks: [{name: dp-macvlan, interface: net1, default-route: [192.0.2.1]}]
+"""
+
+
+def _need_multus_node() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    if os.environ.get("NETPLUMB_PODNET", "null") != "multus":
+        pytest.skip("the embedded node runs without a pod network (set NETPLUMB_PODNET=multus)")
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[auto.Stack]:
+    _need_multus_node()
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(cluster.api_client())
+    try:
+        core.create_namespace({"metadata": {"name": "dataplane"}})
+    except client.exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+    tmp = tmp_path_factory.mktemp("dataplane")
+    project = engine.project_copy(tmp / "project", {"dataplane": STACK})
+    st = engine.stack("dataplane", work_dir=project, kubeconfig=cluster.kubeconfig,
+                      backend=tmp / "backend")
+    try:
+        st.up(on_output=engine.printer())
+        yield st
+    finally:
+        st.destroy(on_output=engine.printer())
+        st.workspace.remove_stack("dataplane")
+
+
+def _pod(cluster: ClusterHandle, name: str) -> Any:
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(cluster.api_client())
+    return core.read_namespaced_pod(name, "dataplane")
+
+
+def _ip(netns: str, *args: str) -> Any:
+    out = subprocess.run(["ip", "-n", netns, "-j", *args], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout or "[]")
+
+
+def test_interfaces_and_addresses(deployed: auto.Stack, cluster: ClusterHandle) -> None:
+    pod = _pod(cluster, "two-nets")
+    ns = netns_name(pod.metadata.uid)
+    links = {link["ifname"] for link in _ip(ns, "link", "show")}
+    assert {"eth0", "net1", "net2"} <= links
+    _, net1 = verify.link_state(ns, "net1")
+    _, net2 = verify.link_state(ns, "net2")
+    assert any(a.startswith("192.0.2.") for a in net1), net1
+    assert any(a.startswith("203.0.113.") for a in net2), net2
+
+
+def test_network_status_matches_namespaces_and_pings(deployed: auto.Stack,
+                                                      cluster: ClusterHandle) -> None:
+    found = verify.attachments(cluster.kubeconfig, "dataplane")
+    verify.check_reachability(found)
+    by_pod = {(a.pod, a.interface): a for a in found}
+    assert set(by_pod) == {("dataplane/one-net", "net1"), ("dataplane/two-nets", "net1"),
+                           ("dataplane/two-nets", "net2"), ("dataplane/bridge-only", "net1"),
+                           ("dataplane/static-ip", "net1"), ("dataplane/default-route", "net1")}
+    bad = [(a.pod, a.interface, a.problems) for a in found if not a.ok]
+    assert bad == []
+    # every pod on a shared network reached a peer over it
+    for key in [("dataplane/one-net", "net1"), ("dataplane/two-nets", "net2"),
+                ("dataplane/bridge-only", "net1")]:
+        assert by_pod[key].reached, key
+    for a in found:
+        assert a.mac, a
+
+
+def test_static_ip(deployed: auto.Stack, cluster: ClusterHandle) -> None:
+    ns = netns_name(_pod(cluster, "static-ip").metadata.uid)
+    _, addrs = verify.link_state(ns, "net1")
+    assert addrs == {"192.0.2.245/24"}
+
+
+def test_default_route_via_secondary(deployed: auto.Stack, cluster: ClusterHandle) -> None:
+    ns = netns_name(_pod(cluster, "default-route").metadata.uid)
+    routes = _ip(ns, "route", "show", "default")
+    assert [(r.get("gateway"), r.get("dev")) for r in routes] == [("192.0.2.1", "net1")]
+    plain = netns_name(_pod(cluster, "one-net").metadata.uid)
+    assert all(r.get("dev") != "net1" for r in _ip(plain, "route", "show", "default"))
+
+
+def test_destroy_releases_namespaces(deployed: auto.Stack, cluster: ClusterHandle) -> None:
+    uids = [_pod(cluster, n).metadata.uid for n in ("one-net", "two-nets", "static-ip")]
+    deployed.destroy(on_output=engine.printer())
+    import time
+
+    deadline = time.monotonic() + 60
+    left = [netns_name(u) for u in uids]
+    while time.monotonic() < deadline:
+        existing = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                      check=True).stdout.split())
+        left = [n for n in left if n in existing]
+        if not left:
+            break
+        time.sleep(0.5)
+    assert left == []
+    assert Path("/var/run/netns").exists()
