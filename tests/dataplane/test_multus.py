@@ -23,12 +23,10 @@ import pytest
 from harness import underlay
 from tests.dataplane.netns import Sandbox, link, ping, reservations, token
 
-fixtures = pytest.importorskip("harness.pytest_fixtures",
-                               reason="harness/pytest_fixtures.py (the cluster fixture) missing")
+# the `cluster` fixture comes from harness.pytest_fixtures (registered in tests/conftest.py)
+pytest.importorskip("harness.pytest_fixtures")
 podnet = pytest.importorskip("harness.podnet")
 node = pytest.importorskip("harness.node")
-
-pytest_plugins = ["harness.pytest_fixtures"]
 
 GROUP, VERSION, PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
 CRD_NAME = f"{PLURAL}.{GROUP}"
