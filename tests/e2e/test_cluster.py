@@ -380,7 +380,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
         pytest.skip("external cluster: not starting an embedded one")
     try:
         t = time.monotonic()
-        info = embedded.up(cdir)
+        info = embedded.up(cdir, podnet="null")
         elapsed = time.monotonic() - t
         assert info.ready and not info.reused
         print(f"embedded cluster start to Ready: {elapsed:.1f}s")
@@ -390,7 +390,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
         ports = {port for _pid, _addr, port in embedded.listening_sockets(pids)}
         assert info.ports is not None and info.ports.apiserver in ports
 
-        again = embedded.up(cdir)
+        again = embedded.up(cdir, podnet="null")
         assert again.reused and again.ready
         assert embedded.component_pids(cdir) == pids
 
