@@ -5,12 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checks.capacity import check_capacity
 from .checks.networks import PlannedNetwork, check_networks, raise_on_errors
-from .checks.pods import check_pods
+from .checks.selections import (
+    add_ips_capability,
+    check_device_pools,
+    check_policy_targets,
+    check_selections,
+    device_requests,
+    workload_of,
+    workload_of_pod,
+)
 from .errors import Finding, PlanError, format_path
+from .render.crds import multi_network_policy_crd
+from .render.guardrails import guardrail_manifests
+from .render.multus import attach_to_workload, install_manifests, workload
 from .render.nad import nad, nad_crd
 from .render.pod import pod
+from .render.sriov import sriov_manifests
 from .spec.networks import NadFields
+from .spec.platform import WorkloadArgs
 from .spec.stack import CONFIG_KEY, StackSpec
 from .spec.workloads import PodArgs
 
@@ -20,7 +34,13 @@ class Plan:
     spec: StackSpec
     networks: list[tuple[PlannedNetwork, NadFields]] = field(default_factory=list)
     pods: list[tuple[str, PodArgs]] = field(default_factory=list)
+    workloads: list[tuple[str, WorkloadArgs]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+
+    def resource_of(self) -> dict[str, str]:
+        """``ns/name`` → device resource, for the networks that name one."""
+        return {net.key: args.resource_name for net, args in self.networks
+                if args.resource_name}
 
     @property
     def warnings(self) -> list[Finding]:
@@ -50,25 +70,55 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
                                   "required in a stack file; expected the pod name"))
             continue
         plan.pods.append((p.name, p))
+    for k, w in enumerate(spec.workloads):
+        if w.name is None:
+            errors.append(Finding(format_path((*root, "workloads", k, "name")), None,
+                                  "required in a stack file; expected the workload name"))
+            continue
+        plan.workloads.append((w.name, w))
     if errors:
         raise PlanError(errors, context="stack spec")
-    findings = check_networks(n for n, _ in plan.networks)
-    findings += check_pods([n for n, _ in plan.networks],
-                           [(f"{'.'.join(root)}.pods[{j}]", p) for j, (_, p) in
-                            enumerate(plan.pods)])
+    base = format_path(root)
+    users = [workload_of_pod(f"{base}.pods[{j}]", p) for j, (_, p) in enumerate(plan.pods)]
+    users += [workload_of(f"{base}.workloads[{k}]", w)
+              for k, (_, w) in enumerate(plan.workloads)]
+    fixed, findings = add_ips_capability([n for n, _ in plan.networks], users)
+    plan.networks = [(n, a) for n, (_, a) in zip(fixed, plan.networks, strict=True)]
+    findings += check_networks(fixed)
+    findings += check_selections(fixed, users, external=spec.external_networks)
+    findings += check_capacity(fixed, users)
+    pools = set(spec.sriov.resource_names().values()) if spec.sriov is not None else None
+    findings += check_device_pools([(n, a.resource_name) for n, a in plan.networks], pools)
+    if spec.guardrails is not None:
+        known = {n.key for n in fixed} | set(spec.external_networks)
+        findings += check_policy_targets(spec.guardrails, known, at=(*root, "guardrails"))
     raise_on_errors(findings)
     plan.findings = findings
     return plan
 
 
 def render_plan(plan: Plan) -> list[dict[str, Any]]:
-    """Every object the plan deploys, in apply order (CRD, NADs, pods)."""
+    """Every object the plan deploys, in apply order (platform, CRDs, guardrails, NADs,
+    pods, workloads)."""
+    spec = plan.spec
     out: list[dict[str, Any]] = []
-    if plan.spec.install_nad_crd:
+    if spec.multus is not None:
+        out += install_manifests(spec.multus)
+    if spec.install_nad_crd:
         out.append(nad_crd())
+    if spec.sriov is not None:
+        out += sriov_manifests(spec.sriov)
+    if spec.guardrails is not None:
+        if spec.guardrails.install_multi_network_policy_crd:
+            out.append(multi_network_policy_crd())
+        out += guardrail_manifests(spec.guardrails)
     for net, args in plan.networks:
         out.append(nad(net.name, net.namespace, net.config, resource_name=args.resource_name,
                        labels=args.labels, annotations=args.annotations))
+    resource_of = plan.resource_of()
     for name, p in plan.pods:
-        out.append(pod(name, p))
+        devices = device_requests(p.networks, p.namespace, resource_of)
+        out.append(attach_to_workload(pod(name, p), [], device_resources=devices))
+    for name, w in plan.workloads:
+        out.append(workload(name, w, device_requests(w.networks, w.namespace, resource_of)))
     return out

@@ -11,19 +11,26 @@ from .network import (
     SriovNetwork,
     VlanNetwork,
 )
+from .platform import Flannel, MultusInstall, NetworkGuardrails, SriovPool
 from .pod import MultiHomedPod
 from .stack import NetplumbStack
+from .workload import MultiHomedWorkload
 
 __all__ = [
     "BridgeNetwork",
     "CniNetwork",
+    "Flannel",
     "HostDeviceNetwork",
     "IpvlanNetwork",
     "MacvlanNetwork",
     "MultiHomedPod",
+    "MultiHomedWorkload",
+    "MultusInstall",
     "NadCrd",
     "NetplumbStack",
     "NetworkAttachment",
+    "NetworkGuardrails",
     "SriovNetwork",
+    "SriovPool",
     "VlanNetwork",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 
+from ..render.multus import attach_to_workload
 from ..render.pod import pod
 from ..spec.workloads import PodArgs
 from .network import child, register_object
@@ -15,11 +18,15 @@ class MultiHomedPod(pulumi.ComponentResource):
     pod_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: PodArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 device_resources: Mapping[str, int] | None = None) -> None:
         checked = PodArgs.model_validate(args.model_dump(by_alias=True, exclude_unset=True),
                                          context={"typed": True})
-        super().__init__("netplumb:index:MultiHomedPod", name, None, opts)
         pod_name = checked.name or name
-        self.pod = register_object(f"{name}-pod", pod(pod_name, checked), child(self))
+        manifest = pod(pod_name, checked)
+        if device_resources:  # one per SR-IOV attachment, in requests and limits
+            manifest = attach_to_workload(manifest, [], device_resources=device_resources)
+        super().__init__("netplumb:index:MultiHomedPod", name, None, opts)
+        self.pod = register_object(f"{name}-pod", manifest, child(self))
         self.pod_name = pulumi.Output.from_input(pod_name)
         self.register_outputs({"pod_name": self.pod_name})

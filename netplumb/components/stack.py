@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pulumi
 
+from ..checks.selections import device_requests
 from ..plan import Plan, build_plan
 from ..spec.stack import StackSpec
 from .network import NadCrd, register_nad
+from .platform import MultusInstall, NetworkGuardrails, SriovPool
 from .pod import MultiHomedPod
+from .workload import MultiHomedWorkload
 
 
 class NetplumbStack(pulumi.ComponentResource):
@@ -28,20 +31,40 @@ class NetplumbStack(pulumi.ComponentResource):
             pulumi.log.warn(str(finding))
         self.plan = plan
         deps: list[pulumi.Resource] = []
+        child = pulumi.ResourceOptions(parent=self)
+        self.multus = MultusInstall(f"{name}-multus", spec.multus, child) if spec.multus else None
+        if self.multus is not None and self.multus.nad_crd is not None:
+            deps.append(self.multus.nad_crd)
         if spec.install_nad_crd:
             deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)))
+        self.sriov = SriovPool(f"{name}-sriov", spec.sriov, child) if spec.sriov else None
+        self.guardrails = None
+        if spec.guardrails is not None:
+            self.guardrails = NetworkGuardrails(f"{name}-guardrails", spec.guardrails, child)
+            # NADs may live in namespaces the guardrails create
+            deps += list(self.guardrails.namespaces.values())
         self.nads: dict[str, pulumi.CustomResource] = {}
         for net, args in plan.networks:
             self.nads[net.key] = register_nad(
                 f"{net.namespace}-{net.name}", net, args,
                 pulumi.ResourceOptions(parent=self, depends_on=deps))
+        resource_of = plan.resource_of()
         self.pods: dict[str, MultiHomedPod] = {}
         for pod_name, p in plan.pods:
             needs: list[pulumi.Resource] = [
                 self.nads[f"{s.namespace or p.namespace}/{s.name}"] for s in p.networks]
             self.pods[f"{p.namespace}/{pod_name}"] = MultiHomedPod(
                 f"{p.namespace}-{pod_name}", p,
-                pulumi.ResourceOptions(parent=self, depends_on=needs))
+                pulumi.ResourceOptions(parent=self, depends_on=needs),
+                device_resources=device_requests(p.networks, p.namespace, resource_of))
+        self.workloads: dict[str, MultiHomedWorkload] = {}
+        for wl_name, w in plan.workloads:
+            needs = [self.nads[k] for k in {f"{s.namespace or w.namespace}/{s.name}"
+                                             for s in w.networks} if k in self.nads]
+            self.workloads[f"{w.namespace}/{wl_name}"] = MultiHomedWorkload(
+                f"{w.namespace}-{wl_name}", w,
+                pulumi.ResourceOptions(parent=self, depends_on=needs),
+                resource_names=resource_of)
         self.nad_names = pulumi.Output.from_input(sorted(self.nads))
         self.pod_names = pulumi.Output.from_input(sorted(self.pods))
         self.register_outputs({"networks": self.nad_names, "pods": self.pod_names})

@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import PlanError
+from . import fieldcheck as fc
 from .base import validate
+from .fieldcheck import FieldIssue
 from .networks import NetworkSpec
+from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, WorkloadArgs
 from .workloads import PodArgs
 
 CONFIG_KEY = "netplumb:spec"
@@ -27,6 +30,38 @@ class StackSpec(BaseModel):
     """Secondary networks, one NAD each."""
     pods: list[PodArgs] = Field(default_factory=list)
     """Multi-homed pods."""
+    multus: MultusInstallArgs | None = None
+    """Install Multus (with Flannel unless ``default_network: none``)."""
+    sriov: SriovPoolArgs | None = None
+    """The SR-IOV device plugin and its pools (one per cluster)."""
+    guardrails: NetworkGuardrailsArgs | None = None
+    """Quotas, policies, network RBAC, PodSecurity labels."""
+    workloads: list[WorkloadArgs] = Field(default_factory=list)
+    """Multi-homed Deployments, StatefulSets and DaemonSets."""
+    external_networks: list[str] = Field(default_factory=list)
+    """``namespace/name`` of NADs created outside this stack that selections may name."""
+
+    @field_validator("external_networks")
+    @classmethod
+    def _external(cls, v: list[str]) -> list[str]:
+        for i, ref in enumerate(v):
+            ns, slash, name = ref.partition("/")
+            try:
+                if not slash:
+                    raise FieldIssue("expected namespace/name")
+                fc.k8s_label_name(ns)
+                fc.k8s_name(name)
+            except FieldIssue as exc:
+                raise FieldIssue(exc.message, subpath=(i,), value=ref, has_value=True) from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_crd(self) -> StackSpec:
+        if self.install_nad_crd and self.multus is not None and self.multus.install_nad_crd:
+            raise FieldIssue("the NAD CRD would be created twice (install_nad_crd and "
+                             "multus.install_nad_crd); expected install_nad_crd: false",
+                             subpath=("install_nad_crd",), value=True, has_value=True)
+        return self
 
     @classmethod
     def parse(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> StackSpec:
