@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 
 from netplumb import parse_cni_config
 from netplumb.checks.capacity import check_capacity, pool_capacity
@@ -126,10 +125,7 @@ def big_plan(n_networks: int, n_pods: int, per_pod: int = 3
     return nets, work
 
 
-def test_500_networks_5000_pods_check_well_under_two_seconds() -> None:
+def test_500_networks_5000_pods_check_clean() -> None:
+    """The plan bench/plan_pods.py times: it checks clean (timings live in the bench)."""
     nets, work = big_plan(500, 5000)
-    started = time.perf_counter()
-    findings = check_selections(nets, work) + check_capacity(nets, work)
-    elapsed = time.perf_counter() - started
-    assert findings == []
-    assert elapsed < 2.0, f"{elapsed:.2f}s"
+    assert check_selections(nets, work) + check_capacity(nets, work) == []
