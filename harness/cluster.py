@@ -986,8 +986,29 @@ def _stop_processes(layout: Layout, say: Progress | None = None) -> list[int]:
     return found
 
 
+def _purge_pod_network(layout: Layout, say: Progress) -> None:
+    """After the node agent stopped: undo what a Multus pod network left on the host (pod
+    namespaces, CNI state, links) through :func:`harness.podnet.purge`. Only for a node whose
+    state shows it ran Multus; a null pod network leaves nothing behind."""
+    node_root = layout.root / "node"
+    if not node_root.is_dir():
+        return
+    for state in sorted(node_root.iterdir()):
+        if not (state / "multus.conf").is_file():
+            continue
+        try:
+            from harness import podnet
+
+            removed = podnet.purge(state)
+        except Exception as e:
+            say(f"pod network cleanup of {state.name} failed: {e}")
+            continue
+        say(f"pod network of {state.name} cleaned up ({len(removed)} namespace(s) removed)")
+
+
 def _down(layout: Layout, say: Progress) -> list[int]:
     stopped = _stop_processes(layout, say)
+    _purge_pod_network(layout, say)
     if layout.root.exists():
         shutil.rmtree(layout.root, ignore_errors=True)
         if layout.root.exists():  # e.g. a file being written while we removed
