@@ -22,7 +22,11 @@ DEV_PASSPHRASE = "netplumb-dev"
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py")
 
 
+ENGINE_TOOLS = ["pulumi", "pulumi-language-python", "pulumi-kubernetes"]
+
+
 def engine_env(kubeconfig: Path | None, backend: Path) -> dict[str, str]:
+    tools.ensure(ENGINE_TOOLS)  # warm: a stat per tool; cold: builds them
     env = tools.env_with_tools()
     backend.mkdir(parents=True, exist_ok=True)
     env["PULUMI_BACKEND_URL"] = backend.as_uri()
