@@ -9,7 +9,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def state_dir() -> Path:
-    """Project state (cluster data, logs, Pulumi file backend): ``$NETPLUMB_STATE`` or ``.netplumb/``."""
+    """Project state (cluster data, logs, Pulumi file backend).
+
+    ``$NETPLUMB_STATE``, else ``.netplumb/`` in the checkout."""
     return Path(os.environ.get("NETPLUMB_STATE", REPO_ROOT / ".netplumb")).resolve()
 
 
@@ -24,6 +26,8 @@ def pulumi_backend_dir() -> Path:
 
 
 def tools_cache_root() -> Path:
-    """Built toolchain cache, outside the repo: ``$NETPLUMB_TOOLS_CACHE`` or ``~/.cache/netplumb/tools``."""
+    """Built toolchain cache, outside the repo.
+
+    ``$NETPLUMB_TOOLS_CACHE``, else ``~/.cache/netplumb/tools``."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "netplumb" / "tools"
     return Path(os.environ.get("NETPLUMB_TOOLS_CACHE", default)).resolve()
