@@ -2,6 +2,9 @@ module netplumb.local/tools/pulumi-kubernetes
 
 go 1.24.7
 
+// Upstream replaces the SDK with ../sdk, i.e. the same commit: sdk/v4 v4.25.0.
+replace github.com/pulumi/pulumi-kubernetes/sdk/v4 => github.com/pulumi/pulumi-kubernetes/sdk/v4 v4.25.0
+
 require (
 	github.com/pulumi/pulumi-kubernetes/provider/v4 v4.0.0-20260115033456-f47bc2d6f199
 	github.com/pulumi/pulumi/pkg/v3 v3.215.0
