@@ -8,7 +8,7 @@ Each ``tools/<name>/`` holds a ``go.mod``/``go.sum`` (pins), optional glue ``.go
     <sethash>/pulumi-home/          PULUMI_HOME for everything run with env_with_tools()
     <sethash>/stamps/<tool>         post-install steps done for this set
 
-Usage: ``python -m harness.tools build [names...] | path | list | env``.
+Usage: ``python -m harness.tools build [names...] | path | list | env | gc``.
 """
 
 from __future__ import annotations
@@ -387,7 +387,7 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
             _run(["go", "mod", "download"], cwd=src, env=go_env, what="go mod download")
         for argv in tool.prebuild:
             cmd = [subst(a) for a in argv]
-            with step(f"{tool.name}: prebuild {' '.join(argv)}"):
+            with step(f"{tool.name}: prebuild {_short(cmd)}"):
                 _run(cmd, cwd=src, env=go_env, what=f"{tool.name} prebuild")
         for b in tool.binaries:
             env = dict(go_env)
@@ -414,6 +414,30 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
             shutil.rmtree(dest)
         out.rename(dest)
     log(f"built {tool.name} ... {time.monotonic() - total:.1f}s")
+
+
+def _short(cmd: Sequence[str], width: int = 90) -> str:
+    """A command line for progress output: program base name, long arguments elided."""
+    text = " ".join([Path(cmd[0]).name, *(Path(a).name if "/" in a else a for a in cmd[1:])])
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def gc() -> list[Path]:
+    """Delete set dirs and builds that the current pins do not use; return what was removed."""
+    tools = discover()
+    keep = {_set_dir(tools)} | {build_dir(t) for t in tools.values()}
+    root = tools_cache_root()
+    removed = []
+    candidates = [p for p in root.glob("*") if p.is_dir() and re.fullmatch(r"[0-9a-f]{16}", p.name)]
+    # dot-dirs under builds/ are builds in progress (maybe another process's): leave them
+    candidates += [
+        p for p in (root / "builds").glob("*") if p.is_dir() and not p.name.startswith(".")
+    ]
+    for path in candidates:
+        if path not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _link(target: Path, link: Path, *, hard: bool = True) -> None:
@@ -522,7 +546,7 @@ def _install(tool: Tool, set_dir: Path, bin_path: Path, home: Path) -> None:
     )
     for argv in tool.post_install:
         cmd = [subst(a) for a in argv]
-        with step(f"{tool.name}: post-install {Path(cmd[0]).name} {' '.join(cmd[1:])}"):
+        with step(f"{tool.name}: post-install {_short(cmd)}"):
             _run(cmd, cwd=set_dir, env=env, what=f"{tool.name} post-install")
     stamp = set_dir / "stamps" / tool.name
     stamp.write_text(json.dumps({"tool": tool.name, "hash": tool_hash(tool)}) + "\n")
@@ -590,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("path", help="print the bin dir")
     sub.add_parser("list", help="list tools and their state")
     sub.add_parser("env", help="print export lines for a shell")
+    sub.add_parser("gc", help="delete cached builds and bin dirs the current pins do not use")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "build":
@@ -602,6 +627,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             env = env_with_tools({"PATH": os.environ.get("PATH", os.defpath)})
             for key in ("PATH", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK"):
                 print(f"export {key}={_shquote(env[key])}")
+        elif args.cmd == "gc":
+            for path in gc():
+                log(f"removed {path}")
     except ToolError as exc:
         log(f"error: {exc}")
         return 1
