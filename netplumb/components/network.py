@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from ..checks.networks import PlannedNetwork
 from ..render.nad import nad, nad_crd
@@ -20,6 +19,7 @@ from ..spec.networks import (
     VlanNetworkArgs,
 )
 from ..spec.selection import NetworkSelection
+from .objects import register_object
 
 A = TypeVar("A", bound=NadFields)
 
@@ -27,22 +27,6 @@ A = TypeVar("A", bound=NadFields)
 def child(parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None
           ) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
-
-
-def register_object(name: str, manifest: dict[str, Any],
-                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """Register a rendered manifest as the matching pulumi_kubernetes resource."""
-    kind = manifest["kind"]
-    if kind == "CustomResourceDefinition":
-        return k8s.apiextensions.v1.CustomResourceDefinition(
-            name, metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
-    if kind == "Pod":
-        return k8s.core.v1.Pod(name, metadata=manifest["metadata"], spec=manifest["spec"],
-                               opts=opts)
-    body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
-    return k8s.apiextensions.CustomResource(
-        name, api_version=manifest["apiVersion"], kind=kind, metadata=manifest["metadata"],
-        opts=opts, **body)
 
 
 def register_nad(name: str, planned: PlannedNetwork, args: NadFields,

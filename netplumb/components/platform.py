@@ -29,37 +29,7 @@ from ..spec.platform import (
     NetworkGuardrailsArgs,
     SriovPoolArgs,
 )
-from .network import register_object
-
-_TYPED: dict[tuple[str, str], Any] = {
-    ("v1", "Namespace"): k8s.core.v1.Namespace,
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
-    ("v1", "Service"): k8s.core.v1.Service,
-    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
-    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-    ("apps/v1", "DaemonSet"): k8s.apps.v1.DaemonSet,
-    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
-    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
-}
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def register_manifest(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions
-                      ) -> pulumi.CustomResource:
-    """Register a rendered manifest as its pulumi_kubernetes resource (typed where
-    pulumi_kubernetes has the kind, ``CustomResource`` otherwise)."""
-    cls = _TYPED.get((manifest["apiVersion"], manifest["kind"]))
-    if cls is None:
-        return register_object(name, manifest, opts)
-    kwargs = {_CAMEL.sub("_", k).lower(): v for k, v in manifest.items()
-              if k not in ("apiVersion", "kind")}
-    resource: pulumi.CustomResource = cls(name, opts=opts, **kwargs)
-    return resource
+from .objects import register_object
 
 
 def _opts(parent: pulumi.Resource, *deps: pulumi.Resource | None) -> pulumi.ResourceOptions:
@@ -88,14 +58,14 @@ class Flannel(pulumi.ComponentResource):
         ns, role, binding, sa, cm, ds = flannel_render.flannel_manifests(checked)
         super().__init__("netplumb:index:Flannel", name, None, opts)
         self.args = checked
-        self.ns = register_manifest(f"{name}-namespace", ns, _opts(self))
-        self.cluster_role = register_manifest(f"{name}-cluster-role", role, _opts(self))
-        self.cluster_role_binding = register_manifest(f"{name}-cluster-role-binding", binding,
+        self.ns = register_object(f"{name}-namespace", ns, _opts(self))
+        self.cluster_role = register_object(f"{name}-cluster-role", role, _opts(self))
+        self.cluster_role_binding = register_object(f"{name}-cluster-role-binding", binding,
                                                       _opts(self, self.cluster_role))
-        self.service_account = register_manifest(f"{name}-service-account", sa,
+        self.service_account = register_object(f"{name}-service-account", sa,
                                                   _opts(self, self.ns))
-        self.config_map = register_manifest(f"{name}-config", cm, _opts(self, self.ns))
-        self.daemonset = register_manifest(
+        self.config_map = register_object(f"{name}-config", cm, _opts(self, self.ns))
+        self.daemonset = register_object(
             f"{name}-daemonset", ds,
             _opts(self, self.config_map, self.service_account, self.cluster_role_binding))
         self.namespace = pulumi.Output.from_input(checked.namespace)
@@ -136,39 +106,39 @@ class MultusInstall(pulumi.ComponentResource):
                                    pulumi.ResourceOptions(parent=self))
         self.nad_crd: pulumi.CustomResource | None = None
         if checked.install_nad_crd:
-            self.nad_crd = register_manifest(f"{name}-nad-crd", nad_crd(), _opts(self))
+            self.nad_crd = register_object(f"{name}-nad-crd", nad_crd(), _opts(self))
         monitor_crd: pulumi.CustomResource | None = None
         if checked.service_monitor is not None and checked.service_monitor.install_crd:
-            monitor_crd = register_manifest(f"{name}-service-monitor-crd",
+            monitor_crd = register_object(f"{name}-service-monitor-crd",
                                             service_monitor_crd(), _opts(self))
         by_kind = {m["kind"]: m for m in manifests}
-        self.cluster_role = register_manifest(f"{name}-cluster-role", by_kind["ClusterRole"],
+        self.cluster_role = register_object(f"{name}-cluster-role", by_kind["ClusterRole"],
                                               _opts(self))
-        self.cluster_role_binding = register_manifest(
+        self.cluster_role_binding = register_object(
             f"{name}-cluster-role-binding", by_kind["ClusterRoleBinding"],
             _opts(self, self.cluster_role))
-        self.service_account = register_manifest(f"{name}-service-account",
+        self.service_account = register_object(f"{name}-service-account",
                                                  by_kind["ServiceAccount"], _opts(self))
         self.config_map: pulumi.CustomResource | None = None
         if "ConfigMap" in by_kind:
-            self.config_map = register_manifest(f"{name}-daemon-config", by_kind["ConfigMap"],
+            self.config_map = register_object(f"{name}-daemon-config", by_kind["ConfigMap"],
                                                 _opts(self))
         # After the default network: Multus generates its config from the primary one.
-        self.daemonset = register_manifest(
+        self.daemonset = register_object(
             f"{name}-daemonset", by_kind["DaemonSet"],
             _opts(self, self.config_map, self.service_account, self.cluster_role_binding,
                   self.flannel))
         self.metrics_service: pulumi.CustomResource | None = None
         self.service_monitor: pulumi.CustomResource | None = None
         if "Service" in by_kind:
-            self.metrics_service = register_manifest(f"{name}-metrics", by_kind["Service"],
+            self.metrics_service = register_object(f"{name}-metrics", by_kind["Service"],
                                                      _opts(self))
         if "ServiceMonitor" in by_kind:
             monitoring_ns: pulumi.CustomResource | None = None
             if "Namespace" in by_kind:
-                monitoring_ns = register_manifest(f"{name}-monitoring-namespace",
+                monitoring_ns = register_object(f"{name}-monitoring-namespace",
                                                   by_kind["Namespace"], _opts(self))
-            self.service_monitor = register_manifest(
+            self.service_monitor = register_object(
                 f"{name}-service-monitor", by_kind["ServiceMonitor"],
                 _opts(self, monitor_crd, self.metrics_service, monitoring_ns))
         self.namespace = pulumi.Output.from_input(checked.namespace)
@@ -201,9 +171,9 @@ class SriovPool(pulumi.ComponentResource):
         super().__init__("netplumb:index:SriovPool", name, None, opts)
         self.args = checked
         self.names: dict[str, str] = checked.resource_names()
-        self.service_account = register_manifest(f"{name}-service-account", sa, _opts(self))
-        self.config_map = register_manifest(f"{name}-config", cm, _opts(self))
-        self.daemonset = register_manifest(f"{name}-daemonset", ds,
+        self.service_account = register_object(f"{name}-service-account", sa, _opts(self))
+        self.config_map = register_object(f"{name}-config", cm, _opts(self))
+        self.daemonset = register_object(f"{name}-daemonset", ds,
                                            _opts(self, self.config_map, self.service_account))
         self.resource_names = pulumi.Output.from_input(self.names)
         self.register_outputs({"resource_names": self.resource_names})
@@ -250,7 +220,7 @@ class NetworkGuardrails(pulumi.ComponentResource):
         for ps, manifest in zip(checked.pod_security, namespaces, strict=True):
             res_name = f"{name}-namespace-{ps.namespace}"
             if ps.create:
-                self.namespaces[ps.namespace] = register_manifest(res_name, manifest,
+                self.namespaces[ps.namespace] = register_object(res_name, manifest,
                                                                   _opts(self))
             else:
                 self.namespaces[ps.namespace] = k8s.core.v1.NamespacePatch(
@@ -262,28 +232,28 @@ class NetworkGuardrails(pulumi.ComponentResource):
         self.quotas_by_name: dict[str, pulumi.CustomResource] = {}
         for m in quotas:
             key = f"{m['metadata']['namespace']}/{m['metadata']['name']}"
-            self.quotas_by_name[key] = register_manifest(
+            self.quotas_by_name[key] = register_object(
                 f"{name}-quota-{_slug(key)}", m, _opts(self, in_ns(m)))
         for m in policies:
             key = f"{m['metadata']['namespace']}/{m['metadata']['name']}"
-            register_manifest(f"{name}-policy-{_slug(key)}", m, _opts(self, in_ns(m)))
+            register_object(f"{name}-policy-{_slug(key)}", m, _opts(self, in_ns(m)))
         mnp_crd: pulumi.CustomResource | None = None
         if checked.install_multi_network_policy_crd:
-            mnp_crd = register_manifest(f"{name}-multi-network-policy-crd",
+            mnp_crd = register_object(f"{name}-multi-network-policy-crd",
                                         multi_network_policy_crd(), _opts(self))
         for m in multi:
             key = f"{m['metadata']['namespace']}/{m['metadata']['name']}"
-            register_manifest(f"{name}-multi-policy-{_slug(key)}", m,
+            register_object(f"{name}-multi-policy-{_slug(key)}", m,
                               _opts(self, mnp_crd, in_ns(m)))
         self.roles: dict[str, pulumi.CustomResource] = {}
         for m in rbac:
             if m["kind"] == "ClusterRole":
-                self.roles[m["metadata"]["name"]] = register_manifest(
+                self.roles[m["metadata"]["name"]] = register_object(
                     f"{name}-role-{m['metadata']['name']}", m, _opts(self))
         bindings = [m for m in rbac if m["kind"] != "ClusterRole"]
         for m in bindings:
             role = self.roles.get(m["roleRef"]["name"])
-            register_manifest(f"{name}-binding-{m['metadata']['name']}", m,
+            register_object(f"{name}-binding-{m['metadata']['name']}", m,
                               _opts(self, role, in_ns(m)))
         r = checked.rbac
         self.admin_role = pulumi.Output.from_input(r.admin_role if r else None)

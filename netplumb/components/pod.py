@@ -9,7 +9,8 @@ import pulumi
 from ..render.multus import attach_to_workload
 from ..render.pod import pod
 from ..spec.workloads import PodArgs
-from .network import child, register_object
+from .network import child
+from .objects import register_object
 
 
 class MultiHomedPod(pulumi.ComponentResource):

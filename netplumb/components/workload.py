@@ -14,7 +14,7 @@ from ..checks.selections import Workload, check_selections, device_requests, wor
 from ..render.multus import workload
 from ..spec.platform import WorkloadArgs
 from .network import NetworkAttachment
-from .platform import register_manifest
+from .objects import register_object
 
 
 class MultiHomedWorkload(pulumi.ComponentResource):
@@ -72,7 +72,7 @@ class MultiHomedWorkload(pulumi.ComponentResource):
                 needs.append(comp)
         self.args = checked
         self.manifest = manifest
-        self.workload = register_manifest(
+        self.workload = register_object(
             f"{name}-{checked.kind.lower()}", manifest,
             pulumi.ResourceOptions(parent=self, depends_on=needs))
         self.workload_name = pulumi.Output.from_input(wl_name)
