@@ -84,14 +84,13 @@ class CniModel(BaseModel):
         fields = type(self).model_fields
         extra = self.model_extra or {}
         out: dict[str, Any] = {}
-        for name in self.model_fields_set:
+        given = self.model_fields_set
+        for name, field in fields.items():  # declaration order: the same output every run
             # A key spelled like a field's Python name (``link_in_container``) is not that
             # field for the plugin's decoder: it stays an unknown key, the field unset.
-            if name in extra or name in skip:
+            if name not in given or name in extra or name in skip:
                 continue
-            field = fields.get(name)
-            if field is not None:
-                out[field.alias or name] = _plain(getattr(self, name))
+            out[field.alias or name] = _plain(getattr(self, name))
         for key, value in extra.items():
             out[key] = _plain(value)
         if not self._key_order:
