@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import icmp
 from .podnet import netns_name
 
 STATUS = "k8s.v1.cni.cncf.io/network-status"
@@ -52,12 +53,12 @@ def link_state(netns: str, ifname: str) -> tuple[str, set[str]]:
     return str(link.get("address", "")), addrs
 
 
-def ping(netns: str, ifname: str, target: str, count: int = 2) -> bool:
-    ip = target.split("/")[0]
-    cmd = ["ip", "netns", "exec", netns, "ping", "-c", str(count), "-W", "2", "-I", ifname, ip]
-    if ":" in ip:
-        cmd.insert(5, "-6")
-    return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+def ping(netns: str, target: str, count: int = 2) -> bool:
+    """Echo replies from ``target`` (IPv4; the route to its subnet picks the interface)."""
+    try:
+        return icmp.ping(netns, target.split("/")[0], count=count, timeout=2.0) > 0
+    except (RuntimeError, subprocess.TimeoutExpired):
+        return False
 
 
 def attachments(kubeconfig: Path, namespace: str | None = None) -> list[Attachment]:
@@ -112,7 +113,7 @@ def check_reachability(found: list[Attachment]) -> None:
             if not others:
                 continue  # alone on its network: nothing to reach
             target = others[0].ips[0]
-            if ping(a.netns, a.interface, target):
+            if ping(a.netns, target):
                 a.reached = f"{others[0].pod} {target}"
             else:
                 a.problems.append(f"cannot reach {others[0].pod} at {target} over {a.interface}")
