@@ -3,6 +3,8 @@
 Use with ``pytest_plugins = ["harness.pytest_fixtures"]`` (root conftest or a test module).
 
 * ``KUBECONFIG`` set: the fixture targets that cluster and never starts or stops anything.
+* ``NETPLUMB_CLUSTER=kind`` (machines with Docker): a kind cluster from
+  ``harness/kind/cluster.yaml`` (:mod:`harness.kind`).
 * Otherwise it brings up the embedded cluster (:func:`harness.cluster.up`; a healthy one
   already running is reused) and, if this session started it, tears it down at the end --
   unless ``NETPLUMB_KEEP_CLUSTER=1``.
@@ -53,6 +55,16 @@ def cluster() -> Iterator[ClusterHandle]:
     external = os.environ.get("KUBECONFIG")
     if external:
         yield ClusterHandle(Path(external), embedded=False, started=False)
+        return
+    if os.environ.get("NETPLUMB_CLUSTER") == "kind":
+        from harness import kind
+
+        handle = ClusterHandle(kind.up(), embedded=False, started=True)
+        try:
+            yield handle
+        finally:
+            if os.environ.get("NETPLUMB_KEEP_CLUSTER") != "1":
+                kind.down()
         return
     if _cluster.missing_binaries():
         from harness import tools
