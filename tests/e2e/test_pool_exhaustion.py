@@ -1,0 +1,117 @@
+"""20 pods at once on a network whose pool has 14 addresses, on the embedded node.
+
+Through the apiserver, the scheduler, the node agent and real Multus: 14 pods run with 14
+distinct addresses on net1; the other 6 stay Pending with a FailedCreatePodSandBox event
+saying the range is exhausted, as on a real node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.pytest_fixtures import ClusterHandle
+from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad, nad_crd
+from netplumb.spec.networks import BridgeNetworkArgs
+
+pytestmark = pytest.mark.e2e
+
+NS = "exhaust"
+PODS = 20
+
+
+@pytest.fixture(scope="module")
+def apis(cluster: ClusterHandle) -> Iterator[tuple[Any, Any]]:
+    if os.environ.get("NETPLUMB_PODNET", "null") != "multus" or os.geteuid() != 0:
+        pytest.skip("needs root and the Multus pod network (NETPLUMB_PODNET=multus)")
+    if os.environ.get("KUBECONFIG") or os.environ.get("NETPLUMB_CLUSTER") == "kind":
+        pytest.skip("counts sandboxes on the embedded node")
+    from kubernetes import client, dynamic
+
+    api = cluster.api_client()
+    core: Any = client.CoreV1Api(api)
+    dyn: Any = dynamic.DynamicClient(api)
+    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
+                             kind="CustomResourceDefinition")
+    made_crd = False
+    try:
+        crds.create(body=nad_crd())
+        made_crd = True
+    except client.exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+    core.create_namespace({"metadata": {"name": NS}})
+    try:
+        yield core, dyn
+    finally:
+        core.delete_namespace(NS)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                core.read_namespace(NS)
+                time.sleep(0.5)
+            except client.exceptions.ApiException:
+                break
+        if made_crd:
+            crds.delete(name=f"{NAD_PLURAL}.{NAD_GROUP}")
+
+
+def test_twenty_pods_on_fourteen_addresses(apis: tuple[Any, Any]) -> None:
+    core, dyn = apis
+    # 198.51.100.0/24 is the node's cluster network; this pool lives on its own bridge
+    args = BridgeNetworkArgs.typed({"bridge": "np-exhaust0", "ipam": {
+        "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
+                                           "rangeStart": "203.0.113.201",
+                                           "rangeEnd": "203.0.113.214"}]]}})
+    config = args.cni_config("pool14")
+    assert config.pools()[0].size == 14
+    deadline = time.monotonic() + 30
+    while True:  # the CRD may have just been created
+        try:
+            dyn.resources.invalidate_cache()
+            nads = dyn.resources.get(api_version=f"{NAD_GROUP}/{NAD_VERSION}",
+                                     kind="NetworkAttachmentDefinition")
+            nads.create(body=nad("pool14", NS, config), namespace=NS)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    selection = json.dumps([{"name": "pool14", "interface": "net1"}])
+    for i in range(PODS):
+        core.create_namespaced_pod(NS, {
+            "metadata": {"name": f"p{i}", "annotations": {"k8s.v1.cni.cncf.io/networks":
+                                                            selection}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                     "terminationGracePeriodSeconds": 0}})
+    deadline = time.monotonic() + 120
+    running: list[Any] = []
+    failed: set[str] = set()
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(NS).items
+        running = [p for p in pods if p.status.phase == "Running"]
+        events = core.list_namespaced_event(NS).items
+        failed = {e.involved_object.name for e in events
+                  if e.reason == "FailedCreatePodSandBox"}
+        if len(running) == 14 and len(failed - {p.metadata.name for p in running}) == 6:
+            break
+        time.sleep(1)
+    assert len(running) == 14
+    addrs = []
+    for p in running:
+        status = json.loads(p.metadata.annotations["k8s.v1.cni.cncf.io/network-status"])
+        [net1] = [s for s in status if s.get("interface") == "net1"]
+        addrs += net1["ips"]
+    assert len(set(addrs)) == 14
+    assert all(a.startswith("203.0.113.2") for a in addrs)
+    pending = {p.metadata.name for p in core.list_namespaced_pod(NS).items
+               if p.status.phase == "Pending"}
+    assert len(pending) == 6 and pending <= failed
+    messages = [e.message for e in core.list_namespaced_event(NS).items
+                if e.reason == "FailedCreatePodSandBox"]
+    assert any("no IP addresses available" in m for m in messages), messages[:3]
