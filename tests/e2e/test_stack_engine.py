@@ -152,3 +152,43 @@ def test_destroy_removes_everything(dev: auto.Stack, cluster: ClusterHandle) -> 
         assert _nads(custom) == {}
     except ApiException as exc:
         assert exc.status == 404
+
+
+def _capacity_stack(pods: int) -> str:
+    pod_list = "\n".join(f"      - {{name: cap-{i}, networks: [{{name: small}}]}}"
+                         for i in range(pods))
+    return f"""config:
+  netplumb:spec:
+    networks:
+      - name: small
+        type: bridge
+        bridge: np-cap0
+        ipam: {{type: host-local, subnet: 192.0.2.0/24, rangeStart: 192.0.2.10,
+               rangeEnd: 192.0.2.29}}
+    pods:
+{pod_list}
+"""
+
+
+@pytest.mark.parametrize(("pods", "fails"), [(21, True), (17, False)])
+def test_capacity_at_preview(cluster: ClusterHandle, tmp_path: Path, pods: int,
+                             fails: bool) -> None:
+    """20 addresses: 21 pods fail at preview naming network, pool and demand; 17 (85 %) warn."""
+    project = engine.project_copy(tmp_path / "project", {"cap": _capacity_stack(pods)})
+    st = engine.stack("cap", work_dir=project, kubeconfig=cluster.kubeconfig,
+                      backend=tmp_path / "backend")
+    try:
+        if fails:
+            with pytest.raises(auto.CommandError) as err:
+                st.preview(on_output=engine.printer())
+            text = str(err.value)
+            assert "network default/small: demand 21 addresses" in text, text[-2000:]
+            assert "against a pool of size 20" in text
+        else:
+            result = st.preview(on_output=engine.printer())
+            out = result.stdout
+            assert "network default/small: demand 17 addresses" in out, out[-2000:]
+            assert "pool of size 20" in out and "85% used" in out
+            assert result.change_summary.get("create", 0) >= pods
+    finally:
+        st.workspace.remove_stack("cap")
