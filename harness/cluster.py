@@ -69,6 +69,7 @@ CONTROLLERS = (
     "namespace-controller",
     "garbage-collector-controller",
     "clusterrole-aggregation-controller",
+    "resourcequota-controller",
     "endpoints-controller",
     "endpointslice-controller",
     "endpointslice-mirroring-controller",
