@@ -64,6 +64,20 @@ def applied(cluster: ClusterHandle) -> Iterator[tuple[Any, list[dict[str, Any]]]
                                            namespace=obj["metadata"].get("namespace"))
             except exceptions.ApiException:
                 pass
+        # Namespaces and CRDs finalise asynchronously: wait until they are gone, so that
+        # tests after this one do not meet them half-deleted.
+        deadline = time.monotonic() + 120
+        for obj in created:
+            if obj["kind"] not in REAL_FIRST:
+                continue
+            while time.monotonic() < deadline:
+                try:
+                    _resource(dyn, obj).get(name=obj["metadata"]["name"])
+                    time.sleep(0.5)
+                except exceptions.ApiException as exc:
+                    if exc.status == 404:
+                        break
+                    raise
 
 
 def test_every_prod_object_is_accepted(applied: tuple[Any, list[dict[str, Any]]]) -> None:
