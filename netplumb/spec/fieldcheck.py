@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -141,3 +143,10 @@ def int_range(value: int, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise FieldIssue(f"{what} out of range; expected {low}-{high}")
     return value
+
+
+# Field types carrying their check, for models to declare instead of repeating validators.
+K8sName = Annotated[str, AfterValidator(k8s_name)]
+"""A Kubernetes object name (DNS-1123 subdomain)."""
+Namespace = Annotated[str, AfterValidator(k8s_label_name)]
+"""A namespace name (DNS-1123 label)."""

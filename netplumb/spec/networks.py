@@ -44,9 +44,9 @@ class NadFields(CniModel):
 
     model_config = _ARGS_CONFIG
 
-    name: str | None = None
+    name: fc.K8sName | None = None
     """NAD name; in a program it defaults to the component's resource name."""
-    namespace: str = "default"
+    namespace: fc.Namespace = "default"
     """Namespace of the NAD; pods in other namespaces select it as ``namespace/name``."""
     cni_name: str | None = None
     """CNI network name inside the config; defaults to the NAD name, ``""`` leaves it out."""
@@ -64,15 +64,7 @@ class NadFields(CniModel):
         {"name", "namespace", "cni_name", "cni_version", "resource_name", "labels",
          "annotations", "chain", "type"})
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return None if v is None else fc.k8s_name(v)
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("cni_name")
     @classmethod

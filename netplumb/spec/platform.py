@@ -239,7 +239,7 @@ class ContainerResources(PlatformModel):
 class FlannelArgs(PlatformModel):
     """Flannel as the cluster's default network (``--kube-subnet-mgr`` mode)."""
 
-    namespace: str = "kube-flannel"
+    namespace: fc.Namespace = "kube-flannel"
     """Namespace of Flannel's objects; labelled PodSecurity ``privileged``."""
     network: str = "10.244.0.0/16"
     """Pod network CIDR (``Network`` in net-conf.json); must contain the nodes' podCIDRs,
@@ -276,10 +276,6 @@ class FlannelArgs(PlatformModel):
     priority_class_name: str | None = "system-node-critical"
     """Keeps the default network from being evicted before the pods that depend on it."""
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("network")
     @classmethod
@@ -322,7 +318,7 @@ MultusLogLevel = Literal["panic", "error", "verbose", "debug"]
 class ServiceMonitorArgs(PlatformModel):
     """A Prometheus-operator ServiceMonitor scraping the Multus daemon's metrics."""
 
-    namespace: str = "monitoring"
+    namespace: fc.Namespace = "monitoring"
     """Namespace of the ServiceMonitor (where Prometheus looks for them)."""
     interval: str = "30s"
     """Scrape interval (Prometheus duration)."""
@@ -334,10 +330,6 @@ class ServiceMonitorArgs(PlatformModel):
     create_namespace: bool = False
     """Create ``namespace`` (normally the monitoring stack's install created it)."""
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("interval")
     @classmethod
@@ -353,7 +345,7 @@ class MultusInstallArgs(PlatformModel):
     mode: Literal["thick", "thin"] = "thick"
     """``thick``: a daemon per node does the work, the host binary is a shim (upstream's
     recommendation). ``thin``: the ``multus`` binary runs on the host for each pod."""
-    namespace: str = "kube-system"
+    namespace: fc.Namespace = "kube-system"
     """Namespace of the Multus objects."""
     default_network: Literal["flannel", "none"] = "flannel"
     """``flannel``: install Flannel too. ``none``: the cluster already has a default network."""
@@ -399,10 +391,6 @@ class MultusInstallArgs(PlatformModel):
     termination_grace_period_seconds: int = 30
     """Seconds the daemon gets to finish requests on shutdown."""
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("image")
     @classmethod
@@ -601,7 +589,7 @@ class SriovResourcePool(PlatformModel):
 class SriovPoolArgs(PlatformModel):
     """The SR-IOV network device plugin with its pools, and the sriov CNI binary."""
 
-    namespace: str = "kube-system"
+    namespace: fc.Namespace = "kube-system"
     """Namespace of the device plugin's objects."""
     resource_prefix: str = "intel.com"
     """Default prefix of the pools' resource names (``--resource-prefix``)."""
@@ -623,10 +611,6 @@ class SriovPoolArgs(PlatformModel):
     log_level: int = 10
     """Device plugin verbosity (``--log-level``)."""
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("resource_prefix")
     @classmethod
@@ -681,9 +665,9 @@ class SriovPoolArgs(PlatformModel):
 class QuotaArgs(PlatformModel):
     """A ResourceQuota for a namespace running multi-homed workloads."""
 
-    name: str
+    name: fc.K8sName
     """ResourceQuota name."""
-    namespace: str = "default"
+    namespace: fc.Namespace = "default"
     """Namespace the quota applies to."""
     requests_cpu: Quantity | None = None
     """``requests.cpu``: sum of CPU requests."""
@@ -702,15 +686,7 @@ class QuotaArgs(PlatformModel):
     extra: dict[str, Quantity] = Field(default_factory=dict)
     """Other quota keys, as Kubernetes spells them (``count/services``, …)."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return fc.k8s_name(v)
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("pods")
     @classmethod
@@ -801,20 +777,12 @@ class RoleBindingArgs(PlatformModel):
     may read them."""
     subjects: list[Subject] = Field(min_length=1)
     """Who is granted the role."""
-    namespace: str | None = None
+    namespace: fc.Namespace | None = None
     """Bind in this namespace only (a RoleBinding); unset binds cluster-wide."""
-    name: str | None = None
+    name: fc.K8sName | None = None
     """Binding name; default ``netplumb-<role>-<namespace or cluster>-<index>``."""
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str | None) -> str | None:
-        return None if v is None else fc.k8s_label_name(v)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return None if v is None else fc.k8s_name(v)
 
 
 class NetworkRbacArgs(PlatformModel):
@@ -842,7 +810,7 @@ PssLevel = Literal["privileged", "baseline", "restricted"]
 class PodSecurityArgs(PlatformModel):
     """PodSecurity admission labels for one namespace."""
 
-    namespace: str
+    namespace: fc.Namespace
     """The namespace to label."""
     enforce: PssLevel = "baseline"
     """Pods violating this level are refused."""
@@ -855,10 +823,6 @@ class PodSecurityArgs(PlatformModel):
     create: bool = False
     """Create the namespace; otherwise the labels are patched onto an existing one."""
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("version")
     @classmethod
@@ -994,9 +958,9 @@ class PolicyRule(PlatformModel):
 
 
 class _PolicyBody(PlatformModel):
-    name: str
+    name: fc.K8sName
     """Policy name."""
-    namespace: str = "default"
+    namespace: fc.Namespace = "default"
     """Namespace of the policy (and of the pods it selects)."""
     pod_selector: dict[str, str] = Field(default_factory=dict)
     """Pods the policy applies to (``{}``: every pod of the namespace)."""
@@ -1008,15 +972,7 @@ class _PolicyBody(PlatformModel):
     egress: list[PolicyRule] = Field(default_factory=list)
     """Allowed outgoing traffic."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return fc.k8s_name(v)
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @model_validator(mode="after")
     def _types(self) -> Self:
@@ -1134,9 +1090,9 @@ class WorkloadArgs(PlatformModel):
 
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     """Workload kind."""
-    name: str | None = None
+    name: fc.Namespace | None = None
     """Workload name; in a program it defaults to the component's resource name."""
-    namespace: str = "default"
+    namespace: fc.Namespace = "default"
     """Namespace of the workload (and the default namespace of its selections)."""
     replicas: int = 1
     """Pods of a Deployment/StatefulSet; for a DaemonSet the number of nodes it is expected
@@ -1164,15 +1120,7 @@ class WorkloadArgs(PlatformModel):
     termination_grace_period_seconds: int = 30
     """Seconds to wait on delete."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return None if v is None else fc.k8s_label_name(v)
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
 
     @field_validator("replicas")
     @classmethod

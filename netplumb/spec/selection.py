@@ -18,9 +18,9 @@ NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 class NetworkSelection(CniModel):
     """A pod's request for one attachment (Multus' NetworkSelectionElement)."""
 
-    name: str
+    name: fc.K8sName
     """NAD name."""
-    namespace: str | None = None
+    namespace: fc.Namespace | None = None
     """NAD namespace; defaults to the pod's."""
     interface: str | None = None
     """Interface name in the pod (``net1``, ``net2``, … when unset)."""
@@ -33,15 +33,7 @@ class NetworkSelection(CniModel):
     cni_args: dict[str, Any] | None = Field(default=None, alias="cni-args")
     """Extra ``args.cni`` passed to the plugin."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return fc.k8s_name(v)
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str | None) -> str | None:
-        return None if v is None else fc.k8s_label_name(v)
 
     @field_validator("interface")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import fieldcheck as fc
 from .selection import NetworkSelection
@@ -22,9 +22,9 @@ class PodArgs(BaseModel):
 
     model_config = _CONFIG
 
-    name: str | None = None
+    name: fc.K8sName | None = None
     """Pod name; in a program it defaults to the component's resource name."""
-    namespace: str = "default"
+    namespace: fc.Namespace = "default"
     image: str = "busybox:1.36"
     """Container image."""
     command: list[str] = Field(default_factory=lambda: ["sleep", "infinity"])
@@ -38,12 +38,4 @@ class PodArgs(BaseModel):
     termination_grace_period_seconds: int = 0
     """Seconds to wait on delete; the guide's test pods use 0."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return None if v is None else fc.k8s_name(v)
 
-    @field_validator("namespace")
-    @classmethod
-    def _ns(cls, v: str) -> str:
-        return fc.k8s_label_name(v)
