@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netplumb.spec.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
+
 from . import icmp
 from .podnet import netns_name
 
-STATUS = "k8s.v1.cni.cncf.io/network-status"
 MANAGED = "app.kubernetes.io/managed-by=netplumb"
 
 
@@ -72,11 +73,11 @@ def attachments(kubeconfig: Path, namespace: str | None = None) -> list[Attachme
     found: list[Attachment] = []
     for pod in pods:
         notes = pod.metadata.annotations or {}
-        if "k8s.v1.cni.cncf.io/networks" not in notes:
+        if NETWORKS_ANNOTATION not in notes:
             continue
         ns = netns_name(pod.metadata.uid)
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        status = json.loads(notes.get(STATUS, "[]"))
+        status = json.loads(notes.get(NETWORK_STATUS_ANNOTATION, "[]"))
         secondary = [s for s in status if not s.get("default")]
         if not secondary:
             a = Attachment(key, ns, "?", "?", [], "")

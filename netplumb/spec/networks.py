@@ -237,7 +237,3 @@ NetworkSpec = Annotated[
     ),
 ]
 """A network in a stack file: ``type`` picks the kind, ``config`` gives a raw CNI config."""
-
-
-def interface_plugin(config: CniConfig) -> Plugin:
-    return config.main

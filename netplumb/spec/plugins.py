@@ -16,10 +16,6 @@ from .base import TAG_MARK, CniModel
 from .fieldcheck import FieldIssue
 from .ipam import Ipam
 
-KNOWN_CAPABILITIES = (
-    "portMappings", "ips", "mac", "bandwidth", "ipRanges", "dns", "infinibandGUID",
-    "deviceID", "aliases", "cgroupPath", "io.kubernetes.cri.pod-annotations",
-)
 _PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
@@ -30,9 +26,6 @@ class Plugin(CniModel):
     """The plugin binary to run."""
     capabilities: dict[str, bool] | None = None
     """Runtime capabilities the plugin accepts (``ips``, ``mac``, ``portMappings``, …)."""
-
-    interface_plugin: ClassVar[bool] = False
-    """Creates the pod's interface (as opposed to a chained meta plugin)."""
 
     @field_validator("type")
     @classmethod
@@ -67,7 +60,6 @@ def _mtu_field(v: int | None) -> int | None:
 class _WithIpam(Plugin):
     ipam: Ipam | None = None
     """Address management for the interface; ``{}`` for an interface without addresses."""
-    interface_plugin: ClassVar[bool] = True
 
 
 class MacvlanPlugin(_WithIpam):
