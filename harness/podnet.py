@@ -309,9 +309,22 @@ class MultusPodNetwork:
                 config = (nad.get("spec") or {}).get("config") or ""
                 if config:
                     links += underlay.links_for_nad(str(config))
+                    self._remember_ipam_dirs(str(config))
             except (ApiError, OSError, ValueError) as e:
                 log.info("underlay: NAD %s/%s: %s", ns, name, e)
         return links
+
+    def _remember_ipam_dirs(self, config: str) -> None:
+        """Note the host-local state directories a NAD's config uses, so that ``purge`` can
+        remove host-local's bookkeeping files (lock, last_reserved_ip) once it is idle."""
+        try:
+            dirs = {str(d) for d in host_local_dirs(json.loads(config))}
+            path = self.ctx.state_dir / IPAM_DIRS_FILE
+            known = set(json.loads(path.read_text())) if path.is_file() else set()
+            if not dirs <= known:
+                _write_if_changed(path, json.dumps(sorted(known | dirs)))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            log.info("ipam dirs: %s", e)
 
     def setup(self, pod: Pod) -> list[str]:
         """Give ``pod`` a namespace and its networks through Multus; return its IPs."""
@@ -534,6 +547,42 @@ def _write_if_changed(path: Path, text: str) -> None:
         tmp.replace(path)
 
 
+IPAM_DIRS_FILE = "host-local-dirs.json"
+HOST_LOCAL_DEFAULT_DIR = Path("/var/lib/cni/networks")
+
+
+def host_local_dirs(config: Mapping[str, Any]) -> list[Path]:
+    """host-local state directories of a CNI config (single plugin or conflist)."""
+    listed = config.get("plugins")
+    plugins: list[Any] = listed if isinstance(listed, list) else [config]
+    out: list[Path] = []
+    name = config.get("name")
+    for plugin in plugins:
+        ipam = plugin.get("ipam") if isinstance(plugin, Mapping) else None
+        if isinstance(ipam, Mapping) and ipam.get("type") == "host-local" and name:
+            base = Path(str(ipam.get("dataDir") or HOST_LOCAL_DEFAULT_DIR))
+            out.append(base / str(name))
+    return out
+
+
+def remove_idle_ipam_dirs(dirs: Iterable[Path]) -> list[Path]:
+    """Remove host-local directories that hold no reservation, only its lock and
+    last_reserved_ip files. Returns those removed."""
+    removed = []
+    for d in dirs:
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        if all(e.name == "lock" or e.name.startswith("last_reserved_ip") for e in entries):
+            for e in entries:
+                e.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                d.rmdir()
+                removed.append(d)
+    return removed
+
+
 def purge(state_dir: Path) -> list[str]:
     """Undo everything a :class:`MultusPodNetwork` with this ``state_dir`` made (for
     ``cluster down``, also after a crash): DEL every recorded sandbox through Multus with the
@@ -564,4 +613,8 @@ def purge(state_dir: Path) -> list[str]:
             if delete_netns(ns):
                 removed.append(ns)
     underlay.cleanup_all()
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        recorded = state_dir / IPAM_DIRS_FILE
+        if recorded.is_file():
+            remove_idle_ipam_dirs(Path(d) for d in json.loads(recorded.read_text()))
     return removed
