@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from harness import underlay
+from netplumb.render.nad import nad_crd
 from tests.dataplane.netns import Sandbox, link, ping, reservations, token
 
 # the `cluster` fixture comes from harness.pytest_fixtures (registered in tests/conftest.py)
@@ -33,28 +34,7 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 STATUS = "k8s.v1.cni.cncf.io/network-status"
 CLUSTER_SUBNET = "198.51.100.128/25"
 
-NAD_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": CRD_NAME},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {"plural": PLURAL, "singular": "network-attachment-definition",
-                  "kind": "NetworkAttachmentDefinition", "shortNames": ["net-attach-def"]},
-        "versions": [{
-            "name": VERSION, "served": True, "storage": True,
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                    "metadata": {"type": "object"},
-                    "spec": {"type": "object",
-                             "properties": {"config": {"type": "string"}}},
-                }}},
-        }],
-    },
-}
+NAD_CRD: dict[str, Any] = nad_crd()  # netplumb's own CRD, as the stacks install it
 
 
 class Kube:
