@@ -257,10 +257,6 @@ def test_static_ip_selection(kube: Kube, kns: str, mpn: Any, sandbox: Sandbox) -
         kube.delete_pod(kns, "pod-static")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Multus v4.3.0 bug: DeleteDefaultGW looks for routes with Dst == nil, but netlink v1.3.x "
-    "lists the default route with Dst 0.0.0.0/0, so the cluster network's default route stays "
-    "and the requested one is dropped as EEXIST (fix proposed: multus-cni PR #1552)"))
 def test_default_route_selection(kube: Kube, kns: str, mpn: Any, sandbox: Sandbox) -> None:
     pod = _static_pod(kube, kns, sandbox, "pod-defroute",
                       {"ips": ["192.0.2.51/24"], "default-route": ["192.0.2.1"]})

@@ -148,9 +148,6 @@ def test_static_ip(deployed: auto.Stack, cluster: ClusterHandle) -> None:
     assert addrs == {"192.0.2.245/24"}
 
 
-@pytest.mark.xfail(strict=True, reason="Multus v4.3.0 looks for the cluster network's default "
-                   "route in a shape its netlink library no longer returns, so a default-route "
-                   "selection leaves eth0's route in place (multus-cni PR #1552, unreleased)")
 def test_default_route_via_secondary(deployed: auto.Stack, cluster: ClusterHandle) -> None:
     ns = netns_name(_pod(cluster, "default-route").metadata.uid)
     routes = _ip(ns, "route", "show", "default")
