@@ -6,8 +6,8 @@ VPY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The embedded node wires pods through real Multus and CNI plugins (root needed).
 export NETPLUMB_PODNET ?= multus
-# Data-plane churn: pod create/delete cycles through the real plugins (issue N asks 1,000).
-export NETPLUMB_CHURN_CYCLES ?= 1000
+# Pod churn: create/delete cycles of real pods through apiserver, node agent and Multus.
+export NETPLUMB_POD_CHURN_CYCLES ?= 1000
 
 .PHONY: run test venv tools lint typecheck gocheck unit e2e cluster-up cluster-down clean
 

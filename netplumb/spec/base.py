@@ -140,7 +140,7 @@ def plan_error_from(exc: ValidationError, *, at: Loc = ()) -> PlanError:
                                  f.message, f.severity) for f in cause.findings]
             continue
         if isinstance(cause, FieldIssue):
-            loc += list(cause.subpath)
+            loc += _as_given(list(cause.subpath), err.get("input"))
             message = cause.message
             if cause.has_value:
                 value = cause.value
@@ -148,6 +148,32 @@ def plan_error_from(exc: ValidationError, *, at: Loc = ()) -> PlanError:
             message = message.removeprefix("Value error, ")
         findings.append(Finding(format_path(loc), value, _explain(err["type"], message, err)))
     return PlanError(findings)
+
+
+def _python_names() -> dict[str, str]:
+    """CNI spelling -> Python name, over every CniModel field that has an alias."""
+    if not _PY_NAMES:
+        todo: list[type[BaseModel]] = [CniModel]
+        while todo:
+            cls = todo.pop()
+            todo += cls.__subclasses__()
+            _PY_NAMES.update((f.alias, n) for n, f in cls.model_fields.items() if f.alias)
+    return _PY_NAMES
+
+
+_PY_NAMES: dict[str, str] = {}
+
+
+def _as_given(subpath: list[str | int], data: Any) -> list[str | int]:
+    """A model-level check names a field by its CNI spelling; when the input spelled that
+    field by its Python name (typed input), the path uses the input's spelling."""
+    if subpath and isinstance(subpath[0], str) and isinstance(data, Mapping):
+        head = subpath[0]
+        if head not in data:
+            name = _python_names().get(head)
+            if name is not None and name in data:
+                return [name, *subpath[1:]]
+    return subpath
 
 
 def _explain(kind: str, message: str, err: Mapping[str, Any]) -> str:

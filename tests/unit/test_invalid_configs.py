@@ -10,7 +10,7 @@ Four entry points are covered, one table each:
 
 Every case asserts the expected field path is in ``exc.paths`` and that the offending
 value (or, for a missing field, the word naming the problem) appears in the message.
-Cases marked ``xfail(strict=True)`` are known gaps in netplumb, reported to the lead; they
+Cases marked ``xfail(strict=True)`` are known gaps in netplumb; they
 start failing (and must be un-marked) once netplumb refuses them.
 """
 
@@ -557,9 +557,7 @@ TYPED_CASES = [
     targs("hostdev-none", HostDeviceNetworkArgs, {}, "device", "none"),
     targs("hostdev-pci-garbage", HostDeviceNetworkArgs, {"pci_bus_id": "zz"}, "pci_bus_id"),
     targs("hostdev-two-selectors", HostDeviceNetworkArgs,
-          {"device": "eth1", "pci_bus_id": "0000:3b:00.1"}, "pci_bus_id", '"0000:3b:00.1"',
-          bug="model-level errors name the CNI alias (pciBusID), not the key the typed "
-              "input used (pci_bus_id)"),
+          {"device": "eth1", "pci_bus_id": "0000:3b:00.1"}, "pci_bus_id", '"0000:3b:00.1"'),
     targs("hostdev-hwaddr", HostDeviceNetworkArgs, {"hwaddr": "02:00"}, "hwaddr"),
     targs("sriov-vlan", SriovNetworkArgs, {"vlan": 4096}, "vlan"),
     targs("sriov-qos", SriovNetworkArgs, {"vlan": 10, "vlan_qos": 9}, "vlan_qos"),
@@ -571,9 +569,7 @@ TYPED_CASES = [
     targs("vlan-id", VlanNetworkArgs, {"master": "eth0", "vlan_id": 5000}, "vlan_id"),
     targs("ipam-snake-start-after-end", MacvlanNetworkArgs,
           {"ipam": {**HL24, "range_start": "10.1.0.9", "range_end": "10.1.0.2"}},
-          "ipam.range_start", '"10.1.0.9"',
-          bug="model-level errors name the CNI alias (rangeStart), not the key the typed "
-              "input used (range_start)"),
+          "ipam.range_start", '"10.1.0.9"'),
     targs("cni-config-mode", CniNetworkArgs,
           {"config": {"cniVersion": "1.0.0", "type": "macvlan", "mode": "source"}},
           "config.mode"),
