@@ -1,0 +1,56 @@
+"""Checks of network selections against the Multus release that will carry them out.
+
+Multus v4.2.3 and v4.3.0 (the released images, built against netlink v1.3.1) drop every
+``default-route`` request: their ``DeleteDefaultGW`` looks for the cluster network's default
+route by ``Dst == nil``, but netlink v1.2.1 and later report that route as ``0.0.0.0/0`` (or
+``::/0``). The old route stays, and the requested one is refused by the kernel as a
+duplicate, which Multus ignores. The pod starts; its default route is not the requested one.
+The plan warns instead of letting that pass silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import Finding
+from ..spec.platform import MultusInstallArgs
+from .selections import Workload
+
+DEFAULT_ROUTE_IGNORED = frozenset({"v4.2.3", "v4.3.0"})
+"""Multus release tags whose default-route handling misses the cluster network's route."""
+
+
+def image_tag(image: str) -> str | None:
+    """The release tag of a Multus image reference (``-thick`` stripped); None for a digest
+    or an image without a tag."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return None
+    return last.split(":", 1)[1].removesuffix("-thick")
+
+
+def check_default_route_support(multus: MultusInstallArgs | None,
+                                workloads: Iterable[Workload]) -> list[Finding]:
+    """A warning per ``default-route`` selection when the stack installs a Multus release
+    that ignores it (see the module docstring)."""
+    if multus is None:
+        return []
+    image = multus.image_ref
+    tag = image_tag(image)
+    if tag not in DEFAULT_ROUTE_IGNORED:
+        return []
+    findings = []
+    for w in workloads:
+        for i, sel in enumerate(w.selections):
+            if sel.default_route:
+                findings.append(Finding(
+                    f"{w.where}.networks[{i}].default-route", sel.default_route,
+                    f"Multus {tag} ({image}) leaves the cluster network's default route in "
+                    "place and drops this one (its DeleteDefaultGW matches routes by "
+                    "Dst == nil, but the netlink v1.3.1 it is built with reports "
+                    "0.0.0.0/0; multus-cni PR #1552). The pod starts without the "
+                    "requested default route; expected a Multus image built with that fix "
+                    "(MultusInstall image)",
+                    severity="warning"))
+    return findings
