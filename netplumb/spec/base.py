@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,31 @@ TAG_MARK = "§"
 _ALIASES: dict[type[BaseModel], dict[str, str]] = {}
 
 
-class CniModel(BaseModel):
+def _init_with_plan_errors(self: BaseModel, /, **data: Any) -> None:
+    # Keywords in a Python program are typed input, like a stack file: unknown keys are
+    # refused at every depth (context "typed"), and errors are PlanErrors.
+    try:
+        self.__pydantic_validator__.validate_python(data, self_instance=self,
+                                                    context={"typed": True})
+    except ValidationError as exc:
+        raise plan_error_from(exc) from None
+
+
+# Marked as pydantic's own __init__: nested models are then still validated by pydantic's
+# core (with the caller's validation context), and only direct construction comes here.
+_init_with_plan_errors.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+class PlanModel(BaseModel):
+    """Base of netplumb's input models. Building one with keywords (``MacvlanNetworkArgs(
+    mode="x")``) validates it as typed input (unknown keys refused, nested ones too) and
+    reports bad input as a :class:`PlanError`, like every other entry point."""
+
+    if not TYPE_CHECKING:  # type checkers keep the field-derived signature
+        __init__ = _init_with_plan_errors
+
+
+class CniModel(PlanModel):
     """A JSON object of a CNI config.
 
     - ``strict``: a string is never coerced into a number or a bool, as the plugins'

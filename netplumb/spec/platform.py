@@ -12,10 +12,10 @@ import re
 from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from . import fieldcheck as fc
-from .base import validate
+from .base import PlanModel, validate
 from .config import CniVersion
 from .fieldcheck import FieldIssue
 from .networks import SriovNetworkArgs
@@ -39,7 +39,7 @@ _ARGS = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_
                    serialize_by_alias=True, use_attribute_docstrings=True)
 
 
-class PlatformModel(BaseModel):
+class PlatformModel(PlanModel):
     """Base of the platform args: strict, unknown keys refused, a docstring per field."""
 
     model_config = _ARGS

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..errors import PlanError
 from . import fieldcheck as fc
-from .base import validate
+from .base import PlanModel, validate
 from .fieldcheck import FieldIssue
 from .networks import NetworkSpec
 from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, WorkloadArgs
@@ -19,7 +19,7 @@ from .workloads import PodArgs
 CONFIG_KEY = "netplumb:spec"
 
 
-class StackSpec(BaseModel):
+class StackSpec(PlanModel):
     """Everything one environment deploys."""
 
     model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)

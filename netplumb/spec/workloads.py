@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from . import fieldcheck as fc
+from .base import PlanModel
 from .selection import NetworkSelection
 
 _CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
                      serialize_by_alias=True, use_attribute_docstrings=True)
 
 
-class Resources(BaseModel):
+class Resources(PlanModel):
     model_config = _CONFIG
     requests: dict[str, str] = Field(default_factory=dict)
     limits: dict[str, str] = Field(default_factory=dict)
 
 
-class PodArgs(BaseModel):
+class PodArgs(PlanModel):
     """A bare pod with secondary networks (as in the hand-run Multus guides)."""
 
     model_config = _CONFIG

@@ -904,3 +904,12 @@ def test_case_count() -> None:
     total = (len(CNI_CASES) + len(TYPED_CASES) + len(COMPONENT_CASES) + len(STACK_CASES)
              + len(PLAN_CASES))
     assert total >= 130
+
+
+@pytest.mark.parametrize(("cls", "data", "path", "shows"), TYPED_CASES)
+def test_typed_args_built_directly_refuse(cls: type[NadFields], data: J, path: str,
+                                          shows: str | None) -> None:
+    # Python programs build args with keywords; the error is the same PlanError
+    with pytest.raises(PlanError) as err:
+        cls(**data).cni_config("net")
+    check_error(err.value, data, path, shows)
