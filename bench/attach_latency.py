@@ -40,36 +40,16 @@ from typing import Any
 
 from harness import cluster, podnet, underlay
 from harness.node import Api, ApiError
+from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad_crd
 
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
-GROUP, VERSION, PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
+GROUP, VERSION, PLURAL = NAD_GROUP, NAD_VERSION, NAD_PLURAL
 CRD_NAME = f"{PLURAL}.{GROUP}"
 NAMESPACE = "attach-bench"
 COUNTS = (1, 2, 4)
 MAX_PODS = 100  # each NAD pool below is a /25 (126 addresses); pods of one batch coexist
-
-NAD_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": CRD_NAME},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {"plural": PLURAL, "singular": "network-attachment-definition",
-                  "kind": "NetworkAttachmentDefinition", "shortNames": ["net-attach-def"]},
-        "versions": [{
-            "name": VERSION, "served": True, "storage": True,
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                    "metadata": {"type": "object"},
-                    "spec": {"type": "object", "properties": {"config": {"type": "string"}}},
-                }}},
-        }],
-    },
-}
+NAD_CRD: dict[str, Any] = nad_crd()  # netplumb's own CRD, as its stacks install it
 
 
 class BenchError(RuntimeError):
