@@ -26,7 +26,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy --strict netplumb harness
+	$(VENV)/bin/mypy --strict netplumb harness bench tests
+	$(VENV)/bin/mypy --strict __main__.py
+	$(VENV)/bin/mypy --strict examples/storage_network/__main__.py
 
 gocheck:
 	@bash tools/gocheck.sh

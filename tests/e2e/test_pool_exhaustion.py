@@ -35,7 +35,7 @@ def apis(cluster: ClusterHandle) -> Iterator[tuple[Any, Any]]:
 
     api = cluster.api_client()
     core: Any = client.CoreV1Api(api)
-    dyn: Any = dynamic.DynamicClient(api)
+    dyn: Any = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
     crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
                              kind="CustomResourceDefinition")
     made_crd = False

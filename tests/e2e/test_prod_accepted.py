@@ -37,7 +37,7 @@ def applied(cluster: ClusterHandle) -> Iterator[tuple[Any, list[dict[str, Any]]]
     from kubernetes.client import exceptions
 
     objects = render_plan(build_plan(load_stack_file(PROD)))
-    dyn: Any = dynamic.DynamicClient(cluster.api_client())
+    dyn: Any = dynamic.DynamicClient(cluster.api_client())  # type: ignore[no-untyped-call]
     created: list[dict[str, Any]] = []
     try:
         for obj in [o for o in objects if o["kind"] in REAL_FIRST | RBAC]:

@@ -38,7 +38,7 @@ def test_prod_stack_up_and_destroy(cluster: ClusterHandle, tmp_path: Path) -> No
     objects = render_plan(build_plan(load_stack_file(project / "stacks/Pulumi.prodlike.yaml")))
     st = engine.stack("prodlike", work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp_path / "backend")
-    dyn: Any = dynamic.DynamicClient(cluster.api_client())
+    dyn: Any = dynamic.DynamicClient(cluster.api_client())  # type: ignore[no-untyped-call]
     try:
         result = st.up(on_output=engine.printer())
         assert result.summary.result == "succeeded"

@@ -105,7 +105,7 @@ def test_manual_edit_is_seen_and_undone(dev: auto.Stack, cluster: ClusterHandle)
     custom.patch_namespaced_custom_object(NAD_GROUP, NAD_VERSION, "default", NAD_PLURAL,
                                           "bridge-conf", {"spec": {"config": json.dumps(edited)}})
     preview = dev.preview(refresh=True, diff=True, on_output=engine.printer())
-    assert preview.change_summary.get("update", 0) >= 1, preview.change_summary
+    assert preview.change_summary.get(auto.OpType.UPDATE, 0) >= 1, preview.change_summary
     assert "203.0.113.20" in preview.stdout
     dev.up(on_output=engine.printer())
     after = _nads(custom)["bridge-conf"]["spec"]["config"]
@@ -189,6 +189,6 @@ def test_capacity_at_preview(cluster: ClusterHandle, tmp_path: Path, pods: int,
             out = result.stdout
             assert "network default/small: demand 17 addresses" in out, out[-2000:]
             assert "pool of size 20" in out and "85% used" in out
-            assert result.change_summary.get("create", 0) >= pods
+            assert result.change_summary.get(auto.OpType.CREATE, 0) >= pods
     finally:
         st.workspace.remove_stack("cap")

@@ -44,7 +44,7 @@ def run_program(program: Callable[[], Any]) -> RecordingMocks:
     with recording() as mocks:
         result = program()
 
-        @pulumi.runtime.test  # type: ignore[misc]
+        @pulumi.runtime.test  # type: ignore[untyped-decorator]
         def settle() -> Any:
             return pulumi.Output.from_input(result).apply(lambda _: None) if result else None
 
