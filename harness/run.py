@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
 from pathlib import Path
 
-from . import engine, tools
+from . import engine, tools, verify
 from .paths import REPO_ROOT, pulumi_backend_dir
 
 
@@ -17,7 +16,8 @@ def _say(t0: float, msg: str) -> None:
     print(f"[run +{time.monotonic() - t0:5.1f}s] {msg}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT) -> int:
+    """``work_dir``: the Pulumi project (tests pass a copy, so the checkout stays as it is)."""
     args = list(sys.argv[1:] if argv is None else argv)
     stack_name = args[0] if args else "dev"
     t0 = time.monotonic()
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         kubeconfig = info.kubeconfig
         _say(t0, f"cluster ready; kubeconfig: {kubeconfig}")
     _say(t0, f"pulumi up --stack {stack_name} (backend {pulumi_backend_dir()})")
-    st = engine.stack(stack_name, work_dir=REPO_ROOT, kubeconfig=kubeconfig)
+    st = engine.stack(stack_name, work_dir=work_dir, kubeconfig=kubeconfig)
     result = st.up(on_output=engine.printer("    "))
     changes = result.summary.resource_changes or {}
     _say(t0, "deployed: " + ", ".join(f"{k} {v}" for k, v in sorted(changes.items())))
@@ -52,12 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verify(kubeconfig: Path, t0: float) -> bool:
-    """Connectivity check of every attachment (the node's data path, when it has one)."""
-    try:
-        verify = importlib.import_module("harness.verify")
-    except ImportError:
-        _say(t0, "no data-path verifier in this checkout; skipped")
-        return True
+    """Data-path check of every attachment: interfaces, addresses, default routes, pings."""
     ok, total = verify.verify_attachments(kubeconfig)
     print(f"netplumb: verified {ok}/{total} attachments")
     return bool(ok == total)

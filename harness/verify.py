@@ -2,12 +2,14 @@
 
 For every pod netplumb manages: each attachment listed in Multus' network-status annotation
 must exist in the pod's network namespace with the interface name, MAC and addresses the
-annotation reports, and must reach another pod on the same network (ping over that
-interface). This is the hand-run guide's step 6, as a check.
+annotation reports; the addresses and default route its selection asked for must be in
+place; and it must reach another pod on the same subnet (ping over that interface). This is
+the hand-run guide's step 6, as a check.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ class Attachment:
     interface: str
     ips: list[str]
     mac: str
+    cidrs: set[str] = field(default_factory=set)
+    """Addresses with prefix as found on the interface."""
     problems: list[str] = field(default_factory=list)
     reached: str | None = None
 
@@ -79,6 +83,7 @@ def attachments(kubeconfig: Path, namespace: str | None = None) -> list[Attachme
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
         status = json.loads(notes.get(NETWORK_STATUS_ANNOTATION, "[]"))
         secondary = [s for s in status if not s.get("default")]
+        wanted = _requested(notes[NETWORKS_ANNOTATION])
         if not secondary:
             a = Attachment(key, ns, "?", "?", [], "")
             a.problems.append("no secondary attachment in network-status")
@@ -98,26 +103,67 @@ def attachments(kubeconfig: Path, namespace: str | None = None) -> list[Attachme
             missing = [ip for ip in a.ips if ip.split("/")[0] not in bare]
             if missing:
                 a.problems.append(f"addresses {missing} of network-status not on {a.interface}")
+            a.cidrs = addrs
+            sel = wanted.get(a.interface, {})
+            asked = [ip for ip in sel.get("ips", []) if ip not in addrs]
+            if asked:
+                a.problems.append(f"requested addresses {asked} not on {a.interface}")
+            for gw in sel.get("default-route", []):
+                problem = _default_route_problem(ns, a.interface, str(gw))
+                if problem:
+                    a.problems.append(problem)
             found.append(a)
     return found
 
 
+def _requested(annotation: str) -> dict[str, dict[str, Any]]:
+    """The pod's selections by the interface name Multus gives them (``net<i>`` when the
+    selection names none). Only the JSON-list form carries ips and default-route."""
+    try:
+        selections = json.loads(annotation)
+    except ValueError:
+        return {}
+    if not isinstance(selections, list):
+        return {}
+    return {str(sel.get("interface") or f"net{i}"): sel
+            for i, sel in enumerate(selections, start=1) if isinstance(sel, dict)}
+
+
+def _default_route_problem(netns: str, interface: str, gateway: str) -> str | None:
+    """None when the pod's default route of ``gateway``'s family goes via ``gateway`` on
+    ``interface``; else what is there instead."""
+    family = "-6" if ipaddress.ip_address(gateway).version == 6 else "-4"
+    out = subprocess.run(["ip", "-n", netns, "-j", family, "route", "show", "default"],
+                         capture_output=True, text=True, check=False)
+    routes = json.loads(out.stdout or "[]") if out.returncode == 0 else []
+    have = [(r.get("gateway"), r.get("dev")) for r in routes]
+    if have == [(gateway, interface)]:
+        return None
+    return (f"requested default route via {gateway} on {interface}; the pod has "
+            f"{', '.join(f'via {g} dev {d}' for g, d in have) or 'none'}")
+
+
+def _subnets(a: Attachment) -> set[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return {ipaddress.ip_interface(c).network for c in a.cidrs}
+
+
 def check_reachability(found: list[Attachment]) -> None:
-    """Each attachment must reach another pod's address on the same network."""
-    by_net: dict[str, list[Attachment]] = {}
-    for a in found:
-        if a.ok:
-            by_net.setdefault(a.network, []).append(a)
-    for peers in by_net.values():
-        for a in peers:
-            others = [p for p in peers if p.pod != a.pod and p.ips]
-            if not others:
-                continue  # alone on its network: nothing to reach
-            target = others[0].ips[0]
-            if ping(a.netns, target):
-                a.reached = f"{others[0].pod} {target}"
-            else:
-                a.problems.append(f"cannot reach {others[0].pod} at {target} over {a.interface}")
+    """Each attachment must reach another pod's address on the same network or, when it is
+    alone on its network (a static-IPAM NAD, say), on the same subnet."""
+    healthy = [a for a in found if a.ok]
+    for a in healthy:
+        mine = _subnets(a)
+        targets = [(p.pod, p.ips[0]) for p in healthy
+                   if p.pod != a.pod and p.ips and p.network == a.network]
+        targets += [(p.pod, ip) for p in healthy if p.pod != a.pod and p.network != a.network
+                    for ip in p.ips if any(ipaddress.ip_address(ip) in n for n in mine)]
+        if not targets:
+            continue  # alone on its network and subnet: nothing to reach
+        pod, target = targets[0]
+        if ping(a.netns, target):
+            a.reached = f"{pod} {target}"
+        else:
+            a.problems.append(f"cannot reach {pod} at {target} over {a.interface}")
 
 
 def verify_attachments(kubeconfig: Path, namespace: str | None = None,
