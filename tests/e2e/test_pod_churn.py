@@ -29,8 +29,8 @@ import pytest
 from harness import podnet, underlay
 from harness.node import DEFAULT_NODE_NAME
 from harness.pytest_fixtures import ClusterHandle
-from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad, nad_crd
 from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
+from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -43,23 +43,9 @@ STEP_TIMEOUT_S = 60.0
 
 @dataclass
 class Env:
-    core: Any
-    dyn: Any
+    space: NadSpace
     state: Path
     nads: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _wait_crd(dyn: Any) -> Any:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            dyn.resources.invalidate_cache()
-            return dyn.resources.get(api_version=f"{NAD_GROUP}/{NAD_VERSION}",
-                                     kind="NetworkAttachmentDefinition")
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +54,6 @@ def env(cluster: ClusterHandle) -> Iterator[Env]:
         pytest.skip("needs root and the Multus pod network (NETPLUMB_PODNET=multus)")
     if not cluster.embedded or cluster.info is None:
         pytest.skip("inspects the embedded node's namespaces, links and CNI state")
-    from kubernetes import client, dynamic
-
-    api = cluster.api_client()
-    core: Any = client.CoreV1Api(api)
-    dyn: Any = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
-    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
-                             kind="CustomResourceDefinition")
-    made_crd = False
-    try:
-        crds.create(body=nad_crd())
-        made_crd = True
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
     configs = {
         "churn-br": BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
             "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/25",
@@ -92,29 +64,14 @@ def env(cluster: ClusterHandle) -> Iterator[Env]:
                                                "rangeStart": "203.0.113.140",
                                                "rangeEnd": "203.0.113.190"}]]}}),
     }
-    rendered = {name: args.cni_config(name) for name, args in configs.items()}
     state = cluster.info.cluster_dir / "node" / DEFAULT_NODE_NAME
-    e = Env(core, dyn, state, {n: json.loads(c.to_json()) for n, c in rendered.items()})
-    core.create_namespace({"metadata": {"name": NS}})
-    try:
-        nads = _wait_crd(dyn)
-        for name, config in rendered.items():
-            nads.create(body=nad(name, NS, config), namespace=NS)
+    with nad_namespace(cluster, NS, links=[BRIDGE, MASTER]) as space:
+        e = Env(space, state)
+        for name, args in configs.items():
+            config = args.cni_config(name)
+            e.nads[name] = json.loads(config.to_json())
+            space.create_nad(name, config)
         yield e
-    finally:
-        core.delete_namespace(NS)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                core.read_namespace(NS)
-                time.sleep(0.5)
-            except client.exceptions.ApiException:
-                break
-        if made_crd:
-            crds.delete(name=f"{NAD_PLURAL}.{NAD_GROUP}")
-        underlay.remove_underlay([BRIDGE, MASTER])
-        dirs = [d for c in e.nads.values() for d in podnet.host_local_dirs(c)]
-        podnet.remove_idle_ipam_dirs(dirs)
 
 
 def _reservations(d: Path) -> set[str]:
@@ -166,7 +123,7 @@ def _cycle(core: Any, name: str, network: str) -> tuple[float, str]:
 def test_pod_churn_leaves_nothing_behind(env: Env, cluster: ClusterHandle) -> None:
     from kubernetes import client
 
-    ipam_dirs = [d for c in env.nads.values() for d in podnet.host_local_dirs(c)]
+    ipam_dirs = env.space.ipam_dirs
     cluster_ipam = env.state / "ipam" / podnet.CLUSTER_NETWORK_NAME
     links_before = set(underlay.host_links())
     cluster_reserved_before = _reservations(cluster_ipam)

@@ -16,72 +16,36 @@ from typing import Any
 import pytest
 
 from harness.pytest_fixtures import ClusterHandle
-from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad, nad_crd
 from netplumb.spec.networks import BridgeNetworkArgs
+from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
 
 NS = "exhaust"
 PODS = 20
+BRIDGE = "np-exhaust0"
 
 
 @pytest.fixture(scope="module")
-def apis(cluster: ClusterHandle) -> Iterator[tuple[Any, Any]]:
+def space(cluster: ClusterHandle) -> Iterator[NadSpace]:
     if os.environ.get("NETPLUMB_PODNET", "null") != "multus" or os.geteuid() != 0:
         pytest.skip("needs root and the Multus pod network (NETPLUMB_PODNET=multus)")
     if os.environ.get("KUBECONFIG") or os.environ.get("NETPLUMB_CLUSTER") == "kind":
         pytest.skip("counts sandboxes on the embedded node")
-    from kubernetes import client, dynamic
-
-    api = cluster.api_client()
-    core: Any = client.CoreV1Api(api)
-    dyn: Any = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
-    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
-                             kind="CustomResourceDefinition")
-    made_crd = False
-    try:
-        crds.create(body=nad_crd())
-        made_crd = True
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
-    core.create_namespace({"metadata": {"name": NS}})
-    try:
-        yield core, dyn
-    finally:
-        core.delete_namespace(NS)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                core.read_namespace(NS)
-                time.sleep(0.5)
-            except client.exceptions.ApiException:
-                break
-        if made_crd:
-            crds.delete(name=f"{NAD_PLURAL}.{NAD_GROUP}")
+    with nad_namespace(cluster, NS, links=[BRIDGE]) as space:
+        yield space
 
 
-def test_twenty_pods_on_fourteen_addresses(apis: tuple[Any, Any]) -> None:
-    core, dyn = apis
+def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
+    core = space.core
     # 198.51.100.0/24 is the node's cluster network; this pool lives on its own bridge
-    args = BridgeNetworkArgs.typed({"bridge": "np-exhaust0", "ipam": {
+    args = BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
         "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
                                            "rangeStart": "203.0.113.201",
                                            "rangeEnd": "203.0.113.214"}]]}})
     config = args.cni_config("pool14")
     assert config.pools()[0].size == 14
-    deadline = time.monotonic() + 30
-    while True:  # the CRD may have just been created
-        try:
-            dyn.resources.invalidate_cache()
-            nads = dyn.resources.get(api_version=f"{NAD_GROUP}/{NAD_VERSION}",
-                                     kind="NetworkAttachmentDefinition")
-            nads.create(body=nad("pool14", NS, config), namespace=NS)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    space.create_nad("pool14", config)
     selection = json.dumps([{"name": "pool14", "interface": "net1"}])
     for i in range(PODS):
         core.create_namespaced_pod(NS, {
