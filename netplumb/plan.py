@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .checks.capacity import check_capacity
+from .checks.ipam_scope import check_node_local_ipam
 from .checks.multus import check_default_route_support
 from .checks.networks import PlannedNetwork, check_networks, raise_on_errors
 from .checks.selections import (
@@ -89,6 +90,7 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
     findings += check_selections(fixed, users, external=spec.external_networks)
     findings += check_capacity(fixed, users)
     findings += check_default_route_support(spec.multus, users)
+    findings += check_node_local_ipam(fixed, users)
     pools = set(spec.sriov.resource_names().values()) if spec.sriov is not None else None
     findings += check_device_pools([(n, a.resource_name) for n, a in plan.networks], pools)
     if spec.guardrails is not None:

@@ -53,7 +53,8 @@ def pool_capacity(config: CniConfig) -> PoolCapacity | None:
     return PoolCapacity(min(sets.values()), tuple(pools))
 
 
-def _ipam_path(net: PlannedNetwork) -> str:
+def ipam_path(net: PlannedNetwork) -> str:
+    """Field path of a network's IPAM object (inside ``plugins[0]`` for a conflist)."""
     return net.path(*(("plugins", 0) if net.config.is_list else ()), "ipam")
 
 
@@ -91,12 +92,12 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
                 f"{cap.size} ({cap.describe()})")
         if over:
             findings.append(Finding(
-                _ipam_path(net), wanted,
+                ipam_path(net), wanted,
                 f"{head}: exceeds it by {wanted - cap.size}; expected demand <= {cap.size} "
                 "(widen the range, add a range, or move pods to another network)"))
         else:
             findings.append(Finding(
-                _ipam_path(net), wanted,
+                ipam_path(net), wanted,
                 f"{head}: {share} used; at {warn_percent}% and above a rolling update's surge "
                 "pods or rescheduled pods may find no free address",
                 severity="warning"))

@@ -57,6 +57,12 @@ class Workload:
     """Its network selections, in annotation order."""
     replicas: int = 1
     """Pods it runs (1 for a bare pod)."""
+    spreads: bool = False
+    """Its pods may run on several nodes at once: a DaemonSet, or more than one replica,
+    unless a ``kubernetes.io/hostname`` node selector pins them to one node."""
+
+
+HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
 def workload_of_pod(where: str, pod: PodArgs) -> Workload:
@@ -64,7 +70,9 @@ def workload_of_pod(where: str, pod: PodArgs) -> Workload:
 
 
 def workload_of(where: str, args: WorkloadArgs) -> Workload:
-    return Workload(where, args.namespace, args.networks, args.replicas)
+    spreads = ((args.kind == "DaemonSet" or args.replicas > 1)
+               and HOSTNAME_LABEL not in args.node_selector)
+    return Workload(where, args.namespace, args.networks, args.replicas, spreads)
 
 
 def parse_selections(data: Any, *, at: tuple[str | int, ...] = ()) -> list[NetworkSelection]:
