@@ -62,6 +62,6 @@ require (
 // Multus v4.3.0 finds the cluster network's default route in pkg/netutils DeleteDefaultGW by
 // `Dst == nil`. netlink v1.2.1 and later (v1.3.1 is what its go.mod requires) report a default
 // route as 0.0.0.0/0 or ::/0, so that route is never deleted and a `default-route` selection's
-// route is then dropped as EEXIST. netlink v1.2.1-beta.2 still reports Dst == nil, which is what
-// Multus' own unit tests assume; Multus builds and passes netplumb's tests against it.
+// route is then dropped as EEXIST. netlink v1.2.1-beta.2 still reports Dst == nil, the shape
+// that code was written for; Multus builds and passes netplumb's tests against it.
 replace github.com/vishvananda/netlink => github.com/vishvananda/netlink v1.2.1-beta.2
