@@ -59,14 +59,6 @@ class BenchError(RuntimeError):
 # --------------------------------------------------------------------------- preconditions
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
 def _environ(pid: int) -> dict[str, str]:
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
@@ -86,7 +78,7 @@ def multus_agents() -> list[str]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        args = _cmdline(int(entry.name))
+        args = cluster.process_cmdline(int(entry.name))
         if "harness.node" not in args:
             continue
         podnets = [a.split("=", 1)[1] for a in args if a.startswith("--podnet=")]

@@ -362,7 +362,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cmdline(pid: int) -> list[str]:
+def process_cmdline(pid: int) -> list[str]:
+    """``/proc/<pid>/cmdline`` as arguments; empty when the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -372,7 +373,7 @@ def _cmdline(pid: int) -> list[str]:
 
 def _is_ours(pid: int, layout: Layout) -> bool:
     """True if ``pid`` is one of our components serving this cluster directory."""
-    args = _cmdline(pid)
+    args = process_cmdline(pid)
     if not args or _is_zombie(pid):
         return False
     prog = Path(args[0]).name
@@ -414,7 +415,7 @@ def _scan_ours(layout: Layout) -> list[int]:
 
 
 def _component_of(pid: int) -> str:
-    args = _cmdline(pid)
+    args = process_cmdline(pid)
     if not args:
         return "?"
     prog = Path(args[0]).name

@@ -67,7 +67,7 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
         if w.replicas <= 0:
             continue
         for sel in w.selections:
-            key = f"{sel.namespace or w.namespace}/{sel.name}"
+            key = sel.key(w.namespace)
             demand[key] = demand.get(key, 0) + w.replicas
             users.setdefault(key, []).append((w.replicas, w.where))
     findings: list[Finding] = []

@@ -37,7 +37,7 @@ def check_node_local_ipam(networks: Iterable[PlannedNetwork],
         if not w.spreads:
             continue
         for sel in w.selections:
-            key = f"{sel.namespace or w.namespace}/{sel.name}"
+            key = sel.key(w.namespace)
             if key in candidates:
                 users.setdefault(key, {})[w.where] = w
     findings = []

@@ -187,7 +187,7 @@ def check_selections(networks: Iterable[PlannedNetwork], workloads: Iterable[Wor
         gateways = {4: 0, 6: 0}
         for i, sel in enumerate(w.selections):
             at = f"{w.where}.networks[{i}]"
-            key = f"{sel.namespace or w.namespace}/{sel.name}"
+            key = sel.key(w.namespace)
             ifname = sel.interface or f"net{i + 1}"
             _check_ifname(findings, at, i, ifname, names, sel.interface is not None)
             f = index.facts.get(key)
@@ -364,7 +364,7 @@ def add_ips_capability(networks: Sequence[PlannedNetwork], workloads: Iterable[W
     for w in workloads:
         for sel in w.selections:
             if sel.ips:
-                wanted.add(f"{sel.namespace or w.namespace}/{sel.name}")
+                wanted.add(sel.key(w.namespace))
     out: list[PlannedNetwork] = []
     findings: list[Finding] = []
     for net in networks:
@@ -387,7 +387,7 @@ def device_requests(selections: Iterable[NetworkSelection], namespace: str,
     device-plugin resource (``resource_of``: ``ns/name`` → ``intel.com/sriov``)."""
     out: dict[str, int] = {}
     for sel in selections:
-        res = resource_of.get(f"{sel.namespace or namespace}/{sel.name}")
+        res = resource_of.get(sel.key(namespace))
         if res:
             out[res] = out.get(res, 0) + 1
     return out

@@ -52,14 +52,14 @@ class NetplumbStack(pulumi.ComponentResource):
         self.pods: dict[str, MultiHomedPod] = {}
         for pod_name, p in plan.pods:
             needs: list[pulumi.Resource] = [
-                self.nads[f"{s.namespace or p.namespace}/{s.name}"] for s in p.networks]
+                self.nads[s.key(p.namespace)] for s in p.networks]
             self.pods[f"{p.namespace}/{pod_name}"] = MultiHomedPod(
                 f"{p.namespace}-{pod_name}", p,
                 pulumi.ResourceOptions(parent=self, depends_on=needs),
                 device_resources=device_requests(p.networks, p.namespace, resource_of))
         self.workloads: dict[str, MultiHomedWorkload] = {}
         for wl_name, w in plan.workloads:
-            needs = [self.nads[k] for k in {f"{s.namespace or w.namespace}/{s.name}"
+            needs = [self.nads[k] for k in {s.key(w.namespace)
                                              for s in w.networks} if k in self.nads]
             self.workloads[f"{w.namespace}/{wl_name}"] = MultiHomedWorkload(
                 f"{w.namespace}-{wl_name}", w,

@@ -67,7 +67,7 @@ class MultiHomedWorkload(pulumi.ComponentResource):
             pulumi.log.warn(str(w), self)
         needs: list[pulumi.Resource] = []
         for sel in checked.networks:
-            comp = components.get(f"{sel.namespace or checked.namespace}/{sel.name}")
+            comp = components.get(sel.key(checked.namespace))
             if comp is not None and comp not in needs:
                 needs.append(comp)
         self.args = checked

@@ -33,7 +33,9 @@ class NetworkSelection(CniModel):
     cni_args: dict[str, Any] | None = Field(default=None, alias="cni-args")
     """Extra ``args.cni`` passed to the plugin."""
 
-
+    def key(self, pod_namespace: str) -> str:
+        """``namespace/name`` of the selected NAD, for a pod in ``pod_namespace``."""
+        return f"{self.namespace or pod_namespace}/{self.name}"
 
     @field_validator("interface")
     @classmethod
