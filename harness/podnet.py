@@ -58,6 +58,7 @@ from typing import Any
 
 from harness import underlay
 from harness.node import Api, ApiError, Pod, PodNetworkContext, PodNetworkError
+from netplumb.spec.selection import NETWORKS_ANNOTATION
 
 log = logging.getLogger("netplumb.podnet")
 
@@ -68,7 +69,6 @@ IFNAME = "eth0"
 CLUSTER_BRIDGE = "np-cluster0"
 CLUSTER_SUBNET = "198.51.100.0/24"
 CLUSTER_NETWORK_NAME = "np-cluster"
-NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/{ns}/network-attachment-definitions/{name}"
 CNI_BINARIES = (
@@ -203,6 +203,11 @@ class MultusPodNetwork:
         self.gateway = next(net.hosts())
         self._lock = threading.Lock()
         self._api: Api | None = None
+        self._ipam_dirs: set[str] = set()
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            recorded = self.ctx.state_dir / IPAM_DIRS_FILE
+            if recorded.is_file():
+                self._ipam_dirs = {str(d) for d in json.loads(recorded.read_text())}
 
         self.cni_bin = self.state / "cni-bin"
         self.multus_dir = self.state / "multus"
@@ -319,12 +324,18 @@ class MultusPodNetwork:
         remove host-local's bookkeeping files (lock, last_reserved_ip) once it is idle."""
         try:
             dirs = {str(d) for d in host_local_dirs(json.loads(config))}
-            path = self.ctx.state_dir / IPAM_DIRS_FILE
-            known = set(json.loads(path.read_text())) if path.is_file() else set()
-            if not dirs <= known:
-                _write_if_changed(path, json.dumps(sorted(known | dirs)))
-        except (OSError, ValueError, TypeError, AttributeError) as e:
+        except (ValueError, TypeError, AttributeError) as e:
             log.info("ipam dirs: %s", e)
+            return
+        with self._lock:
+            if dirs <= self._ipam_dirs:
+                return
+            self._ipam_dirs |= dirs
+            try:
+                _write_if_changed(self.ctx.state_dir / IPAM_DIRS_FILE,
+                                  json.dumps(sorted(self._ipam_dirs)))
+            except OSError as e:
+                log.info("ipam dirs: %s", e)
 
     def setup(self, pod: Pod) -> list[str]:
         """Give ``pod`` a namespace and its networks through Multus; return its IPs."""
@@ -467,13 +478,6 @@ class MultusPodNetwork:
             with contextlib.suppress(OSError, ValueError):
                 out.append(json.loads(f.read_text()))
         return out
-
-    def purge(self) -> list[str]:
-        """Release every sandbox, then remove the cluster bridge and all ``np-`` underlay
-        links (for ``cluster down``). Returns the namespaces removed."""
-        removed = self.adopt(())
-        underlay.cleanup_all()
-        return removed
 
     # ------------------------------------------------------------------ CNI
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netplumb.render.nad import MANAGED_BY
 from netplumb.spec.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 
-from . import icmp
+from . import icmp, underlay
 from .podnet import netns_name
 
-MANAGED = "app.kubernetes.io/managed-by=netplumb"
+MANAGED = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
 
 @dataclass
@@ -42,17 +43,9 @@ class Attachment:
         return not self.problems
 
 
-def _ip_json(netns: str, *args: str) -> Any:
-    out = subprocess.run(["ip", "-n", netns, "-j", *args], capture_output=True, text=True,
-                         check=False)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr.strip() or f"ip {' '.join(args)} failed")
-    return json.loads(out.stdout or "[]")
-
-
 def link_state(netns: str, ifname: str) -> tuple[str, set[str]]:
     """(MAC, {address/prefix, …}) of ``ifname`` in ``netns``."""
-    [link] = _ip_json(netns, "addr", "show", "dev", ifname)
+    [link] = underlay.ip_json("addr", "show", "dev", ifname, netns=netns)
     addrs = {f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
              if a.get("scope") != "link"}
     return str(link.get("address", "")), addrs
@@ -133,9 +126,10 @@ def _default_route_problem(netns: str, interface: str, gateway: str) -> str | No
     """None when the pod's default route of ``gateway``'s family goes via ``gateway`` on
     ``interface``; else what is there instead."""
     family = "-6" if ipaddress.ip_address(gateway).version == 6 else "-4"
-    out = subprocess.run(["ip", "-n", netns, "-j", family, "route", "show", "default"],
-                         capture_output=True, text=True, check=False)
-    routes = json.loads(out.stdout or "[]") if out.returncode == 0 else []
+    try:
+        routes = underlay.ip_json(family, "route", "show", "default", netns=netns)
+    except underlay.IpError:
+        routes = []
     have = [(r.get("gateway"), r.get("dev")) for r in routes]
     if have == [(gateway, interface)]:
         return None

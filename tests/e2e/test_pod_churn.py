@@ -30,6 +30,7 @@ from harness import podnet, underlay
 from harness.node import DEFAULT_NODE_NAME
 from harness.pytest_fixtures import ClusterHandle
 from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
+from netplumb.spec.selection import NETWORKS_ANNOTATION
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +90,7 @@ def _cycle(core: Any, name: str, network: str) -> tuple[float, str]:
     t0 = time.monotonic()
     selection = json.dumps([{"name": network, "interface": "net1"}])
     pod = core.create_namespaced_pod(NS, {
-        "metadata": {"name": name, "annotations": {podnet.NETWORKS_ANNOTATION: selection}},
+        "metadata": {"name": name, "annotations": {NETWORKS_ANNOTATION: selection}},
         "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
     uid = pod.metadata.uid
     deadline = time.monotonic() + STEP_TIMEOUT_S
