@@ -53,11 +53,6 @@ def pool_capacity(config: CniConfig) -> PoolCapacity | None:
     return PoolCapacity(min(sets.values()), tuple(pools))
 
 
-def ipam_path(net: PlannedNetwork) -> str:
-    """Field path of a network's IPAM object (inside ``plugins[0]`` for a conflist)."""
-    return net.path(*(("plugins", 0) if net.config.is_list else ()), "ipam")
-
-
 def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workload], *,
                    warn_percent: int = WARN_PERCENT) -> list[Finding]:
     """A warning per network at ≥ ``warn_percent`` of its pool, an error above 100 %."""
@@ -92,12 +87,12 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
                 f"{cap.size} ({cap.describe()})")
         if over:
             findings.append(Finding(
-                ipam_path(net), wanted,
+                net.ipam_path(), wanted,
                 f"{head}: exceeds it by {wanted - cap.size}; expected demand <= {cap.size} "
                 "(widen the range, add a range, or move pods to another network)"))
         else:
             findings.append(Finding(
-                ipam_path(net), wanted,
+                net.ipam_path(), wanted,
                 f"{head}: {share} used; at {warn_percent}% and above a rolling update's surge "
                 "pods or rescheduled pods may find no free address",
                 severity="warning"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import Finding
-from .capacity import ipam_path
 from .networks import PlannedNetwork
 from .selections import Workload
 
@@ -49,7 +48,7 @@ def check_node_local_ipam(networks: Iterable[PlannedNetwork],
         link = net.config.main.master_link()
         where = f"{net.config.type} on {link}" if link else net.config.type
         findings.append(Finding(
-            ipam_path(net), "host-local",
+            net.ipam_path(), "host-local",
             f"network {key} ({where}) uses host-local "
             f"IPAM, which allocates per node; {who} can run pods on several nodes, and two "
             "of them may get the same address on that shared segment. Expected whereabouts "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import Finding
-from ..spec.platform import MultusInstallArgs
+from ..spec.platform import IMAGE_REF, MultusInstallArgs
 from .selections import Workload
 
 DEFAULT_ROUTE_IGNORED = frozenset({"v4.2.3", "v4.3.0"})
@@ -21,13 +21,10 @@ DEFAULT_ROUTE_IGNORED = frozenset({"v4.2.3", "v4.3.0"})
 
 
 def image_tag(image: str) -> str | None:
-    """The release tag of a Multus image reference (``-thick`` stripped); None for a digest
-    or an image without a tag."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return None
-    return last.split(":", 1)[1].removesuffix("-thick")
+    """The release tag of a Multus image reference (``-thick`` stripped); None for an
+    image without a tag."""
+    m = IMAGE_REF.match(image)
+    return m["tag"].removesuffix("-thick") if m and m["tag"] else None
 
 
 def check_default_route_support(multus: MultusInstallArgs | None,

@@ -48,11 +48,13 @@ class PlannedNetwork:
     def path(self, *sub: str | int) -> str:
         return format_path([self.where, *sub]) if self.where else format_path(list(sub))
 
+    def ipam_path(self, *sub: str | int) -> str:
+        """Field path inside its IPAM object (under ``plugins[0]`` for a conflist)."""
+        return self.path(*(("plugins", 0) if self.config.is_list else ()), "ipam", *sub)
+
 
 def _pool_path(net: PlannedNetwork, pool: Pool) -> str:
-    plugin = ("plugins", 0) if net.config.is_list else ()
-    base = (*plugin, "ipam", *pool.where)
-    return net.path(*base)
+    return net.ipam_path(*pool.where)
 
 
 def check_duplicates(networks: Sequence[PlannedNetwork]) -> list[Finding]:

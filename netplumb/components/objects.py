@@ -39,14 +39,12 @@ def register_object(name: str, manifest: dict[str, Any],
     pulumi_kubernetes has the kind, ``CustomResource`` otherwise (NADs, policies, …)."""
     meta = dict(manifest["metadata"])
     meta["annotations"] = {**meta.get("annotations", {}), PATCH_FORCE: "true"}
+    body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
     cls = _TYPED.get((manifest["apiVersion"], manifest["kind"]))
     if cls is None:
-        body = {k: v for k, v in manifest.items()
-                if k not in ("apiVersion", "kind", "metadata")}
         return k8s.apiextensions.CustomResource(
             name, api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=meta,
             opts=opts, **body)
-    kwargs = {_CAMEL.sub("_", k).lower(): v for k, v in manifest.items()
-              if k not in ("apiVersion", "kind", "metadata")}
+    kwargs = {_CAMEL.sub("_", k).lower(): v for k, v in body.items()}
     resource: pulumi.CustomResource = cls(name, metadata=meta, opts=opts, **kwargs)
     return resource

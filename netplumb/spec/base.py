@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
@@ -174,18 +175,16 @@ def plan_error_from(exc: ValidationError, *, at: Loc = ()) -> PlanError:
     return PlanError(findings)
 
 
+@functools.cache
 def _python_names() -> dict[str, str]:
     """CNI spelling -> Python name, over every CniModel field that has an alias."""
-    if not _PY_NAMES:
-        todo: list[type[BaseModel]] = [CniModel]
-        while todo:
-            cls = todo.pop()
-            todo += cls.__subclasses__()
-            _PY_NAMES.update((f.alias, n) for n, f in cls.model_fields.items() if f.alias)
-    return _PY_NAMES
-
-
-_PY_NAMES: dict[str, str] = {}
+    names: dict[str, str] = {}
+    todo: list[type[BaseModel]] = [CniModel]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        names.update((f.alias, n) for n, f in cls.model_fields.items() if f.alias)
+    return names
 
 
 def _as_given(subpath: list[str | int], data: Any) -> list[str | int]:

@@ -88,14 +88,15 @@ def refuse_non_multus_keys(selection: Any, *, at: tuple[str | int, ...] = ()) ->
 
 # -- small value checks -------------------------------------------------------------------
 
-_IMAGE = re.compile(
+IMAGE_REF = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+"""An image reference: ``repo`` (with registry), optional ``tag``, optional ``digest``."""
 
 
 def pinned_image(value: str) -> str:
     """An image reference with a version tag or a digest; ``latest`` and no tag are refused."""
-    m = _IMAGE.match(value)
+    m = IMAGE_REF.match(value)
     if not m:
         raise FieldIssue("not an image reference; expected e.g. "
                          "ghcr.io/flannel-io/flannel:v0.28.9")
