@@ -8,9 +8,8 @@ pings over every secondary network, a static address, and a default route via ne
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from harness import engine, verify
-from harness.podnet import netns_name
+from harness import engine, underlay, verify
+from harness.podnet import list_netns, netns_name
 from harness.pytest_fixtures import ClusterHandle
 
 pytestmark = pytest.mark.e2e
@@ -108,9 +107,7 @@ def _pod(cluster: ClusterHandle, name: str) -> Any:
 
 
 def _ip(netns: str, *args: str) -> Any:
-    out = subprocess.run(["ip", "-n", netns, "-j", *args], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout or "[]")
+    return underlay.ip_json(*args, netns=netns)
 
 
 def test_interfaces_and_addresses(deployed: auto.Stack, cluster: ClusterHandle) -> None:
@@ -159,13 +156,10 @@ def test_default_route_via_secondary(deployed: auto.Stack, cluster: ClusterHandl
 def test_destroy_releases_namespaces(deployed: auto.Stack, cluster: ClusterHandle) -> None:
     uids = [_pod(cluster, n).metadata.uid for n in ("one-net", "two-nets", "static-ip")]
     deployed.destroy(on_output=engine.printer())
-    import time
-
     deadline = time.monotonic() + 60
     left = [netns_name(u) for u in uids]
     while time.monotonic() < deadline:
-        existing = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                                      check=True).stdout.split())
+        existing = set(list_netns())
         left = [n for n in left if n in existing]
         if not left:
             break

@@ -31,6 +31,7 @@ from harness.node import DEFAULT_NODE_NAME
 from harness.pytest_fixtures import ClusterHandle
 from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
 from netplumb.spec.selection import NETWORKS_ANNOTATION
+from tests.dataplane.netns import reservations
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +47,7 @@ STEP_TIMEOUT_S = 60.0
 class Env:
     space: NadSpace
     state: Path
-    nads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    networks: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +70,14 @@ def env(cluster: ClusterHandle) -> Iterator[Env]:
     with nad_namespace(cluster, NS, links=[BRIDGE, MASTER]) as space:
         e = Env(space, state)
         for name, args in configs.items():
-            config = args.cni_config(name)
-            e.nads[name] = json.loads(config.to_json())
-            space.create_nad(name, config)
+            space.create_nad(name, args.cni_config(name))
+            e.networks.append(name)
         yield e
 
 
 def _reservations(d: Path) -> set[str]:
     """host-local's reservation files in ``d`` (one per address; named by the address)."""
-    if not d.is_dir():
-        return set()
-    return {f.name for f in d.iterdir()
-            if f.name != "lock" and not f.name.startswith("last_reserved_ip")}
+    return set(reservations(d.parent, d.name))
 
 
 def _cycle(core: Any, name: str, network: str) -> tuple[float, str]:
@@ -128,7 +125,7 @@ def test_pod_churn_leaves_nothing_behind(env: Env, cluster: ClusterHandle) -> No
     cluster_ipam = env.state / "ipam" / podnet.CLUSTER_NETWORK_NAME
     links_before = set(underlay.host_links())
     cluster_reserved_before = _reservations(cluster_ipam)
-    networks = sorted(env.nads)
+    networks = sorted(env.networks)
     uids: list[str] = []
     times: list[float] = []
     lock = threading.Lock()
