@@ -35,9 +35,9 @@ from ..spec.ipam import Pool, StaticIpam
 from ..spec.platform import (
     NetworkGuardrailsArgs,
     WorkloadArgs,
-    quantity_value,
     refuse_non_multus_keys,
 )
+from ..spec.resources import quantity_value
 from ..spec.selection import NetworkSelection
 from ..spec.workloads import PodArgs
 from .networks import PlannedNetwork

@@ -439,6 +439,12 @@ class RawIpam(CniModel):
         if self.type is not None and (not self.type or "/" in self.type):
             raise FieldIssue("invalid IPAM type; expected the plugin binary's name",
                              subpath=("type",), value=self.type, has_value=True)
+        if self.type is not None:
+            try:
+                fc.not_a_near_miss(self.type, KNOWN_IPAM, "IPAM")
+            except FieldIssue as exc:
+                raise FieldIssue(exc.message, subpath=("type",), value=self.type,
+                                 has_value=True) from None
         return self
 
 

@@ -9,7 +9,6 @@ value is a known trap; each such default says why in its docstring.
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
@@ -19,8 +18,8 @@ from .base import PlanModel, validate
 from .config import CniVersion
 from .fieldcheck import FieldIssue
 from .networks import SriovNetworkArgs
+from .resources import ContainerResources, Quantity
 from .selection import NetworkSelection
-from .workloads import Resources
 
 # -- pinned images ------------------------------------------------------------------------
 
@@ -106,39 +105,6 @@ def pinned_image(value: str) -> str:
     return value
 
 
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-                       r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
-_SUFFIX = {
-    "": Fraction(1), "m": Fraction(1, 1000), "k": Fraction(10**3), "M": Fraction(10**6),
-    "G": Fraction(10**9), "T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18),
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
-}
-
-
-def quantity_value(text: str) -> Fraction:
-    """A Kubernetes quantity (``100m``, ``128Mi``, ``4``) as an exact number."""
-    m = _QUANTITY.match(text)
-    if not m:
-        raise FieldIssue("not a Kubernetes quantity; expected e.g. 100m, 2, 128Mi or 8Gi")
-    suffix = m["suffix"] or ""
-    if suffix[:1] in ("e", "E") and suffix not in _SUFFIX:
-        mult = Fraction(10) ** int(suffix[1:])
-    else:
-        mult = _SUFFIX[suffix]
-    return Fraction(m["num"]) * mult
-
-
-def _quantity(value: str | int) -> str:
-    text = str(value)
-    quantity_value(text)
-    return text
-
-
-Quantity = Annotated[str | int, AfterValidator(_quantity)]
-"""A Kubernetes quantity; integers are accepted and written as strings."""
-
-
 def extended_resource(value: str) -> str:
     """An extended resource name ``<domain>/<name>`` such as ``intel.com/sriov``."""
     domain, slash, name = value.partition("/")
@@ -209,29 +175,6 @@ class Toleration(PlatformModel):
 def _tolerate_all() -> list[Toleration]:
     return [Toleration(operator="Exists", effect="NoSchedule"),
             Toleration(operator="Exists", effect="NoExecute")]
-
-
-class ContainerResources(PlatformModel):
-    """Requests and limits of a container (Kubernetes quantities)."""
-
-    requests: dict[str, Quantity] = Field(default_factory=dict)
-    """What the scheduler reserves, e.g. ``{"cpu": "100m", "memory": "128Mi"}``."""
-    limits: dict[str, Quantity] = Field(default_factory=dict)
-    """Hard caps; a container over its memory limit is OOM-killed."""
-
-    @model_validator(mode="after")
-    def _requests_within_limits(self) -> ContainerResources:
-        for key, req in self.requests.items():
-            lim = self.limits.get(key)
-            if lim is not None and quantity_value(str(req)) > quantity_value(str(lim)):
-                raise FieldIssue(f"request {req} is above the limit {lim}; expected request "
-                                 "<= limit", subpath=("requests", key), value=req,
-                                 has_value=True)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: {r: str(q) for r, q in v.items()}
-                for k, v in (("requests", self.requests), ("limits", self.limits)) if v}
 
 
 # -- Flannel ------------------------------------------------------------------------------
@@ -1108,7 +1051,7 @@ class WorkloadArgs(PlatformModel):
     """Arguments."""
     ports: list[ContainerPort] = Field(default_factory=list)
     """Ports the container listens on."""
-    resources: Resources = Field(default_factory=Resources)
+    resources: ContainerResources = Field(default_factory=ContainerResources)
     """Container requests and limits; device resources of SR-IOV networks are added."""
     networks: list[NetworkSelection] = Field(default_factory=list)
     """Secondary attachments (the ``k8s.v1.cni.cncf.io/networks`` annotation)."""
