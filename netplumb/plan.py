@@ -25,7 +25,7 @@ from .render.multus import attach_to_workload, install_manifests, workload
 from .render.nad import nad, nad_crd
 from .render.pod import pod
 from .render.sriov import sriov_manifests
-from .spec.networks import NadFields
+from .spec.networks import CniNetworkArgs, NadFields
 from .spec.platform import WorkloadArgs
 from .spec.stack import CONFIG_KEY, StackSpec
 from .spec.workloads import PodArgs
@@ -64,8 +64,9 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
         except PlanError as exc:
             errors += exc.prefixed(where).findings
             continue
-        plan.networks.append((PlannedNetwork(args.name, args.namespace, config,
-                                             format_path(where)), args))
+        plan.networks.append((PlannedNetwork(
+            args.name, args.namespace, config, format_path(where),
+            given_as="config" if isinstance(args, CniNetworkArgs) else "args"), args))
     for j, p in enumerate(spec.pods):
         if p.name is None:
             errors.append(Finding(format_path((*root, "pods", j, "name")), None,

@@ -68,7 +68,9 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
         super().__init__(self.TYPE, name, None, opts)
         nad_name = checked.nad_name(name)
         self.args = checked
-        self.planned = PlannedNetwork(nad_name, checked.namespace, config, where=name)
+        self.planned = PlannedNetwork(
+            nad_name, checked.namespace, config, where=name,
+            given_as="config" if isinstance(checked, CniNetworkArgs) else "args")
         self.nad = register_nad(f"{name}-nad", self.planned, checked, child(self))
         self.nad_name = pulumi.Output.from_input(nad_name)
         self.namespace = pulumi.Output.from_input(checked.namespace)

@@ -75,10 +75,32 @@ def load_stack_file(path: Path) -> StackSpec:
     """Read ``Pulumi.<env>.yaml`` and validate its ``netplumb:spec``; paths start there."""
     try:
         doc = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError.one(str(path), None, f"cannot read the stack file: {exc}") from None
     except yaml.YAMLError as exc:
         raise PlanError.one(str(path), None, f"not valid YAML: {exc}") from None
-    config = (doc or {}).get("config") or {}
+    return load_stack_document(doc)
+
+
+def load_stack_document(doc: Any) -> StackSpec:
+    """Validate the ``netplumb:spec`` of a decoded stack file, whatever shape it has: a
+    document that is not ``config: {netplumb:spec: {...}}`` is a :class:`PlanError` naming
+    where it differs."""
+    if not isinstance(doc, dict):
+        raise PlanError.one("<root>", doc, "expected a mapping with config: {netplumb:spec: "
+                            "...} (a Pulumi stack file)")
+    if "config" not in doc:
+        raise PlanError.one("config", None, _missing("config", doc, "the stack's settings"))
+    config = doc["config"]
+    if not isinstance(config, dict):
+        raise PlanError.one("config", config, f"expected a mapping holding {CONFIG_KEY}")
     if CONFIG_KEY not in config:
         raise PlanError.one(f"config.{CONFIG_KEY}", None,
-                            f"missing; expected the stack spec under config: {CONFIG_KEY}")
+                            _missing(CONFIG_KEY, config, "the stack spec"))
     return StackSpec.parse(config[CONFIG_KEY], at=("config", CONFIG_KEY))
+
+
+def _missing(key: str, mapping: dict[Any, Any], what: str) -> str:
+    near = [k for k in mapping if isinstance(k, str) and fc.nearest(k, [key]) == key]
+    hint = f"; is {near[0]!r} a misspelling of it?" if near else ""
+    return f"missing; expected {what} under {key}{hint}"
