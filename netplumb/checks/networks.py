@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Literal
 
 from ..errors import Finding, PlanError, format_path
 from ..spec.config import CniConfig
 from ..spec.ipam import Pool
+from .names import repeated
 
 DEFAULT_ROUTE_LINK = "<default-route interface>"
 
@@ -71,17 +71,9 @@ def _pool_path(net: PlannedNetwork, pool: Pool) -> str:
 
 
 def check_duplicates(networks: Sequence[PlannedNetwork]) -> list[Finding]:
-    findings: list[Finding] = []
-    ordered = sorted(range(len(networks)), key=lambda i: networks[i].key)
-    for a, b in pairwise(ordered):
-        na, nb = networks[a], networks[b]
-        if na.key == nb.key:
-            first, second = (na, nb) if a < b else (nb, na)
-            findings.append(Finding(
-                second.path("name"), second.name,
-                f"NAD {second.key} is declared twice (also at {first.where or first.key}); "
-                "expected unique names per namespace"))
-    return findings
+    """A NAD (namespace and name) is declared once."""
+    return repeated((((n.namespace, n.name), n.path("name"), n.name) for n in networks),
+                    "NAD")
 
 
 def check_pool_overlaps(networks: Sequence[PlannedNetwork]) -> list[Finding]:

@@ -40,6 +40,7 @@ from ..spec.platform import (
 from ..spec.resources import quantity_value
 from ..spec.selection import NetworkSelection
 from ..spec.workloads import PodArgs
+from .addresses import on_link
 from .networks import PlannedNetwork
 
 PRIMARY_INTERFACE = "eth0"
@@ -208,12 +209,13 @@ def check_selections(networks: Iterable[PlannedNetwork], workloads: Iterable[Wor
                         "ECMP default routes (\"multus does not support ECMP for "
                         "default-route\"); expected one default-route gateway per family"))
                 subnets = index.subnets(f, sel)
-                if subnets and not any(gw.version == n.version and gw in n for n in subnets):
+                if subnets and not on_link(gw, subnets):
                     findings.append(Finding(
                         f"{at}.default-route[{j}]", gw_text,
                         f"gateway not on network {key} (subnets "
                         f"{', '.join(sorted({str(n) for n in subnets}))}); the default route "
-                        "via this interface needs an on-link gateway"))
+                        "via this interface needs an on-link gateway (IPv6 link-local ones "
+                        "are)"))
     for (key, cap), (where, count) in missing_cap.items():
         f = index.facts[key]
         others = f" and {count - 1} more selection(s)" if count > 1 else ""

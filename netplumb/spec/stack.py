@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from ..errors import PlanError
 from . import fieldcheck as fc
 from .base import PlanModel, validate
+from .cluster import ClusterNetworksArgs
 from .fieldcheck import FieldIssue
 from .networks import NetworkSpec
 from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, WorkloadArgs
@@ -40,6 +41,16 @@ class StackSpec(PlanModel):
     """Multi-homed Deployments, StatefulSets and DaemonSets."""
     external_networks: list[str] = Field(default_factory=list)
     """``namespace/name`` of NADs created outside this stack that selections may name."""
+    cluster_networks: ClusterNetworksArgs = Field(default_factory=ClusterNetworksArgs)
+    """The cluster's pod and service networks, which secondary subnets should not overlap
+    (Flannel's network counts when the stack installs Flannel)."""
+
+    def cluster_cidrs(self) -> list[tuple[str, str]]:
+        """``(cidr, what it is)`` of every cluster network known to this stack."""
+        out = [(c, "pod network") for c in self.cluster_networks.pods]
+        if self.multus is not None and self.multus.installs_flannel:
+            out.append((self.multus.flannel.network, "pod network (Flannel's Network)"))
+        return out + [(c, "service network") for c in self.cluster_networks.services]
 
     @field_validator("external_networks")
     @classmethod
