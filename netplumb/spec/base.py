@@ -226,6 +226,11 @@ def plan_error_from(exc: ValidationError, *, at: Loc = ()) -> PlanError:
             message = message.removeprefix("Value error, ")
         elif "choices" in (err.get("ctx") or {}):
             loc, message, value = _unknown_kind(err, loc, message, value)
+        if loc and loc[-1] == "[key]":  # a mapping key of the wrong type (YAML: 1, true)
+            loc.pop()
+            findings.append(Finding(format_path(loc), value, "keys here are strings; quote "
+                                    "this key in YAML"))
+            continue
         findings.append(Finding(format_path(loc), value, _explain(err["type"], message, err)))
     return PlanError(findings)
 

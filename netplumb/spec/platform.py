@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from . import fieldcheck as fc
 from .base import PlanModel, validate
@@ -847,12 +854,18 @@ class PolicyPeer(PlatformModel):
         return out
 
 
+def _port_or_name(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise FieldIssue("expected a port number or a container port name")
+    return value
+
+
 class PolicyPort(PlatformModel):
     """A port (or range) a policy rule allows."""
 
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
     """L4 protocol."""
-    port: int | str | None = None
+    port: Annotated[int | str, BeforeValidator(_port_or_name)] | None = None
     """Port number or named container port; unset: all ports."""
     end_port: int | None = None
     """Last port of a range starting at ``port`` (numeric ports only)."""
@@ -1076,8 +1089,9 @@ class WorkloadArgs(PlatformModel):
     @model_validator(mode="before")
     @classmethod
     def _no_foreign_selection_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for i, sel in enumerate(data.get("networks") or []):
+        selections = data.get("networks") if isinstance(data, dict) else None
+        if isinstance(selections, list):
+            for i, sel in enumerate(selections):
                 refuse_non_multus_keys(sel, at=("networks", i))
         return data
 
