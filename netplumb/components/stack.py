@@ -5,9 +5,13 @@ from __future__ import annotations
 import pulumi
 
 from ..checks.selections import device_requests
-from ..plan import Plan, build_plan
-from ..spec.stack import StackSpec
+from ..errors import format_path
+from ..ownership import OwnershipPolicy, check_takeovers
+from ..plan import Plan, build_plan, cluster_wide
+from ..spec.stack import CONFIG_KEY, StackSpec
+from .cluster import program_reader
 from .network import NadCrd, register_nad
+from .objects import default_policy, ownership, retained_refs
 from .platform import MultusInstall, NetworkGuardrails, SriovPool
 from .pod import MultiHomedPod
 from .workload import MultiHomedWorkload
@@ -16,16 +20,30 @@ from .workload import MultiHomedWorkload
 class NetplumbStack(pulumi.ComponentResource):
     """Checks the whole plan, then registers the CRD, the NADs and the pods.
 
-    Every check (per field, across networks, pods against networks) runs before the first
-    resource registers; a failing check raises :class:`netplumb.PlanError` and nothing is
-    created. NADs register directly under the stack (one node each in the resource tree,
+    Every check (per field, across networks, pods against networks, and the ownership of
+    cluster-wide objects already in the cluster) runs before the first resource registers; a
+    failing check raises :class:`netplumb.PlanError` and nothing is created. ``at`` is where
+    the spec came from (the prefix of every finding's path). NADs register directly under
+    the stack (one node each in the resource tree,
     named ``<namespace>-<name>``): the per-kind components wrap the same
     :func:`register_nad` for programs that compose networks by hand.
     """
 
     def __init__(self, name: str, spec: StackSpec,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        plan: Plan = build_plan(spec)
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 at: tuple[str, ...] = ("config", CONFIG_KEY)) -> None:
+        plan: Plan = build_plan(spec, root=at)
+        base = format_path(at)
+        policy = OwnershipPolicy(
+            owner=default_policy().owner, adopt=frozenset(spec.cluster_objects.adopt),
+            delete_on_destroy=spec.cluster_objects.on_destroy == "delete",
+            adopt_path=f"{base}{'' if base.endswith(':') else '.'}cluster_objects.adopt")
+        check_takeovers(cluster_wide(spec, at), program_reader(), policy)
+        with ownership(policy):
+            self._register(name, spec, plan, opts)
+
+    def _register(self, name: str, spec: StackSpec, plan: Plan,
+                  opts: pulumi.ResourceOptions | None) -> None:
         super().__init__("netplumb:index:Stack", name, None, opts)
         for finding in plan.warnings:
             pulumi.log.warn(str(finding))
@@ -36,7 +54,7 @@ class NetplumbStack(pulumi.ComponentResource):
         if self.multus is not None and self.multus.nad_crd is not None:
             deps.append(self.multus.nad_crd)
         if spec.install_nad_crd:
-            deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)))
+            deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)).crd)
         self.sriov = SriovPool(f"{name}-sriov", spec.sriov, child) if spec.sriov else None
         self.guardrails = None
         if spec.guardrails is not None:
@@ -67,4 +85,6 @@ class NetplumbStack(pulumi.ComponentResource):
                 resource_names=resource_of)
         self.nad_names = pulumi.Output.from_input(sorted(self.nads))
         self.pod_names = pulumi.Output.from_input(sorted(self.pods))
-        self.register_outputs({"networks": self.nad_names, "pods": self.pod_names})
+        self.retained_on_destroy = pulumi.Output.from_input(retained_refs())
+        self.register_outputs({"networks": self.nad_names, "pods": self.pod_names,
+                               "retained_on_destroy": self.retained_on_destroy})
