@@ -107,6 +107,21 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
     return plan
 
 
+def nad_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's NetworkAttachmentDefinitions."""
+    return [nad(net.name, net.namespace, net.config, resource_name=args.resource_name,
+                labels=args.labels, annotations=args.annotations)
+            for net, args in plan.networks]
+
+
+def pod_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's bare pods (device requests added for SR-IOV attachments)."""
+    resource_of = plan.resource_of()
+    return [attach_to_workload(pod(name, p), [], device_resources=device_requests(
+                p.networks, p.namespace, resource_of))
+            for name, p in plan.pods]
+
+
 def render_plan(plan: Plan) -> list[dict[str, Any]]:
     """Every object the plan deploys, in apply order (platform, CRDs, guardrails, NADs,
     pods, workloads)."""
@@ -122,13 +137,9 @@ def render_plan(plan: Plan) -> list[dict[str, Any]]:
         if spec.guardrails.install_multi_network_policy_crd:
             out.append(multi_network_policy_crd())
         out += guardrail_manifests(spec.guardrails)
-    for net, args in plan.networks:
-        out.append(nad(net.name, net.namespace, net.config, resource_name=args.resource_name,
-                       labels=args.labels, annotations=args.annotations))
+    out += nad_manifests(plan)
+    out += pod_manifests(plan)
     resource_of = plan.resource_of()
-    for name, p in plan.pods:
-        devices = device_requests(p.networks, p.namespace, resource_of)
-        out.append(attach_to_workload(pod(name, p), [], device_resources=devices))
     for name, w in plan.workloads:
         out.append(workload(name, w, device_requests(w.networks, w.namespace, resource_of)))
     return out

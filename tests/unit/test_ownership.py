@@ -28,7 +28,7 @@ from netplumb.spec.stack import StackSpec, load_stack_file, spec_from_config
 from .pulumi_mocks import run_program
 
 CRD_KEY = "CustomResourceDefinition/network-attachment-definitions.k8s.cni.cncf.io"
-NAD_TYPE = "kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition"
+SET_TYPE = "pulumi-python:dynamic/netplumb:ObjectSet"
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 TEAM = {"networks": [{"name": "team-br", "type": "bridge", "bridge": "br-team",
                       "ipam": {"type": "host-local", "subnet": "198.51.100.0/24"}}],
@@ -107,9 +107,12 @@ def test_team_stack_installs_no_crd_by_default_and_keeps_nads_deletable(
         cluster: FakeCluster) -> None:
     mocks = run_program(lambda: NetplumbStack("team-a", StackSpec.parse(TEAM)), "team-a")
     assert mocks.of_type(CRD_TYPE) == []
-    [nad] = mocks.of_type(NAD_TYPE)
-    assert nad.inputs["metadata"]["annotations"][OWNER_ANNOTATION] == "netplumb/team-a"
-    assert nad.retain_on_delete is False
+    nads, pods = mocks.of_type(SET_TYPE)
+    [nad] = nads.inputs["objects"].values()
+    assert nad["kind"] == "NetworkAttachmentDefinition"
+    assert nad["metadata"]["annotations"][OWNER_ANNOTATION] == "netplumb/team-a"
+    assert nads.retain_on_delete is False
+    assert [p["metadata"]["name"] for p in pods.inputs["objects"].values()] == ["team-pod"]
     assert cluster.reads == []  # nothing cluster-wide, nothing read
 
 
