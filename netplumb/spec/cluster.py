@@ -5,17 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from . import fieldcheck as fc
-from .fieldcheck import FieldIssue
-from .platform import PlatformModel
-
-
-def _cidrs(v: list[str]) -> list[str]:
-    for i, cidr in enumerate(v):
-        try:
-            fc.ip_network(cidr)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=(i,), value=cidr, has_value=True) from None
-    return v
+from .platform import PlatformModel, each
 
 
 class ClusterNetworksArgs(PlatformModel):
@@ -29,4 +19,5 @@ class ClusterNetworksArgs(PlatformModel):
     services: list[str] = Field(default_factory=list)
     """Service CIDRs (the apiserver's ``--service-cluster-ip-range``)."""
 
-    _check = field_validator("pods", "services")(classmethod(lambda cls, v: _cidrs(v)))
+    _check = field_validator("pods", "services")(
+        classmethod(lambda cls, v: each(v, fc.ip_network)))

@@ -432,7 +432,8 @@ _HEX4 = re.compile(r"^[0-9a-fA-F]{4}$")
 _PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
-def _each(v: list[str], check: Any) -> list[str]:
+def each(v: list[str], check: Any) -> list[str]:
+    """Run ``check`` on every item; a problem is placed at the item's index."""
     for i, item in enumerate(v):
         try:
             check(item)
@@ -482,10 +483,10 @@ class SriovSelectors(PlatformModel):
     """Also mount /dev/vhost-net (DPDK virtio-user)."""
 
     _vendors = field_validator("vendors", "devices")(
-        classmethod(lambda cls, v: _each(v, _hex4)))
+        classmethod(lambda cls, v: each(v, _hex4)))
     _roots = field_validator("root_devices", "pci_addresses")(
-        classmethod(lambda cls, v: _each(v, _pci)))
-    _pfs = field_validator("pf_names")(classmethod(lambda cls, v: _each(v, _pf_name)))
+        classmethod(lambda cls, v: each(v, _pci)))
+    _pfs = field_validator("pf_names")(classmethod(lambda cls, v: each(v, _pf_name)))
 
     SELECTING: ClassVar[tuple[str, ...]] = (
         "vendors", "devices", "drivers", "pf_names", "root_devices", "pci_addresses")
@@ -969,7 +970,7 @@ class MultiNetworkPolicyArgs(_PolicyBody):
             if slash:
                 fc.k8s_label_name(ns)
             fc.k8s_name(name)
-        return _each(v, ref)
+        return each(v, ref)
 
     def targets(self) -> list[str]:
         """``namespace/name`` of every NAD in ``policy_for``."""
