@@ -4,7 +4,7 @@ The pure core (``spec``, ``checks``, ``render``) needs no engine and no cluster;
 Pulumi components live in :mod:`netplumb.components`.
 """
 
+from .cni.config import CNI_VERSIONS, CniConfig, parse_cni_config
 from .errors import Finding, PlanError
-from .spec.config import CNI_VERSIONS, CniConfig, parse_cni_config
 
 __all__ = ["CNI_VERSIONS", "CniConfig", "Finding", "PlanError", "parse_cni_config"]

@@ -6,8 +6,8 @@ both, with a static address on storage. Deploy with ``pulumi up`` in this direct
 
 import pulumi
 
+from netplumb.cni.ipam import HostLocalIpam, StaticIpam
 from netplumb.components import BridgeNetwork, MacvlanNetwork, MultiHomedPod
-from netplumb.spec.ipam import HostLocalIpam, StaticIpam
 from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
 from netplumb.spec.workloads import PodArgs
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from ..cni import fields as fc
+from ..cni.fields import IPAddress, IPInterface, IPNetwork
+from ..cni.ipam import HostLocalIpam, Route, StaticIpam, WhereaboutsIpam
 from ..errors import Finding
-from ..spec import fieldcheck as fc
-from ..spec.fieldcheck import IPAddress, IPInterface, IPNetwork
-from ..spec.ipam import HostLocalIpam, Route, StaticIpam, WhereaboutsIpam
 from .networks import PlannedNetwork
 
 Sub = tuple[str | int, ...]

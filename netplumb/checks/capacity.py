@@ -19,9 +19,9 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..cni.config import CniConfig
+from ..cni.ipam import Pool
 from ..errors import Finding
-from ..spec.config import CniConfig
-from ..spec.ipam import Pool
 from .networks import PlannedNetwork
 from .selections import Workload
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..cni import fields as fc
 from ..errors import Finding
-from ..spec import fieldcheck as fc
 from .addresses import ipam_facts
 from .networks import PlannedNetwork
 

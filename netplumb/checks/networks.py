@@ -9,9 +9,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ..cni.config import CniConfig
+from ..cni.ipam import Pool
 from ..errors import Finding, PlanError, format_path
-from ..spec.config import CniConfig
-from ..spec.ipam import Pool
 from .names import repeated
 
 DEFAULT_ROUTE_LINK = "<default-route interface>"

@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..cni import fields as fc
+from ..cni.fields import IPAddress, IPInterface
+from ..cni.ipam import Pool
 from ..errors import Finding
-from ..spec import fieldcheck as fc
-from ..spec.fieldcheck import IPAddress, IPInterface
-from ..spec.ipam import Pool
 from .addresses import (
     IpamFacts,
     bad_mac_reason,

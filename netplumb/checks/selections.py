@@ -26,20 +26,20 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..cni import fields as fc
+from ..cni.config import CniConfig
+from ..cni.fields import IPAddress, IPNetwork
+from ..cni.ipam import Pool, StaticIpam
+from ..cni.selection import NetworkSelection
 from ..errors import Finding, PlanError, format_path
-from ..spec import fieldcheck as fc
-from ..spec.base import validate
-from ..spec.config import CniConfig
-from ..spec.fieldcheck import IPAddress, IPNetwork
-from ..spec.ipam import Pool, StaticIpam
 from ..spec.platform import (
     NetworkGuardrailsArgs,
     WorkloadArgs,
     refuse_non_multus_keys,
 )
 from ..spec.resources import quantity_value
-from ..spec.selection import NetworkSelection
 from ..spec.workloads import PodArgs
+from ..validation import FieldIssue, validate
 from .addresses import on_link
 from .networks import PlannedNetwork
 
@@ -88,7 +88,7 @@ def parse_selections(data: Any, *, at: tuple[str | int, ...] = ()) -> list[Netwo
     for i, item in enumerate(data):
         try:
             refuse_non_multus_keys(item)
-        except fc.FieldIssue as exc:
+        except FieldIssue as exc:
             raise PlanError.one(format_path((*at, i, *exc.subpath)), exc.value,
                                 exc.message) from None
         out.append(validate(lambda d: NetworkSelection.model_validate(

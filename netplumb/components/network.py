@@ -8,6 +8,7 @@ import pulumi
 
 from ..checks.addresses import check_network_addresses
 from ..checks.networks import PlannedNetwork, raise_on_errors
+from ..cni.selection import NetworkSelection
 from ..render.nad import nad, nad_crd
 from ..spec.networks import (
     BridgeNetworkArgs,
@@ -19,7 +20,6 @@ from ..spec.networks import (
     SriovNetworkArgs,
     VlanNetworkArgs,
 )
-from ..spec.selection import NetworkSelection
 from .objects import register_object
 
 A = TypeVar("A", bound=NadFields)

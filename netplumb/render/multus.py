@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..checks.selections import with_device_resources
+from ..cni.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
 from ..errors import PlanError
 from ..spec.platform import MultusInstallArgs, WorkloadArgs
-from ..spec.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
 from .crds import SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_KIND
 from .flannel import CNI_CONF_FILE as FLANNEL_CONF_FILE
 from .nad import MANAGED_BY, nad_crd

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.config import CniConfig
+from ..cni.config import CniConfig
 from ..spec.networks import RESOURCE_NAME_ANNOTATION
 
 NAD_GROUP = "k8s.cni.cncf.io"

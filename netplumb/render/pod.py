@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.selection import NETWORKS_ANNOTATION, networks_annotation
+from ..cni.selection import NETWORKS_ANNOTATION, networks_annotation
 from ..spec.workloads import PodArgs
 from .nad import MANAGED_BY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from . import fieldcheck as fc
+from ..cni import fields as fc
 from .platform import PlatformModel, each
 
 

@@ -11,12 +11,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator
 
-from ..errors import PlanError
-from . import fieldcheck as fc
-from .base import TAG_MARK, CniModel, validate
-from .config import DEFAULT_CNI_VERSION, CniConfig, CniVersion, ConfList, _Header
-from .fieldcheck import FieldIssue
-from .plugins import (
+from ..cni import fields as fc
+from ..cni.base import CniModel
+from ..cni.config import DEFAULT_CNI_VERSION, CniConfig, CniVersion, ConfList, _Header
+from ..cni.plugins import (
     AnyPlugin,
     BridgePlugin,
     HostDevicePlugin,
@@ -26,6 +24,8 @@ from .plugins import (
     SriovPlugin,
     VlanPlugin,
 )
+from ..errors import PlanError
+from ..validation import TAG_MARK, FieldIssue, validate
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 

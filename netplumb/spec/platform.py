@@ -20,13 +20,12 @@ from pydantic import (
     model_validator,
 )
 
-from . import fieldcheck as fc
-from .base import PlanModel, validate
-from .config import CniVersion
-from .fieldcheck import FieldIssue
+from ..cni import fields as fc
+from ..cni.config import CniVersion
+from ..cni.selection import NetworkSelection
+from ..validation import FieldIssue, PlanModel, validate
 from .networks import SriovNetworkArgs
 from .resources import ContainerResources, Quantity
-from .selection import NetworkSelection
 
 # -- pinned images ------------------------------------------------------------------------
 

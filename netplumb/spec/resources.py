@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
-from .base import PlanModel
-from .fieldcheck import FieldIssue
+from ..validation import FieldIssue, PlanModel
 
 _QUANTITY = re.compile(r"^(?P<sign>[+-]?)(?P<num>[0-9]*)(?:\.(?P<frac>[0-9]*))?"
                        r"(?P<suffix>[eEinumkKMGTP]*[-+]?[0-9]*)$")

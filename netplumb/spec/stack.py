@@ -8,11 +8,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from ..cni import fields as fc
 from ..errors import PlanError
-from . import fieldcheck as fc
-from .base import PlanModel, validate
+from ..spelling import nearest
+from ..validation import FieldIssue, PlanModel, validate
 from .cluster import ClusterNetworksArgs
-from .fieldcheck import FieldIssue
 from .networks import NetworkSpec
 from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, WorkloadArgs
 from .workloads import PodArgs
@@ -193,6 +193,6 @@ def load_stack_document(doc: Any, project_dir: Path | None = None) -> StackSpec:
 
 
 def _missing(keys: list[str], mapping: dict[Any, Any], what: str) -> str:
-    near = [k for k in mapping if isinstance(k, str) and fc.nearest(k, keys) is not None]
+    near = [k for k in mapping if isinstance(k, str) and nearest(k, keys) is not None]
     hint = f"; is {near[0]!r} a misspelling?" if near else ""
     return f"missing; expected {what} under {keys[0]}{hint}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from . import fieldcheck as fc
-from .base import PlanModel
+from ..cni import fields as fc
+from ..cni.selection import NetworkSelection
+from ..validation import PlanModel
 from .resources import ContainerResources
-from .selection import NetworkSelection
 
 _CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
                      serialize_by_alias=True, use_attribute_docstrings=True)

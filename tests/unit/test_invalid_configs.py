@@ -26,6 +26,8 @@ import pulumi
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.cni.ipam import HostLocalIpam, HostLocalRange
+from netplumb.cni.plugins import TuningPlugin
 from netplumb.components import (
     BridgeNetwork,
     CniNetwork,
@@ -37,7 +39,6 @@ from netplumb.components import (
     VlanNetwork,
 )
 from netplumb.plan import build_plan
-from netplumb.spec.ipam import HostLocalIpam, HostLocalRange
 from netplumb.spec.networks import (
     BridgeNetworkArgs,
     CniNetworkArgs,
@@ -48,7 +49,6 @@ from netplumb.spec.networks import (
     SriovNetworkArgs,
     VlanNetworkArgs,
 )
-from netplumb.spec.plugins import TuningPlugin
 from netplumb.spec.stack import CONFIG_KEY, StackSpec
 
 from .pulumi_mocks import RecordingMocks

@@ -11,9 +11,9 @@ from netplumb import parse_cni_config
 from netplumb.checks.ipam_scope import check_node_local_ipam
 from netplumb.checks.networks import PlannedNetwork
 from netplumb.checks.selections import workload_of, workload_of_pod
+from netplumb.cni.selection import NetworkSelection
 from netplumb.plan import build_plan
 from netplumb.spec.platform import WorkloadArgs
-from netplumb.spec.selection import NetworkSelection
 from netplumb.spec.stack import StackSpec
 from netplumb.spec.workloads import PodArgs
 

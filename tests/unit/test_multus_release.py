@@ -8,9 +8,9 @@ import pytest
 
 from netplumb.checks.multus import DEFAULT_ROUTE_IGNORED, check_default_route_support, image_tag
 from netplumb.checks.selections import Workload
+from netplumb.cni.selection import NetworkSelection
 from netplumb.plan import build_plan
 from netplumb.spec.platform import MultusInstallArgs
-from netplumb.spec.selection import NetworkSelection
 from netplumb.spec.stack import StackSpec
 
 

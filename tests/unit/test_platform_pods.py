@@ -21,17 +21,17 @@ from netplumb.checks.selections import (
     with_device_resources,
     workload_of_pod,
 )
+from netplumb.cni.ipam import HostLocalIpam
+from netplumb.cni.selection import NETWORKS_ANNOTATION, NetworkSelection
 from netplumb.components import MultiHomedPod
 from netplumb.components.network import MacvlanNetwork, SriovNetwork
 from netplumb.components.workload import MultiHomedWorkload
 from netplumb.render.multus import attach_networks, attach_to_workload, workload
 from netplumb.render.nad import nad
 from netplumb.render.pod import pod
-from netplumb.spec.base import validate
-from netplumb.spec.ipam import HostLocalIpam
 from netplumb.spec.networks import MacvlanNetworkArgs, SriovNetworkArgs
-from netplumb.spec.selection import NETWORKS_ANNOTATION, NetworkSelection
 from netplumb.spec.workloads import PodArgs, Resources
+from netplumb.validation import validate
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import refused

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError
+from netplumb.cni.ipam import HostLocalIpam
 from netplumb.components.network import SriovNetwork
 from netplumb.components.platform import SriovPool
 from netplumb.render.sriov import device_plugin_config, sriov_manifests
-from netplumb.spec.ipam import HostLocalIpam
 from netplumb.spec.platform import SRIOV_CNI_IMAGE, SriovPoolArgs
 
 from .pulumi_mocks import run_program

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.cni.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
 from netplumb.components import (
     BridgeNetwork,
     HostDeviceNetwork,
@@ -23,7 +24,6 @@ from netplumb.components import (
 )
 from netplumb.components.objects import PATCH_FORCE
 from netplumb.ownership import OWNER_ANNOTATION
-from netplumb.spec.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
 from netplumb.spec.networks import (
     BridgeNetworkArgs,
     HostDeviceNetworkArgs,

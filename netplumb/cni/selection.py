@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from . import fieldcheck as fc
+from ..validation import FieldIssue
+from . import fields as fc
 from .base import CniModel
-from .fieldcheck import FieldIssue
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"

@@ -11,9 +11,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from . import fieldcheck as fc
-from .base import TAG_MARK, CniModel
-from .fieldcheck import FieldIssue
+from ..validation import TAG_MARK, FieldIssue
+from . import fields as fc
+from .base import CniModel
 from .ipam import Ipam
 
 _PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")

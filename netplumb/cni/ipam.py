@@ -7,9 +7,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
-from . import fieldcheck as fc
-from .base import TAG_MARK, CniModel
-from .fieldcheck import FieldIssue, IPAddress, IPNetwork
+from ..validation import TAG_MARK, FieldIssue
+from . import fields as fc
+from .base import CniModel
+from .fields import IPAddress, IPNetwork
 
 
 @dataclass(frozen=True)
