@@ -37,9 +37,9 @@ from typing import Any
 import yaml
 
 from harness import cluster, engine, tools
+from netplumb.args.stack import StackSpec
 from netplumb.plan import build_plan, nad_manifests
 from netplumb.render.yamlout import dump
-from netplumb.spec.stack import StackSpec
 
 OPS = ("create", "noop", "preview", "destroy")
 NAMESPACE = "default"

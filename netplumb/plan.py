@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .args.guardrails import NetworkGuardrailsArgs
+from .args.multus import MultusInstallArgs
+from .args.nad import CniNetworkArgs, NadFields
+from .args.pod import PodArgs
+from .args.sriov import SriovPoolArgs
+from .args.stack import CONFIG_KEY, StackSpec
+from .args.workload import WorkloadArgs
 from .checks.addresses import check_network_addresses
 from .checks.capacity import check_capacity
 from .checks.cluster import check_cluster_overlap
@@ -30,15 +37,6 @@ from .render.multus import attach_to_workload, install_manifests, workload
 from .render.nad import nad, nad_crd
 from .render.pod import pod
 from .render.sriov import sriov_manifests
-from .spec.networks import CniNetworkArgs, NadFields
-from .spec.platform import (
-    MultusInstallArgs,
-    NetworkGuardrailsArgs,
-    SriovPoolArgs,
-    WorkloadArgs,
-)
-from .spec.stack import CONFIG_KEY, StackSpec
-from .spec.workloads import PodArgs
 
 
 @dataclass

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..args.images import IMAGE_REF
+from ..args.multus import MultusInstallArgs
 from ..errors import Finding
-from ..spec.platform import IMAGE_REF, MultusInstallArgs
 from .selections import Workload
 
 DEFAULT_ROUTE_IGNORED = frozenset({"v4.2.3", "v4.3.0"})

@@ -26,20 +26,16 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..args.guardrails import NetworkGuardrailsArgs
+from ..args.pod import PodArgs
+from ..args.resources import quantity_value
+from ..args.workload import WorkloadArgs
 from ..cni import fields as fc
 from ..cni.config import CniConfig
 from ..cni.fields import IPAddress, IPNetwork
 from ..cni.ipam import Pool, StaticIpam
 from ..cni.selection import NetworkSelection
 from ..errors import Finding, PlanError, format_path
-from ..spec.platform import (
-    NetworkGuardrailsArgs,
-    WorkloadArgs,
-    refuse_non_multus_keys,
-)
-from ..spec.resources import quantity_value
-from ..spec.workloads import PodArgs
-from ..validation import FieldIssue, validate
 from .addresses import on_link
 from .networks import PlannedNetwork
 
@@ -74,26 +70,6 @@ def workload_of(where: str, args: WorkloadArgs) -> Workload:
     spreads = ((args.kind == "DaemonSet" or args.replicas > 1)
                and HOSTNAME_LABEL not in args.node_selector)
     return Workload(where, args.namespace, args.networks, args.replicas, spreads)
-
-
-def parse_selections(data: Any, *, at: tuple[str | int, ...] = ()) -> list[NetworkSelection]:
-    """Validate a hand-written ``k8s.v1.cni.cncf.io/networks`` list (decoded JSON).
-
-    Unknown keys are refused; keys Multus does not have but people write (the guide's
-    ``gateway``) are refused with what to write instead.
-    """
-    if not isinstance(data, list):
-        raise PlanError.one(format_path(at), data, "expected a JSON array of selections")
-    out: list[NetworkSelection] = []
-    for i, item in enumerate(data):
-        try:
-            refuse_non_multus_keys(item)
-        except FieldIssue as exc:
-            raise PlanError.one(format_path((*at, i, *exc.subpath)), exc.value,
-                                exc.message) from None
-        out.append(validate(lambda d: NetworkSelection.model_validate(
-            d, context={"typed": True}), item, at=(*at, i)))
-    return out
 
 
 # -- per-network facts, computed once --------------------------------------------------------

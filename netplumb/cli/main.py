@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from ..args.stack import load_stack_file
 from ..errors import PlanError
 from ..plan import build_plan, render_plan
 from ..render.yamlout import dump
-from ..spec.stack import load_stack_file
 
 
 def stack_file(stack: str, stacks_dir: Path) -> Path:

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from ..validation import FieldIssue
+from ..errors import PlanError, format_path
+from ..validation import FieldIssue, validate
 from . import fields as fc
 from .base import CniModel
 
@@ -66,6 +67,54 @@ class NetworkSelection(CniModel):
             except FieldIssue as exc:
                 raise FieldIssue(exc.message, subpath=(i,), value=gw, has_value=True) from None
         return v
+
+
+NON_MULTUS_SELECTION_KEYS: dict[str, str] = {
+    "gateway": "Multus has no 'gateway' key in a network selection (it would be dropped "
+               "silently). To route the pod's default traffic via this network use "
+               "\"default-route\": [\"<gateway>\"]; routes of the network itself belong in the "
+               "NAD's IPAM (gateway, routes)",
+    "gateway-request": "'gateway-request' is Multus' internal name; the selection key is "
+                       "\"default-route\"",
+    "ip": "the key is \"ips\", a list of addresses with prefix such as [\"192.0.2.10/24\"]",
+    "ifname": "the key is \"interface\"",
+    "interfaceName": "the key is \"interface\"",
+    "macAddress": "the key is \"mac\"",
+    "defaultRoute": "the key is \"default-route\"",
+}
+"""Keys found in hand-written selections that Multus ignores, with what to write instead."""
+
+
+def refuse_non_multus_keys(selection: Any, *, at: tuple[str | int, ...] = ()) -> None:
+    """Raise :class:`FieldIssue` for a selection key Multus does not know, saying what to
+    write instead (e.g. the guide's ``gateway``)."""
+    if not isinstance(selection, dict):
+        return
+    for key in selection:
+        hint = NON_MULTUS_SELECTION_KEYS.get(str(key))
+        if hint is not None:
+            raise FieldIssue(hint, subpath=(*at, str(key)), value=selection[key],
+                             has_value=True)
+
+
+def parse_selections(data: Any, *, at: tuple[str | int, ...] = ()) -> list[NetworkSelection]:
+    """Validate a hand-written ``k8s.v1.cni.cncf.io/networks`` list (decoded JSON).
+
+    Unknown keys are refused; keys Multus does not have but people write (the guide's
+    ``gateway``) are refused with what to write instead.
+    """
+    if not isinstance(data, list):
+        raise PlanError.one(format_path(at), data, "expected a JSON array of selections")
+    out: list[NetworkSelection] = []
+    for i, item in enumerate(data):
+        try:
+            refuse_non_multus_keys(item)
+        except FieldIssue as exc:
+            raise PlanError.one(format_path((*at, i, *exc.subpath)), exc.value,
+                                exc.message) from None
+        out.append(validate(lambda d: NetworkSelection.model_validate(
+            d, context={"typed": True}), item, at=(*at, i)))
+    return out
 
 
 def networks_annotation(selections: list[NetworkSelection]) -> str:

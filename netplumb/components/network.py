@@ -6,11 +6,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
 
-from ..checks.addresses import check_network_addresses
-from ..checks.networks import PlannedNetwork, raise_on_errors
-from ..cni.selection import NetworkSelection
-from ..render.nad import nad, nad_crd
-from ..spec.networks import (
+from ..args.nad import (
     BridgeNetworkArgs,
     CniNetworkArgs,
     HostDeviceNetworkArgs,
@@ -20,6 +16,10 @@ from ..spec.networks import (
     SriovNetworkArgs,
     VlanNetworkArgs,
 )
+from ..checks.addresses import check_network_addresses
+from ..checks.networks import PlannedNetwork, raise_on_errors
+from ..cni.selection import NetworkSelection
+from ..render.nad import nad, nad_crd
 from .objects import register_object
 
 A = TypeVar("A", bound=NadFields)

@@ -14,6 +14,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..args.flannel import FlannelArgs
+from ..args.guardrails import NetworkGuardrailsArgs
+from ..args.multus import MultusInstallArgs
+from ..args.nad import SriovNetworkArgs
+from ..args.sriov import SriovPoolArgs
 from ..checks.networks import raise_on_errors
 from ..checks.selections import check_policy_targets
 from ..ownership import Wanted, check_takeovers
@@ -24,13 +29,6 @@ from ..render import multus as multus_render
 from ..render import sriov as sriov_render
 from ..render.crds import multi_network_policy_crd, service_monitor_crd
 from ..render.nad import nad_crd
-from ..spec.networks import SriovNetworkArgs
-from ..spec.platform import (
-    FlannelArgs,
-    MultusInstallArgs,
-    NetworkGuardrailsArgs,
-    SriovPoolArgs,
-)
 from .cluster import program_reader
 from .objects import current_policy, register_object
 

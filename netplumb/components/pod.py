@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 import pulumi
 
+from ..args.pod import PodArgs
 from ..render.multus import attach_to_workload
 from ..render.pod import pod
-from ..spec.workloads import PodArgs
 from .network import child
 from .objects import register_object
 

@@ -1,4 +1,4 @@
-"""A whole environment from a :class:`~netplumb.spec.stack.StackSpec`."""
+"""A whole environment from a :class:`~netplumb.args.StackSpec`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import pulumi
 
+from ..args.stack import CONFIG_KEY, StackSpec
 from ..errors import format_path
 from ..ownership import OwnershipPolicy, check_takeovers
 from ..plan import Plan, build_plan, cluster_wide, nad_manifests, pod_manifests
-from ..spec.stack import CONFIG_KEY, StackSpec
 from .cluster import program_reader
 from .network import NadCrd
 from .objects import current_policy, default_policy, ownership, retained_refs

@@ -8,12 +8,12 @@ from typing import Any
 
 import pulumi
 
+from ..args.workload import WorkloadArgs
 from ..checks.capacity import check_capacity
 from ..checks.networks import PlannedNetwork, raise_on_errors
 from ..checks.segments import check_segments
 from ..checks.selections import Workload, check_selections, device_requests, workload_of
 from ..render.multus import workload
-from ..spec.platform import WorkloadArgs
 from .network import NetworkAttachment
 from .objects import register_object
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..spec.platform import FlannelArgs
+from ..args.flannel import FlannelArgs
 from .nad import MANAGED_BY
 
 NAME = "flannel"

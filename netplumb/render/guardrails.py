@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.platform import (
+from ..args.guardrails import (
     MultiNetworkPolicyArgs,
     NetworkGuardrailsArgs,
     NetworkPolicyArgs,

@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..args.multus import MultusInstallArgs
+from ..args.workload import WorkloadArgs
 from ..checks.selections import with_device_resources
 from ..cni.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
 from ..errors import PlanError
-from ..spec.platform import MultusInstallArgs, WorkloadArgs
 from .crds import SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_KIND
 from .flannel import CNI_CONF_FILE as FLANNEL_CONF_FILE
 from .nad import MANAGED_BY, nad_crd

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..args.nad import RESOURCE_NAME_ANNOTATION
 from ..cni.config import CniConfig
-from ..spec.networks import RESOURCE_NAME_ANNOTATION
 
 NAD_GROUP = "k8s.cni.cncf.io"
 NAD_VERSION = "v1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..args.pod import PodArgs
 from ..cni.selection import NETWORKS_ANNOTATION, networks_annotation
-from ..spec.workloads import PodArgs
 from .nad import MANAGED_BY
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..spec.platform import SriovPoolArgs, SriovResourcePool
+from ..args.sriov import SriovPoolArgs, SriovResourcePool
 from .nad import MANAGED_BY
 
 NAME = "sriov-device-plugin"

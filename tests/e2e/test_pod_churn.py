@@ -29,8 +29,8 @@ import pytest
 from harness import podnet, underlay
 from harness.node import DEFAULT_NODE_NAME
 from harness.pytest_fixtures import ClusterHandle
+from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
 from netplumb.cni.selection import NETWORKS_ANNOTATION
-from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
 from tests.dataplane.netns import reservations
 from tests.e2e.nadspace import NadSpace, nad_namespace
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.pytest_fixtures import ClusterHandle
-from netplumb.spec.networks import BridgeNetworkArgs
+from netplumb.args.nad import BridgeNetworkArgs
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e

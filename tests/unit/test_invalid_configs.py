@@ -26,6 +26,17 @@ import pulumi
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.args.nad import (
+    BridgeNetworkArgs,
+    CniNetworkArgs,
+    HostDeviceNetworkArgs,
+    IpvlanNetworkArgs,
+    MacvlanNetworkArgs,
+    NadFields,
+    SriovNetworkArgs,
+    VlanNetworkArgs,
+)
+from netplumb.args.stack import CONFIG_KEY, StackSpec
 from netplumb.cni.ipam import HostLocalIpam, HostLocalRange
 from netplumb.cni.plugins import TuningPlugin
 from netplumb.components import (
@@ -39,17 +50,6 @@ from netplumb.components import (
     VlanNetwork,
 )
 from netplumb.plan import build_plan
-from netplumb.spec.networks import (
-    BridgeNetworkArgs,
-    CniNetworkArgs,
-    HostDeviceNetworkArgs,
-    IpvlanNetworkArgs,
-    MacvlanNetworkArgs,
-    NadFields,
-    SriovNetworkArgs,
-    VlanNetworkArgs,
-)
-from netplumb.spec.stack import CONFIG_KEY, StackSpec
 
 from .pulumi_mocks import RecordingMocks
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from netplumb import Finding, PlanError
+from netplumb.args.nad import MacvlanNetworkArgs
+from netplumb.args.stack import StackSpec
+from netplumb.args.workload import WorkloadArgs
 from netplumb.components import MacvlanNetwork, MultiHomedWorkload
 from netplumb.plan import build_plan
-from netplumb.spec.networks import MacvlanNetworkArgs
-from netplumb.spec.platform import WorkloadArgs
-from netplumb.spec.stack import StackSpec
 
 from .pulumi_mocks import RecordingMocks, run_program
 

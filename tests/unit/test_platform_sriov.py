@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError
+from netplumb.args.images import SRIOV_CNI_IMAGE
+from netplumb.args.sriov import SriovPoolArgs
 from netplumb.cni.ipam import HostLocalIpam
 from netplumb.components.network import SriovNetwork
 from netplumb.components.platform import SriovPool
 from netplumb.render.sriov import device_plugin_config, sriov_manifests
-from netplumb.spec.platform import SRIOV_CNI_IMAGE, SriovPoolArgs
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import refused

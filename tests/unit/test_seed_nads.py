@@ -13,6 +13,13 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.args.nad import (
+    BridgeNetworkArgs,
+    HostDeviceNetworkArgs,
+    IpvlanNetworkArgs,
+    MacvlanNetworkArgs,
+    SriovNetworkArgs,
+)
 from netplumb.cni.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
 from netplumb.components import (
     BridgeNetwork,
@@ -24,13 +31,6 @@ from netplumb.components import (
 )
 from netplumb.components.objects import PATCH_FORCE
 from netplumb.ownership import OWNER_ANNOTATION
-from netplumb.spec.networks import (
-    BridgeNetworkArgs,
-    HostDeviceNetworkArgs,
-    IpvlanNetworkArgs,
-    MacvlanNetworkArgs,
-    SriovNetworkArgs,
-)
 
 from .pulumi_mocks import run_program
 

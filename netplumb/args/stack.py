@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -12,47 +12,19 @@ from ..cni import fields as fc
 from ..errors import PlanError
 from ..spelling import nearest
 from ..validation import FieldIssue, PlanModel, validate
-from .cluster import ClusterNetworksArgs
-from .networks import NetworkSpec
-from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, WorkloadArgs
-from .workloads import PodArgs
+from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
+from .guardrails import NetworkGuardrailsArgs
+from .multus import MultusInstallArgs
+from .nad import NetworkSpec
+from .pod import PodArgs
+from .sriov import SriovPoolArgs
+from .workload import WorkloadArgs
 
 CONFIG_KEY = "netplumb:spec"
 FILE_KEY = "netplumb:specFile"
 """Stack config key naming a YAML file (relative to the project) that holds the spec:
 for stacks too large for one config value (Pulumi hands all config to the program in one
 environment variable, which Linux caps at 128 KiB)."""
-
-_ADOPT_KINDS = ("Kind/name", "Kind/namespace/name")
-
-
-class ClusterObjectsArgs(PlanModel):
-    """What the stack may do to cluster-wide objects: CRDs, ClusterRoles and bindings,
-    namespaces it creates, and the Multus, Flannel and SR-IOV installs."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
-
-    on_destroy: Literal["retain", "delete"] = "retain"
-    """``retain`` (default): ``pulumi destroy`` leaves cluster-wide objects in place (other
-    stacks' NADs live under the CRD; other teams' objects live in the namespaces), and lists
-    them. ``delete``: destroy removes them too."""
-    adopt: list[str] = Field(default_factory=list)
-    """Existing objects this stack may take over from another manager, as ``Kind/name`` or
-    ``Kind/namespace/name``, e.g.
-    ``CustomResourceDefinition/network-attachment-definitions.k8s.cni.cncf.io``. Without it,
-    preview fails when the stack would take over another owner's object."""
-
-    @field_validator("adopt")
-    @classmethod
-    def _refs(cls, v: list[str]) -> list[str]:
-        for i, ref in enumerate(v):
-            parts = ref.split("/")
-            if len(parts) not in (2, 3) or not all(parts) or not parts[0][:1].isupper():
-                raise FieldIssue(f"expected {' or '.join(_ADOPT_KINDS)} (a Kind starts with "
-                                 "an upper-case letter)", subpath=(i,), value=ref,
-                                 has_value=True)
-        return v
-
 
 class StackSpec(PlanModel):
     """Everything one environment deploys."""

@@ -13,10 +13,6 @@ _CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validat
                      serialize_by_alias=True, use_attribute_docstrings=True)
 
 
-Resources = ContainerResources
-"""Requests and limits of the pod's container (the one resources model of netplumb)."""
-
-
 class PodArgs(PlanModel):
     """A bare pod with secondary networks (as in the hand-run Multus guides)."""
 

@@ -2,7 +2,7 @@
 
 Each ``<Kind>NetworkArgs`` *is* its plugin model (same fields, same validation, same
 docs) plus the NetworkAttachmentDefinition's own options, so the CNI fields are listed
-once, in :mod:`netplumb.spec.plugins`. Stack files use the same classes.
+once, in :mod:`netplumb.cni.plugins`. Stack files use the same classes.
 """
 
 from __future__ import annotations

@@ -1,0 +1,54 @@
+"""Field types of typed inputs that are not CNI's: labels, extended resources, paths, and
+per-item checks of lists."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+from ..validation import FieldIssue
+
+
+def extended_resource(value: str) -> str:
+    """An extended resource name ``<domain>/<name>`` such as ``intel.com/sriov``."""
+    domain, slash, name = value.partition("/")
+    if not slash or not domain or not name or "/" in name:
+        raise FieldIssue("expected an extended resource name such as intel.com/sriov")
+    if domain.endswith("kubernetes.io") or domain.endswith("k8s.io"):
+        raise FieldIssue("the kubernetes.io and k8s.io domains are reserved; expected a vendor "
+                         "domain such as intel.com")
+    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", domain):
+        raise FieldIssue("invalid resource domain; expected a DNS name such as intel.com")
+    if len(name) > 63 or not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", name):
+        raise FieldIssue("invalid resource name; expected letters, digits, '-', '_' or '.', "
+                         "at most 63 characters")
+    return value
+
+
+def abs_path(value: str) -> str:
+    if not value.startswith("/") or "\x00" in value:
+        raise FieldIssue("expected an absolute path such as /run/flannel/subnet.env")
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if not key or len(key) > 317 or any(c.isspace() for c in key):
+            raise FieldIssue("invalid label key; expected e.g. app or example.com/role",
+                             subpath=(key,), value=key, has_value=True)
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+
+
+def each(v: list[str], check: Any) -> list[str]:
+    """Run ``check`` on every item; a problem is placed at the item's index."""
+    for i, item in enumerate(v):
+        try:
+            check(item)
+        except FieldIssue as exc:
+            raise FieldIssue(exc.message, subpath=(i,), value=item, has_value=True) from None
+    return v
