@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ..cni import fields as fc
-from ..validation import FieldIssue, PlanModel
+from ..validation import FieldIssue
 from .base import InputModel
 from .fields import each
 
@@ -31,11 +31,9 @@ class ClusterNetworksArgs(InputModel):
 _ADOPT_KINDS = ("Kind/name", "Kind/namespace/name")
 
 
-class ClusterObjectsArgs(PlanModel):
+class ClusterObjectsArgs(InputModel):
     """What the stack may do to cluster-wide objects: CRDs, ClusterRoles and bindings,
     namespaces it creates, and the Multus, Flannel and SR-IOV installs."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
 
     on_destroy: Literal["retain", "delete"] = "retain"
     """``retain`` (default): ``pulumi destroy`` leaves cluster-wide objects in place (other

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator
+from pydantic import Discriminator, Field, Tag, field_validator
 
 from ..cni import fields as fc
 from ..cni.base import CniModel
@@ -25,24 +25,15 @@ from ..cni.plugins import (
     VlanPlugin,
 )
 from ..errors import PlanError
-from ..validation import TAG_MARK, FieldIssue, validate
+from ..validation import TAG_MARK, FieldIssue
+from .base import INPUT_CONFIG, InputModel
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 
-_ARGS_CONFIG = ConfigDict(
-    strict=True,
-    extra="forbid",
-    validate_by_name=True,
-    validate_by_alias=True,
-    serialize_by_alias=True,
-    use_attribute_docstrings=True,
-)
-
-
-class NadFields(CniModel):
+class NadFields(InputModel, CniModel):
     """Options of the NetworkAttachmentDefinition object itself (not of the CNI config)."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
 
     name: fc.K8sName | None = None
     """NAD name; in a program it defaults to the component's resource name."""
@@ -63,8 +54,6 @@ class NadFields(CniModel):
     NAD_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"name", "namespace", "cni_name", "cni_version", "resource_name", "labels",
          "annotations", "chain", "type"})
-
-
 
     @field_validator("cni_name")
     @classmethod
@@ -124,68 +113,53 @@ class NadFields(CniModel):
                                          name=cni_name)
         return CniConfig(header, [plugin], is_list=False)
 
-    @classmethod
-    def typed(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> NadFields:
-        """Validate typed input (component args, stack files): unknown keys are refused."""
-        checked = validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
-        checked._typed = True
-        return checked
-
-    _typed: bool = PrivateAttr(default=False)
-
-    def checked(self) -> NadFields:
-        """These args validated as typed input (unknown keys refused, nested ones too)."""
-        if self._typed:
-            return self
-        return type(self).typed(self.model_dump(by_alias=True, exclude_unset=True))
-
 
 class MacvlanNetworkArgs(NadFields, MacvlanPlugin):
     """A macvlan network: each pod gets a sub-interface of ``master`` with its own MAC."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["macvlan"] = "macvlan"
 
 
 class IpvlanNetworkArgs(NadFields, IpvlanPlugin):
     """An ipvlan network: pods share ``master``'s MAC (for MAC-restricted underlays)."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["ipvlan"] = "ipvlan"
 
 
 class BridgeNetworkArgs(NadFields, BridgePlugin):
     """A bridge network: a veth per pod plugged into a Linux bridge on the node."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["bridge"] = "bridge"
 
 
 class HostDeviceNetworkArgs(NadFields, HostDevicePlugin):
     """A host-device network: an existing host link is moved into the pod."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["host-device"] = "host-device"
 
 
 class SriovNetworkArgs(NadFields, SriovPlugin):
     """An SR-IOV network: a VF from the device plugin's ``resource_name`` pool."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["sriov"] = "sriov"
 
 
 class VlanNetworkArgs(NadFields, VlanPlugin):
     """A vlan network: an 802.1q sub-interface of ``master`` per pod."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["vlan"] = "vlan"
 
 
 class CniNetworkArgs(NadFields):
     """Any CNI config, given whole (imported NADs, plugins netplumb does not model)."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     config: dict[str, Any]
     """The CNI JSON object (single plugin or conflist), kept exactly as given."""
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from ..cni import fields as fc
 from ..cni.selection import NetworkSelection
-from ..validation import PlanModel
+from .base import InputModel
 from .resources import ContainerResources
 
-_CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
-                     serialize_by_alias=True, use_attribute_docstrings=True)
 
-
-class PodArgs(PlanModel):
+class PodArgs(InputModel):
     """A bare pod with secondary networks (as in the hand-run Multus guides)."""
-
-    model_config = _CONFIG
 
     name: fc.K8sName | None = None
     """Pod name; in a program it defaults to the component's resource name."""

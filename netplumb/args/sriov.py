@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..cni import fields as fc
+from ..errors import PlanError
 from ..validation import FieldIssue
 from .base import InputModel
 from .fields import Labels, each, extended_resource
@@ -179,10 +180,12 @@ class SriovPoolArgs(InputModel):
         names = self.resource_names()
         if pool is None:
             if len(names) != 1:
-                raise KeyError(f"{len(names)} pools; name one of: {', '.join(names)}")
+                raise PlanError.one("pool", None, f"{len(names)} pools; expected the name of "
+                                    f"one of them: {', '.join(names)}")
             return next(iter(names.values()))
         if pool not in names:
-            raise KeyError(f"no pool {pool!r}; expected one of: {', '.join(names)}")
+            raise PlanError.one("pool", pool, f"no such pool; expected one of: "
+                                f"{', '.join(names)}")
         return names[pool]
 
     def network_args(self, pool: str | None = None, **fields: Any) -> SriovNetworkArgs:

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..cni import fields as fc
 from ..errors import PlanError
 from ..spelling import nearest
-from ..validation import FieldIssue, PlanModel, validate
+from ..validation import FieldIssue
+from .base import InputModel
 from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
 from .guardrails import NetworkGuardrailsArgs
 from .multus import MultusInstallArgs
@@ -26,10 +27,8 @@ FILE_KEY = "netplumb:specFile"
 for stacks too large for one config value (Pulumi hands all config to the program in one
 environment variable, which Linux caps at 128 KiB)."""
 
-class StackSpec(PlanModel):
+class StackSpec(InputModel):
     """Everything one environment deploys."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
 
     install_nad_crd: bool = False
     """Create the NetworkAttachmentDefinition CRD. Off by default: the CRD is cluster-wide
@@ -84,13 +83,6 @@ class StackSpec(PlanModel):
                              "multus.install_nad_crd); expected install_nad_crd: false",
                              subpath=("install_nad_crd",), value=True, has_value=True)
         return self
-
-    @classmethod
-    def parse(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> StackSpec:
-        spec = validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
-        for net in spec.networks:
-            net._typed = True
-        return spec
 
 
 def _read_yaml(path: Path, shown: str) -> Any:

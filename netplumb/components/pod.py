@@ -21,8 +21,7 @@ class MultiHomedPod(pulumi.ComponentResource):
     def __init__(self, name: str, args: PodArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  device_resources: Mapping[str, int] | None = None) -> None:
-        checked = PodArgs.model_validate(args.model_dump(by_alias=True, exclude_unset=True),
-                                         context={"typed": True})
+        checked = args.checked()
         pod_name = checked.name or name
         manifest = pod(pod_name, checked)
         if device_resources:  # one per SR-IOV attachment, in requests and limits

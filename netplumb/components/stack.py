@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 
 from ..args.stack import CONFIG_KEY, StackSpec
-from ..errors import format_path
+from ..errors import PlanError, format_path
 from ..ownership import OwnershipPolicy, check_takeovers
 from ..plan import Plan, build_plan, cluster_wide, nad_manifests, pod_manifests
 from .cluster import program_reader
@@ -36,6 +36,10 @@ class NetplumbStack(pulumi.ComponentResource):
     def __init__(self, name: str, spec: StackSpec,
                  opts: pulumi.ResourceOptions | None = None, *,
                  at: tuple[str, ...] = ("config", CONFIG_KEY)) -> None:
+        try:
+            spec = spec.checked()
+        except PlanError as exc:
+            raise exc.prefixed(at) from None
         plan: Plan = build_plan(spec, root=at)
         base = format_path(at)
         policy = OwnershipPolicy(

@@ -39,7 +39,7 @@ def space(cluster: ClusterHandle) -> Iterator[NadSpace]:
 def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
     core = space.core
     # 198.51.100.0/24 is the node's cluster network; this pool lives on its own bridge
-    args = BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
+    args = BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
         "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
                                            "rangeStart": "203.0.113.201",
                                            "rangeEnd": "203.0.113.214"}]]}})

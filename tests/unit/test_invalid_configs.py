@@ -596,7 +596,7 @@ def test_typed_args_refuse(cls: type[NadFields], data: J, path: str,
                            shows: str | None, built: str) -> None:
     # ``keywords``: how Python programs build args; the error is the same PlanError
     with pytest.raises(PlanError) as err:
-        args = cls.typed(data) if built == "typed" else cls(**data)
+        args = cls.parse(data) if built == "typed" else cls(**data)
         args.cni_config("net")
     check_error(err.value, data, path, shows)
 

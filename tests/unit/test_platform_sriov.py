@@ -78,10 +78,11 @@ def test_full_resource_names() -> None:
     assert POOLS.resource_names() == {"sriov": "intel.com/sriov",
                                       "sriov_rdma": "mellanox.com/sriov_rdma"}
     assert POOLS.resource_name("sriov_rdma") == "mellanox.com/sriov_rdma"
-    with pytest.raises(KeyError):
+    with pytest.raises(PlanError, match="2 pools; expected the name of one of them"):
         POOLS.resource_name()
-    with pytest.raises(KeyError):
-        POOLS.resource_name("nope")
+    with pytest.raises(PlanError, match="expected one of: sriov, sriov_rdma") as err:
+        POOLS.network_args("nope")
+    assert err.value.path == "pool"
 
 
 def test_seed_sriov_nad_wired_to_the_pool() -> None:

@@ -92,7 +92,7 @@ def test_macvlan_with_resource_annotation() -> None:
         "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", PATCH_FORCE: "true",
         OWNER_ANNOTATION: "netplumb/test"}
     with pytest.raises(PlanError) as err:
-        MacvlanNetworkArgs.typed({"resource_name": "macvlan-cni-network"})
+        MacvlanNetworkArgs.parse({"resource_name": "macvlan-cni-network"})
     assert err.value.paths == ["resource_name"]
 
 
