@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Self, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, Union, get_args
 
 from pydantic import (
     BaseModel,
+    Discriminator,
     ModelWrapValidatorHandler,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -26,10 +28,35 @@ from .errors import Finding, Loc, PlanError, format_path
 from .spelling import nearest, unknown_key_message
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 # Tags used inside discriminated unions start with this character; they are not part of
 # the user's field path and are dropped when errors are reported.
 TAG_MARK = "§"
+
+
+def by_type(*classes: type[M]) -> dict[str, type[M]]:
+    """``{kind: class}`` for models whose ``type`` field is one ``Literal`` value (a plugin,
+    an IPAM, a network's args): the registry follows from the classes themselves."""
+    out: dict[str, type[M]] = {}
+    for cls in classes:
+        (kind,) = get_args(cls.model_fields["type"].annotation)
+        out[kind] = cls
+    return out
+
+
+def tagged_union(choices: Mapping[str, type[Any]], tag: Callable[[Any], str | None],
+                 **options: Any) -> Any:
+    """A discriminated union of ``choices`` (tag -> model): ``tag`` reads the input and names
+    the choice, or returns None for input none of them takes (``options`` then say what to
+    report, as for pydantic's ``Discriminator``)."""
+    members = tuple(Annotated[cls, Tag(TAG_MARK + name)] for name, cls in choices.items())
+
+    def pick(data: Any) -> str | None:
+        name = tag(data)
+        return None if name is None else TAG_MARK + name
+
+    return Annotated[Union[members], Discriminator(pick, **options)]  # noqa: UP007
 
 
 class FieldIssue(ValueError):

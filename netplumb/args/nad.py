@@ -7,9 +7,9 @@ once, in :mod:`netplumb.cni.plugins`. Stack files use the same classes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator
+from pydantic import Field, field_validator
 
 from ..cni import fields as fc
 from ..cni.base import CniModel
@@ -25,7 +25,7 @@ from ..cni.plugins import (
     VlanPlugin,
 )
 from ..errors import PlanError
-from ..validation import TAG_MARK, FieldIssue
+from ..validation import FieldIssue, by_type, tagged_union
 from .base import INPUT_CONFIG, InputModel
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
@@ -50,10 +50,6 @@ class NadFields(InputModel, CniModel):
     chain: list[AnyPlugin] = Field(default_factory=list)
     """Chained plugins run after the interface plugin (tuning, portmap, bandwidth, sbr);
     with any, the config is written as a conflist."""
-
-    NAD_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"name", "namespace", "cni_name", "cni_version", "resource_name", "labels",
-         "annotations", "chain", "type"})
 
     @field_validator("cni_name")
     @classmethod
@@ -86,7 +82,7 @@ class NadFields(InputModel, CniModel):
 
     def plugin_dict(self) -> dict[str, Any]:
         """The interface plugin's JSON object (the CNI fields that were given)."""
-        body = self.json_fields(skip=self.NAD_KEYS)
+        body = self.json_fields(skip=NAD_KEYS)
         last: dict[str, Any] = {k: body.pop(k) for k in ("capabilities", "ipam") if k in body}
         return {"type": self.type, **body, **last}
 
@@ -112,6 +108,10 @@ class NadFields(InputModel, CniModel):
         header = _Header.model_construct(_fields_set=fields, cni_version=self.cni_version,
                                          name=cni_name)
         return CniConfig(header, [plugin], is_list=False)
+
+
+NAD_KEYS: frozenset[str] = frozenset(NadFields.model_fields)
+"""The NAD's own options (and ``type``), left out of the interface plugin's JSON."""
 
 
 class MacvlanNetworkArgs(NadFields, MacvlanPlugin):
@@ -173,41 +173,28 @@ class CniNetworkArgs(NadFields):
             raise exc.prefixed(("config",)) from None
 
 
-ARGS_BY_TYPE: dict[str, type[NadFields]] = {
-    "macvlan": MacvlanNetworkArgs,
-    "ipvlan": IpvlanNetworkArgs,
-    "bridge": BridgeNetworkArgs,
-    "host-device": HostDeviceNetworkArgs,
-    "sriov": SriovNetworkArgs,
-    "vlan": VlanNetworkArgs,
-}
+ARGS_BY_TYPE: dict[str, type[NadFields]] = by_type(
+    MacvlanNetworkArgs, IpvlanNetworkArgs, BridgeNetworkArgs, HostDeviceNetworkArgs,
+    SriovNetworkArgs, VlanNetworkArgs)
+"""The network kinds a stack file names by ``type``."""
 
 
 def _network_tag(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return TAG_MARK + "cni"
-    if "config" in data:
-        return TAG_MARK + "cni"
+    if not isinstance(data, dict) or "config" in data:
+        return "config"
     t = data.get("type")
-    if isinstance(t, str) and t in ARGS_BY_TYPE:
-        return TAG_MARK + t
-    return None
+    return t if isinstance(t, str) and t in ARGS_BY_TYPE else None
 
 
-NetworkSpec = Annotated[
-    Annotated[MacvlanNetworkArgs, Tag(TAG_MARK + "macvlan")]
-    | Annotated[IpvlanNetworkArgs, Tag(TAG_MARK + "ipvlan")]
-    | Annotated[BridgeNetworkArgs, Tag(TAG_MARK + "bridge")]
-    | Annotated[HostDeviceNetworkArgs, Tag(TAG_MARK + "host-device")]
-    | Annotated[SriovNetworkArgs, Tag(TAG_MARK + "sriov")]
-    | Annotated[VlanNetworkArgs, Tag(TAG_MARK + "vlan")]
-    | Annotated[CniNetworkArgs, Tag(TAG_MARK + "cni")],
-    Discriminator(
-        _network_tag,
+_KINDS = ", ".join(ARGS_BY_TYPE)
+
+if TYPE_CHECKING:
+    NetworkSpec = NadFields
+else:
+    NetworkSpec = tagged_union(
+        {**ARGS_BY_TYPE, "config": CniNetworkArgs}, _network_tag,
         custom_error_type="network_kind",
-        custom_error_message="unknown network type; expected type one of "
-        + ", ".join(ARGS_BY_TYPE) + ", or a raw 'config' object",
-        custom_error_context={"discriminator": "type", "choices": ", ".join(ARGS_BY_TYPE)},
-    ),
-]
+        custom_error_message=f"unknown network type; expected type one of {_KINDS}, or a raw "
+                             "'config' object",
+        custom_error_context={"discriminator": "type", "choices": _KINDS})
 """A network in a stack file: ``type`` picks the kind, ``config`` gives a raw CNI config."""

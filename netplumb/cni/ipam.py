@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from ..validation import TAG_MARK, FieldIssue
+from ..validation import FieldIssue, by_type, tagged_union
 from . import fields as fc
 from .base import CniModel
 from .fields import IPAddress, IPNetwork
@@ -460,27 +460,20 @@ class RawIpam(CniModel):
         return self
 
 
-KNOWN_IPAM: dict[str, type[CniModel]] = {
-    "host-local": HostLocalIpam,
-    "static": StaticIpam,
-    "dhcp": DhcpIpam,
-    "whereabouts": WhereaboutsIpam,
-}
+KNOWN_IPAM: dict[str, type[CniModel]] = by_type(HostLocalIpam, StaticIpam, DhcpIpam,
+                                                  WhereaboutsIpam)
+"""The IPAM types netplumb models, by type: validated by their own rules."""
 
 
 def _ipam_tag(data: Any) -> str:
     t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return TAG_MARK + (t if isinstance(t, str) and t in KNOWN_IPAM else "raw")
+    return t if isinstance(t, str) and t in KNOWN_IPAM else "raw"
 
 
-Ipam = Annotated[
-    Annotated[HostLocalIpam, Tag(TAG_MARK + "host-local")]
-    | Annotated[StaticIpam, Tag(TAG_MARK + "static")]
-    | Annotated[DhcpIpam, Tag(TAG_MARK + "dhcp")]
-    | Annotated[WhereaboutsIpam, Tag(TAG_MARK + "whereabouts")]
-    | Annotated[RawIpam, Tag(TAG_MARK + "raw")],
-    Discriminator(_ipam_tag),
-]
+if TYPE_CHECKING:
+    Ipam = CniModel
+else:
+    Ipam = tagged_union({**KNOWN_IPAM, "raw": RawIpam}, _ipam_tag)
 """Any IPAM config: the known types are validated, any other kept raw."""
 
 

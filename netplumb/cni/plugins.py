@@ -7,11 +7,11 @@ v1.9 and sriov-cni), which is what will run on the node.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..validation import TAG_MARK, FieldIssue
+from ..validation import FieldIssue, by_type, tagged_union
 from . import fields as fc
 from .base import CniModel
 from .ipam import Ipam
@@ -391,18 +391,10 @@ class RawPlugin(Plugin):
         return fc.not_a_near_miss(v, PLUGIN_TYPES, "plugin")
 
 
-KNOWN_PLUGINS: dict[str, type[Plugin]] = {
-    "macvlan": MacvlanPlugin,
-    "ipvlan": IpvlanPlugin,
-    "bridge": BridgePlugin,
-    "host-device": HostDevicePlugin,
-    "sriov": SriovPlugin,
-    "vlan": VlanPlugin,
-    "tuning": TuningPlugin,
-    "portmap": PortmapPlugin,
-    "bandwidth": BandwidthPlugin,
-    "sbr": SbrPlugin,
-}
+KNOWN_PLUGINS: dict[str, type[Plugin]] = by_type(
+    MacvlanPlugin, IpvlanPlugin, BridgePlugin, HostDevicePlugin, SriovPlugin, VlanPlugin,
+    TuningPlugin, PortmapPlugin, BandwidthPlugin, SbrPlugin)
+"""The plugins netplumb models, by type: validated by their own rules."""
 
 
 PLUGIN_TYPES: frozenset[str] = frozenset({
@@ -417,21 +409,11 @@ PLUGIN_TYPES: frozenset[str] = frozenset({
 
 def _plugin_tag(data: Any) -> str:
     t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return TAG_MARK + (t if isinstance(t, str) and t in KNOWN_PLUGINS else "raw")
+    return t if isinstance(t, str) and t in KNOWN_PLUGINS else "raw"
 
 
-AnyPlugin = Annotated[
-    Annotated[MacvlanPlugin, Tag(TAG_MARK + "macvlan")]
-    | Annotated[IpvlanPlugin, Tag(TAG_MARK + "ipvlan")]
-    | Annotated[BridgePlugin, Tag(TAG_MARK + "bridge")]
-    | Annotated[HostDevicePlugin, Tag(TAG_MARK + "host-device")]
-    | Annotated[SriovPlugin, Tag(TAG_MARK + "sriov")]
-    | Annotated[VlanPlugin, Tag(TAG_MARK + "vlan")]
-    | Annotated[TuningPlugin, Tag(TAG_MARK + "tuning")]
-    | Annotated[PortmapPlugin, Tag(TAG_MARK + "portmap")]
-    | Annotated[BandwidthPlugin, Tag(TAG_MARK + "bandwidth")]
-    | Annotated[SbrPlugin, Tag(TAG_MARK + "sbr")]
-    | Annotated[RawPlugin, Tag(TAG_MARK + "raw")],
-    Discriminator(_plugin_tag),
-]
+if TYPE_CHECKING:
+    AnyPlugin = Plugin
+else:
+    AnyPlugin = tagged_union({**KNOWN_PLUGINS, "raw": RawPlugin}, _plugin_tag)
 """Any plugin config: the known types validated, any other kept raw."""

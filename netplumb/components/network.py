@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 import pulumi
 
@@ -63,6 +63,19 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
     """
 
     TYPE: ClassVar[str] = "netplumb:index:NetworkAttachment"
+    """Pulumi type token: ``netplumb:index:<class name>``."""
+
+    _by_args: ClassVar[dict[type[NadFields], type[NetworkAttachment[Any]]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Each kind's component is registered by the args class it is generic over, which
+        # is how component_for finds it: one source, the class statement.
+        super().__init_subclass__(**kwargs)
+        cls.TYPE = f"netplumb:index:{cls.__name__}"
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is NetworkAttachment:
+                (args_cls,) = get_args(base)
+                NetworkAttachment._by_args[args_cls] = cls
 
     nad_name: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -102,56 +115,31 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
 class MacvlanNetwork(NetworkAttachment[MacvlanNetworkArgs]):
     """A macvlan NAD (``master``, ``mode``, ``mtu``, IPAM)."""
 
-    TYPE = "netplumb:index:MacvlanNetwork"
-
 
 class IpvlanNetwork(NetworkAttachment[IpvlanNetworkArgs]):
     """An ipvlan NAD (``master``, ``mode`` l2|l3|l3s, IPAM)."""
-
-    TYPE = "netplumb:index:IpvlanNetwork"
 
 
 class BridgeNetwork(NetworkAttachment[BridgeNetworkArgs]):
     """A bridge NAD (``bridge``, gateway and masquerade options, VLAN, IPAM)."""
 
-    TYPE = "netplumb:index:BridgeNetwork"
-
 
 class HostDeviceNetwork(NetworkAttachment[HostDeviceNetworkArgs]):
     """A host-device NAD (exactly one of device, hwaddr, kernelpath, pciBusID)."""
-
-    TYPE = "netplumb:index:HostDeviceNetwork"
 
 
 class SriovNetwork(NetworkAttachment[SriovNetworkArgs]):
     """An SR-IOV NAD; ``resource_name`` ties it to a device-plugin pool."""
 
-    TYPE = "netplumb:index:SriovNetwork"
-
 
 class VlanNetwork(NetworkAttachment[VlanNetworkArgs]):
     """A vlan NAD (``master``, ``vlan_id``, IPAM)."""
-
-    TYPE = "netplumb:index:VlanNetwork"
 
 
 class CniNetwork(NetworkAttachment[CniNetworkArgs]):
     """A NAD carrying any CNI config, kept exactly as given (imports, unmodelled plugins)."""
 
-    TYPE = "netplumb:index:CniNetwork"
-
-
-COMPONENT_BY_TYPE: dict[str, type[NetworkAttachment[Any]]] = {
-    "macvlan": MacvlanNetwork,
-    "ipvlan": IpvlanNetwork,
-    "bridge": BridgeNetwork,
-    "host-device": HostDeviceNetwork,
-    "sriov": SriovNetwork,
-    "vlan": VlanNetwork,
-}
-
 
 def component_for(args: NadFields) -> type[NetworkAttachment[Any]]:
-    if isinstance(args, CniNetworkArgs):
-        return CniNetwork
-    return COMPONENT_BY_TYPE[args.type]
+    """The component of ``args``' kind (``MacvlanNetwork`` for ``MacvlanNetworkArgs``)."""
+    return NetworkAttachment._by_args[type(args)]
