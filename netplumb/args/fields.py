@@ -4,11 +4,16 @@ per-item checks of lists."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
+from ..cni import fields as fc
+from ..errors import PlanError
 from ..validation import FieldIssue
+
+LABEL_VALUE_MAX = 63
 
 
 def extended_resource(value: str) -> str:
@@ -52,3 +57,30 @@ def each(v: list[str], check: Any) -> list[str]:
         except FieldIssue as exc:
             raise FieldIssue(exc.message, subpath=(i,), value=item, has_value=True) from None
     return v
+
+
+def valid_workload_name(value: str) -> str:
+    """A pod's or a workload's name: a Kubernetes object name that is also a label value
+    (netplumb labels the pods ``app: <name>``), so at most 63 characters."""
+    fc.k8s_name(value)
+    if len(value) > LABEL_VALUE_MAX:
+        raise FieldIssue(f"name is {len(value)} characters; expected at most "
+                         f"{LABEL_VALUE_MAX}, since it is also the pods' app label")
+    return value
+
+
+WorkloadName = Annotated[str, AfterValidator(valid_workload_name)]
+"""The name of a pod or of a Deployment, StatefulSet or DaemonSet (one rule for all)."""
+
+
+def name_or_default(name: str | None, default: str, check: Callable[[str], str],
+                    what: str) -> str:
+    """``name``, else ``default`` (a component's resource name) if ``check`` takes it; a
+    :class:`PlanError` at ``name`` says how to set it otherwise."""
+    if name:
+        return name
+    try:
+        return check(default)
+    except FieldIssue as exc:
+        raise PlanError.one("name", default, f"{exc.message} (the {what} name defaults to the "
+                            "component's resource name; set args.name)") from None

@@ -27,6 +27,7 @@ from ..cni.plugins import (
 from ..errors import PlanError
 from ..validation import FieldIssue, by_type, tagged_union
 from .base import INPUT_CONFIG, InputModel
+from .fields import name_or_default
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 
@@ -68,13 +69,7 @@ class NadFields(InputModel, CniModel):
 
     def nad_name(self, default: str) -> str:
         """The NAD's name: ``name``, else ``default`` (a component's resource name), checked."""
-        if self.name:
-            return self.name
-        try:
-            return fc.k8s_name(default)
-        except FieldIssue as exc:
-            raise PlanError.one("name", default, f"{exc.message} (the NAD name defaults to the "
-                                "component's resource name; set args.name)") from None
+        return name_or_default(self.name, default, fc.k8s_name, "NAD")
 
     def to_dict(self) -> dict[str, Any]:
         """The interface plugin's JSON object (what goes into the CNI config)."""

@@ -7,13 +7,14 @@ from pydantic import Field
 from ..cni import fields as fc
 from ..cni.selection import NetworkSelection
 from .base import InputModel
+from .fields import Labels, WorkloadName, name_or_default, valid_workload_name
 from .resources import ContainerResources
 
 
 class PodArgs(InputModel):
     """A bare pod with secondary networks (as in the hand-run Multus guides)."""
 
-    name: fc.K8sName | None = None
+    name: WorkloadName | None = None
     """Pod name; in a program it defaults to the component's resource name."""
     namespace: fc.Namespace = "default"
     image: str = "busybox:1.36"
@@ -22,12 +23,14 @@ class PodArgs(InputModel):
     args: list[str] = Field(default_factory=list)
     networks: list[NetworkSelection] = Field(default_factory=list)
     """Secondary attachments, written to the ``k8s.v1.cni.cncf.io/networks`` annotation."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: Labels = Field(default_factory=dict)
     resources: ContainerResources = Field(default_factory=ContainerResources)
     """Container requests and limits (Kubernetes quantities; YAML numbers taken too)."""
     termination_grace_period_seconds: int = 0
     """Seconds to wait on delete; the guide's test pods use 0."""
 
-
+    def pod_name(self, default: str) -> str:
+        """The pod's name: ``name``, else ``default`` (a component's resource name), checked."""
+        return name_or_default(self.name, default, valid_workload_name, "pod")

@@ -11,7 +11,7 @@ from ..cni import fields as fc
 from ..cni.selection import NetworkSelection, refuse_non_multus_keys
 from ..validation import FieldIssue
 from .base import InputModel
-from .fields import Labels
+from .fields import Labels, WorkloadName, name_or_default, valid_workload_name
 from .resources import ContainerResources
 
 
@@ -44,7 +44,7 @@ class WorkloadArgs(InputModel):
 
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     """Workload kind."""
-    name: fc.Namespace | None = None
+    name: WorkloadName | None = None
     """Workload name; in a program it defaults to the component's resource name."""
     namespace: fc.Namespace = "default"
     """Namespace of the workload (and the default namespace of its selections)."""
@@ -91,3 +91,8 @@ class WorkloadArgs(InputModel):
             for i, sel in enumerate(selections):
                 refuse_non_multus_keys(sel, at=("networks", i))
         return data
+
+    def workload_name(self, default: str) -> str:
+        """The workload's name: ``name``, else ``default`` (a component's resource name),
+        checked."""
+        return name_or_default(self.name, default, valid_workload_name, self.kind)

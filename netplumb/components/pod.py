@@ -22,7 +22,7 @@ class MultiHomedPod(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None, *,
                  device_resources: Mapping[str, int] | None = None) -> None:
         checked = args.checked()
-        pod_name = checked.name or name
+        pod_name = checked.pod_name(name)
         manifest = pod(pod_name, checked)
         if device_resources:  # one per SR-IOV attachment, in requests and limits
             manifest = attach_to_workload(manifest, [], device_resources=device_resources)

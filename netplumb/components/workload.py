@@ -42,7 +42,7 @@ class MultiHomedWorkload(pulumi.ComponentResource):
                  external: Collection[str] = (),
                  resource_names: Mapping[str, str] | None = None) -> None:
         checked = args.checked()
-        wl_name = checked.name or name
+        wl_name = checked.workload_name(name)
         planned: list[PlannedNetwork] = []
         components: dict[str, NetworkAttachment[Any]] = {}
         resource_of: dict[str, str] = dict(resource_names or {})
