@@ -34,3 +34,10 @@ def pinned_image(value: str) -> str:
         raise FieldIssue("image is not pinned; expected a version tag (not 'latest') or an "
                          "@sha256 digest so every node runs the same build")
     return value
+
+
+def image_tag(image: str) -> str | None:
+    """The release tag of a Multus image reference (``-thick`` stripped); None for an
+    image without a tag."""
+    m = IMAGE_REF.match(image)
+    return m["tag"].removesuffix("-thick") if m and m["tag"] else None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from ..cni import fields as fc
-from ..cni.selection import NetworkSelection
+from ..cni.selection import NetworkSelection, check_one_source
 from .base import InputModel
 from .fields import Labels, WorkloadName, name_or_default, valid_workload_name
 from .resources import ContainerResources
@@ -30,6 +32,11 @@ class PodArgs(InputModel):
     """Container requests and limits (Kubernetes quantities; YAML numbers taken too)."""
     termination_grace_period_seconds: int = 0
     """Seconds to wait on delete; the guide's test pods use 0."""
+
+    @model_validator(mode="after")
+    def _one_source_of_networks(self) -> Self:
+        check_one_source(self.annotations, self.networks)
+        return self
 
     def pod_name(self, default: str) -> str:
         """The pod's name: ``name``, else ``default`` (a component's resource name), checked."""

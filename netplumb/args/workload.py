@@ -3,12 +3,12 @@ StatefulSet or DaemonSet whose pods get secondary networks."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from ..cni import fields as fc
-from ..cni.selection import NetworkSelection, refuse_non_multus_keys
+from ..cni.selection import NetworkSelection, check_one_source, refuse_non_multus_keys
 from ..validation import FieldIssue
 from .base import InputModel
 from .fields import Labels, WorkloadName, name_or_default, valid_workload_name
@@ -91,6 +91,11 @@ class WorkloadArgs(InputModel):
             for i, sel in enumerate(selections):
                 refuse_non_multus_keys(sel, at=("networks", i))
         return data
+
+    @model_validator(mode="after")
+    def _one_source_of_networks(self) -> Self:
+        check_one_source(self.annotations, self.networks)
+        return self
 
     def workload_name(self, default: str) -> str:
         """The workload's name: ``name``, else ``default`` (a component's resource name),

@@ -16,14 +16,17 @@ the networks reported.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..cni.config import CniConfig
 from ..cni.ipam import Pool
 from ..errors import Finding
-from .networks import PlannedNetwork
-from .selections import Workload
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+    from ..plan.workload import Workload
 
 WARN_PERCENT = 80
 
@@ -43,7 +46,11 @@ class PoolCapacity:
 
 def pool_capacity(config: CniConfig) -> PoolCapacity | None:
     """The number of pods ``config`` can give an address to, or None if not sizable."""
-    pools = config.pools()
+    return pools_capacity(config.pools())
+
+
+def pools_capacity(pools: Sequence[Pool]) -> PoolCapacity | None:
+    """The number of pods ``pools`` (one network's) can give an address to, or None."""
     if not pools:
         return None
     sets: dict[tuple[str | int, ...], int] = {}
@@ -72,7 +79,7 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
         if not wanted or net.external or net.key in seen:
             continue
         seen.add(net.key)
-        cap = pool_capacity(net.config)
+        cap = pools_capacity(net.pools)
         if cap is None:
             continue
         over = wanted > cap.size

@@ -14,10 +14,13 @@ plan cannot see), and bare pods are placed one by one, so neither is reported.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import Finding
-from .networks import PlannedNetwork
-from .selections import Workload
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+    from ..plan.workload import Workload
 
 SHARED_SEGMENT = frozenset({"macvlan", "ipvlan", "vlan", "sriov"})
 """Plugins whose pods sit on a segment the nodes share."""

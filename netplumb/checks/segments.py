@@ -26,22 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..cni import fields as fc
 from ..cni.fields import IPAddress, IPInterface
-from ..cni.ipam import Pool
+from ..cni.ipam import IpamFacts, Pool
 from ..errors import Finding
-from .addresses import (
-    IpamFacts,
-    bad_mac_reason,
-    config_macs,
-    ipam_facts,
-    on_link,
-    reserved_reason,
-    route_off_link,
-)
-from .networks import PlannedNetwork
-from .selections import Workload
+from .addresses import bad_mac_reason, on_link, reserved_reason, route_off_link
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+    from ..plan.workload import Workload
 
 
 @dataclass
@@ -74,11 +69,6 @@ class _Static:
     host_local: bool = False
 
 
-def _segment(net: PlannedNetwork) -> str:
-    link = net.link()
-    return f"link {link!r}" if link is not None else f"network {net.key}"
-
-
 def _owner(w: Workload, i: int) -> str:
     return f"{w.where}.networks[{i}]"
 
@@ -94,9 +84,7 @@ def check_segments(networks: Iterable[PlannedNetwork],
     for n in networks:
         if n.external or n.key in nets:
             continue
-        set_macs = config_macs(n)
-        nets[n.key] = _Net(n, _segment(n), ipam_facts(getattr(n.config.main, "ipam", None)),
-                           n.config.pools(), set_macs[-1] if set_macs else None)
+        nets[n.key] = _Net(n, n.segment, n.ipam, n.pools, n.macs[-1] if n.macs else None)
     findings: list[Finding] = []
     gateways: dict[tuple[str, IPAddress], _Claim] = {}
     for n_ in nets.values():

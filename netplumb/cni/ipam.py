@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
@@ -10,7 +10,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from ..validation import FieldIssue, by_type, tagged_union
 from . import fields as fc
 from .base import CniModel
-from .fields import IPAddress, IPNetwork
+from .fields import IPAddress, IPInterface, IPNetwork
 
 
 @dataclass(frozen=True)
@@ -482,3 +482,72 @@ def ipam_pools(ipam: object) -> list[Pool]:
     if isinstance(ipam, HostLocalIpam | WhereaboutsIpam):
         return ipam.pools()
     return []
+
+
+# -- what an IPAM config names, for the plan's checks ----------------------------------------
+
+Sub = tuple[str | int, ...]
+
+
+@dataclass
+class IpamFacts:
+    """The addresses an IPAM config names, each with its key path inside the IPAM object."""
+
+    subnets: list[IPNetwork] = field(default_factory=list)
+    """Subnets its interface gets an address from (ranges, static addresses)."""
+    statics: list[tuple[IPInterface, Sub]] = field(default_factory=list)
+    """Fixed addresses of static IPAM (every pod selecting the network gets them, unless
+    its selection asks for ``ips``)."""
+    bounds: list[tuple[IPAddress, IPNetwork, Sub]] = field(default_factory=list)
+    """Explicit host-local range bounds, with the range's subnet."""
+    gateways: list[tuple[IPAddress, Sub]] = field(default_factory=list)
+    """Gateways the config declares: of ranges and addresses, and the next hops of routes."""
+    routes: list[tuple[IPAddress, Sub]] = field(default_factory=list)
+    """Route next hops."""
+
+
+def _host_local_range(out: IpamFacts, subnet: str, start: str | None, end: str | None,
+                      gateway: str | None, at: Sub) -> None:
+    net = fc.parse_network(subnet)
+    out.subnets.append(net)
+    for key, text in (("rangeStart", start), ("rangeEnd", end)):
+        if text is not None:
+            out.bounds.append((fc.parse_address(text), net, (*at, key)))
+    if gateway is not None:
+        out.gateways.append((fc.parse_address(gateway), (*at, "gateway")))
+
+
+def _routes(out: IpamFacts, routes: list[Route] | None) -> None:
+    for k, route in enumerate(routes or []):
+        if route.gw is not None:
+            gw = fc.parse_address(route.gw)
+            out.routes.append((gw, ("routes", k, "gw")))
+            out.gateways.append((gw, ("routes", k, "gw")))
+
+
+def ipam_facts(ipam: object) -> IpamFacts:
+    """The facts of a host-local, static or whereabouts config; empty for other types."""
+    out = IpamFacts()
+    if isinstance(ipam, HostLocalIpam):
+        if ipam.subnet is not None:
+            _host_local_range(out, ipam.subnet, ipam.range_start, ipam.range_end,
+                              ipam.gateway, ())
+        for i, rs in enumerate(ipam.ranges or []):
+            for j, r in enumerate(rs):
+                _host_local_range(out, r.subnet, r.range_start, r.range_end, r.gateway,
+                                  ("ranges", i, j))
+        _routes(out, ipam.routes)
+    elif isinstance(ipam, StaticIpam):
+        for j, a in enumerate(ipam.addresses or []):
+            iface = fc.ip_interface(a.address)
+            out.subnets.append(iface.network)
+            out.statics.append((iface, ("addresses", j, "address")))
+            if a.gateway is not None:
+                out.gateways.append((fc.parse_address(a.gateway), ("addresses", j, "gateway")))
+        _routes(out, ipam.routes)
+    elif isinstance(ipam, WhereaboutsIpam):
+        out.subnets += [p.network for p in ipam.pools()]
+        if ipam.gateway is not None:
+            out.gateways.append((fc.parse_address(ipam.gateway), ("gateway",)))
+        _routes(out, ipam.routes)
+    return out

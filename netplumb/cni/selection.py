@@ -120,3 +120,25 @@ def parse_selections(data: Any, *, at: tuple[str | int, ...] = ()) -> list[Netwo
 def networks_annotation(selections: list[NetworkSelection]) -> str:
     """The annotation value: a JSON list, one object per attachment."""
     return json.dumps([s.to_dict() for s in selections], indent=2)
+
+
+def same_selections(text: str, selections: list[NetworkSelection]) -> bool:
+    """Whether a networks annotation's ``text`` says what ``selections`` say."""
+    return bool(_decoded(text) == _decoded(networks_annotation(selections)))
+
+
+def _decoded(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def check_one_source(annotations: dict[str, str], selections: list[NetworkSelection]) -> None:
+    """Raise :class:`FieldIssue` when both a networks annotation and selections are given and
+    they differ: two sources for one list."""
+    old = annotations.get(NETWORKS_ANNOTATION)
+    if selections and old is not None and not same_selections(old, selections):
+        raise FieldIssue("the annotations already select networks, and differently; give "
+                         "them as networks only", subpath=("annotations", NETWORKS_ANNOTATION),
+                         value=old, has_value=True)

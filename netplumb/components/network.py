@@ -17,8 +17,9 @@ from ..args.nad import (
     VlanNetworkArgs,
 )
 from ..checks.addresses import check_network_addresses
-from ..checks.networks import PlannedNetwork, raise_on_errors
 from ..cni.selection import NetworkSelection
+from ..errors import raise_on_errors
+from ..plan import PlannedNetwork
 from ..render.nad import nad, nad_crd
 from .objects import register_object
 

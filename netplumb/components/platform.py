@@ -19,8 +19,8 @@ from ..args.guardrails import NetworkGuardrailsArgs
 from ..args.multus import MultusInstallArgs
 from ..args.nad import SriovNetworkArgs
 from ..args.sriov import SriovPoolArgs
-from ..checks.networks import raise_on_errors
 from ..checks.selections import check_policy_targets
+from ..errors import raise_on_errors
 from ..ownership import Wanted, check_takeovers
 from ..plan import guardrails_wanted, multus_wanted, sriov_wanted
 from ..render import flannel as flannel_render

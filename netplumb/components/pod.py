@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pulumi
 
 from ..args.pod import PodArgs
-from ..render.multus import attach_to_workload
+from ..plan import container_resources
 from ..render.pod import pod
 from .network import child
 from .objects import register_object
@@ -23,9 +23,9 @@ class MultiHomedPod(pulumi.ComponentResource):
                  device_resources: Mapping[str, int] | None = None) -> None:
         checked = args.checked()
         pod_name = checked.pod_name(name)
-        manifest = pod(pod_name, checked)
-        if device_resources:  # one per SR-IOV attachment, in requests and limits
-            manifest = attach_to_workload(manifest, [], device_resources=device_resources)
+        # device resources (one per SR-IOV attachment) in requests and limits
+        resources = container_resources(checked.resources, device_resources or {})
+        manifest = pod(pod_name, checked, resources)
         super().__init__("netplumb:index:MultiHomedPod", name, None, opts)
         self.pod = register_object(f"{name}-pod", manifest, child(self))
         self.pod_name = pulumi.Output.from_input(pod_name)

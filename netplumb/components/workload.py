@@ -10,10 +10,11 @@ import pulumi
 
 from ..args.workload import WorkloadArgs
 from ..checks.capacity import check_capacity
-from ..checks.networks import PlannedNetwork, raise_on_errors
 from ..checks.segments import check_segments
-from ..checks.selections import Workload, check_selections, device_requests, workload_of
-from ..render.multus import workload
+from ..checks.selections import check_selections
+from ..errors import raise_on_errors
+from ..plan import PlannedNetwork, Workload, container_resources, device_requests, workload_of
+from ..render.workload import workload
 from .network import NetworkAttachment
 from .objects import register_object
 
@@ -63,7 +64,7 @@ class MultiHomedWorkload(pulumi.ComponentResource):
             raise_on_errors(findings, context=f"workload {wl_name}")
             warnings = [f for f in findings if f.severity != "error"]
         devices = device_requests(checked.networks, checked.namespace, resource_of)
-        manifest = workload(wl_name, checked, devices)
+        manifest = workload(wl_name, checked, container_resources(checked.resources, devices))
         super().__init__("netplumb:index:MultiHomedWorkload", name, None, opts)
         for w in warnings:
             pulumi.log.warn(str(w), self)

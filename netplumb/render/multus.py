@@ -4,17 +4,12 @@ should find on a node afterwards, and the pod side: the networks annotation on w
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..args.multus import MultusInstallArgs
-from ..args.workload import WorkloadArgs
-from ..checks.selections import with_device_resources
-from ..cni.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
-from ..errors import PlanError
 from .crds import SERVICE_MONITOR_API_VERSION, SERVICE_MONITOR_KIND
 from .flannel import CNI_CONF_FILE as FLANNEL_CONF_FILE
 from .nad import MANAGED_BY, nad_crd
@@ -375,107 +370,3 @@ def validate(args: MultusInstallArgs) -> MultusValidation:
                               {"name": args.flannel.cni_name}))
     return MultusValidation(args.namespace, DAEMONSET, dict(_SELECTOR), tuple(paths),
                             tuple(notes))
-
-
-# -- the pod side: networks on workloads ------------------------------------------------------
-
-
-def attach_networks(pod_template: Mapping[str, Any], selections: Sequence[NetworkSelection],
-                    *, device_resources: Mapping[str, int] | None = None,
-                    container: str | None = None) -> dict[str, Any]:
-    """A copy of ``pod_template`` (``{metadata, spec}``) whose pods get ``selections``.
-
-    The selections become the ``k8s.v1.cni.cncf.io/networks`` annotation; device
-    resources (one per SR-IOV attachment, see
-    :func:`~netplumb.checks.selections.device_requests`) are added to the requests and
-    limits of ``container`` (default: the first). An annotation already in the template
-    that differs is a :class:`PlanError`: two sources for one list.
-    """
-    out = copy.deepcopy(dict(pod_template))
-    meta = out.setdefault("metadata", {})
-    notes = dict(meta.get("annotations") or {})
-    if selections:
-        value = networks_annotation(list(selections))
-        old = notes.get(NETWORKS_ANNOTATION)
-        if old is not None and _decoded(old) != _decoded(value):
-            raise PlanError.one(f"metadata.annotations.{NETWORKS_ANNOTATION}", old,
-                                "the template already selects networks; give them as "
-                                "selections only")
-        notes[NETWORKS_ANNOTATION] = value
-        meta["annotations"] = notes
-    if device_resources:
-        containers = (out.get("spec") or {}).get("containers") or []
-        index = 0
-        if container is not None:
-            names = [c.get("name") for c in containers]
-            if container not in names:
-                raise PlanError.one("spec.containers", names,
-                                    f"no container {container!r} for the device resources")
-            index = names.index(container)
-        if not containers:
-            raise PlanError.one("spec.containers", [], "no container to give the device "
-                                "resources of the SR-IOV networks to")
-        target = containers[index]
-        target["resources"] = with_device_resources(
-            target.get("resources"), device_resources,
-            where=f"spec.containers[{index}].resources")
-    return out
-
-
-def _decoded(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def attach_to_workload(manifest: Mapping[str, Any], selections: Sequence[NetworkSelection],
-                       **kwargs: Any) -> dict[str, Any]:
-    """:func:`attach_networks` on a Deployment, StatefulSet, DaemonSet (their
-    ``spec.template``) or a bare Pod."""
-    if manifest.get("kind") == "Pod":
-        return attach_networks(manifest, selections, **kwargs)
-    out = dict(manifest)
-    spec = dict(out.get("spec") or {})
-    if "template" not in spec:
-        raise PlanError.one("spec.template", None, f"a {manifest.get('kind')} without a pod "
-                            "template; expected a Deployment, StatefulSet, DaemonSet or Pod")
-    spec["template"] = attach_networks(spec["template"], selections, **kwargs)
-    out["spec"] = spec
-    return out
-
-
-def workload(name: str, args: WorkloadArgs,
-             device_resources: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """The Deployment, StatefulSet or DaemonSet of ``args`` with its networks attached."""
-    labels = {**MANAGED_BY, "app": name, **args.labels}
-    container: dict[str, Any] = {"name": args.container_name, "image": args.image}
-    if args.command:
-        container["command"] = list(args.command)
-    if args.args:
-        container["args"] = list(args.args)
-    if args.ports:
-        container["ports"] = [p.to_dict() for p in args.ports]
-    res = args.resources.to_dict()
-    if res:
-        container["resources"] = res
-    pod_spec: dict[str, Any] = {"containers": [container],
-                                "terminationGracePeriodSeconds":
-                                    args.termination_grace_period_seconds}
-    if args.node_selector:
-        pod_spec["nodeSelector"] = dict(args.node_selector)
-    template_meta: dict[str, Any] = {"labels": labels}
-    if args.annotations:
-        template_meta["annotations"] = dict(args.annotations)
-    template = attach_networks({"metadata": template_meta, "spec": pod_spec}, args.networks,
-                               device_resources=device_resources)
-    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": name}}}
-    if args.kind != "DaemonSet":
-        spec["replicas"] = args.replicas
-    if args.kind == "StatefulSet":
-        spec["serviceName"] = name
-    spec["template"] = template
-    return {"apiVersion": "apps/v1", "kind": args.kind,
-            "metadata": {"name": name, "namespace": args.namespace,
-                         "labels": {**MANAGED_BY, "app": name}},
-            "spec": spec}

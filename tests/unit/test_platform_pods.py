@@ -13,24 +13,27 @@ from netplumb import PlanError, parse_cni_config
 from netplumb.args.nad import MacvlanNetworkArgs, SriovNetworkArgs
 from netplumb.args.pod import PodArgs
 from netplumb.args.resources import ContainerResources
-from netplumb.checks.networks import PlannedNetwork
-from netplumb.checks.selections import (
-    Workload,
-    add_ips_capability,
-    check_selections,
-    device_requests,
-    with_capability,
-    with_device_resources,
-    workload_of_pod,
-)
+from netplumb.checks.selections import check_selections
 from netplumb.cni.ipam import HostLocalIpam
 from netplumb.cni.selection import NETWORKS_ANNOTATION, NetworkSelection, parse_selections
 from netplumb.components import MultiHomedPod
 from netplumb.components.network import MacvlanNetwork, SriovNetwork
 from netplumb.components.workload import MultiHomedWorkload
-from netplumb.render.multus import attach_networks, attach_to_workload, workload
+from netplumb.plan import (
+    PlannedNetwork,
+    Workload,
+    add_ips_capability,
+    attach_networks,
+    attach_to_workload,
+    container_resources,
+    device_requests,
+    with_capability,
+    with_device_resources,
+    workload_of_pod,
+)
 from netplumb.render.nad import nad
 from netplumb.render.pod import pod
+from netplumb.render.workload import workload
 from netplumb.validation import validate
 
 from .pulumi_mocks import run_program
@@ -406,7 +409,7 @@ def test_attach_to_any_workload_kind(kind: str) -> None:
                                "replicas": 3, "ports": [{"containerPort": 80}],
                                "networks": [{"name": "sriov-conf", "interface": "net1"},
                                             {"name": "macvlan-conf"}]})
-    made = workload("app", args, {"intel.com/sriov": 1})
+    made = workload("app", args, container_resources(args.resources, {"intel.com/sriov": 1}))
     assert made["kind"] == kind
     tmpl = made["spec"]["template"]
     assert selections_in(tmpl) == [{"name": "sriov-conf", "interface": "net1"},

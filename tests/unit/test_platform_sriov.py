@@ -148,8 +148,8 @@ def test_invalid_component_input_registers_nothing() -> None:
 
 def test_sriov_networks_must_name_a_declared_pool() -> None:
     from netplumb import parse_cni_config
-    from netplumb.checks.networks import PlannedNetwork
     from netplumb.checks.selections import check_device_pools
+    from netplumb.plan import PlannedNetwork
 
     sriov = PlannedNetwork("sriov-conf", "default", parse_cni_config(SEED_SRIOV),
                            where="networks[5]")

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netplumb import CNI_VERSIONS, PlanError, parse_cni_config
-from netplumb.checks.networks import PlannedNetwork, check_pool_overlaps
+from netplumb.checks.networks import check_pool_overlaps
 from netplumb.cni.ipam import (
     DhcpIpam,
     HostLocalIpam,
@@ -36,6 +36,7 @@ from netplumb.cni.ipam import (
     WhereaboutsRange,
 )
 from netplumb.cni.plugins import KNOWN_PLUGINS, Plugin, VlanTrunk
+from netplumb.plan import PlannedNetwork
 
 J = dict[str, Any]
 Draw = Callable[..., Any]

@@ -5,38 +5,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .args.guardrails import NetworkGuardrailsArgs
-from .args.multus import MultusInstallArgs
-from .args.nad import CniNetworkArgs, NadFields
-from .args.pod import PodArgs
-from .args.sriov import SriovPoolArgs
-from .args.stack import CONFIG_KEY, StackSpec
-from .args.workload import WorkloadArgs
-from .checks.addresses import check_network_addresses
-from .checks.capacity import check_capacity
-from .checks.cluster import check_cluster_overlap
-from .checks.ipam_scope import check_node_local_ipam
-from .checks.multus import check_default_route_support, check_namespace_isolation
-from .checks.names import repeated
-from .checks.networks import PlannedNetwork, check_networks, raise_on_errors
-from .checks.segments import check_segments
-from .checks.selections import (
-    add_ips_capability,
+from ..args.nad import CniNetworkArgs, NadFields
+from ..args.pod import PodArgs
+from ..args.stack import CONFIG_KEY, StackSpec
+from ..args.workload import WorkloadArgs
+from ..checks.addresses import check_network_addresses
+from ..checks.capacity import check_capacity
+from ..checks.cluster import check_cluster_overlap
+from ..checks.ipam_scope import check_node_local_ipam
+from ..checks.multus import check_default_route_support, check_namespace_isolation
+from ..checks.names import repeated
+from ..checks.networks import check_networks
+from ..checks.segments import check_segments
+from ..checks.selections import (
     check_device_pools,
     check_policy_targets,
     check_selections,
-    device_requests,
-    workload_of,
-    workload_of_pod,
 )
-from .errors import Finding, PlanError, format_path
-from .ownership import Wanted
-from .render.crds import multi_network_policy_crd
-from .render.guardrails import guardrail_manifests
-from .render.multus import attach_to_workload, install_manifests, workload
-from .render.nad import nad, nad_crd
-from .render.pod import pod
-from .render.sriov import sriov_manifests
+from ..errors import Finding, PlanError, format_path, raise_on_errors
+from ..render.crds import multi_network_policy_crd
+from ..render.guardrails import guardrail_manifests
+from ..render.multus import install_manifests
+from ..render.nad import nad, nad_crd
+from ..render.pod import pod
+from ..render.sriov import sriov_manifests
+from ..render.workload import workload
+from .fixups import add_ips_capability, container_resources, device_requests
+from .network import PlannedNetwork
+from .workload import workload_of, workload_of_pod
 
 
 @dataclass
@@ -46,11 +42,20 @@ class Plan:
     pods: list[tuple[str, PodArgs]] = field(default_factory=list)
     workloads: list[tuple[str, WorkloadArgs]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``Kind/namespace/name`` → the container's requests and limits with the device
+    resources its selections need (pods and workloads that need any)."""
 
     def resource_of(self) -> dict[str, str]:
         """``ns/name`` → device resource, for the networks that name one."""
         return {net.key: args.resource_name for net, args in self.networks
                 if args.resource_name}
+
+    def container_resources(self, kind: str, name: str, args: PodArgs | WorkloadArgs
+                            ) -> dict[str, Any]:
+        """What the plan gives the container of a pod (``kind`` Pod) or workload."""
+        found = self.resources.get(f"{kind}/{args.namespace}/{name}")
+        return found if found is not None else args.resources.to_dict()
 
     @property
     def warnings(self) -> list[Finding]:
@@ -58,7 +63,8 @@ class Plan:
 
 
 def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY)) -> Plan:
-    """Resolve names, build every CNI config, run every check; raise :class:`PlanError`."""
+    """Resolve names, build every CNI config, run every check, add what netplumb adds
+    itself (capabilities, device resources); raise :class:`PlanError`."""
     plan = Plan(spec)
     errors: list[Finding] = []
     for i, args in enumerate(spec.networks):
@@ -116,9 +122,33 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
     if spec.guardrails is not None:
         known = {n.key for n in fixed} | set(spec.external_networks)
         findings += check_policy_targets(spec.guardrails, known, at=(*root, "guardrails"))
+    findings += _device_resources(plan, base)
     raise_on_errors(findings)
     plan.findings = findings
     return plan
+
+
+def _device_resources(plan: Plan, base: str) -> list[Finding]:
+    """Device resources of every pod and workload whose selections need any, into
+    ``plan.resources``; a conflict with what the user set is a finding."""
+    resource_of = plan.resource_of()
+    if not resource_of:
+        return []
+    findings: list[Finding] = []
+    owners: list[tuple[str, str, str, PodArgs | WorkloadArgs]] = [
+        ("Pod", name, f"{base}.pods[{j}]", p) for j, (name, p) in enumerate(plan.pods)]
+    owners += [(w.kind, name, f"{base}.workloads[{k}]", w)
+               for k, (name, w) in enumerate(plan.workloads)]
+    for kind, name, where, args in owners:
+        needs = device_requests(args.networks, args.namespace, resource_of)
+        if not needs:
+            continue
+        try:
+            plan.resources[f"{kind}/{args.namespace}/{name}"] = container_resources(
+                args.resources, needs, where=f"{where}.resources")
+        except PlanError as exc:
+            findings += exc.findings
+    return findings
 
 
 def nad_manifests(plan: Plan) -> list[dict[str, Any]]:
@@ -130,10 +160,13 @@ def nad_manifests(plan: Plan) -> list[dict[str, Any]]:
 
 def pod_manifests(plan: Plan) -> list[dict[str, Any]]:
     """The plan's bare pods (device requests added for SR-IOV attachments)."""
-    resource_of = plan.resource_of()
-    return [attach_to_workload(pod(name, p), [], device_resources=device_requests(
-                p.networks, p.namespace, resource_of))
-            for name, p in plan.pods]
+    return [pod(name, p, plan.container_resources("Pod", name, p)) for name, p in plan.pods]
+
+
+def workload_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's Deployments, StatefulSets and DaemonSets."""
+    return [workload(name, w, plan.container_resources(w.kind, name, w))
+            for name, w in plan.workloads]
 
 
 def render_plan(plan: Plan) -> list[dict[str, Any]]:
@@ -153,67 +186,5 @@ def render_plan(plan: Plan) -> list[dict[str, Any]]:
         out += guardrail_manifests(spec.guardrails)
     out += nad_manifests(plan)
     out += pod_manifests(plan)
-    resource_of = plan.resource_of()
-    for name, w in plan.workloads:
-        out.append(workload(name, w, device_requests(w.networks, w.namespace, resource_of)))
-    return out
-
-
-# -- cluster-wide objects, for the ownership check ----------------------------------------
-
-
-def multus_wanted(args: MultusInstallArgs, at: str) -> list[Wanted]:
-    """What a Multus install places cluster-wide (every object: the install is shared)."""
-    crd = nad_crd()
-    rest = [m for m in install_manifests(args) if m != crd]
-    out = [Wanted(at, rest, instead=f"remove {at.rsplit('.', 1)[-1]}: and use the cluster's "
-                                     "Multus")]
-    if args.install_nad_crd:
-        out.insert(0, Wanted(f"{at}.install_nad_crd", [crd],
-                             instead="install_nad_crd: false under it"))
-    return out
-
-
-def sriov_wanted(args: SriovPoolArgs, at: str) -> list[Wanted]:
-    return [Wanted(at, sriov_manifests(args), instead="remove it and use the cluster's "
-                                                      "device plugin")]
-
-
-def guardrails_wanted(args: NetworkGuardrailsArgs, at: str) -> list[Wanted]:
-    """The cluster-wide part of the guardrails: created namespaces, the network roles and
-    their cluster bindings, the MultiNetworkPolicy CRD."""
-    from .ownership import is_cluster_scoped
-    from .render.guardrails import pod_security_namespace, rbac_manifests
-
-    out = [Wanted(f"{at}.pod_security[{i}].create", [pod_security_namespace(p)],
-                  instead="create: false, which only labels the existing namespace")
-           for i, p in enumerate(args.pod_security) if p.create]
-    if args.rbac is not None:
-        out.append(Wanted(f"{at}.rbac", [m for m in rbac_manifests(args.rbac)
-                                         if is_cluster_scoped(m)],
-                          instead="other role names (admin_role, viewer_role)"))
-    if args.install_multi_network_policy_crd:
-        out.append(Wanted(f"{at}.install_multi_network_policy_crd",
-                          [multi_network_policy_crd()],
-                          instead="install_multi_network_policy_crd: false"))
-    return out
-
-
-def cluster_wide(spec: StackSpec, root: tuple[str, ...] = ("config", CONFIG_KEY)
-                 ) -> list[Wanted]:
-    """Every cluster-wide object the stack would register, grouped by the key asking."""
-    base = format_path(root)
-
-    def at(key: str) -> str:
-        return f"{base}{key}" if base.endswith(":") else f"{base}.{key}"
-
-    out: list[Wanted] = []
-    if spec.multus is not None:
-        out += multus_wanted(spec.multus, at("multus"))
-    if spec.install_nad_crd:
-        out.append(Wanted(at("install_nad_crd"), [nad_crd()], instead="install_nad_crd: false"))
-    if spec.sriov is not None:
-        out += sriov_wanted(spec.sriov, at("sriov"))
-    if spec.guardrails is not None:
-        out += guardrails_wanted(spec.guardrails, at("guardrails"))
+    out += workload_manifests(plan)
     return out
