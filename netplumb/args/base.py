@@ -14,6 +14,7 @@ from typing import Any, Self
 from pydantic import ConfigDict, PrivateAttr, ValidationInfo, model_validator
 
 from ..errors import Loc
+from ..gcpause import collector_paused
 from ..validation import PlanModel, validate
 
 INPUT_CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True,
@@ -44,7 +45,8 @@ class InputModel(PlanModel):
     def parse(cls, data: Any, *, at: Loc = ()) -> Self:
         """Validate typed input (unknown keys refused, nested CNI models too); problems
         come back as a :class:`~netplumb.PlanError` with paths under ``at``."""
-        return validate(lambda d: cls.model_validate(d, context=PARSED), data, at=at)
+        with collector_paused():
+            return validate(lambda d: cls.model_validate(d, context=PARSED), data, at=at)
 
     def checked(self) -> Self:
         """These args as a component takes them, raising :class:`~netplumb.PlanError` for

@@ -23,6 +23,7 @@ from ..checks.selections import (
     check_selections,
 )
 from ..errors import Finding, PlanError, format_path, raise_on_errors
+from ..gcpause import collector_paused
 from ..render.crds import multi_network_policy_crd
 from ..render.guardrails import guardrail_manifests
 from ..render.multus import install_manifests
@@ -65,6 +66,11 @@ class Plan:
 def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY)) -> Plan:
     """Resolve names, build every CNI config, run every check, add what netplumb adds
     itself (capabilities, device resources); raise :class:`PlanError`."""
+    with collector_paused():
+        return _build_plan(spec, root)
+
+
+def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
     plan = Plan(spec)
     errors: list[Finding] = []
     for i, args in enumerate(spec.networks):
