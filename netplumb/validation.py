@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, Union, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,9 @@ from .spelling import nearest, unknown_key_message
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+V = TypeVar("V")
+R = TypeVar("R")
+L = TypeVar("L", bound=list[Any] | None)
 
 # Tags used inside discriminated unions start with this character; they are not part of
 # the user's field path and are dropped when errors are reported.
@@ -69,6 +72,23 @@ class FieldIssue(ValueError):
         self.subpath = subpath
         self.value = value
         self.has_value = has_value
+
+
+def located(check: Callable[[V], R], value: V, *subpath: str | int) -> R:
+    """``check(value)``, with the :class:`FieldIssue` it raises placed at ``subpath`` (a key
+    or index below the field being validated) and naming ``value``."""
+    try:
+        return check(value)
+    except FieldIssue as exc:
+        raise FieldIssue(exc.message, subpath=subpath, value=value, has_value=True) from None
+
+
+def each(items: L, check: Callable[[Any], object]) -> L:
+    """Run ``check`` on every item of a list (or None); a problem is placed at the item's
+    index."""
+    for i, item in enumerate(cast("list[Any]", items or [])):
+        located(check, item, i)
+    return items
 
 
 def _init_with_plan_errors(self: BaseModel, /, **data: Any) -> None:

@@ -8,9 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ..cni import fields as fc
-from ..validation import FieldIssue
+from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import each
 
 
 class ClusterNetworksArgs(InputModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator
 
@@ -47,16 +47,6 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
-
-
-def each(v: list[str], check: Any) -> list[str]:
-    """Run ``check`` on every item; a problem is placed at the item's index."""
-    for i, item in enumerate(v):
-        try:
-            check(item)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=(i,), value=item, has_value=True) from None
-    return v
 
 
 def valid_workload_name(value: str) -> str:

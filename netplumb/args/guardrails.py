@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from ..cni import fields as fc
-from ..validation import FieldIssue
+from ..validation import FieldIssue, each, located
 from .base import InputModel
-from .fields import each, extended_resource
+from .fields import extended_resource
 from .resources import Quantity
 
 NETWORK_ADMIN_ROLE = "netplumb-network-admin"
@@ -59,10 +59,7 @@ class QuotaArgs(InputModel):
                 raise FieldIssue("give the bare resource name (netplumb writes the requests. "
                                  f"key); expected {key.split('.', 1)[1]}", subpath=(key,),
                                  value=key, has_value=True)
-            try:
-                extended_resource(key)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(key,), value=key, has_value=True) from None
+            located(extended_resource, key, key)
             if n < 0:
                 raise FieldIssue("negative; expected a device count >= 0", subpath=(key,),
                                  value=n, has_value=True)
@@ -109,11 +106,7 @@ class Subject(InputModel):
             raise FieldIssue(f"a {self.kind} subject has no namespace", subpath=("namespace",),
                              value=self.namespace, has_value=True)
         if self.namespace is not None:
-            try:
-                fc.k8s_label_name(self.namespace)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=("namespace",), value=self.namespace,
-                                 has_value=True) from None
+            located(fc.k8s_label_name, self.namespace, "namespace")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,17 +196,9 @@ class IpBlock(InputModel):
 
     @model_validator(mode="after")
     def _check(self) -> IpBlock:
-        try:
-            net = fc.ip_network(self.cidr)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=("cidr",), value=self.cidr,
-                             has_value=True) from None
+        net = located(fc.ip_network, self.cidr, "cidr")
         for i, ex in enumerate(self.except_):
-            try:
-                sub = fc.ip_network(ex)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=("except", i), value=ex,
-                                 has_value=True) from None
+            sub = located(fc.ip_network, ex, "except", i)
             if sub.version != net.version or not sub.subnet_of(net):  # type: ignore[arg-type]
                 raise FieldIssue(f"not inside {net}; expected a sub-range of cidr",
                                  subpath=("except", i), value=ex, has_value=True)

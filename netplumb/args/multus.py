@@ -14,7 +14,8 @@ from pydantic import Field, field_validator, model_validator
 
 from ..cni import fields as fc
 from ..cni.config import CniVersion
-from ..validation import FieldIssue
+from ..hostpaths import FLANNEL_SUBNET_ENV
+from ..validation import FieldIssue, each
 from .base import InputModel
 from .fields import Labels, abs_path
 from .flannel import FlannelArgs
@@ -131,12 +132,7 @@ class MultusInstallArgs(InputModel):
     @field_validator("global_namespaces")
     @classmethod
     def _globals(cls, v: list[str]) -> list[str]:
-        for i, ns in enumerate(v):
-            try:
-                fc.k8s_label_name(ns)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(i,), value=ns, has_value=True) from None
-        return v
+        return each(v, fc.k8s_label_name)
 
     @field_validator("metrics_port")
     @classmethod
@@ -180,7 +176,7 @@ class MultusInstallArgs(InputModel):
         """The readiness indicator as a host path, after the Flannel default is applied."""
         if self.readiness_indicator_file is not None:
             return self.readiness_indicator_file or None
-        return "/run/flannel/subnet.env" if self.installs_flannel else None
+        return FLANNEL_SUBNET_ENV if self.installs_flannel else None
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -10,9 +10,9 @@ from pydantic import Field, field_validator, model_validator
 
 from ..cni import fields as fc
 from ..errors import PlanError
-from ..validation import FieldIssue
+from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import Labels, each, extended_resource
+from .fields import Labels, extended_resource
 from .images import SRIOV_CNI_IMAGE, SRIOV_DEVICE_PLUGIN_IMAGE, pinned_image
 from .nad import SriovNetworkArgs
 from .placement import Toleration

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from ..cni import fields as fc
 from ..errors import PlanError
 from ..spelling import nearest
-from ..validation import FieldIssue
+from ..validation import FieldIssue, each
 from .base import InputModel
 from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
 from .guardrails import NetworkGuardrailsArgs
@@ -65,16 +65,7 @@ class StackSpec(InputModel):
     @field_validator("external_networks")
     @classmethod
     def _external(cls, v: list[str]) -> list[str]:
-        for i, ref in enumerate(v):
-            ns, slash, name = ref.partition("/")
-            try:
-                if not slash:
-                    raise FieldIssue("expected namespace/name")
-                fc.k8s_label_name(ns)
-                fc.k8s_name(name)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(i,), value=ref, has_value=True) from None
-        return v
+        return each(v, fc.nad_key)
 
     @model_validator(mode="after")
     def _one_crd(self) -> StackSpec:

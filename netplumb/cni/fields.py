@@ -131,6 +131,16 @@ def k8s_label_name(value: str) -> str:
     return value
 
 
+def nad_key(value: str) -> str:
+    """``namespace/name`` of a NetworkAttachmentDefinition."""
+    ns, slash, name = value.partition("/")
+    if not slash:
+        raise FieldIssue("expected namespace/name")
+    k8s_label_name(ns)
+    k8s_name(name)
+    return value
+
+
 def int_range(value: int, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise FieldIssue(f"{what} out of range; expected {low}-{high}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from ..validation import FieldIssue, by_type, tagged_union
+from ..validation import FieldIssue, by_type, each, located, tagged_union
 from . import fields as fc
 from .base import CniModel
 from .fields import IPAddress, IPInterface, IPNetwork
@@ -88,21 +88,13 @@ class Dns(CniModel):
     @field_validator("nameservers")
     @classmethod
     def _ns(cls, v: list[str] | None) -> list[str] | None:
-        for i, s in enumerate(v or []):
-            try:
-                fc.ip_address(s)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(i,), value=s, has_value=True) from None
-        return v
+        return each(v, fc.ip_address)
 
 
 def _check_range(subnet: str, start: str | None, end: str | None, gateway: str | None,
                  *, too_small_check: bool = True) -> None:
     """host-local's rules for one range, each error located at its own key."""
-    try:
-        net = fc.ip_network(subnet)
-    except FieldIssue as exc:
-        raise FieldIssue(exc.message, subpath=("subnet",), value=subnet, has_value=True) from None
+    net = located(fc.ip_network, subnet, "subnet")
     if too_small_check and net.prefixlen > net.max_prefixlen - 2:
         raise FieldIssue(f"network {net} is too small to allocate from; expected a prefix of at "
                          f"most /{net.max_prefixlen - 2}", subpath=("subnet",), value=subnet,
@@ -111,10 +103,7 @@ def _check_range(subnet: str, start: str | None, end: str | None, gateway: str |
     for key, text in (("rangeStart", start), ("rangeEnd", end), ("gateway", gateway)):
         if text is None:
             continue
-        try:
-            addr = fc.ip_address(text)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=(key,), value=text, has_value=True) from None
+        addr = located(fc.ip_address, text, key)
         if addr.version != net.version:
             raise FieldIssue(f"IPv{addr.version} address in IPv{net.version} subnet {net}; "
                              "expected the subnet's family", subpath=(key,), value=text,
@@ -275,17 +264,9 @@ class StaticAddress(CniModel):
 
     @model_validator(mode="after")
     def _check(self) -> StaticAddress:
-        try:
-            iface = fc.ip_interface(self.address)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=("address",), value=self.address,
-                             has_value=True) from None
+        iface = located(fc.ip_interface, self.address, "address")
         if self.gateway is not None:
-            try:
-                gw = fc.ip_address(self.gateway)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=("gateway",), value=self.gateway,
-                                 has_value=True) from None
+            gw = located(fc.ip_address, self.gateway, "gateway")
             if gw.version != iface.version:
                 raise FieldIssue(f"IPv{gw.version} gateway for IPv{iface.version} address; "
                                  "expected the same family", subpath=("gateway",),
@@ -355,18 +336,12 @@ class WhereaboutsRange(CniModel):
 
 def _check_whereabouts(rng: str, start: str | None, end: str | None,
                        exclude: list[str] | None, gateway: str | None) -> None:
-    try:
-        net, _, _ = _whereabouts_range(rng)
-    except FieldIssue as exc:
-        raise FieldIssue(exc.message, subpath=("range",), value=rng, has_value=True) from None
+    net, _, _ = located(_whereabouts_range, rng, "range")
     addrs: dict[str, IPAddress] = {}
     for key, text in (("range_start", start), ("range_end", end), ("gateway", gateway)):
         if text is None:
             continue
-        try:
-            addr = fc.ip_address(text)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=(key,), value=text, has_value=True) from None
+        addr = located(fc.ip_address, text, key)
         if addr.version != net.version or addr not in net:
             raise FieldIssue(f"not inside range {net}; expected an address of that network",
                              subpath=(key,), value=text, has_value=True)
@@ -452,11 +427,7 @@ class RawIpam(CniModel):
             raise FieldIssue("invalid IPAM type; expected the plugin binary's name",
                              subpath=("type",), value=self.type, has_value=True)
         if self.type is not None:
-            try:
-                fc.not_a_near_miss(self.type, KNOWN_IPAM, "IPAM")
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=("type",), value=self.type,
-                                 has_value=True) from None
+            located(lambda t: fc.not_a_near_miss(t, KNOWN_IPAM, "IPAM"), self.type, "type")
         return self
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from ..errors import PlanError, format_path
-from ..validation import FieldIssue, validate
+from ..validation import FieldIssue, each, validate
 from . import fields as fc
 from .base import CniModel
 
@@ -46,12 +46,7 @@ class NetworkSelection(CniModel):
     @field_validator("ips")
     @classmethod
     def _ips(cls, v: list[str] | None) -> list[str] | None:
-        for i, ip in enumerate(v or []):
-            try:
-                fc.ip_interface(ip)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(i,), value=ip, has_value=True) from None
-        return v
+        return each(v, fc.ip_interface)
 
     @field_validator("mac")
     @classmethod
@@ -61,12 +56,7 @@ class NetworkSelection(CniModel):
     @field_validator("default_route")
     @classmethod
     def _gw(cls, v: list[str] | None) -> list[str] | None:
-        for i, gw in enumerate(v or []):
-            try:
-                fc.ip_address(gw)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(i,), value=gw, has_value=True) from None
-        return v
+        return each(v, fc.ip_address)
 
 
 NON_MULTUS_SELECTION_KEYS: dict[str, str] = {

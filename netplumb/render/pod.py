@@ -7,7 +7,7 @@ from typing import Any
 
 from ..args.pod import PodArgs
 from ..cni.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
-from .nad import MANAGED_BY
+from .manifests import manifest, metadata
 
 
 def pod_annotations(annotations: Mapping[str, str], selections: Sequence[NetworkSelection]
@@ -30,12 +30,10 @@ def pod(name: str, args: PodArgs, resources: Mapping[str, Any] | None = None
     res = dict(resources) if resources is not None else args.resources.to_dict()
     if res:
         container["resources"] = res
-    meta: dict[str, Any] = {"name": name, "namespace": args.namespace,
-                            "labels": {**MANAGED_BY, "app": name, **args.labels}}
-    if notes:
-        meta["annotations"] = notes
+    meta = metadata(name, args.namespace, labels={"app": name, **args.labels},
+                    annotations=notes)
     spec: dict[str, Any] = {"containers": [container],
                             "terminationGracePeriodSeconds": args.termination_grace_period_seconds}
     if args.node_selector:
         spec["nodeSelector"] = args.node_selector
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    return manifest("v1", "Pod", meta, spec=spec)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args.workload import WorkloadArgs
-from .nad import MANAGED_BY
+from .manifests import MANAGED_BY, manifest, metadata
 from .pod import pod_annotations
 
 
@@ -43,7 +43,5 @@ def workload(name: str, args: WorkloadArgs, resources: Mapping[str, Any] | None 
     if args.kind == "StatefulSet":
         spec["serviceName"] = name
     spec["template"] = template
-    return {"apiVersion": "apps/v1", "kind": args.kind,
-            "metadata": {"name": name, "namespace": args.namespace,
-                         "labels": {**MANAGED_BY, "app": name}},
-            "spec": spec}
+    return manifest("apps/v1", args.kind, metadata(name, args.namespace, labels={"app": name}),
+                    spec=spec)
