@@ -19,16 +19,12 @@ from ..args.nad import (
 from ..checks.addresses import check_network_addresses
 from ..cni.selection import NetworkSelection
 from ..errors import raise_on_errors
+from ..ownership import Wanted
 from ..plan import PlannedNetwork
 from ..render.nad import nad, nad_crd
-from .objects import register_object
+from .objects import check_owners, children, register_object
 
 A = TypeVar("A", bound=NadFields)
-
-
-def child(parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None
-          ) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
 
 
 def register_nad(name: str, planned: PlannedNetwork, args: NadFields,
@@ -44,13 +40,10 @@ class NadCrd(pulumi.ComponentResource):
     """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        from ..ownership import Wanted
-        from .platform import check_owners
-
         crd = nad_crd()
         check_owners([Wanted(name, [crd], instead="the cluster's CRD, without NadCrd")])
         super().__init__("netplumb:index:NadCrd", name, None, opts)
-        self.crd = register_object(f"{name}-crd", crd, child(self), cluster_wide=True)
+        self.crd = register_object(f"{name}-crd", crd, children(self), cluster_wide=True)
         self.register_outputs({})
 
 
@@ -93,7 +86,7 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
         super().__init__(self.TYPE, name, None, opts)
         self.args = checked
         self.planned = planned
-        self.nad = register_nad(f"{name}-nad", self.planned, checked, child(self))
+        self.nad = register_nad(f"{name}-nad", self.planned, checked, children(self))
         self.nad_name = pulumi.Output.from_input(nad_name)
         self.namespace = pulumi.Output.from_input(checked.namespace)
         self.config = pulumi.Output.from_input(config.to_json())

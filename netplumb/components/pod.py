@@ -9,8 +9,7 @@ import pulumi
 from ..args.pod import PodArgs
 from ..plan import container_resources
 from ..render.pod import pod
-from .network import child
-from .objects import register_object
+from .objects import children, register_object
 
 
 class MultiHomedPod(pulumi.ComponentResource):
@@ -27,6 +26,6 @@ class MultiHomedPod(pulumi.ComponentResource):
         resources = container_resources(checked.resources, device_resources or {})
         manifest = pod(pod_name, checked, resources)
         super().__init__("netplumb:index:MultiHomedPod", name, None, opts)
-        self.pod = register_object(f"{name}-pod", manifest, child(self))
+        self.pod = register_object(f"{name}-pod", manifest, children(self))
         self.pod_name = pulumi.Output.from_input(pod_name)
         self.register_outputs({"pod_name": self.pod_name})

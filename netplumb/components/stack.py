@@ -11,10 +11,12 @@ from ..errors import PlanError, format_path
 from ..ownership import OwnershipPolicy, check_takeovers
 from ..plan import Plan, build_plan, cluster_wide, nad_manifests, pod_manifests
 from .cluster import program_reader
+from .guardrails import NetworkGuardrails
+from .multus import MultusInstall
 from .network import NadCrd
 from .objects import current_policy, default_policy, ownership, retained_refs
 from .objectset import ObjectSet
-from .platform import MultusInstall, NetworkGuardrails, SriovPool
+from .sriov import SriovPool
 from .workload import MultiHomedWorkload
 
 

@@ -13,7 +13,7 @@ import pytest
 from netplumb import PlanError
 from netplumb.args.flannel import FlannelArgs
 from netplumb.args.images import FLANNEL_IMAGE
-from netplumb.components.platform import Flannel
+from netplumb.components.flannel import Flannel
 from netplumb.render.flannel import (
     CNI_CONF_FILE,
     cni_conf,

@@ -24,7 +24,7 @@ from netplumb.args.guardrails import (
 from netplumb.args.multus import MultusInstallArgs
 from netplumb.args.sriov import SriovPoolArgs
 from netplumb.checks.selections import check_policy_targets
-from netplumb.components.platform import NetworkGuardrails
+from netplumb.components.guardrails import NetworkGuardrails
 from netplumb.render.crds import multi_network_policy_crd, service_monitor_crd
 from netplumb.render.flannel import flannel_manifests
 from netplumb.render.guardrails import (

@@ -12,7 +12,7 @@ from netplumb.args.flannel import FlannelArgs
 from netplumb.args.images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE
 from netplumb.args.multus import MultusInstallArgs, ServiceMonitorArgs
 from netplumb.args.resources import quantity_value
-from netplumb.components.platform import MultusInstall
+from netplumb.components.multus import MultusInstall
 from netplumb.render.multus import (
     daemon_config,
     daemonset,

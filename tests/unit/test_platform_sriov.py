@@ -13,7 +13,7 @@ from netplumb.args.images import SRIOV_CNI_IMAGE
 from netplumb.args.sriov import SriovPoolArgs
 from netplumb.cni.ipam import HostLocalIpam
 from netplumb.components.network import SriovNetwork
-from netplumb.components.platform import SriovPool
+from netplumb.components.sriov import SriovPool
 from netplumb.render.sriov import device_plugin_config, sriov_manifests
 
 from .pulumi_mocks import run_program
