@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT) -> int:
     print(f"\nnetplumb: stack {stack_name} is up ({time.monotonic() - t0:.1f}s)")
     print(f"  kubeconfig   {kubeconfig}")
     print(f"  state        {pulumi_backend_dir()} (passphrase: {engine.DEV_PASSPHRASE})")
-    print("  tear down    .venv/bin/netplumb cluster down")
+    print("  tear down    make cluster-down")
     return 0 if verified else 1
 
 

@@ -1,9 +1,9 @@
-"""``netplumb check | render | cluster``: offline checks and manifests from stack files."""
+"""``netplumb check | render``: offline checks and manifests from stack files. (The embedded
+development cluster's commands belong to the harness: ``python -m harness.cli``.)"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from pathlib import Path
@@ -75,20 +75,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cluster(argv: list[str]) -> int:
-    try:
-        cli = importlib.import_module("harness.cli")
-    except ImportError:
-        print("netplumb cluster needs the development harness (a source checkout)",
-              file=sys.stderr)
-        return 2
-    return int(cli.cluster_main(argv))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["cluster"]:
-        return cmd_cluster(argv[1:])
     parser = argparse.ArgumentParser(prog="netplumb", description=__doc__)
     parser.add_argument("--stacks-dir", type=Path, default=Path("stacks"),
                         help="where Pulumi.<stack>.yaml files live (default: stacks)")
@@ -100,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("stack")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.set_defaults(func=cmd_render)
-    sub.add_parser("cluster", help="embedded cluster: up | down | status (source checkout)")
     args = parser.parse_args(argv)
     rc: int = args.func(args)
     return rc
