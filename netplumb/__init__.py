@@ -10,29 +10,11 @@ needs no engine and no cluster; the components, which import Pulumi, load on fir
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import args
+from . import args, models
 from .args import *  # noqa: F403  (every input model)
-from .cni import (
-    CNI_VERSIONS,
-    BandwidthPlugin,
-    CniConfig,
-    DhcpIpam,
-    Dns,
-    HostLocalIpam,
-    HostLocalRange,
-    NetworkSelection,
-    PortmapPlugin,
-    Route,
-    SbrPlugin,
-    StaticAddress,
-    StaticIpam,
-    TuningPlugin,
-    VlanTrunk,
-    WhereaboutsIpam,
-    WhereaboutsRange,
-    parse_cni_config,
-)
+from .cni import CNI_VERSIONS, CniConfig, parse_cni_config
 from .errors import Finding, PlanError
+from .models import *  # noqa: F403  (the models args are made of)
 
 if TYPE_CHECKING:
     from .components import *  # noqa: F403
@@ -49,21 +31,5 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["CNI_VERSIONS", "CniConfig", "Finding", "PlanError", "parse_cni_config"]
-__all__ += [  # the models component args are made of
-    "BandwidthPlugin",
-    "DhcpIpam",
-    "Dns",
-    "HostLocalIpam",
-    "HostLocalRange",
-    "NetworkSelection",
-    "PortmapPlugin",
-    "Route",
-    "SbrPlugin",
-    "StaticAddress",
-    "StaticIpam",
-    "TuningPlugin",
-    "VlanTrunk",
-    "WhereaboutsIpam",
-    "WhereaboutsRange",
-]
+__all__ += models.__all__
 __all__ += args.__all__

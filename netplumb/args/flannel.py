@@ -28,7 +28,7 @@ class FlannelArgs(InputModel):
     backend: Literal["vxlan", "host-gw"] = "vxlan"
     """``vxlan`` encapsulates (works across L3); ``host-gw`` routes directly and needs every
     node on one L2 segment."""
-    iface: str | None = None
+    iface: fc.IfName | None = None
     """Node interface for inter-node traffic (``--iface``); unset uses the default-route
     interface, which is wrong on hosts whose cluster network is a second NIC (the guide's
     ``enp0s8``)."""
@@ -67,11 +67,6 @@ class FlannelArgs(InputModel):
         if net.prefixlen > 28:
             raise FieldIssue(f"{net} is too small for a pod network; expected at most /28")
         return v
-
-    @field_validator("iface")
-    @classmethod
-    def _iface(cls, v: str | None) -> str | None:
-        return None if v is None else fc.ifname(v)
 
     @field_validator("cni_name")
     @classmethod

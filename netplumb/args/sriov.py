@@ -19,17 +19,11 @@ from .placement import Toleration
 from .resources import ContainerResources
 
 _HEX4 = re.compile(r"^[0-9a-fA-F]{4}$")
-_PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
 def _hex4(s: str) -> None:
     if not _HEX4.match(s):
         raise FieldIssue("expected a 4-digit hex PCI id such as 8086")
-
-
-def _pci(s: str) -> None:
-    if not _PCI.match(s):
-        raise FieldIssue("not a PCI address; expected e.g. 0000:3b:00.0")
 
 
 def _pf_name(s: str) -> None:
@@ -65,7 +59,7 @@ class SriovSelectors(InputModel):
     _vendors = field_validator("vendors", "devices")(
         classmethod(lambda cls, v: each(v, _hex4)))
     _roots = field_validator("root_devices", "pci_addresses")(
-        classmethod(lambda cls, v: each(v, _pci)))
+        classmethod(lambda cls, v: each(v, fc.pci_address)))
     _pfs = field_validator("pf_names")(classmethod(lambda cls, v: each(v, _pf_name)))
 
     SELECTING: ClassVar[tuple[str, ...]] = (

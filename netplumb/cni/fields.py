@@ -23,6 +23,7 @@ IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 IFNAME_MAX = 15
 MTU_MIN, MTU_MAX = 68, 65535
+_PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 # CNI spec: network names start alphanumeric, then alphanumerics, '_', '.', '-'.
 _CNI_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
@@ -108,6 +109,13 @@ def mac(value: str) -> str:
     return value
 
 
+def pci_address(value: str) -> str:
+    """A PCI address, with or without its domain (``0000:3b:00.1``, ``3b:00.1``)."""
+    if not _PCI.match(value):
+        raise FieldIssue("not a PCI address; expected e.g. 0000:3b:00.1")
+    return value
+
+
 def cni_name(value: str) -> str:
     if not _CNI_NAME.match(value):
         raise FieldIssue("invalid CNI network name; expected a letter or digit followed by "
@@ -148,6 +156,14 @@ def int_range(value: int, low: int, high: int, what: str) -> int:
 
 
 # Field types carrying their check, for models to declare instead of repeating validators.
+IfName = Annotated[str, AfterValidator(ifname)]
+"""A Linux interface name."""
+Mtu = Annotated[int, AfterValidator(mtu)]
+"""An MTU, or 0 for the plugin's default."""
+Mac = Annotated[str, AfterValidator(mac)]
+"""A MAC address."""
+PciAddress = Annotated[str, AfterValidator(pci_address)]
+"""A PCI address."""
 K8sName = Annotated[str, AfterValidator(k8s_name)]
 """A Kubernetes object name (DNS-1123 subdomain)."""
 Namespace = Annotated[str, AfterValidator(k8s_label_name)]

@@ -23,11 +23,11 @@ class NetworkSelection(CniModel):
     """NAD name."""
     namespace: fc.Namespace | None = None
     """NAD namespace; defaults to the pod's."""
-    interface: str | None = None
+    interface: fc.IfName | None = None
     """Interface name in the pod (``net1``, ``net2``, … when unset)."""
     ips: list[str] | None = None
     """Static addresses with prefix (needs ``capabilities.ips`` on the network)."""
-    mac: str | None = None
+    mac: fc.Mac | None = None
     """Static MAC (needs ``capabilities.mac`` on the network)."""
     default_route: list[str] | None = Field(default=None, alias="default-route")
     """Gateway(s) to make this attachment the pod's default route."""
@@ -38,20 +38,10 @@ class NetworkSelection(CniModel):
         """``namespace/name`` of the selected NAD, for a pod in ``pod_namespace``."""
         return f"{self.namespace or pod_namespace}/{self.name}"
 
-    @field_validator("interface")
-    @classmethod
-    def _ifname(cls, v: str | None) -> str | None:
-        return None if v is None else fc.ifname(v)
-
     @field_validator("ips")
     @classmethod
     def _ips(cls, v: list[str] | None) -> list[str] | None:
         return each(v, fc.ip_interface)
-
-    @field_validator("mac")
-    @classmethod
-    def _mac(cls, v: str | None) -> str | None:
-        return None if v is None else fc.mac(v)
 
     @field_validator("default_route")
     @classmethod

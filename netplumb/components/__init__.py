@@ -5,25 +5,9 @@ so a program needs one import::
     from netplumb.components import HostLocalIpam, MacvlanNetwork, MacvlanNetworkArgs
 """
 
-from .. import args
+from .. import args, models
 from ..args import *  # noqa: F403  (every input model)
-from ..cni import (
-    BandwidthPlugin,
-    DhcpIpam,
-    Dns,
-    HostLocalIpam,
-    HostLocalRange,
-    NetworkSelection,
-    PortmapPlugin,
-    Route,
-    SbrPlugin,
-    StaticAddress,
-    StaticIpam,
-    TuningPlugin,
-    VlanTrunk,
-    WhereaboutsIpam,
-    WhereaboutsRange,
-)
+from ..models import *  # noqa: F403  (the models args are made of)
 from .flannel import Flannel
 from .guardrails import NetworkGuardrails
 from .multus import MultusInstall
@@ -61,21 +45,5 @@ __all__ = [
     "SriovPool",
     "VlanNetwork",
 ]
-__all__ += [  # the models their args are made of
-    "BandwidthPlugin",
-    "DhcpIpam",
-    "Dns",
-    "HostLocalIpam",
-    "HostLocalRange",
-    "NetworkSelection",
-    "PortmapPlugin",
-    "Route",
-    "SbrPlugin",
-    "StaticAddress",
-    "StaticIpam",
-    "TuningPlugin",
-    "VlanTrunk",
-    "WhereaboutsIpam",
-    "WhereaboutsRange",
-]
+__all__ += models.__all__
 __all__ += args.__all__

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..args.nad import CniNetworkArgs, NadFields
 from ..args.pod import PodArgs
@@ -34,6 +34,8 @@ from ..render.workload import workload
 from .fixups import add_ips_capability, container_resources, device_requests
 from .network import PlannedNetwork
 from .workload import workload_of, workload_of_pod
+
+A = TypeVar("A", PodArgs, WorkloadArgs)
 
 
 @dataclass
@@ -87,18 +89,8 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
         plan.networks.append((PlannedNetwork(
             args.name, args.namespace, config, format_path(where),
             given_as="config" if isinstance(args, CniNetworkArgs) else "args"), args))
-    for j, p in enumerate(spec.pods):
-        if p.name is None:
-            errors.append(Finding(format_path((*root, "pods", j, "name")), None,
-                                  "required in a stack file; expected the pod name"))
-            continue
-        plan.pods.append((p.name, p))
-    for k, w in enumerate(spec.workloads):
-        if w.name is None:
-            errors.append(Finding(format_path((*root, "workloads", k, "name")), None,
-                                  "required in a stack file; expected the workload name"))
-            continue
-        plan.workloads.append((w.name, w))
+    plan.pods = _named(spec.pods, (*root, "pods"), "pod", errors)
+    plan.workloads = _named(spec.workloads, (*root, "workloads"), "workload", errors)
     if errors:
         raise PlanError(errors, context="stack spec")
     base = format_path(root)
@@ -132,6 +124,19 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
     raise_on_errors(findings)
     plan.findings = findings
     return plan
+
+
+def _named(items: list[A], at: tuple[str | int, ...], what: str, errors: list[Finding]
+           ) -> list[tuple[str, A]]:
+    """``(name, item)`` of every item that has a name (a stack file must give it)."""
+    out = []
+    for i, item in enumerate(items):
+        if item.name is None:
+            errors.append(Finding(format_path((*at, i, "name")), None,
+                                  f"required in a stack file; expected the {what} name"))
+        else:
+            out.append((item.name, item))
+    return out
 
 
 def _device_resources(plan: Plan, base: str) -> list[Finding]:
