@@ -1,0 +1,92 @@
+// Package testbin builds the module's commands (and test stand-ins) once per test process, for
+// tests that must run the real binaries.
+package testbin
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+	dir   string
+)
+
+// Build compiles the main package pkg (an import path inside this module, e.g.
+// "netplumb.dev/node/cmd/netplumb-cni-shim") statically and returns the binary's path. Builds
+// are cached for the life of the test process (the Go build cache makes repeats cheap).
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "netplumb-testbin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, msg)
+	}
+	built[pkg] = out
+	return out
+}
+
+// Cleanup removes the built binaries; call it from TestMain after m.Run.
+func Cleanup() {
+	mu.Lock()
+	defer mu.Unlock()
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+}
+
+func goTool() string {
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return "go"
+}
+
+// Package paths of the binaries tests use.
+const (
+	Shim       = "netplumb.dev/node/cmd/netplumb-cni-shim"
+	Node       = "netplumb.dev/node/cmd/netplumb-node"
+	FakePlugin = "netplumb.dev/node/internal/testbin/fakeplugin"
+)
+
+// CopyFile copies src to dst with mode 0755.
+func CopyFile(t testing.TB, src, dst string) {
+	t.Helper()
+	body, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, body, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// HasPrefixAny reports whether s starts with one of the prefixes.
+func HasPrefixAny(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
