@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -81,12 +80,23 @@ func CopyFile(t testing.TB, src, dst string) {
 	}
 }
 
-// HasPrefixAny reports whether s starts with one of the prefixes.
-func HasPrefixAny(s string, prefixes ...string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
+// ToolBinary finds a binary built by the project's tool cache (harness/tools.py:
+// $NETPLUMB_TOOLS_CACHE or ~/.cache/netplumb/tools, builds/<tool>-<hash>/<name> with a .stamp),
+// or returns "" when there is none. Tests that need a real upstream plugin skip without it.
+func ToolBinary(name string) string {
+	root := os.Getenv("NETPLUMB_TOOLS_CACHE")
+	if root == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		root = filepath.Join(home, ".cache", "netplumb", "tools")
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "builds", "*", name))
+	for _, m := range matches {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(m), ".stamp")); err == nil {
+			return m
 		}
 	}
-	return false
+	return ""
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -27,6 +29,11 @@ type behaviour struct {
 }
 
 func main() {
+	if os.Getenv("FAKE_ECHO_ARGS") != "" { // as a daemon stand-in: print the arguments, exit FAKE_EXIT
+		os.Stdout.WriteString(strings.Join(os.Args[1:], " ") + "\n")
+		code, _ := strconv.Atoi(os.Getenv("FAKE_EXIT"))
+		os.Exit(code)
+	}
 	var stdin []byte
 	var b behaviour
 	if os.Getenv("FAKE_IGNORE_STDIN") == "" {
