@@ -44,18 +44,12 @@ func newLayout(t testing.TB) layout {
 	}
 	l.shim = filepath.Join(l.bin, "fake")
 	l.real = filepath.Join(l.bin, ".netplumb", "fake")
-	for _, d := range []string{filepath.Dir(l.real), filepath.Dir(l.direct)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fake := testbin.Build(t, testbin.FakePlugin)
-	testbin.CopyFile(t, testbin.Build(t, testbin.Shim), l.shim)
-	testbin.CopyFile(t, fake, l.real)
-	testbin.CopyFile(t, fake, l.direct)
-	if err := os.Symlink(l.state, filepath.Join(l.bin, ".netplumb", "state")); err != nil {
+	if err := os.MkdirAll(filepath.Dir(l.direct), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	fake := testbin.Build(t, testbin.FakePlugin)
+	testbin.ShimLayout(t, l.bin, l.state, "fake", fake)
+	testbin.CopyFile(t, fake, l.direct)
 	return l
 }
 

@@ -100,3 +100,24 @@ func ToolBinary(name string) string {
 	}
 	return ""
 }
+
+// ShimLayout lays out a CNI bin dir the way `netplumb-node install --shim` does for one plugin:
+// bin/<name> is the shim, bin/.netplumb/<name> a copy of real, bin/.netplumb/state a symlink to
+// state (which need not exist). It returns the shim's path.
+func ShimLayout(t testing.TB, bin, state, name, real string) string {
+	t.Helper()
+	private := filepath.Join(bin, ".netplumb")
+	if err := os.MkdirAll(private, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(bin, name)
+	CopyFile(t, Build(t, Shim), shim)
+	CopyFile(t, real, filepath.Join(private, name))
+	link := filepath.Join(private, "state")
+	if _, err := os.Lstat(link); os.IsNotExist(err) {
+		if err := os.Symlink(state, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return shim
+}
