@@ -144,7 +144,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func runMetrics(args []string) error {
 	fs := newFlags("metrics")
 	listen := fs.String("listen", metrics.DefaultListen, "address to serve /metrics and /healthz on")
-	stateDir := fs.String("state-dir", spool.DefaultState, "the node's netplumb state dir (shims' spool and attachments)")
+	stateDir := fs.String("state-dir", spool.DefaultState, "the node's netplumb state dir (shims' socket, spool and attachments)")
 	var hostLocal listFlag
 	fs.Var(&hostLocal, "host-local-dir", "host-local state dir to scan for <network>/ reservations (repeatable; default "+ipam.DefaultHostLocalDir+")")
 	hostPrefix := fs.String("hostprefix", "", "prefix for host paths named in configs (a host-local dataDir)")
@@ -169,6 +169,12 @@ func runMetrics(args []string) error {
 		cfg.Kube = c
 	}
 	d := metrics.New(cfg)
+	conn, err := d.Listen()
+	if err != nil {
+		return fmt.Errorf("shims' socket: %w", err)
+	}
+	defer conn.Close()
+	d.Attach(conn)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

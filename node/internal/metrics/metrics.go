@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,11 +67,14 @@ type Daemon struct {
 	networks *networks
 	reasons  map[[3]string]map[string]bool
 	attached map[[2]string]bool // namespace/network pairs reported so far (kept at 0 when gone)
+	conn     *net.UnixConn      // the shims' datagram socket (nil: spool only)
+	dgram    []byte
 
 	ops      *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	errs     *prometheus.CounterVec
 	records  prometheus.Counter
+	received prometheus.Counter
 	corrupt  prometheus.Counter
 	kubeErrs *prometheus.CounterVec
 
@@ -101,6 +106,7 @@ func New(cfg Config) *Daemon {
 		reader:   spool.Reader{StateDir: cfg.StateDir},
 		networks: loadNetworks(cfg.StateDir),
 		reasons:  map[[3]string]map[string]bool{},
+		dgram:    make([]byte, spool.MaxRecordSize+1),
 		attached: map[[2]string]bool{},
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: OpsName,
@@ -120,11 +126,15 @@ func New(cfg Config) *Daemon {
 		}, []string{"network", "plugin", "op", "reason"}),
 		records: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "netplumb_node_spool_records_total",
-			Help: "Operation records read from the shims' spool.",
+			Help: "Operation records read from the spool (where shims put them while the daemon's socket does not take them).",
+		}),
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "netplumb_node_socket_records_total",
+			Help: "Operation records received on the daemon's socket.",
 		}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "netplumb_node_spool_corrupt_total",
-			Help: "Spool files discarded as unreadable or left incomplete.",
+			Name: "netplumb_node_records_corrupt_total",
+			Help: "Records discarded as unreadable: datagrams, and spool files left incomplete.",
 		}),
 		kubeErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "netplumb_node_kube_list_errors_total",
@@ -140,7 +150,7 @@ func New(cfg Config) *Daemon {
 	build.Set(1)
 	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "netplumb_node_spool_dropped_total",
-		Help: "Operation records the shims could not spool (spool full or not writable); the operations themselves were not affected.",
+		Help: "Operation records the shims could neither send nor spool (daemon away and spool full or not writable); the operations themselves were not affected.",
 	}, func() float64 {
 		n, _ := spool.Dropped(cfg.StateDir)
 		return float64(n)
@@ -160,10 +170,68 @@ func New(cfg Config) *Daemon {
 		}
 		return float64(d.wbRefresh.UnixNano()) / 1e9
 	})
-	d.reg.MustRegister(refreshed, d.ops, d.duration, d.errs, d.records, d.corrupt, d.kubeErrs, build, dropped, backlog,
+	d.reg.MustRegister(refreshed, d.ops, d.duration, d.errs, d.records, d.received, d.corrupt, d.kubeErrs, build, dropped, backlog,
 		&stateCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return d
+}
+
+// Listen binds the daemon's datagram socket in the state directory, replacing a stale one,
+// with a receive buffer large enough for bursts of pods (the kernel caps it at rmem_max).
+func (d *Daemon) Listen() (*net.UnixConn, error) {
+	if err := os.MkdirAll(d.cfg.StateDir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(d.cfg.StateDir, spool.SocketName)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	return conn, nil
+}
+
+// Attach makes Ingest read the records waiting on conn (from Listen) besides the spool.
+func (d *Daemon) Attach(conn *net.UnixConn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.conn = conn
+}
+
+// drainSocket applies every datagram waiting on the socket, without blocking. Called with d.mu
+// held. There is no reader goroutine: Ingest runs every quarter second and before every
+// scrape, so a scrape sees every operation that finished before it, and a full socket buffer
+// sends shims to the spool instead.
+func (d *Daemon) drainSocket() {
+	if d.conn == nil {
+		return
+	}
+	raw, err := d.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := d.dgram
+	_ = raw.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
+			if err != nil {
+				if errors.Is(err, syscall.EINTR) {
+					continue
+				}
+				return true // EAGAIN: nothing left
+			}
+			rec, complete := spool.Parse(buf[:n])
+			if complete && rec.V == spool.RecordVersion {
+				d.apply(rec)
+				d.received.Inc()
+			} else {
+				d.corrupt.Inc()
+			}
+		}
+	})
 }
 
 // Registry is the daemon's Prometheus registry.
@@ -173,6 +241,7 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 func (d *Daemon) Ingest() spool.DrainStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.drainSocket()
 	st, err := d.reader.Drain(d.apply)
 	if err != nil {
 		d.cfg.Log.Printf("spool: %v", err)
@@ -230,10 +299,10 @@ func (d *Daemon) Handler() http.Handler {
 	return mux
 }
 
-// Run drains the spool every second and refreshes whereabouts pools and NADs every
+// Run drains the socket and the spool every quarter second and refreshes whereabouts pools and NADs every
 // KubeInterval until ctx ends.
 func (d *Daemon) Run(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var kubeTick <-chan time.Time
 	if d.cfg.Kube != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,23 +40,60 @@ type node struct {
 	bin, state, hostLocal string
 	daemon                *metrics.Daemon
 	server                *httptest.Server
+	conn                  *net.UnixConn
 }
 
 func newNode(t *testing.T, cfg metrics.Config) *node {
 	t.Helper()
-	root := t.TempDir()
+	n := newNodeWithoutDaemon(t, cfg)
+	n.start(t, cfg)
+	return n
+}
+
+// newNodeWithoutDaemon lays out the node; start starts the daemon.
+func newNodeWithoutDaemon(t *testing.T, cfg metrics.Config) *node {
+	t.Helper()
+	root, err := os.MkdirTemp("", "np") // short: the socket path must fit in 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
 	n := &node{bin: filepath.Join(root, "bin"), state: filepath.Join(root, "state"),
 		hostLocal: filepath.Join(root, "networks")}
 	testbin.ShimLayout(t, n.bin, n.state, "fake", testbin.Build(t, testbin.FakePlugin))
 	if hl := testbin.ToolBinary("host-local"); hl != "" {
 		testbin.ShimLayout(t, n.bin, n.state, "host-local", hl)
 	}
+	return n
+}
+
+// start runs a metrics daemon (a new one each call: a restart) listening on the shims' socket.
+func (n *node) start(t *testing.T, cfg metrics.Config) {
+	t.Helper()
+	if n.conn != nil {
+		n.conn.Close()
+		n.server.Close()
+	}
 	cfg.StateDir = n.state
 	cfg.HostLocalDirs = []string{n.hostLocal}
 	n.daemon = metrics.New(cfg)
+	conn, err := n.daemon.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.conn = conn
+	n.daemon.Attach(conn)
 	n.server = httptest.NewServer(n.daemon.Handler())
-	t.Cleanup(n.server.Close)
-	return n
+	t.Cleanup(func() {
+		n.server.Close()
+		n.conn.Close()
+	})
+}
+
+// stop stops the daemon: its socket stays behind, stale.
+func (n *node) stop() {
+	n.server.Close()
+	n.conn.Close()
 }
 
 type op struct {
@@ -212,7 +250,30 @@ func TestCountsWhatTheShimsRecorded(t *testing.T) {
 	n.run(t, op{plugin: "fake", cmd: "DEL", container: "c", conf: ok})
 	fams = n.scrape(t)
 	mustValue(t, fams, metrics.AttachmentsName, map[string]string{"namespace": "team-a", "network": "storage"}, 0)
-	mustValue(t, fams, "netplumb_node_spool_records_total", nil, 5+3+6)
+	mustValue(t, fams, "netplumb_node_socket_records_total", nil, 5+3+6)
+	mustValue(t, fams, "netplumb_node_spool_records_total", nil, 0)
+}
+
+// With the daemon down (its socket stale), operations still succeed; their records wait in
+// the spool and are counted when a daemon comes back. (A datagram still in the socket when
+// the daemon stops dies with the daemon's counters: the next daemon starts from zero anyway.)
+func TestRecordsWaitWhileTheDaemonIsDown(t *testing.T) {
+	n := newNode(t, metrics.Config{})
+	ok := fakeConf("storage", map[string]any{"stdout": "{}"})
+	n.run(t, op{plugin: "fake", cmd: "ADD", container: "a", conf: ok})
+	n.stop()
+	for _, c := range []string{"b", "c"} {
+		if st := n.run(t, op{plugin: "fake", cmd: "ADD", container: c, conf: ok}); st != 0 {
+			t.Fatalf("ADD with the daemon down: exit %d", st)
+		}
+	}
+	n.run(t, op{plugin: "fake", cmd: "DEL", container: "a", conf: ok})
+	n.start(t, metrics.Config{})
+	fams := n.scrape(t)
+	mustValue(t, fams, metrics.OpsName, map[string]string{"network": "storage", "op": "ADD"}, 2)
+	mustValue(t, fams, metrics.OpsName, map[string]string{"network": "storage", "op": "DEL"}, 1)
+	mustValue(t, fams, "netplumb_node_spool_records_total", nil, 3)
+	mustValue(t, fams, metrics.AttachmentsName, map[string]string{"namespace": "team-a", "network": "storage"}, 2)
 }
 
 func labelOf(m *dto.Metric, name string) string {
@@ -230,10 +291,8 @@ func TestAttachmentsSurviveDaemonRestart(t *testing.T) {
 	ok := fakeConf("storage", map[string]any{"stdout": "{}"})
 	n.run(t, op{plugin: "fake", cmd: "ADD", container: "a", conf: ok})
 	n.run(t, op{plugin: "fake", cmd: "ADD", container: "b", conf: fakeConf("other", map[string]any{"stdout": "{}"})})
-	restarted := metrics.New(metrics.Config{StateDir: n.state, HostLocalDirs: []string{n.hostLocal}})
-	srv := httptest.NewServer(restarted.Handler())
-	defer srv.Close()
-	n.server = srv
+	n.stop()
+	n.start(t, metrics.Config{})
 	fams := n.scrape(t)
 	mustValue(t, fams, metrics.AttachmentsName, map[string]string{"namespace": "team-a", "network": "storage"}, 1)
 	mustValue(t, fams, metrics.AttachmentsName, map[string]string{"namespace": "team-a", "network": "other"}, 1)
@@ -312,10 +371,8 @@ func TestHostLocalPoolsFromReservationFiles(t *testing.T) {
 	}
 
 	// the daemon remembers the ranges across a restart
-	restarted := metrics.New(metrics.Config{StateDir: n.state, HostLocalDirs: []string{n.hostLocal}})
-	srv := httptest.NewServer(restarted.Handler())
-	defer srv.Close()
-	n.server = srv
+	n.stop()
+	n.start(t, metrics.Config{})
 	mustValue(t, n.scrape(t), metrics.PoolSizeName, pool("storage", "192.0.2.100-192.0.2.119"), 20)
 }
 

@@ -63,7 +63,7 @@ func record(stateDir, plugin, op string, stdin []byte, res result) {
 	}
 	if line, err := json.Marshal(rec); err == nil {
 		seed := uint64(os.Getpid())<<20 ^ uint64(time.Now().UnixNano())
-		_ = spool.Write(stateDir, append(line, '\n'), seed)
+		_ = spool.Deliver(stateDir, append(line, '\n'), seed)
 	}
 	// Attachments are tracked for the plugin the config is for, not for an IPAM plugin it
 	// delegates to (which gets the same config with another "type").

@@ -9,12 +9,9 @@
 package shim
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -47,7 +44,7 @@ func Main() int {
 		fmt.Fprintf(os.Stderr, "netplumb-cni-shim: exec %s: %v\n", real, err)
 		return 127
 	}
-	stdin, _ := io.ReadAll(os.Stdin)
+	stdin, _ := readAll(os.Stdin)
 	res := run(real, argv, stdin)
 	stateDir := filepath.Join(dir, PrivateDir, StateLink)
 	record(stateDir, name, op, stdin, res)
@@ -83,23 +80,15 @@ type result struct {
 }
 
 func run(real string, argv []string, stdin []byte) result {
-	capture := &capped{w: os.Stdout}
-	cmd := &exec.Cmd{
-		Path:   real,
-		Args:   argv,
-		Stdin:  bytes.NewReader(stdin),
-		Stdout: capture,
-		Stderr: os.Stderr,
-		// The plugin dies with the shim (a runtime that kills the shim on timeout would have
-		// killed the plugin itself). Pdeathsig fires when the forking thread exits: lock it.
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}
+	res := result{start: time.Now()}
+	// The plugin dies with the shim (a runtime that kills the shim on timeout would have
+	// killed the plugin itself). Pdeathsig fires when the forking thread exits: lock it.
 	runtime.LockOSThread()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
-	res := result{start: time.Now()}
-	if err := cmd.Start(); err != nil {
+	p, stdout, err := start(real, argv, stdin)
+	if err != nil {
 		res.elapsed = time.Since(res.start)
 		res.missing = true
 		res.exit = 1
@@ -115,23 +104,93 @@ func run(real string, argv []string, stdin []byte) result {
 		for {
 			select {
 			case s := <-sigs:
-				_ = cmd.Process.Signal(s)
+				_ = p.Signal(s)
 			case <-done:
 				return
 			}
 		}
 	}()
-	_ = cmd.Wait()
+	res.stdout = relay(stdout)
+	state, err := p.Wait()
 	close(done)
 	res.elapsed = time.Since(res.start)
-	res.stdout = capture.buf
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if err != nil {
+		res.exit = 1
+		return res
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		res.signal = ws.Signal()
 		res.exit = 128 + int(ws.Signal())
 	} else {
-		res.exit = cmd.ProcessState.ExitCode()
+		res.exit = state.ExitCode()
 	}
 	return res
+}
+
+// smallStdin is written into the plugin's stdin pipe before the plugin starts (the pipe holds
+// at least 64 KiB on Linux); larger configs are fed by a goroutine.
+const smallStdin = 32 << 10
+
+// start runs the plugin with stdin from a pipe holding stdin, stdout into a pipe returned to
+// the caller, and stderr, argv and the environment exactly as the shim got them.
+func start(real string, argv []string, stdin []byte) (*os.Process, *os.File, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, nil, err
+	}
+	feed := func() {
+		_, _ = inW.Write(stdin)
+		inW.Close()
+	}
+	if len(stdin) <= smallStdin {
+		feed()
+	}
+	p, err := os.StartProcess(real, argv, &os.ProcAttr{
+		Files: []*os.File{inR, outW, os.Stderr},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		if len(stdin) > smallStdin {
+			inW.Close()
+		}
+		outR.Close()
+		return nil, nil, err
+	}
+	if len(stdin) > smallStdin {
+		go feed()
+	}
+	return p, outR, nil
+}
+
+// relay copies the plugin's stdout to the shim's stdout until EOF and returns the first
+// maxCapture bytes. When the shim's stdout breaks, the pipe is closed so the plugin sees the
+// same broken pipe it would have seen.
+func relay(out *os.File) []byte {
+	defer out.Close()
+	var captured []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := out.Read(buf)
+		if n > 0 {
+			if room := maxCapture - len(captured); room > 0 {
+				captured = append(captured, buf[:min(room, n)]...)
+			}
+			if _, werr := os.Stdout.Write(buf[:n]); werr != nil {
+				return captured
+			}
+		}
+		if err != nil {
+			return captured
+		}
+	}
 }
 
 func missingPluginError(stdin []byte, msg string) []byte {
@@ -170,16 +229,22 @@ type sigaction struct {
 	mask     uint64
 }
 
-// capped passes writes through to w and keeps the first maxCapture bytes. A failed write to w
-// is returned, so the plugin sees the same broken pipe it would have seen.
-type capped struct {
-	w   io.Writer
-	buf []byte
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := maxCapture - len(c.buf); room > 0 {
-		c.buf = append(c.buf, p[:min(room, len(p))]...)
+// readAll reads stdin to EOF (like io.ReadAll, without its import cost being the point: a
+// regular file's size sizes the buffer at once).
+func readAll(f *os.File) ([]byte, error) {
+	size := 4096
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+		size = int(st.Size()) + 1
 	}
-	return c.w.Write(p)
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, nil
+		}
+	}
 }

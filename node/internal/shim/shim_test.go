@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,7 @@ type layout struct {
 
 func newLayout(t testing.TB) layout {
 	t.Helper()
-	root := t.TempDir()
+	root := shortTempDir(t)
 	l := layout{
 		bin:    filepath.Join(root, "bin"),
 		direct: filepath.Join(root, "direct", "fake"),
@@ -89,6 +90,32 @@ func run(t testing.TB, path, argv0 string, env []string, stdin []byte, args ...s
 		o.exit = ws.ExitStatus()
 	}
 	return o
+}
+
+// shortTempDir is a temp dir with a short path: a unix socket path must fit in 108 bytes, and
+// t.TempDir() names directories after the test.
+func shortTempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "np")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// listen binds the daemon's datagram socket in state, as the metrics daemon does.
+func listen(t testing.TB, state string) *net.UnixConn {
+	t.Helper()
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(state, spool.SocketName), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func cniEnv(op string, extra ...string) []string {
@@ -354,6 +381,54 @@ func TestShimIndependentOfMetrics(t *testing.T) {
 					t.Fatalf("spool holds %d records, want 1", n)
 				}
 			}},
+		{name: "daemon listening: the record arrives as a datagram", prepare: func(t *testing.T, l layout) {
+			conn := listen(t, l.state)
+			t.Cleanup(func() {
+				buf := make([]byte, spool.MaxRecordSize)
+				_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+				n, err := conn.Read(buf)
+				if err != nil {
+					t.Errorf("no datagram: %v", err)
+					return
+				}
+				rec, complete := spool.Parse(buf[:n])
+				if !complete || rec.Op != "ADD" || rec.Network != "storage" {
+					t.Errorf("datagram %q", buf[:n])
+				}
+			})
+		}, check: func(t *testing.T, l layout) {
+			if n := spool.Backlog(l.state); n != 0 {
+				t.Fatalf("spool holds %d records, want 0 (the socket took it)", n)
+			}
+		}},
+		{name: "daemon socket never read (hung reader): record spooled", prepare: func(t *testing.T, l layout) {
+			listen(t, l.state)
+			fillSocket(t, filepath.Join(l.state, spool.SocketName))
+		}, check: func(t *testing.T, l layout) {
+			if n := spool.Backlog(l.state); n != 1 {
+				t.Fatalf("spool holds %d records, want 1", n)
+			}
+		}},
+		{name: "stale socket (daemon gone): record spooled", prepare: func(t *testing.T, l layout) {
+			conn := listen(t, l.state)
+			conn.Close()
+			if _, err := os.Lstat(filepath.Join(l.state, spool.SocketName)); err != nil {
+				t.Fatalf("no stale socket file: %v", err)
+			}
+		}, check: func(t *testing.T, l layout) {
+			if n := spool.Backlog(l.state); n != 1 {
+				t.Fatalf("spool holds %d records, want 1", n)
+			}
+		}},
+		{name: "hung reader and spool full: dropped and counted", prepare: func(t *testing.T, l layout) {
+			listen(t, l.state)
+			fillSocket(t, filepath.Join(l.state, spool.SocketName))
+			fillSpool(t, l.state)
+		}, check: func(t *testing.T, l layout) {
+			if n, _ := spool.Dropped(l.state); n != 1 {
+				t.Fatalf("dropped = %d, want 1", n)
+			}
+		}},
 		{name: "state dir is a file", prepare: func(t *testing.T, l layout) {
 			if err := os.WriteFile(l.state, []byte("not a dir"), 0o644); err != nil {
 				t.Fatal(err)
@@ -414,7 +489,27 @@ func TestShimIndependentOfMetrics(t *testing.T) {
 	}
 }
 
-func fillSpool(t *testing.T, state string) {
+// fillSocket sends datagrams to path until its receive buffer is full.
+func fillSocket(t testing.TB, path string) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	msg := make([]byte, 2048)
+	for i := 0; ; i++ {
+		err := syscall.Sendto(fd, msg, 0, &syscall.SockaddrUnix{Name: path})
+		if errors.Is(err, syscall.EAGAIN) {
+			return
+		}
+		if err != nil || i > 1<<20 {
+			t.Fatalf("filling %s: %v after %d datagrams", path, err, i)
+		}
+	}
+}
+
+func fillSpool(t testing.TB, state string) {
 	t.Helper()
 	dir := filepath.Join(state, spool.SpoolDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -7,10 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 )
 
 // Attachment is one live network attachment on the node: a successful ADD of a network to a
@@ -25,8 +22,6 @@ type Attachment struct {
 	Added       int64  `json:"added"` // unix seconds
 }
 
-const tmpMarker = ".tmp."
-
 // AttachmentKey names the file of one attachment: a hash of network, container id and interface,
 // so that repeated ADDs and every plugin of a chain land on one file.
 func AttachmentKey(network, containerID, ifName string) string {
@@ -39,22 +34,26 @@ func AttachmentKey(network, containerID, ifName string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// AddAttachment records a live attachment (temp file + rename, so a reader sees all or nothing).
+// AddAttachment records a live attachment: one file, created only if absent (a repeated ADD
+// or another plugin of the chain finds it there). A reader skips a file it catches half
+// written; it sees it whole at its next look.
 func AddAttachment(stateDir string, a Attachment) error {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
 	dir := filepath.Join(stateDir, AttachDir)
-	key := AttachmentKey(a.Network, a.ContainerID, a.IfName)
-	tmp := filepath.Join(dir, key+tmpMarker+strconv.Itoa(os.Getpid()))
-	flags := syscall.O_WRONLY | syscall.O_CREAT | syscall.O_TRUNC | syscall.O_NONBLOCK | syscall.O_CLOEXEC | syscall.O_NOFOLLOW
-	fd, err := syscall.Open(tmp, flags, 0o644)
+	path := filepath.Join(dir, AttachmentKey(a.Network, a.ContainerID, a.IfName))
+	flags := syscall.O_WRONLY | syscall.O_CREAT | syscall.O_EXCL | syscall.O_NONBLOCK | syscall.O_CLOEXEC
+	fd, err := syscall.Open(path, flags, 0o644)
 	if errors.Is(err, syscall.ENOENT) {
 		if makeDir(stateDir, AttachDir) != nil {
 			return err
 		}
-		fd, err = syscall.Open(tmp, flags, 0o644)
+		fd, err = syscall.Open(path, flags, 0o644)
+	}
+	if errors.Is(err, syscall.EEXIST) {
+		return nil
 	}
 	if err != nil {
 		return err
@@ -68,11 +67,8 @@ func AddAttachment(stateDir string, a Attachment) error {
 	if werr == nil {
 		werr = cerr
 	}
-	if werr == nil {
-		werr = syscall.Rename(tmp, filepath.Join(dir, key))
-	}
 	if werr != nil {
-		_ = syscall.Unlink(tmp)
+		_ = syscall.Unlink(path)
 	}
 	return werr
 }
@@ -101,7 +97,7 @@ func PruneAttachments(stateDir, network string, valid []ValidAttachment) int {
 		keep[AttachmentKey(network, v.ContainerID, v.IfName)] = true
 	}
 	removed := 0
-	for _, a := range readAttachments(filepath.Join(stateDir, AttachDir), time.Time{}) {
+	for _, a := range readAttachments(filepath.Join(stateDir, AttachDir)) {
 		if a.Network != network {
 			continue
 		}
@@ -113,13 +109,12 @@ func PruneAttachments(stateDir, network string, valid []ValidAttachment) int {
 	return removed
 }
 
-// ListAttachments reads every live attachment. Temp files older than a minute (left by a
-// writer that was killed) are removed on the way.
+// ListAttachments reads every live attachment.
 func ListAttachments(stateDir string) []Attachment {
-	return readAttachments(filepath.Join(stateDir, AttachDir), time.Now().Add(-time.Minute))
+	return readAttachments(filepath.Join(stateDir, AttachDir))
 }
 
-func readAttachments(dir string, removeTmpBefore time.Time) []Attachment {
+func readAttachments(dir string) []Attachment {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
@@ -127,15 +122,10 @@ func readAttachments(dir string, removeTmpBefore time.Time) []Attachment {
 	out := make([]Attachment, 0, len(entries))
 	for _, e := range entries {
 		name := e.Name()
-		if strings.Contains(name, tmpMarker) {
-			if !removeTmpBefore.IsZero() {
-				if info, err := e.Info(); err == nil && info.ModTime().Before(removeTmpBefore) {
-					_ = os.Remove(filepath.Join(dir, name))
-				}
-			}
+		if !e.Type().IsRegular() {
 			continue
 		}
-		body, err := os.ReadFile(filepath.Join(dir, name))
+		body, err := readSmall(filepath.Join(dir, name))
 		if err != nil {
 			continue
 		}

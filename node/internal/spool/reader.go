@@ -70,7 +70,7 @@ func (r *Reader) Drain(apply func(Record)) (DrainStats, error) {
 			continue
 		}
 		body, err := readSmall(path)
-		rec, complete := parse(body)
+		rec, complete := Parse(body)
 		switch {
 		case err == nil && complete && rec.V == RecordVersion:
 			apply(rec)
@@ -114,8 +114,9 @@ func readSmall(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, MaxRecordSize+1))
 }
 
-// parse decodes a record; complete is false while the writer has not finished the line.
-func parse(body []byte) (Record, bool) {
+// Parse decodes a record (one JSON line); complete is false while a writer has not finished
+// the line. A complete line that does not decode comes back with V == 0.
+func Parse(body []byte) (Record, bool) {
 	var rec Record
 	if len(body) == 0 || body[len(body)-1] != '\n' || bytes.Count(body, []byte{'\n'}) != 1 {
 		return rec, false

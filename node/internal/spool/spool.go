@@ -1,17 +1,21 @@
-// Package spool is the hand-off between the CNI shim and the metrics daemon: a directory on the
-// node that the shim writes to without ever waiting for anyone, and that the daemon reads.
+// Package spool is the hand-off between the CNI shim and the metrics daemon, through a state
+// directory on the node that the shim uses without ever waiting for anyone.
 //
-// Layout of the state directory (default /var/lib/netplumb):
+// Layout of the state directory (default /run/netplumb: tmpfs on most nodes, and its content
+// means nothing after a reboot, when every attachment is gone too):
 //
-//	spool/<slot>          one finished CNI operation per file, a single JSON line (Record);
-//	                      at most Slots files, names "000".."fff"
+//	metrics.sock          the daemon's unixgram socket: the shim sends each finished operation
+//	                      as one datagram (a JSON line, Record) without blocking
+//	spool/<slot>          where a record goes when that send fails (no daemon, or its socket
+//	                      buffer is full): one file per record, at most Slots, names "000".."fff"
 //	attachments/<key>     one file per live attachment (Attachment), created on a successful ADD,
 //	                      removed on a successful DEL, pruned by a successful GC
-//	dropped               one byte appended per record the shim could not spool
+//	dropped               one byte appended per record that neither the socket nor the spool took
 //
-// The shim side (Write, AddAttachment, RemoveAttachment, PruneAttachments) opens every file
-// with O_NONBLOCK and gives up on the first error: a missing, unwritable, full or hung state
-// directory costs a few failed system calls, never a blocked or failed CNI operation.
+// The shim side (Deliver, AddAttachment, RemoveAttachment, PruneAttachments) uses non-blocking
+// sockets and opens every file with O_NONBLOCK, and gives up on the first error: a missing,
+// unwritable, full or hung state directory or daemon costs a few failed system calls, never a
+// blocked or failed CNI operation.
 package spool
 
 import (
@@ -28,7 +32,8 @@ const (
 	SpoolDir      = "spool"
 	AttachDir     = "attachments"
 	DropFile      = "dropped"
-	DefaultState  = "/var/lib/netplumb"
+	SocketName    = "metrics.sock"
+	DefaultState  = "/run/netplumb"
 	Slots         = 4096 // bound of the spool: at most this many undelivered records
 	probes        = 16   // slots a writer tries before it drops the record
 	MaxRecordSize = 64 << 10
@@ -63,6 +68,40 @@ const (
 	Success = "success"
 	Failure = "error"
 )
+
+// Deliver hands one encoded record (a JSON line) to the daemon: a datagram on its socket, or,
+// when that fails, a spool file. It never blocks; when both fail it counts a drop.
+func Deliver(stateDir string, line []byte, seed uint64) error {
+	if Send(stateDir, line) == nil {
+		return nil
+	}
+	return Write(stateDir, line, seed)
+}
+
+// maxSocketPath is the room for a path in sockaddr_un.sun_path (108 bytes with the NUL).
+const maxSocketPath = 107
+
+// Send sends one record as a datagram to the daemon's socket without blocking: it fails at
+// once when nobody listens or the daemon's receive buffer is full.
+func Send(stateDir string, line []byte) error {
+	path := filepath.Join(stateDir, SocketName)
+	if len(path) > maxSocketPath {
+		// the link in the bin dir may be long where its target is not
+		if target, err := os.Readlink(stateDir); err == nil && filepath.IsAbs(target) {
+			path = filepath.Join(target, SocketName)
+		}
+	}
+	if len(path) > maxSocketPath {
+		return fmt.Errorf("socket path %s longer than %d bytes", path, maxSocketPath)
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	err = syscall.Sendto(fd, line, 0, &syscall.SockaddrUnix{Name: path})
+	_ = syscall.Close(fd)
+	return err
+}
 
 // SlotName is the file name of spool slot i.
 func SlotName(i int) string { return fmt.Sprintf("%03x", i%Slots) }
