@@ -35,7 +35,7 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	root := t.TempDir()
 	f := fixture{src: filepath.Join(root, "src"), bin: filepath.Join(root, "bin"), state: filepath.Join(root, "state")}
-	for _, d := range []string{f.src, f.bin} {
+	for _, d := range []string{f.src, f.bin, f.state} { // state: the DaemonSet's hostPath mount
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -60,6 +60,9 @@ func BenchmarkShimOverhead(b *testing.B) {
 		{"daemon draining", nil},
 		{"daemon absent (records spooled)", func(b *testing.B, l layout) {}},
 		{"state dir unwritable", func(b *testing.B, l layout) {
+			if err := os.Remove(l.state); err != nil {
+				b.Fatal(err)
+			}
 			if err := os.WriteFile(l.state, nil, 0o644); err != nil {
 				b.Fatal(err)
 			}

@@ -429,7 +429,19 @@ func TestShimIndependentOfMetrics(t *testing.T) {
 				t.Fatalf("dropped = %d, want 1", n)
 			}
 		}},
+		{name: "state dir missing: nothing recorded, nothing created", prepare: func(t *testing.T, l layout) {
+			if err := os.Remove(l.state); err != nil {
+				t.Fatal(err)
+			}
+		}, check: func(t *testing.T, l layout) {
+			if _, err := os.Lstat(l.state); !os.IsNotExist(err) {
+				t.Fatalf("the shim created the state dir (%v)", err)
+			}
+		}},
 		{name: "state dir is a file", prepare: func(t *testing.T, l layout) {
+			if err := os.Remove(l.state); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.WriteFile(l.state, []byte("not a dir"), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -182,16 +182,14 @@ func Dropped(stateDir string) (int64, error) {
 	return st.Size(), nil
 }
 
-// makeDir creates stateDir/sub. stateDir may be a symlink to a directory that does not exist
-// yet (the shim reaches the state directory through a link in the CNI bin dir), which
-// os.MkdirAll alone refuses.
+// makeDir creates stateDir/sub, but not stateDir itself: a state dir that is not there means
+// the shim runs where the node's state dir is not mounted (say, in a container without it),
+// and records made there would be seen by nobody. stateDir may be a symlink (the shim reaches
+// the state dir through a link in the CNI bin dir).
 func makeDir(stateDir, sub string) error {
-	base := stateDir
-	if target, err := os.Readlink(stateDir); err == nil {
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(stateDir), target)
-		}
-		base = target
+	err := os.Mkdir(filepath.Join(stateDir, sub), 0o755)
+	if errors.Is(err, os.ErrExist) {
+		return nil
 	}
-	return os.MkdirAll(filepath.Join(base, sub), 0o755)
+	return err
 }

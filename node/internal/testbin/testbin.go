@@ -103,12 +103,15 @@ func ToolBinary(name string) string {
 
 // ShimLayout lays out a CNI bin dir the way `netplumb-node install --shim` does for one plugin:
 // bin/<name> is the shim, bin/.netplumb/<name> a copy of real, bin/.netplumb/state a symlink to
-// state (which need not exist). It returns the shim's path.
+// state, which it creates (on a node the DaemonSet's hostPath mount does). It returns the
+// shim's path.
 func ShimLayout(t testing.TB, bin, state, name, real string) string {
 	t.Helper()
 	private := filepath.Join(bin, ".netplumb")
-	if err := os.MkdirAll(private, 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{private, state} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	shim := filepath.Join(bin, name)
 	CopyFile(t, Build(t, Shim), shim)
