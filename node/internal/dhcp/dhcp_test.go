@@ -15,6 +15,8 @@ import (
 	"netplumb.dev/node/internal/testbin"
 )
 
+func TestMain(m *testing.M) { testbin.Main(m) }
+
 func TestArgs(t *testing.T) {
 	cases := []struct {
 		o    Options

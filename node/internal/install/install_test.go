@@ -21,11 +21,7 @@ import (
 	"netplumb.dev/node/internal/testbin"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 type fixture struct {
 	src, bin, state string

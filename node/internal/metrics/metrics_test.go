@@ -28,11 +28,7 @@ import (
 	"netplumb.dev/node/internal/testbin"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // node is a CNI bin dir with shims in front of the fake plugin (as "fake") and, when the tool
 // cache has it, the real host-local (as "host-local"), plus the state dir and a metrics daemon.

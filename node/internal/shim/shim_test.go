@@ -19,11 +19,7 @@ import (
 	"netplumb.dev/node/internal/testbin"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // layout is a CNI bin dir with the shim installed for plugin "fake" the way install does it,
 // plus a second dir where the fake plugin is installed bare, for comparison.
@@ -376,11 +372,7 @@ func TestShimIndependentOfMetrics(t *testing.T) {
 		check   func(t *testing.T, l layout)
 	}{
 		{name: "metrics daemon absent: records wait in the spool", prepare: func(t *testing.T, l layout) {},
-			check: func(t *testing.T, l layout) {
-				if n := spool.Backlog(l.state); n != 1 {
-					t.Fatalf("spool holds %d records, want 1", n)
-				}
-			}},
+			check: wantBacklog(1)},
 		{name: "daemon listening: the record arrives as a datagram", prepare: func(t *testing.T, l layout) {
 			conn := listen(t, l.state)
 			t.Cleanup(func() {
@@ -396,30 +388,18 @@ func TestShimIndependentOfMetrics(t *testing.T) {
 					t.Errorf("datagram %q", buf[:n])
 				}
 			})
-		}, check: func(t *testing.T, l layout) {
-			if n := spool.Backlog(l.state); n != 0 {
-				t.Fatalf("spool holds %d records, want 0 (the socket took it)", n)
-			}
-		}},
+		}, check: wantBacklog(0)},
 		{name: "daemon socket never read (hung reader): record spooled", prepare: func(t *testing.T, l layout) {
 			listen(t, l.state)
 			fillSocket(t, filepath.Join(l.state, spool.SocketName))
-		}, check: func(t *testing.T, l layout) {
-			if n := spool.Backlog(l.state); n != 1 {
-				t.Fatalf("spool holds %d records, want 1", n)
-			}
-		}},
+		}, check: wantBacklog(1)},
 		{name: "stale socket (daemon gone): record spooled", prepare: func(t *testing.T, l layout) {
 			conn := listen(t, l.state)
 			conn.Close()
 			if _, err := os.Lstat(filepath.Join(l.state, spool.SocketName)); err != nil {
 				t.Fatalf("no stale socket file: %v", err)
 			}
-		}, check: func(t *testing.T, l layout) {
-			if n := spool.Backlog(l.state); n != 1 {
-				t.Fatalf("spool holds %d records, want 1", n)
-			}
-		}},
+		}, check: wantBacklog(1)},
 		{name: "hung reader and spool full: dropped and counted", prepare: func(t *testing.T, l layout) {
 			listen(t, l.state)
 			fillSocket(t, filepath.Join(l.state, spool.SocketName))
@@ -517,6 +497,16 @@ func fillSocket(t testing.TB, path string) {
 		}
 		if err != nil || i > 1<<20 {
 			t.Fatalf("filling %s: %v after %d datagrams", path, err, i)
+		}
+	}
+}
+
+// wantBacklog checks how many records wait in the spool.
+func wantBacklog(n int) func(t *testing.T, l layout) {
+	return func(t *testing.T, l layout) {
+		t.Helper()
+		if got := spool.Backlog(l.state); got != n {
+			t.Fatalf("spool holds %d records, want %d", got, n)
 		}
 	}
 }

@@ -44,7 +44,15 @@ func Build(t testing.TB, pkg string) string {
 	return out
 }
 
-// Cleanup removes the built binaries; call it from TestMain after m.Run.
+// Main runs a package's tests and then removes the binaries built for them: the body of a
+// TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the built binaries.
 func Cleanup() {
 	mu.Lock()
 	defer mu.Unlock()
