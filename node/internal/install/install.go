@@ -112,13 +112,22 @@ func Run(o Options) ([]Change, error) {
 	if serr := in.saveState(); err == nil {
 		err = serr
 	}
+	counts := map[Action]int{}
 	for _, c := range in.changes {
+		counts[c.Action]++
 		line := fmt.Sprintf("%-10s %s", c.Action, c.Path)
 		if c.Note != "" {
 			line += " (" + c.Note + ")"
 		}
 		fmt.Fprintln(o.Log, line)
 	}
+	var summary []string
+	for _, a := range []Action{Installed, Updated, Replaced, Removed, Unchanged, LeftAlone} {
+		if counts[a] > 0 {
+			summary = append(summary, fmt.Sprintf("%d %s", counts[a], a))
+		}
+	}
+	fmt.Fprintf(o.Log, "%s: %s\n", o.BinDir, strings.Join(summary, ", "))
 	return in.changes, err
 }
 
@@ -172,7 +181,11 @@ type installer struct {
 }
 
 func (in *installer) note(path string, a Action, format string, args ...any) {
-	in.changes = append(in.changes, Change{Path: path, Action: a, Note: fmt.Sprintf(format, args...)})
+	c := Change{Path: path, Action: a}
+	if format != "" {
+		c.Note = fmt.Sprintf(format, args...)
+	}
+	in.changes = append(in.changes, c)
 }
 
 func (in *installer) run(plugins []string) error {
@@ -254,6 +267,7 @@ func (in *installer) placeCopy(rel, srcName, role string) error {
 	prev, action := in.previous(rel, want)
 	if action == Unchanged {
 		in.own(rel, want, role)
+		in.note(rel, Unchanged, "")
 		return nil
 	}
 	src, err := os.Open(filepath.Join(in.o.Src, srcName))
@@ -310,6 +324,7 @@ func (in *installer) placeLink(rel, masterRel string) error {
 	prev, action := in.previous(rel, want)
 	if action == Unchanged {
 		in.own(rel, want, "shim")
+		in.note(rel, Unchanged, "")
 		return nil
 	}
 	dir := filepath.Dir(target)
@@ -354,6 +369,7 @@ func (in *installer) own(rel, sum, role string) {
 func (in *installer) placeStateLink() error {
 	link := filepath.Join(in.private, shim.StateLink)
 	if cur, err := os.Readlink(link); err == nil && cur == in.o.StateDir {
+		in.note(shim.PrivateDir+"/"+shim.StateLink, Unchanged, "")
 		return nil
 	}
 	tmp := filepath.Join(in.private, tmpPrefix+"state-link")

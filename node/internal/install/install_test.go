@@ -283,6 +283,13 @@ func TestSecondRunChangesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			want := 2 // alpha, beta
+			if withShim {
+				want = 2*2 + 2 // shim + private plugin each, the shim master, the state link
+			}
+			if len(changes) != want {
+				t.Errorf("second run reported %d files, want %d: %+v", len(changes), want, changes)
+			}
 			for _, c := range changes {
 				if c.Action != Unchanged {
 					t.Errorf("second run: %+v", c)
@@ -431,6 +438,9 @@ func TestConcurrentInstallsSerialize(t *testing.T) {
 	changes, err := Run(f.opts())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(changes) != 2 {
+		t.Fatalf("after concurrent installs: %+v", changes)
 	}
 	for _, c := range changes {
 		if c.Action != Unchanged {

@@ -34,6 +34,7 @@ func Build(t testing.TB, pkg string) string {
 		}
 		dir = d
 	}
+	trackSources(t)
 	out := filepath.Join(dir, filepath.Base(pkg))
 	cmd := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -50,6 +51,57 @@ func Main(m *testing.M) {
 	code := m.Run()
 	Cleanup()
 	os.Exit(code)
+}
+
+var tracked bool
+
+// trackSources opens every Go source of the module once. go test caches a passing result
+// keyed on the test binary and on the files the test opened: the binaries built here come from
+// sources the test binary may not contain (a command's main package), so opening them makes a
+// change to any of them rerun the tests.
+func trackSources(t testing.TB) {
+	if tracked {
+		return
+	}
+	tracked = true
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() || !(filepath.Ext(name) == ".go" || name == "go.mod" || name == "go.sum") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", os.ErrNotExist
+		}
+		dir = parent
+	}
 }
 
 // Cleanup removes the built binaries.
