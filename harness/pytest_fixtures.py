@@ -8,6 +8,12 @@ Use with ``pytest_plugins = ["harness.pytest_fixtures"]`` (root conftest or a te
 * Otherwise it brings up the embedded cluster (:func:`harness.cluster.up`; a healthy one
   already running is reused) and, if this session started it, tears it down at the end --
   unless ``NETPLUMB_KEEP_CLUSTER=1``.
+
+The session-scoped ``platform`` fixture makes sure the cluster has what team stacks build on
+(the NAD CRD), as ``make run`` does: it runs ``pulumi up`` of the ``platform`` stack on the
+embedded cluster (a no-op when ``make run`` already did), in the project's own backend. On
+an external cluster it deploys nothing and skips the tests that need it when the CRD is
+missing.
 """
 
 from __future__ import annotations
@@ -78,3 +84,25 @@ def cluster() -> Iterator[ClusterHandle]:
     finally:
         if handle.started and os.environ.get("NETPLUMB_KEEP_CLUSTER") != "1":
             _cluster.down()
+
+
+PLATFORM_STACK = "platform"
+NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
+
+
+@pytest.fixture(scope="session")
+def platform(cluster: ClusterHandle) -> str:
+    """The owner of the cluster-wide objects (``netplumb/platform`` on the embedded cluster)."""
+    from netplumb.kube import Kube
+    from netplumb.ownership import owner_of
+
+    kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
+    if cluster.embedded:
+        from harness import engine
+
+        st = engine.stack(PLATFORM_STACK, kubeconfig=cluster.kubeconfig)
+        st.up(on_output=engine.printer("  [platform] "))
+    crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", NAD_CRD)
+    if crd is None:
+        pytest.skip(f"the cluster has no {NAD_CRD} CRD (no platform installed)")
+    return owner_of(crd) or "unknown"

@@ -1,5 +1,6 @@
 """``make run``: bootstrap, start the embedded cluster (unless KUBECONFIG is set),
-``pulumi up`` the dev stack, verify the attachments, print a summary."""
+``pulumi up`` the platform stack (cluster-wide objects) and then the dev stack, verify the
+attachments, print a summary."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 
 from . import engine, tools, verify
 from .paths import REPO_ROOT, pulumi_backend_dir
+
+PLATFORM = "platform"
+"""The stack that owns the cluster-wide objects; brought up before any team stack."""
 
 
 def _say(t0: float, msg: str) -> None:
@@ -36,13 +40,17 @@ def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT) -> int:
         info = cluster.up(podnet=podnet, progress=lambda m: _say(t0, f"  {m}"))
         kubeconfig = info.kubeconfig
         _say(t0, f"cluster ready; kubeconfig: {kubeconfig}")
-    _say(t0, f"pulumi up --stack {stack_name} (backend {pulumi_backend_dir()})")
-    st = engine.stack(stack_name, work_dir=work_dir, kubeconfig=kubeconfig)
-    result = st.up(on_output=engine.printer("    "))
-    changes = result.summary.resource_changes or {}
-    _say(t0, "deployed: " + ", ".join(f"{k} {v}" for k, v in sorted(changes.items())))
-    for key, out in result.outputs.items():
-        _say(t0, f"  output {key} = {out.value}")
+    order = [PLATFORM, stack_name] if stack_name != PLATFORM else [PLATFORM]
+    if external and PLATFORM in order and stack_name != PLATFORM:
+        order.remove(PLATFORM)  # a real cluster's platform is its owners' business
+    for name in order:
+        _say(t0, f"pulumi up --stack {name} (backend {pulumi_backend_dir()})")
+        st = engine.stack(name, work_dir=work_dir, kubeconfig=kubeconfig)
+        result = st.up(on_output=engine.printer("    "))
+        changes = result.summary.resource_changes or {}
+        _say(t0, "deployed: " + ", ".join(f"{k} {v}" for k, v in sorted(changes.items())))
+        for key, out in result.outputs.items():
+            _say(t0, f"  output {key} = {out.value}")
     verified = _verify(kubeconfig, t0)
     print(f"\nnetplumb: stack {stack_name} is up ({time.monotonic() - t0:.1f}s)")
     print(f"  kubeconfig   {kubeconfig}")

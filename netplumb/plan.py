@@ -19,6 +19,7 @@ from .checks.selections import (
     workload_of_pod,
 )
 from .errors import Finding, PlanError, format_path
+from .ownership import Wanted
 from .render.crds import multi_network_policy_crd
 from .render.guardrails import guardrail_manifests
 from .render.multus import attach_to_workload, install_manifests, workload
@@ -26,7 +27,12 @@ from .render.nad import nad, nad_crd
 from .render.pod import pod
 from .render.sriov import sriov_manifests
 from .spec.networks import NadFields
-from .spec.platform import WorkloadArgs
+from .spec.platform import (
+    MultusInstallArgs,
+    NetworkGuardrailsArgs,
+    SriovPoolArgs,
+    WorkloadArgs,
+)
 from .spec.stack import CONFIG_KEY, StackSpec
 from .spec.workloads import PodArgs
 
@@ -101,6 +107,21 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
     return plan
 
 
+def nad_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's NetworkAttachmentDefinitions."""
+    return [nad(net.name, net.namespace, net.config, resource_name=args.resource_name,
+                labels=args.labels, annotations=args.annotations)
+            for net, args in plan.networks]
+
+
+def pod_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's bare pods (device requests added for SR-IOV attachments)."""
+    resource_of = plan.resource_of()
+    return [attach_to_workload(pod(name, p), [], device_resources=device_requests(
+                p.networks, p.namespace, resource_of))
+            for name, p in plan.pods]
+
+
 def render_plan(plan: Plan) -> list[dict[str, Any]]:
     """Every object the plan deploys, in apply order (platform, CRDs, guardrails, NADs,
     pods, workloads)."""
@@ -116,13 +137,69 @@ def render_plan(plan: Plan) -> list[dict[str, Any]]:
         if spec.guardrails.install_multi_network_policy_crd:
             out.append(multi_network_policy_crd())
         out += guardrail_manifests(spec.guardrails)
-    for net, args in plan.networks:
-        out.append(nad(net.name, net.namespace, net.config, resource_name=args.resource_name,
-                       labels=args.labels, annotations=args.annotations))
+    out += nad_manifests(plan)
+    out += pod_manifests(plan)
     resource_of = plan.resource_of()
-    for name, p in plan.pods:
-        devices = device_requests(p.networks, p.namespace, resource_of)
-        out.append(attach_to_workload(pod(name, p), [], device_resources=devices))
     for name, w in plan.workloads:
         out.append(workload(name, w, device_requests(w.networks, w.namespace, resource_of)))
+    return out
+
+
+# -- cluster-wide objects, for the ownership check ----------------------------------------
+
+
+def multus_wanted(args: MultusInstallArgs, at: str) -> list[Wanted]:
+    """What a Multus install places cluster-wide (every object: the install is shared)."""
+    crd = nad_crd()
+    rest = [m for m in install_manifests(args) if m != crd]
+    out = [Wanted(at, rest, instead=f"remove {at.rsplit('.', 1)[-1]}: and use the cluster's "
+                                     "Multus")]
+    if args.install_nad_crd:
+        out.insert(0, Wanted(f"{at}.install_nad_crd", [crd],
+                             instead="install_nad_crd: false under it"))
+    return out
+
+
+def sriov_wanted(args: SriovPoolArgs, at: str) -> list[Wanted]:
+    return [Wanted(at, sriov_manifests(args), instead="remove it and use the cluster's "
+                                                      "device plugin")]
+
+
+def guardrails_wanted(args: NetworkGuardrailsArgs, at: str) -> list[Wanted]:
+    """The cluster-wide part of the guardrails: created namespaces, the network roles and
+    their cluster bindings, the MultiNetworkPolicy CRD."""
+    from .ownership import is_cluster_scoped
+    from .render.guardrails import pod_security_namespace, rbac_manifests
+
+    out = [Wanted(f"{at}.pod_security[{i}].create", [pod_security_namespace(p)],
+                  instead="create: false, which only labels the existing namespace")
+           for i, p in enumerate(args.pod_security) if p.create]
+    if args.rbac is not None:
+        out.append(Wanted(f"{at}.rbac", [m for m in rbac_manifests(args.rbac)
+                                         if is_cluster_scoped(m)],
+                          instead="other role names (admin_role, viewer_role)"))
+    if args.install_multi_network_policy_crd:
+        out.append(Wanted(f"{at}.install_multi_network_policy_crd",
+                          [multi_network_policy_crd()],
+                          instead="install_multi_network_policy_crd: false"))
+    return out
+
+
+def cluster_wide(spec: StackSpec, root: tuple[str, ...] = ("config", CONFIG_KEY)
+                 ) -> list[Wanted]:
+    """Every cluster-wide object the stack would register, grouped by the key asking."""
+    base = format_path(root)
+
+    def at(key: str) -> str:
+        return f"{base}{key}" if base.endswith(":") else f"{base}.{key}"
+
+    out: list[Wanted] = []
+    if spec.multus is not None:
+        out += multus_wanted(spec.multus, at("multus"))
+    if spec.install_nad_crd:
+        out.append(Wanted(at("install_nad_crd"), [nad_crd()], instead="install_nad_crd: false"))
+    if spec.sriov is not None:
+        out += sriov_wanted(spec.sriov, at("sriov"))
+    if spec.guardrails is not None:
+        out += guardrails_wanted(spec.guardrails, at("guardrails"))
     return out

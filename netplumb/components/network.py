@@ -42,8 +42,13 @@ class NadCrd(pulumi.ComponentResource):
     """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        from ..ownership import Wanted
+        from .platform import check_owners
+
+        crd = nad_crd()
+        check_owners([Wanted(name, [crd], instead="the cluster's CRD, without NadCrd")])
         super().__init__("netplumb:index:NadCrd", name, None, opts)
-        self.crd = register_object(f"{name}-crd", nad_crd(), child(self))
+        self.crd = register_object(f"{name}-crd", crd, child(self), cluster_wide=True)
         self.register_outputs({})
 
 

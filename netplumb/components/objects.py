@@ -1,12 +1,17 @@
-"""Rendered manifests → pulumi_kubernetes resources (one place for every kind)."""
+"""Rendered manifests → pulumi_kubernetes resources (one place for every kind), and the
+ownership policy every registration follows (:mod:`netplumb.ownership`)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from ..ownership import ObjectRef, OwnershipPolicy, stamp
 
 PATCH_FORCE = "pulumi.com/patchForce"
 """netplumb owns the objects it declares: a hand edit (another field manager) is taken back
@@ -33,10 +38,46 @@ _TYPED: dict[tuple[str, str], Any] = {
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-def register_object(name: str, manifest: dict[str, Any],
-                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+_policy: list[OwnershipPolicy] = []
+_retained: list[ObjectRef] = []
+
+
+def default_policy() -> OwnershipPolicy:
+    """This program's stack owns what it registers; cluster-wide objects are retained."""
+    return OwnershipPolicy(owner=f"{pulumi.get_project()}/{pulumi.get_stack()}")
+
+
+def current_policy() -> OwnershipPolicy:
+    return _policy[-1] if _policy else default_policy()
+
+
+@contextlib.contextmanager
+def ownership(policy: OwnershipPolicy) -> Iterator[OwnershipPolicy]:
+    """Register everything inside the block under ``policy``."""
+    _policy.append(policy)
+    try:
+        yield policy
+    finally:
+        _policy.pop()
+
+
+def retained_refs() -> list[str]:
+    """Objects registered so far in this program that ``pulumi destroy`` will leave."""
+    return sorted({r.key for r in _retained})
+
+
+def register_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions, *,
+                    cluster_wide: bool = False) -> pulumi.CustomResource:
     """Register a rendered manifest as its pulumi_kubernetes resource: typed where
-    pulumi_kubernetes has the kind, ``CustomResource`` otherwise (NADs, policies, …)."""
+    pulumi_kubernetes has the kind, ``CustomResource`` otherwise (NADs, policies, …).
+
+    Every object carries its owner (``netplumb.dev/owner``); a ``cluster_wide`` one is
+    retained on destroy unless the policy says ``delete_on_destroy``."""
+    policy = current_policy()
+    manifest = stamp(manifest, policy.owner)
+    if cluster_wide and not policy.delete_on_destroy:
+        _retained.append(ObjectRef.of(manifest))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True))
     meta = dict(manifest["metadata"])
     meta["annotations"] = {**meta.get("annotations", {}), PATCH_FORCE: "true"}
     body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}

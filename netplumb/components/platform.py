@@ -16,6 +16,8 @@ import pulumi_kubernetes as k8s
 
 from ..checks.networks import raise_on_errors
 from ..checks.selections import check_policy_targets
+from ..ownership import Wanted, check_takeovers
+from ..plan import guardrails_wanted, multus_wanted, sriov_wanted
 from ..render import flannel as flannel_render
 from ..render import guardrails as guard_render
 from ..render import multus as multus_render
@@ -29,7 +31,19 @@ from ..spec.platform import (
     NetworkGuardrailsArgs,
     SriovPoolArgs,
 )
-from .objects import register_object
+from .cluster import program_reader
+from .objects import current_policy, register_object
+
+
+def check_owners(wanted: list[Wanted]) -> None:
+    """Refuse (before anything registers) to take over another owner's objects."""
+    check_takeovers(wanted, program_reader(), current_policy())
+
+
+def register_shared(name: str, manifest: dict[str, Any],
+                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register an object of a cluster-wide install (retained on destroy by default)."""
+    return register_object(name, manifest, opts, cluster_wide=True)
 
 
 def _opts(parent: pulumi.Resource, *deps: pulumi.Resource | None) -> pulumi.ResourceOptions:
@@ -55,19 +69,24 @@ class Flannel(pulumi.ComponentResource):
     def __init__(self, name: str, args: FlannelArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         checked = args.checked()
-        ns, role, binding, sa, cm, ds = flannel_render.flannel_manifests(checked)
+        manifests = flannel_render.flannel_manifests(checked)
+        check_owners([Wanted(name, manifests, instead="use the cluster's default network")])
+        ns, role, binding, sa, cm, ds = manifests
         super().__init__("netplumb:index:Flannel", name, None, opts)
         self.args = checked
-        self.ns = register_object(f"{name}-namespace", ns, _opts(self))
-        self.cluster_role = register_object(f"{name}-cluster-role", role, _opts(self))
-        self.cluster_role_binding = register_object(f"{name}-cluster-role-binding", binding,
-                                                      _opts(self, self.cluster_role))
-        self.service_account = register_object(f"{name}-service-account", sa,
-                                                  _opts(self, self.ns))
-        self.config_map = register_object(f"{name}-config", cm, _opts(self, self.ns))
-        self.daemonset = register_object(
-            f"{name}-daemonset", ds,
-            _opts(self, self.config_map, self.service_account, self.cluster_role_binding))
+
+        def reg(role_name: str, manifest: dict[str, Any],
+                *deps: pulumi.Resource | None) -> pulumi.CustomResource:
+            return register_object(f"{name}-{role_name}", manifest, _opts(self, *deps),
+                                   cluster_wide=True)
+
+        self.ns = reg("namespace", ns)
+        self.cluster_role = reg("cluster-role", role)
+        self.cluster_role_binding = reg("cluster-role-binding", binding, self.cluster_role)
+        self.service_account = reg("service-account", sa, self.ns)
+        self.config_map = reg("config", cm, self.ns)
+        self.daemonset = reg("daemonset", ds, self.config_map, self.service_account,
+                             self.cluster_role_binding)
         self.namespace = pulumi.Output.from_input(checked.namespace)
         self.daemonset_name = pulumi.Output.from_input(flannel_render.DAEMONSET)
         self.network = pulumi.Output.from_input(checked.network)
@@ -97,6 +116,7 @@ class MultusInstall(pulumi.ComponentResource):
         checked = args.checked()
         manifests = multus_render.multus_manifests(checked)
         validation = multus_render.validate(checked)
+        check_owners(multus_wanted(checked, name))
         super().__init__("netplumb:index:MultusInstall", name, None, opts)
         self.args = checked
         self.validation = validation
@@ -106,39 +126,39 @@ class MultusInstall(pulumi.ComponentResource):
                                    pulumi.ResourceOptions(parent=self))
         self.nad_crd: pulumi.CustomResource | None = None
         if checked.install_nad_crd:
-            self.nad_crd = register_object(f"{name}-nad-crd", nad_crd(), _opts(self))
+            self.nad_crd = register_shared(f"{name}-nad-crd", nad_crd(), _opts(self))
         monitor_crd: pulumi.CustomResource | None = None
         if checked.service_monitor is not None and checked.service_monitor.install_crd:
-            monitor_crd = register_object(f"{name}-service-monitor-crd",
+            monitor_crd = register_shared(f"{name}-service-monitor-crd",
                                             service_monitor_crd(), _opts(self))
         by_kind = {m["kind"]: m for m in manifests}
-        self.cluster_role = register_object(f"{name}-cluster-role", by_kind["ClusterRole"],
+        self.cluster_role = register_shared(f"{name}-cluster-role", by_kind["ClusterRole"],
                                               _opts(self))
-        self.cluster_role_binding = register_object(
+        self.cluster_role_binding = register_shared(
             f"{name}-cluster-role-binding", by_kind["ClusterRoleBinding"],
             _opts(self, self.cluster_role))
-        self.service_account = register_object(f"{name}-service-account",
+        self.service_account = register_shared(f"{name}-service-account",
                                                  by_kind["ServiceAccount"], _opts(self))
         self.config_map: pulumi.CustomResource | None = None
         if "ConfigMap" in by_kind:
-            self.config_map = register_object(f"{name}-daemon-config", by_kind["ConfigMap"],
+            self.config_map = register_shared(f"{name}-daemon-config", by_kind["ConfigMap"],
                                                 _opts(self))
         # After the default network: Multus generates its config from the primary one.
-        self.daemonset = register_object(
+        self.daemonset = register_shared(
             f"{name}-daemonset", by_kind["DaemonSet"],
             _opts(self, self.config_map, self.service_account, self.cluster_role_binding,
                   self.flannel))
         self.metrics_service: pulumi.CustomResource | None = None
         self.service_monitor: pulumi.CustomResource | None = None
         if "Service" in by_kind:
-            self.metrics_service = register_object(f"{name}-metrics", by_kind["Service"],
+            self.metrics_service = register_shared(f"{name}-metrics", by_kind["Service"],
                                                      _opts(self))
         if "ServiceMonitor" in by_kind:
             monitoring_ns: pulumi.CustomResource | None = None
             if "Namespace" in by_kind:
-                monitoring_ns = register_object(f"{name}-monitoring-namespace",
+                monitoring_ns = register_shared(f"{name}-monitoring-namespace",
                                                   by_kind["Namespace"], _opts(self))
-            self.service_monitor = register_object(
+            self.service_monitor = register_shared(
                 f"{name}-service-monitor", by_kind["ServiceMonitor"],
                 _opts(self, monitor_crd, self.metrics_service, monitoring_ns))
         self.namespace = pulumi.Output.from_input(checked.namespace)
@@ -168,12 +188,13 @@ class SriovPool(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         checked = args.checked()
         sa, cm, ds = sriov_render.sriov_manifests(checked)
+        check_owners(sriov_wanted(checked, name))
         super().__init__("netplumb:index:SriovPool", name, None, opts)
         self.args = checked
         self.names: dict[str, str] = checked.resource_names()
-        self.service_account = register_object(f"{name}-service-account", sa, _opts(self))
-        self.config_map = register_object(f"{name}-config", cm, _opts(self))
-        self.daemonset = register_object(f"{name}-daemonset", ds,
+        self.service_account = register_shared(f"{name}-service-account", sa, _opts(self))
+        self.config_map = register_shared(f"{name}-config", cm, _opts(self))
+        self.daemonset = register_shared(f"{name}-daemonset", ds,
                                            _opts(self, self.config_map, self.service_account))
         self.resource_names = pulumi.Output.from_input(self.names)
         self.register_outputs({"resource_names": self.resource_names})
@@ -214,13 +235,14 @@ class NetworkGuardrails(pulumi.ComponentResource):
         policies = [guard_render.network_policy(p) for p in checked.network_policies]
         multi = [guard_render.multi_network_policy(p) for p in checked.multi_network_policies]
         rbac = guard_render.rbac_manifests(checked.rbac) if checked.rbac is not None else []
+        check_owners(guardrails_wanted(checked, name))
         super().__init__("netplumb:index:NetworkGuardrails", name, None, opts)
         self.args = checked
         self.namespaces: dict[str, pulumi.CustomResource] = {}
         for ps, manifest in zip(checked.pod_security, namespaces, strict=True):
             res_name = f"{name}-namespace-{ps.namespace}"
             if ps.create:
-                self.namespaces[ps.namespace] = register_object(res_name, manifest,
+                self.namespaces[ps.namespace] = register_shared(res_name, manifest,
                                                                   _opts(self))
             else:
                 self.namespaces[ps.namespace] = k8s.core.v1.NamespacePatch(
@@ -239,7 +261,7 @@ class NetworkGuardrails(pulumi.ComponentResource):
             register_object(f"{name}-policy-{_slug(key)}", m, _opts(self, in_ns(m)))
         mnp_crd: pulumi.CustomResource | None = None
         if checked.install_multi_network_policy_crd:
-            mnp_crd = register_object(f"{name}-multi-network-policy-crd",
+            mnp_crd = register_shared(f"{name}-multi-network-policy-crd",
                                         multi_network_policy_crd(), _opts(self))
         for m in multi:
             key = f"{m['metadata']['namespace']}/{m['metadata']['name']}"
@@ -248,13 +270,14 @@ class NetworkGuardrails(pulumi.ComponentResource):
         self.roles: dict[str, pulumi.CustomResource] = {}
         for m in rbac:
             if m["kind"] == "ClusterRole":
-                self.roles[m["metadata"]["name"]] = register_object(
+                self.roles[m["metadata"]["name"]] = register_shared(
                     f"{name}-role-{m['metadata']['name']}", m, _opts(self))
         bindings = [m for m in rbac if m["kind"] != "ClusterRole"]
         for m in bindings:
             role = self.roles.get(m["roleRef"]["name"])
             register_object(f"{name}-binding-{m['metadata']['name']}", m,
-                              _opts(self, role, in_ns(m)))
+                            _opts(self, role, in_ns(m)),
+                            cluster_wide=m["kind"] == "ClusterRoleBinding")
         r = checked.rbac
         self.admin_role = pulumi.Output.from_input(r.admin_role if r else None)
         self.viewer_role = pulumi.Output.from_input(r.viewer_role if r else None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -17,6 +17,40 @@ from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, W
 from .workloads import PodArgs
 
 CONFIG_KEY = "netplumb:spec"
+FILE_KEY = "netplumb:specFile"
+"""Stack config key naming a YAML file (relative to the project) that holds the spec:
+for stacks too large for one config value (Pulumi hands all config to the program in one
+environment variable, which Linux caps at 128 KiB)."""
+
+_ADOPT_KINDS = ("Kind/name", "Kind/namespace/name")
+
+
+class ClusterObjectsArgs(PlanModel):
+    """What the stack may do to cluster-wide objects: CRDs, ClusterRoles and bindings,
+    namespaces it creates, and the Multus, Flannel and SR-IOV installs."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
+
+    on_destroy: Literal["retain", "delete"] = "retain"
+    """``retain`` (default): ``pulumi destroy`` leaves cluster-wide objects in place (other
+    stacks' NADs live under the CRD; other teams' objects live in the namespaces), and lists
+    them. ``delete``: destroy removes them too."""
+    adopt: list[str] = Field(default_factory=list)
+    """Existing objects this stack may take over from another manager, as ``Kind/name`` or
+    ``Kind/namespace/name``, e.g.
+    ``CustomResourceDefinition/network-attachment-definitions.k8s.cni.cncf.io``. Without it,
+    preview fails when the stack would take over another owner's object."""
+
+    @field_validator("adopt")
+    @classmethod
+    def _refs(cls, v: list[str]) -> list[str]:
+        for i, ref in enumerate(v):
+            parts = ref.split("/")
+            if len(parts) not in (2, 3) or not all(parts) or not parts[0][:1].isupper():
+                raise FieldIssue(f"expected {' or '.join(_ADOPT_KINDS)} (a Kind starts with "
+                                 "an upper-case letter)", subpath=(i,), value=ref,
+                                 has_value=True)
+        return v
 
 
 class StackSpec(PlanModel):
@@ -24,8 +58,10 @@ class StackSpec(PlanModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
 
-    install_nad_crd: bool = True
-    """Create the NetworkAttachmentDefinition CRD (off when Multus is installed otherwise)."""
+    install_nad_crd: bool = False
+    """Create the NetworkAttachmentDefinition CRD. Off by default: the CRD is cluster-wide
+    and belongs to whoever installs Multus (``multus:`` installs it); a stack that only
+    declares networks and pods uses the cluster's."""
     networks: list[NetworkSpec] = Field(default_factory=list)
     """Secondary networks, one NAD each."""
     pods: list[PodArgs] = Field(default_factory=list)
@@ -38,6 +74,9 @@ class StackSpec(PlanModel):
     """Quotas, policies, network RBAC, PodSecurity labels."""
     workloads: list[WorkloadArgs] = Field(default_factory=list)
     """Multi-homed Deployments, StatefulSets and DaemonSets."""
+    cluster_objects: ClusterObjectsArgs = Field(default_factory=ClusterObjectsArgs)
+    """Ownership of cluster-wide objects: retained on destroy, and taken over only when
+    adopted."""
     external_networks: list[str] = Field(default_factory=list)
     """``namespace/name`` of NADs created outside this stack that selections may name."""
 
@@ -71,14 +110,56 @@ class StackSpec(PlanModel):
         return spec
 
 
-def load_stack_file(path: Path) -> StackSpec:
-    """Read ``Pulumi.<env>.yaml`` and validate its ``netplumb:spec``; paths start there."""
+def _read_yaml(path: Path, shown: str) -> Any:
     try:
-        doc = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise PlanError.one(str(path), None, f"not valid YAML: {exc}") from None
-    config = (doc or {}).get("config") or {}
-    if CONFIG_KEY not in config:
-        raise PlanError.one(f"config.{CONFIG_KEY}", None,
-                            f"missing; expected the stack spec under config: {CONFIG_KEY}")
-    return StackSpec.parse(config[CONFIG_KEY], at=("config", CONFIG_KEY))
+        raise PlanError.one(shown, None, f"not valid YAML: {exc}") from None
+
+
+def spec_from_config(spec: Any, spec_file: Any, project_dir: Path
+                     ) -> tuple[StackSpec, tuple[str, ...]]:
+    """The stack's spec from its config: ``netplumb:spec`` (the value) or
+    ``netplumb:specFile`` (a YAML file, relative to ``project_dir``), exactly one of them.
+    Returns the spec and the path prefix its findings use."""
+    if spec is not None and spec_file is not None:
+        raise PlanError.one(f"config.{FILE_KEY}", spec_file,
+                            f"both {CONFIG_KEY} and {FILE_KEY} are set; expected one of them")
+    if spec_file is None:
+        if spec is None:
+            raise PlanError.one(f"config.{CONFIG_KEY}", None,
+                                f"missing; expected the stack spec under config: "
+                                f"{CONFIG_KEY} (or a file named by {FILE_KEY})")
+        at: tuple[str, ...] = ("config", CONFIG_KEY)
+        return StackSpec.parse(spec, at=at), at
+    if not isinstance(spec_file, str) or not spec_file.strip():
+        raise PlanError.one(f"config.{FILE_KEY}", spec_file,
+                            "expected a path (relative to the project) of a YAML file")
+    path = Path(spec_file)
+    if not path.is_absolute():
+        path = project_dir / path
+    if not path.is_file():
+        raise PlanError.one(f"config.{FILE_KEY}", spec_file,
+                            f"no such file ({path}); expected the stack spec in YAML")
+    at = (f"{spec_file}:",)
+    return StackSpec.parse(_read_yaml(path, spec_file), at=at), at
+
+
+def project_dir_of(stack_file: Path) -> Path:
+    """The project directory of a stack file: the nearest directory up with a Pulumi.yaml."""
+    for d in stack_file.resolve().parents:
+        if (d / "Pulumi.yaml").is_file():
+            return d
+    return stack_file.resolve().parent
+
+
+def load_stack_file(path: Path) -> StackSpec:
+    """Read ``Pulumi.<env>.yaml`` and validate its ``netplumb:spec`` (or the file its
+    ``netplumb:specFile`` names); paths start there."""
+    doc = _read_yaml(path, str(path))
+    config = (doc or {}).get("config") or {} if isinstance(doc, dict) else {}
+    if not isinstance(config, dict):
+        raise PlanError.one("config", config, "expected a mapping of stack config keys")
+    spec, _ = spec_from_config(config.get(CONFIG_KEY), config.get(FILE_KEY),
+                               project_dir_of(path))
+    return spec

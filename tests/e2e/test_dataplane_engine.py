@@ -26,7 +26,6 @@ pytestmark = pytest.mark.e2e
 STACK = """
 config:
   netplumb:spec:
-    install_nad_crd: true
     networks:
       - name: dp-macvlan
         namespace: dataplane
@@ -76,7 +75,7 @@ def _need_multus_node() -> None:
 
 
 @pytest.fixture(scope="module")
-def deployed(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory
+def deployed(cluster: ClusterHandle, platform: str, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[auto.Stack]:
     _need_multus_node()
     from kubernetes import client

@@ -23,7 +23,8 @@ from netplumb.spec.stack import load_stack_file
 pytestmark = pytest.mark.e2e
 
 
-def test_make_run_verifies_every_dev_attachment(cluster: ClusterHandle, tmp_path: Path,
+def test_make_run_verifies_every_dev_attachment(cluster: ClusterHandle, platform: str,
+                                                tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     if not cluster.embedded or os.environ.get("NETPLUMB_PODNET", "null") != "multus":

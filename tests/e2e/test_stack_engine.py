@@ -18,6 +18,7 @@ from pulumi import automation as auto
 
 from harness import engine
 from harness.pytest_fixtures import ClusterHandle
+from netplumb.ownership import OWNER_ANNOTATION
 from netplumb.plan import build_plan, render_plan
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 from netplumb.spec.stack import load_stack_file
@@ -47,7 +48,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dev(cluster: ClusterHandle, project: Path,
+def dev(cluster: ClusterHandle, platform: str, project: Path,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[auto.Stack]:
     backend = tmp_path_factory.mktemp("backend")
     st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
@@ -61,7 +62,7 @@ def dev(cluster: ClusterHandle, project: Path,
 
 
 def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: ClusterHandle,
-                                                 project: Path) -> None:
+                                                 platform: str, project: Path) -> None:
     started = time.monotonic()
     result = dev.up(on_output=engine.printer())
     print(f"pulumi up (cold): {time.monotonic() - started:.1f}s")
@@ -78,6 +79,7 @@ def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: Clust
         assert got["metadata"]["labels"] == want["metadata"]["labels"]
     crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
     assert crd.spec.names.kind == "NetworkAttachmentDefinition"
+    assert crd.metadata.annotations[OWNER_ANNOTATION] == platform  # dev did not take it over
     want_pods = {m["metadata"]["name"]: m for m in expected if m["kind"] == "Pod"}
     pods = {p.metadata.name: p for p in core.list_namespaced_pod(
         "default", label_selector="app.kubernetes.io/managed-by=netplumb").items}
@@ -113,7 +115,7 @@ def test_manual_edit_is_seen_and_undone(dev: auto.Stack, cluster: ClusterHandle)
 
 
 def test_invalid_stack_fails_at_preview_and_reaches_nothing(
-        cluster: ClusterHandle, tmp_path: Path) -> None:
+        cluster: ClusterHandle, platform: str, tmp_path: Path) -> None:
     bad = (Path(__file__).parents[2] / "stacks/Pulumi.dev.yaml").read_text().replace(
         "rangeEnd: 192.0.2.150", "rangeEnd: 192.0.3.150").replace(
         "name: macvlan-conf\n", "name: macvlan-invalid\n").replace(
@@ -134,7 +136,8 @@ def test_invalid_stack_fails_at_preview_and_reaches_nothing(
         st.workspace.remove_stack("broken")
 
 
-def test_destroy_removes_everything(dev: auto.Stack, cluster: ClusterHandle) -> None:
+def test_destroy_removes_what_the_stack_made(dev: auto.Stack, cluster: ClusterHandle,
+                                             platform: str) -> None:
     dev.destroy(on_output=engine.printer())
     core, custom, _ = _api(cluster)
     deadline = time.monotonic() + 60
@@ -145,13 +148,11 @@ def test_destroy_removes_everything(dev: auto.Stack, cluster: ClusterHandle) -> 
             break
         time.sleep(0.5)
     assert pods == []
-    # The CRD went too, so NADs can no longer even be listed.
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        assert _nads(custom) == {}
-    except ApiException as exc:
-        assert exc.status == 404
+    assert _nads(custom) == {}
+    # The CRD is the platform's, not dev's: it stays.
+    _, _, ext = _api(cluster)
+    crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
+    assert crd.metadata.annotations[OWNER_ANNOTATION] == platform
 
 
 def _capacity_stack(pods: int) -> str:
@@ -171,7 +172,7 @@ def _capacity_stack(pods: int) -> str:
 
 
 @pytest.mark.parametrize(("pods", "fails"), [(21, True), (17, False)])
-def test_capacity_at_preview(cluster: ClusterHandle, tmp_path: Path, pods: int,
+def test_capacity_at_preview(cluster: ClusterHandle, platform: str, tmp_path: Path, pods: int,
                              fails: bool) -> None:
     """20 addresses: 21 pods fail at preview naming network, pool and demand; 17 (85 %) warn."""
     project = engine.project_copy(tmp_path / "project", {"cap": _capacity_stack(pods)})

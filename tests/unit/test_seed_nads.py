@@ -22,6 +22,7 @@ from netplumb.components import (
     SriovNetwork,
 )
 from netplumb.components.objects import PATCH_FORCE
+from netplumb.ownership import OWNER_ANNOTATION
 from netplumb.spec.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
 from netplumb.spec.networks import (
     BridgeNetworkArgs,
@@ -88,7 +89,8 @@ def test_macvlan_with_resource_annotation() -> None:
     assert nad["metadata"]["name"] == "macvlan-conf"
     assert nad["metadata"]["namespace"] == "default"
     assert nad["metadata"]["annotations"] == {
-        "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", PATCH_FORCE: "true"}
+        "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", PATCH_FORCE: "true",
+        OWNER_ANNOTATION: "netplumb/test"}
     with pytest.raises(PlanError) as err:
         MacvlanNetworkArgs.typed({"resource_name": "macvlan-cni-network"})
     assert err.value.paths == ["resource_name"]
@@ -133,7 +135,8 @@ def test_sriov_without_cni_name() -> None:
     nad = registered_nad(lambda: SriovNetwork("sriov-conf", args))
     assert config_of(nad) == json.loads(SEED_SRIOV)
     assert nad["metadata"]["annotations"] == {
-        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", PATCH_FORCE: "true"}
+        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", PATCH_FORCE: "true",
+        OWNER_ANNOTATION: "netplumb/test"}
 
 
 @pytest.mark.parametrize("text", [SEED_MACVLAN, SEED_BRIDGE, SEED_HOST_DEVICE, SEED_IPVLAN,
