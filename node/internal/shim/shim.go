@@ -87,7 +87,7 @@ func run(real string, argv []string, stdin []byte) result {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
-	p, stdout, err := start(real, argv, stdin)
+	pid, stdout, err := start(real, argv, stdin)
 	if err != nil {
 		res.elapsed = time.Since(res.start)
 		res.missing = true
@@ -104,25 +104,30 @@ func run(real string, argv []string, stdin []byte) result {
 		for {
 			select {
 			case s := <-sigs:
-				_ = p.Signal(s)
+				_ = syscall.Kill(pid, s.(syscall.Signal))
 			case <-done:
 				return
 			}
 		}
 	}()
 	res.stdout = relay(stdout)
-	state, err := p.Wait()
+	var ws syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
 	close(done)
 	res.elapsed = time.Since(res.start)
-	if err != nil {
+	switch {
+	case err != nil:
 		res.exit = 1
-		return res
-	}
-	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	case ws.Signaled():
 		res.signal = ws.Signal()
 		res.exit = 128 + int(ws.Signal())
-	} else {
-		res.exit = state.ExitCode()
+	default:
+		res.exit = ws.ExitStatus()
 	}
 	return res
 }
@@ -132,53 +137,68 @@ func run(real string, argv []string, stdin []byte) result {
 const smallStdin = 32 << 10
 
 // start runs the plugin with stdin from a pipe holding stdin, stdout into a pipe returned to
-// the caller, and stderr, argv and the environment exactly as the shim got them.
-func start(real string, argv []string, stdin []byte) (*os.Process, *os.File, error) {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, err
+// the caller, and stderr, argv and the environment exactly as the shim got them. It uses
+// syscall.ForkExec rather than os.StartProcess, which probes pidfd support with an extra
+// fork the first time a process starts one.
+func start(real string, argv []string, stdin []byte) (pid, stdout int, err error) {
+	var in, out [2]int
+	if err := syscall.Pipe2(in[:], syscall.O_CLOEXEC); err != nil {
+		return 0, 0, err
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return nil, nil, err
+	if err := syscall.Pipe2(out[:], syscall.O_CLOEXEC); err != nil {
+		syscall.Close(in[0])
+		syscall.Close(in[1])
+		return 0, 0, err
 	}
 	feed := func() {
-		_, _ = inW.Write(stdin)
-		inW.Close()
+		for rest := stdin; len(rest) > 0; {
+			n, err := syscall.Write(in[1], rest)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				break
+			}
+			rest = rest[n:]
+		}
+		syscall.Close(in[1])
 	}
-	if len(stdin) <= smallStdin {
+	small := len(stdin) <= smallStdin
+	if small {
 		feed()
 	}
-	p, err := os.StartProcess(real, argv, &os.ProcAttr{
-		Files: []*os.File{inR, outW, os.Stderr},
+	pid, err = syscall.ForkExec(real, argv, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{uintptr(in[0]), uintptr(out[1]), 2},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
-	inR.Close()
-	outW.Close()
+	syscall.Close(in[0])
+	syscall.Close(out[1])
 	if err != nil {
-		if len(stdin) > smallStdin {
-			inW.Close()
+		if !small {
+			syscall.Close(in[1])
 		}
-		outR.Close()
-		return nil, nil, err
+		syscall.Close(out[0])
+		return 0, 0, err
 	}
-	if len(stdin) > smallStdin {
+	if !small {
 		go feed()
 	}
-	return p, outR, nil
+	return pid, out[0], nil
 }
 
 // relay copies the plugin's stdout to the shim's stdout until EOF and returns the first
 // maxCapture bytes. When the shim's stdout breaks, the pipe is closed so the plugin sees the
 // same broken pipe it would have seen.
-func relay(out *os.File) []byte {
-	defer out.Close()
+func relay(fd int) []byte {
+	defer syscall.Close(fd)
 	var captured []byte
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := out.Read(buf)
+		n, err := syscall.Read(fd, buf)
+		if err == syscall.EINTR {
+			continue
+		}
 		if n > 0 {
 			if room := maxCapture - len(captured); room > 0 {
 				captured = append(captured, buf[:min(room, n)]...)
@@ -187,7 +207,7 @@ func relay(out *os.File) []byte {
 				return captured
 			}
 		}
-		if err != nil {
+		if err != nil || n <= 0 {
 			return captured
 		}
 	}

@@ -589,3 +589,37 @@ func TestConcurrentShims(t *testing.T) {
 		t.Fatalf("%d attachments, want %d", a, n)
 	}
 }
+
+// A signal sent to the shim (a runtime giving up on an operation) reaches the plugin, and the
+// caller sees the same end as without the shim.
+func TestSignalsReachThePlugin(t *testing.T) {
+	l := newLayout(t)
+	stdin := conf(t, map[string]any{"sleepMs": 5000}, nil)
+	for _, path := range []string{l.direct, l.shim} {
+		cmd := &exec.Cmd{Path: path, Args: []string{l.shim}, Env: cniEnv("ADD"), Stdin: bytes.NewReader(stdin)}
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // let the plugin start
+		start := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ws.Signaled() || ws.Signal() != syscall.SIGTERM || out.Len() != 0 {
+			t.Fatalf("%s: status %v, stdout %q; want killed by SIGTERM, no output", path, ws, out.String())
+		}
+		if waited := time.Since(start); waited > 3*time.Second {
+			t.Fatalf("%s took %v to end after SIGTERM: the plugin did not get it", path, waited)
+		}
+	}
+	// the shim outlived the plugin (it forwarded the signal rather than dying of it) and
+	// recorded how the plugin ended
+	recs := records(t, l.state)
+	if len(recs) != 1 || recs[0].Signal != syscall.SIGTERM.String() || recs[0].Result != spool.Failure {
+		t.Fatalf("records %+v", recs)
+	}
+}
