@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -81,12 +79,6 @@ type result struct {
 
 func run(real string, argv []string, stdin []byte) result {
 	res := result{start: time.Now()}
-	// The plugin dies with the shim (a runtime that kills the shim on timeout would have
-	// killed the plugin itself). Pdeathsig fires when the forking thread exits: lock it.
-	runtime.LockOSThread()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	pid, stdout, err := start(real, argv, stdin)
 	if err != nil {
 		res.elapsed = time.Since(res.start)
@@ -99,17 +91,6 @@ func run(real string, argv []string, stdin []byte) result {
 		res.stdout = out
 		return res
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				_ = syscall.Kill(pid, s.(syscall.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
 	res.stdout = relay(stdout)
 	var ws syscall.WaitStatus
 	for {
@@ -118,7 +99,6 @@ func run(real string, argv []string, stdin []byte) result {
 			break
 		}
 	}
-	close(done)
 	res.elapsed = time.Since(res.start)
 	switch {
 	case err != nil:
@@ -170,7 +150,13 @@ func start(real string, argv []string, stdin []byte) (pid, stdout int, err error
 	pid, err = syscall.ForkExec(real, argv, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{uintptr(in[0]), uintptr(out[1]), 2},
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		// A signal that ends the shim (a runtime giving up on the operation) ends the plugin
+		// too, as it would have ended the plugin run bare: the shim does not catch signals, so
+		// SIGTERM, SIGINT, SIGHUP end it as they end a Go plugin, and the kernel then sends
+		// the plugin SIGKILL. (Pdeathsig fires when the forking thread ends; the Go runtime
+		// ends threads only with the process, as long as nothing locks one.) Forwarding
+		// signals instead would cost a goroutine and a thread per operation.
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
 	syscall.Close(in[0])
 	syscall.Close(out[1])
@@ -233,7 +219,6 @@ func missingPluginError(stdin []byte, msg string) []byte {
 // wait status. The Go runtime catches most signals, so the default disposition is restored
 // with a raw rt_sigaction first. If the signal still does not end the process, exit 128+n.
 func reraise(sig syscall.Signal) {
-	signal.Reset(sig)
 	var dfl sigaction // zero: SIG_DFL, no flags, empty mask
 	_, _, _ = syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
 	_ = syscall.Kill(os.Getpid(), sig)

@@ -26,6 +26,7 @@ type behaviour struct {
 	Signal      int    `json:"signal"`      // die of this signal instead
 	SleepMs     int    `json:"sleepMs"`     // sleep before ending
 	IgnoreStdin bool   `json:"ignoreStdin"` // do not read stdin at all
+	PIDFile     string `json:"pidFile"`     // write the process id here first
 }
 
 func main() {
@@ -46,6 +47,9 @@ func main() {
 		}
 	} else {
 		b.Stdout = os.Getenv("FAKE_IGNORE_STDIN")
+	}
+	if b.PIDFile != "" {
+		os.WriteFile(b.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	}
 	if b.Echo {
 		env := os.Environ()
