@@ -7,9 +7,10 @@ Run (the tool cache's CNI plugins are used; built first if missing):
 
 It runs ``go test -bench BenchmarkCNIPairs`` in ``node/`` (node/internal/shim/bench_test.go),
 which prints the bare and shimmed medians and the per-pair overhead's median and p99
-(nearest rank). ``--per-op`` also runs ``BenchmarkShimOverhead``: single operations of a fake
-plugin with the metrics side draining, absent, unwritable and full. No root, no cluster.
-Goal: overhead median and p99 per pair <= 2 ms.
+(nearest rank), per pair and per operation: once with the shim's state dir on the temp
+dir's file system, once on /dev/shm (tmpfs, like /run on most nodes). ``--per-op`` also runs
+``BenchmarkShimOverhead``: single operations of a fake plugin with the metrics side draining,
+absent, unwritable and full. No root, no cluster. Goal: a CNI operation slowed by <= 2 ms.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from harness import tools
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / "node"
-LINE = re.compile(r"overhead median\s+([\d.]+) ms p99\s+([\d.]+) ms")
+LINE = re.compile(r"^(.*?)\s+n=\d+\s.*overhead median\s+([\d.]+) ms p99\s+([\d.]+) ms")
 
 
 def host_local() -> Path:
@@ -51,7 +52,7 @@ def run(bench: str, env: dict[str, str]) -> list[tuple[str, float, float]]:
     for line in proc.stdout.splitlines():
         m = LINE.search(line)
         if m:
-            rows.append((line.split("  ")[0].strip(), float(m.group(1)), float(m.group(2))))
+            rows.append((m.group(1), float(m.group(2)), float(m.group(3))))
     return rows
 
 
@@ -65,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, NETPLUMB_BENCH_PLUGIN=str(plugin), NETPLUMB_BENCH_PAIRS=str(opts.pairs))
     print(f"plugin {plugin}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     rows = run("BenchmarkCNIPairs", env)
+    shm = Path("/dev/shm")
+    if shm.is_dir():  # the node's state dir /run/netplumb is tmpfs on most nodes
+        rows += run("BenchmarkCNIPairs", dict(env, NETPLUMB_BENCH_STATE_PARENT=str(shm)))
     if opts.per_op:
         rows += run("BenchmarkShimOverhead", env)
     print()
-    print(f"{'case':<36} {'overhead median ms':>19} {'p99 ms':>8}  goal <= 2 ms")
+    print(f"{'case':<46} {'overhead median ms':>19} {'p99 ms':>8}  goal <= 2 ms")
     for name, med, p99 in rows:
         verdict = "met" if med <= 2 and p99 <= 2 else ("median met" if med <= 2 else "not met")
-        print(f"{name:<36} {med:>19.3f} {p99:>8.3f}  {verdict}")
+        print(f"{name:<46} {med:>19.3f} {p99:>8.3f}  {verdict}")
     return 0
 
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func (f *figures) report(b *testing.B, what string) {
 		sort.Slice(xs, func(i, j int) bool { return xs[i] < xs[j] })
 	}
 	med, p99 := percentile(f.overhead, 50), percentile(f.overhead, 99)
-	fmt.Printf("%-34s n=%-4d bare median %7.3f ms | shim median %7.3f ms | overhead median %6.3f ms p99 %6.3f ms | ratio %.2f\n",
+	fmt.Printf("%-44s n=%-4d bare median %7.3f ms | shim median %7.3f ms | overhead median %6.3f ms p99 %6.3f ms | ratio %.2f\n",
 		what, len(f.overhead), ms(percentile(f.direct, 50)), ms(percentile(f.shimmed, 50)), ms(med), ms(p99),
 		float64(percentile(f.shimmed, 50))/float64(percentile(f.direct, 50)))
 	b.ReportMetric(ms(med), "overhead-median-ms")
@@ -89,6 +90,25 @@ func BenchmarkShimOverhead(b *testing.B) {
 			f.report(b, sc.name)
 		})
 	}
+}
+
+// fsType names the file system holding path.
+func fsType(path string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return "?"
+	}
+	switch st.Type {
+	case 0x01021994:
+		return "tmpfs"
+	case 0xEF53:
+		return "ext4"
+	case 0x794c7630:
+		return "overlayfs"
+	case 0x58465342:
+		return "xfs"
+	}
+	return fmt.Sprintf("fs 0x%x", st.Type)
 }
 
 // drain stands in for the metrics daemon: it reads the datagram socket and empties the spool
@@ -144,6 +164,15 @@ func BenchmarkCNIPairs(b *testing.B) {
 	}
 	root := shortTempDir(b)
 	bin, state := filepath.Join(root, "bin"), filepath.Join(root, "state")
+	if parent := os.Getenv("NETPLUMB_BENCH_STATE_PARENT"); parent != "" {
+		// the node's state dir is /run/netplumb: tmpfs on most nodes, not on every one
+		dir, err := os.MkdirTemp(parent, "np")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		state = dir
+	}
 	shimPath := testbin.ShimLayout(b, bin, state, "host-local", plugin)
 	bare := filepath.Join(root, "bare", "host-local")
 	if err := os.MkdirAll(filepath.Dir(bare), 0o755); err != nil {
@@ -160,23 +189,23 @@ func BenchmarkCNIPairs(b *testing.B) {
 			`"subnet":"198.18.0.0/16","dataDir":%q}}`, network, dataDir))
 	}
 	bareConf, shimConf := confFor("bench-bare"), confFor("bench-shim")
-	pair := func(path string, stdin []byte, id string) time.Duration {
-		var total time.Duration
-		for _, op := range []string{"ADD", "DEL"} {
+	pair := func(path string, stdin []byte, id string) [2]time.Duration {
+		var took [2]time.Duration
+		for i, op := range []string{"ADD", "DEL"} {
 			env := cniEnv(op, "CNI_CONTAINERID="+id, "CNI_NETNS=/var/run/netns/bench")
 			o := run(b, path, shimPath, env, stdin)
 			if o.exit != 0 {
 				b.Fatalf("%s %s: exit %d: %s %s", path, op, o.exit, o.stdout, o.stderr)
 			}
-			total += o.elapsed
+			took[i] = o.elapsed
 		}
-		return total
+		return took
 	}
-	var f figures
+	var perPair, perOp figures
 	for i := 0; i < b.N; i++ {
 		for j := 0; j < pairs; j++ {
 			id := fmt.Sprintf("bench-%d-%d", i, j)
-			var d, s time.Duration
+			var d, s [2]time.Duration
 			if j%2 == 0 { // alternate the order so neither side always runs first
 				d = pair(bare, bareConf, id)
 				s = pair(shimPath, shimConf, id)
@@ -184,10 +213,14 @@ func BenchmarkCNIPairs(b *testing.B) {
 				s = pair(shimPath, shimConf, id)
 				d = pair(bare, bareConf, id)
 			}
-			f.add(d, s)
+			perPair.add(d[0]+d[1], s[0]+s[1])
+			perOp.add(d[0], s[0])
+			perOp.add(d[1], s[1])
 		}
 	}
-	f.report(b, "host-local ADD+DEL pair")
+	fs := fsType(state)
+	perPair.report(b, "host-local ADD+DEL pair, state on "+fs)
+	perOp.report(b, "host-local ADD or DEL, state on "+fs)
 	if n, _ := spool.Dropped(state); n > 0 {
 		fmt.Printf("records dropped: %d\n", n)
 	}
