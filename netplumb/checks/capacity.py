@@ -64,14 +64,13 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
                    warn_percent: int = WARN_PERCENT) -> list[Finding]:
     """A warning per network at ≥ ``warn_percent`` of its pool, an error above 100 %."""
     demand: dict[str, int] = {}
-    users: dict[str, list[tuple[int, str]]] = {}
+    users: dict[str, list[Workload]] = {}
     for w in workloads:
         if w.replicas <= 0:
             continue
-        for sel in w.selections:
-            key = sel.key(w.namespace)
+        for key in w.keys:
             demand[key] = demand.get(key, 0) + w.replicas
-            users.setdefault(key, []).append((w.replicas, w.where))
+            users.setdefault(key, []).append(w)
     findings: list[Finding] = []
     seen: set[str] = set()
     for net in networks:
@@ -86,8 +85,8 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
         if not over and wanted * 100 < warn_percent * cap.size:
             continue
         who = users[net.key]
-        top = heapq.nlargest(3, who, key=lambda u: u[0])
-        largest = ", ".join(f"{where} ×{n}" for n, where in top)
+        top = heapq.nlargest(3, who, key=lambda u: u.replicas)
+        largest = ", ".join(f"{u.where} ×{u.replicas}" for u in top)
         share = f"{wanted * 100 // cap.size}%" if cap.size else "no addresses"
         head = (f"network {net.key}: demand {wanted} addresses (pods × replicas of "
                 f"{len(who)} selection(s); largest: {largest}) against a pool of size "

@@ -38,8 +38,7 @@ def check_node_local_ipam(networks: Iterable[PlannedNetwork],
     for w in workloads:
         if not w.spreads:
             continue
-        for sel in w.selections:
-            key = sel.key(w.namespace)
+        for key in w.keys:
             if key in candidates:
                 users.setdefault(key, {})[w.where] = w
     findings = []

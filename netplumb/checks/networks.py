@@ -22,8 +22,8 @@ def _pool_path(net: PlannedNetwork, pool: Pool) -> str:
 
 def check_duplicates(networks: Sequence[PlannedNetwork]) -> list[Finding]:
     """A NAD (namespace and name) is declared once."""
-    return repeated((((n.namespace, n.name), n.path("name"), n.name) for n in networks),
-                    "NAD")
+    return repeated((((n.namespace, n.name), n.name) for n in networks),
+                    lambda i: networks[i].path("name"), "NAD")
 
 
 def check_pool_overlaps(networks: Sequence[PlannedNetwork]) -> list[Finding]:

@@ -97,10 +97,11 @@ def check_segments(networks: Iterable[PlannedNetwork],
     for w in workloads:
         if w.replicas <= 0:
             continue
-        for i, sel in enumerate(w.selections):
-            f = nets.get(sel.key(w.namespace))
-            if f is None:
-                continue
+        for i, (sel, key) in enumerate(zip(w.selections, w.keys, strict=True)):
+            f = nets.get(key)
+            if f is None or not (sel.default_route or sel.ips or sel.mac is not None
+                                 or f.facts.statics or f.mac is not None):
+                continue  # nothing of this attachment can collide
             at = _owner(w, i)
             for j, text in enumerate(sel.default_route or []):
                 gateways.setdefault((f.segment, fc.parse_address(text)),

@@ -122,16 +122,18 @@ def check_selections(networks: Iterable[PlannedNetwork], workloads: Iterable[Wor
     for w in workloads:
         names: dict[str, int] = {}
         gateways = {4: 0, 6: 0}
-        for i, sel in enumerate(w.selections):
-            at = f"{w.where}.networks[{i}]"
-            key = sel.key(w.namespace)
+        for i, (sel, key) in enumerate(zip(w.selections, w.keys, strict=True)):
             ifname = sel.interface or f"net{i + 1}"
-            _check_ifname(findings, at, i, ifname, names, sel.interface is not None)
+            _check_ifname(findings, w.where, i, ifname, names, sel.interface is not None)
             f = index.facts.get(key)
             if f is None:
                 if key not in index.external:
-                    findings.append(Finding(f"{at}.name", sel.name, _unknown_network(index, key)))
+                    findings.append(Finding(f"{w.where}.networks[{i}].name", sel.name,
+                                            _unknown_network(index, key)))
                 continue
+            if not (sel.ips or sel.mac is not None or sel.default_route):
+                continue  # the paths below are built only for what a selection asks
+            at = f"{w.where}.networks[{i}]"
             if sel.ips:
                 _check_ips(findings, missing_cap, index, f, sel, at, key)
             if sel.mac is not None:
@@ -168,9 +170,9 @@ def check_selections(networks: Iterable[PlannedNetwork], workloads: Iterable[Wor
     return findings
 
 
-def _check_ifname(findings: list[Finding], at: str, i: int, ifname: str,
+def _check_ifname(findings: list[Finding], where: str, i: int, ifname: str,
                   names: dict[str, int], explicit: bool) -> None:
-    path = f"{at}.interface"
+    path = f"{where}.networks[{i}].interface"
     if explicit:
         if len(ifname.encode()) > fc.IFNAME_MAX:
             findings.append(Finding(path, ifname, f"interface name is {len(ifname.encode())} "

@@ -99,12 +99,17 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
               for k, (_, w) in enumerate(plan.workloads)]
     fixed, findings = add_ips_capability([n for n, _ in plan.networks], users)
     plan.networks = [(n, a) for n, (_, a) in zip(fixed, plan.networks, strict=True)]
-    findings += repeated((((p.namespace, name), f"{base}.pods[{j}].name", name)
-                          for j, (name, p) in enumerate(plan.pods)), "pod")
+    findings += repeated((((p.namespace, name), name) for name, p in plan.pods),
+                         lambda j: f"{base}.pods[{j}].name", "pod")
     for kind in ("Deployment", "StatefulSet", "DaemonSet"):
-        findings += repeated((((w.namespace, name), f"{base}.workloads[{k}].name", name)
-                              for k, (name, w) in enumerate(plan.workloads) if w.kind == kind),
-                             kind)
+        of_kind = [k for k, (_, w) in enumerate(plan.workloads) if w.kind == kind]
+
+        def path(i: int, of_kind: list[int] = of_kind) -> str:
+            return f"{base}.workloads[{of_kind[i]}].name"
+
+        findings += repeated(
+            (((plan.workloads[k][1].namespace, plan.workloads[k][0]), plan.workloads[k][0])
+             for k in of_kind), path, kind)
     findings += check_networks(fixed)
     for net in fixed:
         findings += check_network_addresses(net)

@@ -65,9 +65,9 @@ def add_ips_capability(networks: Sequence[PlannedNetwork], workloads: Iterable[W
     """
     wanted: set[str] = set()
     for w in workloads:
-        for sel in w.selections:
+        for sel, key in zip(w.selections, w.keys, strict=True):
             if sel.ips:
-                wanted.add(sel.key(w.namespace))
+                wanted.add(key)
     out: list[PlannedNetwork] = []
     findings: list[Finding] = []
     for net in networks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..args.pod import PodArgs
 from ..args.workload import WorkloadArgs
@@ -28,6 +29,12 @@ class Workload:
     spreads: bool = False
     """Its pods may run on several nodes at once: a DaemonSet, or more than one replica,
     unless a ``kubernetes.io/hostname`` node selector pins them to one node."""
+
+    @cached_property
+    def keys(self) -> tuple[str, ...]:
+        """``namespace/name`` of the NAD each selection names, in selection order (computed
+        once: every check asks)."""
+        return tuple(sel.key(self.namespace) for sel in self.selections)
 
 
 def workload_of_pod(where: str, pod: PodArgs) -> Workload:
