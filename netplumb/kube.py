@@ -349,7 +349,13 @@ class Kube:
                 if attempt == 1 or isinstance(exc, TimeoutError):
                     raise KubeError(0, "Unreachable", f"{self.creds.server}: {exc}",
                                     method=method, path=path) from None
-        doc: Any = json.loads(raw_body) if raw_body else None
+        try:
+            doc: Any = json.loads(raw_body) if raw_body else None
+        except ValueError:  # e.g. "404 page not found" for a group that is not served
+            if resp.status < 400:
+                raise KubeError(resp.status, "BadResponse", "the answer is not JSON",
+                                method=method, path=path) from None
+            doc = None
         if resp.status >= 400:
             reason = resp.reason
             message = raw_body.decode(errors="replace")[:500]
