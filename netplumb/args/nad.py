@@ -31,10 +31,11 @@ from .fields import name_or_default
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 
+
 class NadFields(InputModel, CniModel):
     """Options of the NetworkAttachmentDefinition object itself (not of the CNI config)."""
 
-    model_config = INPUT_CONFIG
+    model_config = INPUT_CONFIG  # the input's, not CniModel's (pydantic takes the last base's)
 
     name: fc.K8sName | None = None
     """NAD name; in a program it defaults to the component's resource name."""

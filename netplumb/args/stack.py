@@ -27,6 +27,7 @@ FILE_KEY = "netplumb:specFile"
 for stacks too large for one config value (Pulumi hands all config to the program in one
 environment variable, which Linux caps at 128 KiB)."""
 
+
 class StackSpec(InputModel):
     """Everything one environment deploys."""
 

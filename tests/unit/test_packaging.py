@@ -35,7 +35,6 @@ def test_the_cluster_commands_are_the_harness_s(capsys: pytest.CaptureFixture[st
     assert "invalid choice: 'cluster'" in capsys.readouterr().err
 
 
-
 def test_harness_cli_runs_from_anywhere_in_the_venv(tmp_path: Path) -> None:
     # what make cluster-up/-down run; the venv finds the checkout's harness from any cwd
     done = subprocess.run([sys.executable, "-m", "harness.cli", "--help"], cwd=tmp_path,
