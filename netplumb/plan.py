@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .checks.addresses import check_network_addresses
 from .checks.capacity import check_capacity
+from .checks.cluster import check_cluster_overlap
 from .checks.ipam_scope import check_node_local_ipam
-from .checks.multus import check_default_route_support
+from .checks.multus import check_default_route_support, check_namespace_isolation
+from .checks.names import repeated
 from .checks.networks import PlannedNetwork, check_networks, raise_on_errors
+from .checks.segments import check_segments
 from .checks.selections import (
     add_ips_capability,
     check_device_pools,
@@ -26,7 +30,7 @@ from .render.multus import attach_to_workload, install_manifests, workload
 from .render.nad import nad, nad_crd
 from .render.pod import pod
 from .render.sriov import sriov_manifests
-from .spec.networks import NadFields
+from .spec.networks import CniNetworkArgs, NadFields
 from .spec.platform import (
     MultusInstallArgs,
     NetworkGuardrailsArgs,
@@ -70,8 +74,9 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
         except PlanError as exc:
             errors += exc.prefixed(where).findings
             continue
-        plan.networks.append((PlannedNetwork(args.name, args.namespace, config,
-                                             format_path(where)), args))
+        plan.networks.append((PlannedNetwork(
+            args.name, args.namespace, config, format_path(where),
+            given_as="config" if isinstance(args, CniNetworkArgs) else "args"), args))
     for j, p in enumerate(spec.pods):
         if p.name is None:
             errors.append(Finding(format_path((*root, "pods", j, "name")), None,
@@ -92,11 +97,22 @@ def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY
               for k, (_, w) in enumerate(plan.workloads)]
     fixed, findings = add_ips_capability([n for n, _ in plan.networks], users)
     plan.networks = [(n, a) for n, (_, a) in zip(fixed, plan.networks, strict=True)]
+    findings += repeated((((p.namespace, name), f"{base}.pods[{j}].name", name)
+                          for j, (name, p) in enumerate(plan.pods)), "pod")
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        findings += repeated((((w.namespace, name), f"{base}.workloads[{k}].name", name)
+                              for k, (name, w) in enumerate(plan.workloads) if w.kind == kind),
+                             kind)
     findings += check_networks(fixed)
+    for net in fixed:
+        findings += check_network_addresses(net)
     findings += check_selections(fixed, users, external=spec.external_networks)
+    findings += check_segments(fixed, users)
     findings += check_capacity(fixed, users)
     findings += check_default_route_support(spec.multus, users)
+    findings += check_namespace_isolation(spec.multus, users)
     findings += check_node_local_ipam(fixed, users)
+    findings += check_cluster_overlap(fixed, spec.cluster_cidrs())
     pools = set(spec.sriov.resource_names().values()) if spec.sriov is not None else None
     findings += check_device_pools([(n, a.resource_name) for n, a in plan.networks], pools)
     if spec.guardrails is not None:

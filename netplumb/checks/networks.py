@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from typing import Literal
 
 from ..errors import Finding, PlanError, format_path
 from ..spec.config import CniConfig
 from ..spec.ipam import Pool
+from .names import repeated
 
 DEFAULT_ROUTE_LINK = "<default-route interface>"
 
@@ -27,6 +28,11 @@ class PlannedNetwork:
     """Field path of its declaration (``networks[3]``) or the component's resource name."""
     external: bool = False
     """Declared to exist already (not created by this program)."""
+    given_as: Literal["cni", "args", "config"] = "cni"
+    """How ``where`` holds the config, so a finding names the key as it was written:
+    ``cni``, the CNI JSON itself; ``args``, typed network args (the interface plugin's fields
+    at ``where``, chained plugins under ``chain``); ``config``, network args carrying the CNI
+    JSON whole under ``config``."""
 
     @property
     def key(self) -> str:
@@ -48,9 +54,16 @@ class PlannedNetwork:
     def path(self, *sub: str | int) -> str:
         return format_path([self.where, *sub]) if self.where else format_path(list(sub))
 
+    def plugin_path(self, index: int, *sub: str | int) -> str:
+        """Field path inside the ``index``-th plugin of its config, as the input spells it."""
+        if self.given_as == "args":
+            return self.path(*(("chain", index - 1) if index else ()), *sub)
+        cni: tuple[str | int, ...] = ("plugins", index) if self.config.is_list else ()
+        return self.path(*(("config",) if self.given_as == "config" else ()), *cni, *sub)
+
     def ipam_path(self, *sub: str | int) -> str:
-        """Field path inside its IPAM object (under ``plugins[0]`` for a conflist)."""
-        return self.path(*(("plugins", 0) if self.config.is_list else ()), "ipam", *sub)
+        """Field path inside its IPAM object (the interface plugin's)."""
+        return self.plugin_path(0, "ipam", *sub)
 
 
 def _pool_path(net: PlannedNetwork, pool: Pool) -> str:
@@ -58,17 +71,9 @@ def _pool_path(net: PlannedNetwork, pool: Pool) -> str:
 
 
 def check_duplicates(networks: Sequence[PlannedNetwork]) -> list[Finding]:
-    findings: list[Finding] = []
-    ordered = sorted(range(len(networks)), key=lambda i: networks[i].key)
-    for a, b in pairwise(ordered):
-        na, nb = networks[a], networks[b]
-        if na.key == nb.key:
-            first, second = (na, nb) if a < b else (nb, na)
-            findings.append(Finding(
-                second.path("name"), second.name,
-                f"NAD {second.key} is declared twice (also at {first.where or first.key}); "
-                "expected unique names per namespace"))
-    return findings
+    """A NAD (namespace and name) is declared once."""
+    return repeated((((n.namespace, n.name), n.path("name"), n.name) for n in networks),
+                    "NAD")
 
 
 def check_pool_overlaps(networks: Sequence[PlannedNetwork]) -> list[Finding]:

@@ -35,11 +35,12 @@ from ..spec.ipam import Pool, StaticIpam
 from ..spec.platform import (
     NetworkGuardrailsArgs,
     WorkloadArgs,
-    quantity_value,
     refuse_non_multus_keys,
 )
+from ..spec.resources import quantity_value
 from ..spec.selection import NetworkSelection
 from ..spec.workloads import PodArgs
+from .addresses import on_link
 from .networks import PlannedNetwork
 
 PRIMARY_INTERFACE = "eth0"
@@ -111,8 +112,7 @@ class _NetFacts:
     link: str | None = None
 
     def caps_path(self) -> str:
-        return self.net.path(*(("plugins", 0) if self.net.config.is_list else ()),
-                             "capabilities")
+        return self.net.plugin_path(0, "capabilities")
 
 
 def _facts(net: PlannedNetwork) -> _NetFacts:
@@ -209,12 +209,13 @@ def check_selections(networks: Iterable[PlannedNetwork], workloads: Iterable[Wor
                         "ECMP default routes (\"multus does not support ECMP for "
                         "default-route\"); expected one default-route gateway per family"))
                 subnets = index.subnets(f, sel)
-                if subnets and not any(gw.version == n.version and gw in n for n in subnets):
+                if subnets and not on_link(gw, subnets):
                     findings.append(Finding(
                         f"{at}.default-route[{j}]", gw_text,
                         f"gateway not on network {key} (subnets "
                         f"{', '.join(sorted({str(n) for n in subnets}))}); the default route "
-                        "via this interface needs an on-link gateway"))
+                        "via this interface needs an on-link gateway (IPv6 link-local ones "
+                        "are)"))
     for (key, cap), (where, count) in missing_cap.items():
         f = index.facts[key]
         others = f" and {count - 1} more selection(s)" if count > 1 else ""
@@ -323,22 +324,22 @@ def _check_mac(findings: list[Finding], missing_cap: dict[tuple[str, str], tuple
 # -- fix-ups ---------------------------------------------------------------------------------
 
 
-def with_capability(config: CniConfig, capability: str, *, where: str = "") -> CniConfig:
-    """``config`` with ``capabilities.<capability>: true`` on its interface plugin.
+def with_capability(net: PlannedNetwork, capability: str) -> CniConfig:
+    """``net``'s config with ``capabilities.<capability>: true`` on its interface plugin.
 
     If the config already declares ``capabilities`` (the user pinned them) without this one,
     nothing is added: :class:`PlanError` says to add it, since a pinned set is taken as
     deliberate.
     """
+    config = net.config
     data = copy.deepcopy(config.to_dict())
     plugin = data["plugins"][0] if config.is_list else data
     caps = plugin.get("capabilities")
     if caps is not None:
         if caps.get(capability) is True:
             return config
-        sub = ("plugins", 0, "capabilities") if config.is_list else ("capabilities",)
-        path = format_path([where, *sub]) if where else format_path(sub)
-        raise PlanError.one(path, caps, f"capabilities are pinned without {capability}; add "
+        raise PlanError.one(net.plugin_path(0, "capabilities"), caps,
+                            f"capabilities are pinned without {capability}; add "
                             f"\"{capability}\": true (netplumb only adds it when capabilities "
                             "are not given)")
     fixed: dict[str, Any] = {}
@@ -372,7 +373,7 @@ def add_ips_capability(networks: Sequence[PlannedNetwork], workloads: Iterable[W
             out.append(net)
             continue
         try:
-            fixed = with_capability(net.config, "ips", where=net.where)
+            fixed = with_capability(net, "ips")
         except PlanError as exc:
             findings += exc.findings
             out.append(net)

@@ -6,7 +6,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
 
-from ..checks.networks import PlannedNetwork
+from ..checks.addresses import check_network_addresses
+from ..checks.networks import PlannedNetwork, raise_on_errors
 from ..render.nad import nad, nad_crd
 from ..spec.networks import (
     BridgeNetworkArgs,
@@ -70,10 +71,14 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
     def __init__(self, name: str, args: A, opts: pulumi.ResourceOptions | None = None) -> None:
         checked = args.checked()
         config = checked.cni_config(name)
-        super().__init__(self.TYPE, name, None, opts)
         nad_name = checked.nad_name(name)
+        planned = PlannedNetwork(
+            nad_name, checked.namespace, config, where=name,
+            given_as="config" if isinstance(checked, CniNetworkArgs) else "args")
+        raise_on_errors(check_network_addresses(planned), context=f"network {name}")
+        super().__init__(self.TYPE, name, None, opts)
         self.args = checked
-        self.planned = PlannedNetwork(nad_name, checked.namespace, config, where=name)
+        self.planned = planned
         self.nad = register_nad(f"{name}-nad", self.planned, checked, child(self))
         self.nad_name = pulumi.Output.from_input(nad_name)
         self.namespace = pulumi.Output.from_input(checked.namespace)

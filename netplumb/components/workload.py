@@ -10,6 +10,7 @@ import pulumi
 
 from ..checks.capacity import check_capacity
 from ..checks.networks import PlannedNetwork, raise_on_errors
+from ..checks.segments import check_segments
 from ..checks.selections import Workload, check_selections, device_requests, workload_of
 from ..render.multus import workload
 from ..spec.platform import WorkloadArgs
@@ -57,6 +58,7 @@ class MultiHomedWorkload(pulumi.ComponentResource):
         warnings = []
         if planned or external:
             findings = check_selections(planned, [subject], external=external)
+            findings += check_segments(planned, [subject])
             findings += check_capacity(planned, [subject])
             raise_on_errors(findings, context=f"workload {wl_name}")
             warnings = [f for f in findings if f.severity != "error"]

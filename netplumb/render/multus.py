@@ -455,8 +455,7 @@ def workload(name: str, args: WorkloadArgs,
         container["args"] = list(args.args)
     if args.ports:
         container["ports"] = [p.to_dict() for p in args.ports]
-    res = {k: dict(v) for k, v in (("requests", args.resources.requests),
-                                   ("limits", args.resources.limits)) if v}
+    res = args.resources.to_dict()
     if res:
         container["resources"] = res
     pod_spec: dict[str, Any] = {"containers": [container],

@@ -16,8 +16,7 @@ def pod(name: str, args: PodArgs) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "main", "image": args.image, "command": args.command}
     if args.args:
         container["args"] = args.args
-    res = {k: v for k, v in (("requests", args.resources.requests),
-                             ("limits", args.resources.limits)) if v}
+    res = args.resources.to_dict()
     if res:
         container["resources"] = res
     meta: dict[str, Any] = {"name": name, "namespace": args.namespace,

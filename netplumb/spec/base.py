@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -15,9 +15,11 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from ..errors import Finding, Loc, PlanError, format_path
-from .fieldcheck import FieldIssue
+from .fieldcheck import FieldIssue, nearest, unknown_key_message
 
 T = TypeVar("T")
 
@@ -44,13 +46,61 @@ def _init_with_plan_errors(self: BaseModel, /, **data: Any) -> None:
 _init_with_plan_errors.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
+_ERROR_TYPES = frozenset(get_args(ErrorType))
+
+
+def _line_error(err: Mapping[str, Any]) -> InitErrorDetails:
+    """One error of a ValidationError, as what rebuilds it."""
+    kind = err["type"]
+    if kind in _ERROR_TYPES:
+        line = InitErrorDetails(type=kind, loc=tuple(err["loc"]), input=err.get("input"))
+        if err.get("ctx"):
+            line["ctx"] = err["ctx"]
+        return line
+    return InitErrorDetails(type=PydanticCustomError(kind, err["msg"]), loc=tuple(err["loc"]),
+                            input=err.get("input"))
+
+
+def known_keys(cls: type[BaseModel]) -> list[str]:
+    """The keys a model takes: each field's spelling in input (alias, else name)."""
+    return [f.alias or n for n, f in cls.model_fields.items()]
+
+
+def name_unknown_keys(cls: type[BaseModel], data: Any, exc: ValidationError) -> ValidationError:
+    """``exc`` with each unknown key of this model's own level said as
+    ``unknown field 'mastr'; did you mean 'master'?`` (pydantic says only "extra inputs")."""
+    errors = exc.errors(include_url=False)
+    if not any(e["type"] == "extra_forbidden" and len(e["loc"]) == 1 for e in errors):
+        return exc
+    keys = known_keys(cls)
+    lines = []
+    for err in errors:
+        if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+            lines.append(InitErrorDetails(
+                type=PydanticCustomError("unknown_field",
+                                         unknown_key_message(err["loc"][0], keys)),
+                loc=tuple(err["loc"]), input=err.get("input")))
+        else:
+            lines.append(_line_error(err))
+    return ValidationError.from_exception_data(exc.title, lines)
+
+
 class PlanModel(BaseModel):
     """Base of netplumb's input models. Building one with keywords (``MacvlanNetworkArgs(
     mode="x")``) validates it as typed input (unknown keys refused, nested ones too) and
-    reports bad input as a :class:`PlanError`, like every other entry point."""
+    reports bad input as a :class:`PlanError`, like every other entry point. An unknown key
+    is named with the nearest valid one."""
 
     if not TYPE_CHECKING:  # type checkers keep the field-derived signature
         __init__ = _init_with_plan_errors
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise name_unknown_keys(cls, data, exc) from None
 
 
 class CniModel(PlanModel):
@@ -77,8 +127,12 @@ class CniModel(PlanModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _remember_key_order(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        obj = handler(data)
+    def _validate(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # replaces PlanModel's: one wrap per model, which also remembers the key order
+        try:
+            obj = handler(data)
+        except ValidationError as exc:
+            raise name_unknown_keys(cls, data, exc) from None
         if isinstance(data, dict):
             obj._key_order = [str(k) for k in data]
         return obj
@@ -93,8 +147,7 @@ class CniModel(PlanModel):
         # far more likely a typo than a field of a newer plugin: refuse it.
         if self.model_extra and not self.open_schema and (info.context or {}).get("typed"):
             key = next(iter(self.model_extra))
-            known = sorted(f.alias or n for n, f in type(self).model_fields.items())
-            raise FieldIssue(f"unknown field {key!r}; expected one of: {', '.join(known)}",
+            raise FieldIssue(unknown_key_message(key, known_keys(type(self))),
                              subpath=(key,), value=self.model_extra[key], has_value=True)
         return self
 
@@ -171,8 +224,32 @@ def plan_error_from(exc: ValidationError, *, at: Loc = ()) -> PlanError:
                 value = cause.value
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
+        elif "choices" in (err.get("ctx") or {}):
+            loc, message, value = _unknown_kind(err, loc, message, value)
+        if loc and loc[-1] == "[key]":  # a mapping key of the wrong type (YAML: 1, true)
+            loc.pop()
+            findings.append(Finding(format_path(loc), value, "keys here are strings; quote "
+                                    "this key in YAML"))
+            continue
         findings.append(Finding(format_path(loc), value, _explain(err["type"], message, err)))
     return PlanError(findings)
+
+
+def _unknown_kind(err: Mapping[str, Any], loc: list[str | int], message: str, value: Any
+                  ) -> tuple[list[str | int], str, Any]:
+    """A tagged union's "no such kind": placed at the tag's key, with the nearest kind."""
+    ctx, data = err["ctx"], err.get("input")
+    key = ctx.get("discriminator")
+    if not isinstance(data, Mapping) or not isinstance(key, str):
+        return loc, message, value
+    if key not in data:
+        return [*loc, key], f"required field is missing; {message}", None
+    given = data[key]
+    choices = [c.strip() for c in str(ctx["choices"]).split(",")]
+    hint = nearest(given, choices, strict=True) if isinstance(given, str) else None
+    if hint is not None:
+        message = f"unknown {key} {given!r}; did you mean {hint!r}?"
+    return [*loc, key], message, given
 
 
 @functools.cache

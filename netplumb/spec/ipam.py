@@ -156,6 +156,17 @@ def _pool(subnet: str, start: str | None, end: str | None, gateway: str | None,
     return Pool(net, first, last, gw, where)
 
 
+def _ranges_overlap(a: Pool, b: Pool) -> bool:
+    """host-local's ``Range.Overlaps``: the first-to-last spans meet (same family); two
+    ranges of one subnet with disjoint spans do not overlap."""
+    return (a.first.version == b.first.version and int(a.first) <= int(b.last)
+            and int(b.first) <= int(a.last))
+
+
+def _span(p: Pool) -> str:
+    return f"{p.first}-{p.last} of {p.network}"
+
+
 class HostLocalRange(CniModel):
     """One range of a host-local range set."""
 
@@ -219,17 +230,17 @@ class HostLocalIpam(CniModel):
                                  value=[str(p.network) for p in rs], has_value=True)
             for a in range(len(rs)):
                 for b in range(a):
-                    if rs[a].network.overlaps(rs[b].network):
-                        raise FieldIssue(f"subnet {rs[a].network} overlaps {rs[b].network} in the "
-                                         "same range set; expected disjoint subnets",
+                    if _ranges_overlap(rs[a], rs[b]):
+                        raise FieldIssue(f"range {_span(rs[a])} overlaps {_span(rs[b])} in the "
+                                         "same range set; expected disjoint ranges",
                                          subpath=(*rs[a].where, "subnet"),
                                          value=str(rs[a].network), has_value=True)
         for i, rs in enumerate(sets):
             for j in range(i):
                 for p in rs:
                     for q in sets[j]:
-                        if p.network.overlaps(q.network):
-                            raise FieldIssue(f"range sets overlap: {p.network} and {q.network}; "
+                        if _ranges_overlap(p, q):
+                            raise FieldIssue(f"range sets overlap: {_span(p)} and {_span(q)}; "
                                              "expected disjoint range sets",
                                              subpath=(*p.where, "subnet"), value=str(p.network),
                                              has_value=True)
@@ -439,6 +450,12 @@ class RawIpam(CniModel):
         if self.type is not None and (not self.type or "/" in self.type):
             raise FieldIssue("invalid IPAM type; expected the plugin binary's name",
                              subpath=("type",), value=self.type, has_value=True)
+        if self.type is not None:
+            try:
+                fc.not_a_near_miss(self.type, KNOWN_IPAM, "IPAM")
+            except FieldIssue as exc:
+                raise FieldIssue(exc.message, subpath=("type",), value=self.type,
+                                 has_value=True) from None
         return self
 
 

@@ -231,9 +231,9 @@ NetworkSpec = Annotated[
     Discriminator(
         _network_tag,
         custom_error_type="network_kind",
-        custom_error_message="unknown network type; expected type one of macvlan, ipvlan, "
-        "bridge, host-device, sriov, vlan, or a raw 'config' object",
-        custom_error_context={"discriminator": "type"},
+        custom_error_message="unknown network type; expected type one of "
+        + ", ".join(ARGS_BY_TYPE) + ", or a raw 'config' object",
+        custom_error_context={"discriminator": "type", "choices": ", ".join(ARGS_BY_TYPE)},
     ),
 ]
 """A network in a stack file: ``type`` picks the kind, ``config`` gives a raw CNI config."""

@@ -9,18 +9,24 @@ value is a known trap; each such default says why in its docstring.
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from . import fieldcheck as fc
 from .base import PlanModel, validate
 from .config import CniVersion
 from .fieldcheck import FieldIssue
 from .networks import SriovNetworkArgs
+from .resources import ContainerResources, Quantity
 from .selection import NetworkSelection
-from .workloads import Resources
 
 # -- pinned images ------------------------------------------------------------------------
 
@@ -106,39 +112,6 @@ def pinned_image(value: str) -> str:
     return value
 
 
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-                       r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
-_SUFFIX = {
-    "": Fraction(1), "m": Fraction(1, 1000), "k": Fraction(10**3), "M": Fraction(10**6),
-    "G": Fraction(10**9), "T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18),
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
-}
-
-
-def quantity_value(text: str) -> Fraction:
-    """A Kubernetes quantity (``100m``, ``128Mi``, ``4``) as an exact number."""
-    m = _QUANTITY.match(text)
-    if not m:
-        raise FieldIssue("not a Kubernetes quantity; expected e.g. 100m, 2, 128Mi or 8Gi")
-    suffix = m["suffix"] or ""
-    if suffix[:1] in ("e", "E") and suffix not in _SUFFIX:
-        mult = Fraction(10) ** int(suffix[1:])
-    else:
-        mult = _SUFFIX[suffix]
-    return Fraction(m["num"]) * mult
-
-
-def _quantity(value: str | int) -> str:
-    text = str(value)
-    quantity_value(text)
-    return text
-
-
-Quantity = Annotated[str | int, AfterValidator(_quantity)]
-"""A Kubernetes quantity; integers are accepted and written as strings."""
-
-
 def extended_resource(value: str) -> str:
     """An extended resource name ``<domain>/<name>`` such as ``intel.com/sriov``."""
     domain, slash, name = value.partition("/")
@@ -209,29 +182,6 @@ class Toleration(PlatformModel):
 def _tolerate_all() -> list[Toleration]:
     return [Toleration(operator="Exists", effect="NoSchedule"),
             Toleration(operator="Exists", effect="NoExecute")]
-
-
-class ContainerResources(PlatformModel):
-    """Requests and limits of a container (Kubernetes quantities)."""
-
-    requests: dict[str, Quantity] = Field(default_factory=dict)
-    """What the scheduler reserves, e.g. ``{"cpu": "100m", "memory": "128Mi"}``."""
-    limits: dict[str, Quantity] = Field(default_factory=dict)
-    """Hard caps; a container over its memory limit is OOM-killed."""
-
-    @model_validator(mode="after")
-    def _requests_within_limits(self) -> ContainerResources:
-        for key, req in self.requests.items():
-            lim = self.limits.get(key)
-            if lim is not None and quantity_value(str(req)) > quantity_value(str(lim)):
-                raise FieldIssue(f"request {req} is above the limit {lim}; expected request "
-                                 "<= limit", subpath=("requests", key), value=req,
-                                 has_value=True)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: {r: str(q) for r, q in v.items()}
-                for k, v in (("requests", self.requests), ("limits", self.limits)) if v}
 
 
 # -- Flannel ------------------------------------------------------------------------------
@@ -482,7 +432,8 @@ _HEX4 = re.compile(r"^[0-9a-fA-F]{4}$")
 _PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
-def _each(v: list[str], check: Any) -> list[str]:
+def each(v: list[str], check: Any) -> list[str]:
+    """Run ``check`` on every item; a problem is placed at the item's index."""
     for i, item in enumerate(v):
         try:
             check(item)
@@ -532,10 +483,10 @@ class SriovSelectors(PlatformModel):
     """Also mount /dev/vhost-net (DPDK virtio-user)."""
 
     _vendors = field_validator("vendors", "devices")(
-        classmethod(lambda cls, v: _each(v, _hex4)))
+        classmethod(lambda cls, v: each(v, _hex4)))
     _roots = field_validator("root_devices", "pci_addresses")(
-        classmethod(lambda cls, v: _each(v, _pci)))
-    _pfs = field_validator("pf_names")(classmethod(lambda cls, v: _each(v, _pf_name)))
+        classmethod(lambda cls, v: each(v, _pci)))
+    _pfs = field_validator("pf_names")(classmethod(lambda cls, v: each(v, _pf_name)))
 
     SELECTING: ClassVar[tuple[str, ...]] = (
         "vendors", "devices", "drivers", "pf_names", "root_devices", "pci_addresses")
@@ -904,12 +855,18 @@ class PolicyPeer(PlatformModel):
         return out
 
 
+def _port_or_name(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise FieldIssue("expected a port number or a container port name")
+    return value
+
+
 class PolicyPort(PlatformModel):
     """A port (or range) a policy rule allows."""
 
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
     """L4 protocol."""
-    port: int | str | None = None
+    port: Annotated[int | str, BeforeValidator(_port_or_name)] | None = None
     """Port number or named container port; unset: all ports."""
     end_port: int | None = None
     """Last port of a range starting at ``port`` (numeric ports only)."""
@@ -1013,7 +970,7 @@ class MultiNetworkPolicyArgs(_PolicyBody):
             if slash:
                 fc.k8s_label_name(ns)
             fc.k8s_name(name)
-        return _each(v, ref)
+        return each(v, ref)
 
     def targets(self) -> list[str]:
         """``namespace/name`` of every NAD in ``policy_for``."""
@@ -1108,7 +1065,7 @@ class WorkloadArgs(PlatformModel):
     """Arguments."""
     ports: list[ContainerPort] = Field(default_factory=list)
     """Ports the container listens on."""
-    resources: Resources = Field(default_factory=Resources)
+    resources: ContainerResources = Field(default_factory=ContainerResources)
     """Container requests and limits; device resources of SR-IOV networks are added."""
     networks: list[NetworkSelection] = Field(default_factory=list)
     """Secondary attachments (the ``k8s.v1.cni.cncf.io/networks`` annotation)."""
@@ -1133,8 +1090,9 @@ class WorkloadArgs(PlatformModel):
     @model_validator(mode="before")
     @classmethod
     def _no_foreign_selection_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for i, sel in enumerate(data.get("networks") or []):
+        selections = data.get("networks") if isinstance(data, dict) else None
+        if isinstance(selections, list):
+            for i, sel in enumerate(selections):
                 refuse_non_multus_keys(sel, at=("networks", i))
         return data
 

@@ -385,6 +385,11 @@ class RawPlugin(Plugin):
 
     open_schema: ClassVar[bool] = True
 
+    @field_validator("type")
+    @classmethod
+    def _near_miss(cls, v: str) -> str:
+        return fc.not_a_near_miss(v, PLUGIN_TYPES, "plugin")
+
 
 KNOWN_PLUGINS: dict[str, type[Plugin]] = {
     "macvlan": MacvlanPlugin,
@@ -398,6 +403,16 @@ KNOWN_PLUGINS: dict[str, type[Plugin]] = {
     "bandwidth": BandwidthPlugin,
     "sbr": SbrPlugin,
 }
+
+
+PLUGIN_TYPES: frozenset[str] = frozenset({
+    *KNOWN_PLUGINS,
+    # the rest of containernetworking/plugins v1.9 (main, meta, windows)
+    "dummy", "loopback", "ptp", "tap", "firewall", "vrf", "win-bridge", "win-overlay",
+    # what the platform installs
+    "flannel", "multus", "multus-shim",
+})
+"""Plugin types netplumb knows to exist; a type one typo away from one is refused."""
 
 
 def _plugin_tag(data: Any) -> str:

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from ..errors import PlanError
 from . import fieldcheck as fc
 from .base import PlanModel, validate
+from .cluster import ClusterNetworksArgs
 from .fieldcheck import FieldIssue
 from .networks import NetworkSpec
 from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, WorkloadArgs
@@ -79,6 +80,16 @@ class StackSpec(PlanModel):
     adopted."""
     external_networks: list[str] = Field(default_factory=list)
     """``namespace/name`` of NADs created outside this stack that selections may name."""
+    cluster_networks: ClusterNetworksArgs = Field(default_factory=ClusterNetworksArgs)
+    """The cluster's pod and service networks, which secondary subnets should not overlap
+    (Flannel's network counts when the stack installs Flannel)."""
+
+    def cluster_cidrs(self) -> list[tuple[str, str]]:
+        """``(cidr, what it is)`` of every cluster network known to this stack."""
+        out = [(c, "pod network") for c in self.cluster_networks.pods]
+        if self.multus is not None and self.multus.installs_flannel:
+            out.append((self.multus.flannel.network, "pod network (Flannel's Network)"))
+        return out + [(c, "service network") for c in self.cluster_networks.services]
 
     @field_validator("external_networks")
     @classmethod
@@ -113,6 +124,8 @@ class StackSpec(PlanModel):
 def _read_yaml(path: Path, shown: str) -> Any:
     try:
         return yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError.one(shown, None, f"cannot read the file: {exc}") from None
     except yaml.YAMLError as exc:
         raise PlanError.one(shown, None, f"not valid YAML: {exc}") from None
 
@@ -156,10 +169,30 @@ def project_dir_of(stack_file: Path) -> Path:
 def load_stack_file(path: Path) -> StackSpec:
     """Read ``Pulumi.<env>.yaml`` and validate its ``netplumb:spec`` (or the file its
     ``netplumb:specFile`` names); paths start there."""
-    doc = _read_yaml(path, str(path))
-    config = (doc or {}).get("config") or {} if isinstance(doc, dict) else {}
+    return load_stack_document(_read_yaml(path, str(path)), project_dir_of(path))
+
+
+def load_stack_document(doc: Any, project_dir: Path | None = None) -> StackSpec:
+    """Validate the spec of a decoded stack file, whatever shape it has: a document that is
+    not ``config: {netplumb:spec: {...}}`` (or ``netplumb:specFile``) is a
+    :class:`PlanError` naming where it differs. ``project_dir`` resolves a spec file."""
+    if not isinstance(doc, dict):
+        raise PlanError.one("<root>", doc, "expected a mapping with config: {netplumb:spec: "
+                            "...} (a Pulumi stack file)")
+    if "config" not in doc:
+        raise PlanError.one("config", None, _missing(["config"], doc, "the stack's settings"))
+    config = doc["config"]
     if not isinstance(config, dict):
         raise PlanError.one("config", config, "expected a mapping of stack config keys")
+    if CONFIG_KEY not in config and FILE_KEY not in config:
+        raise PlanError.one(f"config.{CONFIG_KEY}", None, _missing(
+            [CONFIG_KEY, FILE_KEY], config, f"the stack spec (or a file named by {FILE_KEY})"))
     spec, _ = spec_from_config(config.get(CONFIG_KEY), config.get(FILE_KEY),
-                               project_dir_of(path))
+                               project_dir or Path.cwd())
     return spec
+
+
+def _missing(keys: list[str], mapping: dict[Any, Any], what: str) -> str:
+    near = [k for k in mapping if isinstance(k, str) and fc.nearest(k, keys) is not None]
+    hint = f"; is {near[0]!r} a misspelling?" if near else ""
+    return f"missing; expected {what} under {keys[0]}{hint}"

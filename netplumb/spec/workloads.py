@@ -6,16 +6,15 @@ from pydantic import ConfigDict, Field
 
 from . import fieldcheck as fc
 from .base import PlanModel
+from .resources import ContainerResources
 from .selection import NetworkSelection
 
 _CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
                      serialize_by_alias=True, use_attribute_docstrings=True)
 
 
-class Resources(PlanModel):
-    model_config = _CONFIG
-    requests: dict[str, str] = Field(default_factory=dict)
-    limits: dict[str, str] = Field(default_factory=dict)
+Resources = ContainerResources
+"""Requests and limits of the pod's container (the one resources model of netplumb)."""
 
 
 class PodArgs(PlanModel):
@@ -35,7 +34,8 @@ class PodArgs(PlanModel):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     node_selector: dict[str, str] = Field(default_factory=dict)
-    resources: Resources = Field(default_factory=Resources)
+    resources: ContainerResources = Field(default_factory=ContainerResources)
+    """Container requests and limits (Kubernetes quantities; YAML numbers taken too)."""
     termination_grace_period_seconds: int = 0
     """Seconds to wait on delete; the guide's test pods use 0."""
 

@@ -34,8 +34,8 @@ SHARED_NS = "np-own-shared"
 
 def _team(name: str, first_host: int, *, namespace: str, extra: str = "") -> str:
     """A team stack: two bridge networks (one in ``SHARED_NS``) and a pod on the first."""
-    lo = f"198.51.100.{first_host}"
-    hi = f"198.51.100.{first_host + 9}"
+    lo, hi = f"198.51.100.{first_host}", f"198.51.100.{first_host + 4}"
+    lo2, hi2 = f"198.51.100.{first_host + 5}", f"198.51.100.{first_host + 9}"
     return f"""config:
   netplumb:spec:{extra}
     networks:
@@ -48,7 +48,7 @@ def _team(name: str, first_host: int, *, namespace: str, extra: str = "") -> str
         namespace: {SHARED_NS}
         type: bridge
         bridge: np-br-dev
-        ipam: {{type: host-local, subnet: 198.51.100.0/24, rangeStart: {lo}, rangeEnd: {hi}}}
+        ipam: {{type: host-local, subnet: 198.51.100.0/24, rangeStart: {lo2}, rangeEnd: {hi2}}}
     pods:
       - {{name: {name}-pod, namespace: {namespace}, networks: [{{name: {name}-br}}]}}
 """

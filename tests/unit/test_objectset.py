@@ -114,3 +114,70 @@ def test_takeover_problems_name_key_manager_and_setting() -> None:
     assert takeover_problems(want, {"NetworkAttachmentDefinition/default/br": theirs}, OWNER,
                              ["NetworkAttachmentDefinition/default/br"]) == []
     assert takeover_problems(want, {}, OWNER, []) == []
+
+
+def test_kube_client_against_a_fake_apiserver() -> None:
+    """Discovery of an unserved group (plain-text 404), paging, apply and delete."""
+    import http.server
+    import threading
+
+    from netplumb.kube import Credentials, Kube, KubeError
+
+    seen: list[tuple[str, str, str]] = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, code: int, body: Any, ctype: str = "application/json") -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # the method name http.server dispatches to
+            seen.append(("GET", self.path, ""))
+            if self.path == "/apis/example.com/v1":
+                self._send(404, b"404 page not found", "text/plain")
+            elif self.path == "/api/v1":
+                self._send(200, {"resources": [
+                    {"name": "configmaps", "kind": "ConfigMap", "namespaced": True},
+                    {"name": "configmaps/status", "kind": "ConfigMap", "namespaced": True}]})
+            elif self.path.startswith("/api/v1/namespaces/ns/configmaps?"):
+                page = 2 if "continue=" in self.path else 1
+                self._send(200, {"items": [{"metadata": {"name": f"c{page}",
+                                                         "namespace": "ns"}}],
+                                 "metadata": {"continue": "" if page == 2 else "t"}})
+            else:
+                self._send(404, {"kind": "Status", "reason": "NotFound", "message": "nope"})
+
+        def do_PATCH(self) -> None:  # the method name http.server dispatches to
+            length = int(self.headers["Content-Length"])
+            seen.append(("PATCH", self.path, self.headers["Content-Type"]))
+            self._send(200, json.loads(self.rfile.read(length)))
+
+        def do_DELETE(self) -> None:  # the method name http.server dispatches to
+            seen.append(("DELETE", self.path, ""))
+            self._send(409, {"kind": "Status", "reason": "Conflict", "message": "busy"})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kube = Kube(Credentials(server=f"http://127.0.0.1:{server.server_port}"))
+        assert kube.get("example.com/v1", "Widget", "w") is None
+        assert kube.list("example.com/v1", "Widget") == []
+        assert [i["metadata"]["name"] for i in kube.list("v1", "ConfigMap",
+                                                         namespace="ns", page=1)] == ["c1", "c2"]
+        assert kube.get("v1", "ConfigMap", "absent", "ns") is None
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x",
+                                                                    "namespace": "ns"}}
+        assert kube.apply(cm, field_manager="netplumb") == cm
+        assert ("PATCH", "/api/v1/namespaces/ns/configmaps/x?fieldManager=netplumb&force=true",
+                "application/apply-patch+yaml") in seen
+        with pytest.raises(KubeError) as err:
+            kube.delete("v1", "ConfigMap", "x", "ns")
+        assert err.value.status == 409 and err.value.reason == "Conflict"
+    finally:
+        server.shutdown()

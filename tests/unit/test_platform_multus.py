@@ -24,8 +24,8 @@ from netplumb.spec.platform import (
     FlannelArgs,
     MultusInstallArgs,
     ServiceMonitorArgs,
-    quantity_value,
 )
+from netplumb.spec.resources import quantity_value
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import SEED_FLANNEL_ARGS, refused

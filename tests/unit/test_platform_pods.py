@@ -240,7 +240,7 @@ def test_pinned_capabilities_without_ips_are_an_error() -> None:
     assert p.path == "networks.macvlan-conf.capabilities"
     assert "pinned without ips" in p.message
     with pytest.raises(PlanError):
-        with_capability(pinned.config, "ips")
+        with_capability(pinned, "ips")
 
 
 def test_capability_is_added_to_the_interface_plugin_of_a_conflist() -> None:
@@ -248,7 +248,7 @@ def test_capability_is_added_to_the_interface_plugin_of_a_conflist() -> None:
         "cniVersion": "1.0.0", "name": "n", "plugins": [
             {"type": "macvlan", "master": "eth1", "ipam": {"type": "static"}},
             {"type": "tuning"}]}))
-    out = with_capability(conf, "ips").to_dict()
+    out = with_capability(PlannedNetwork("n", "default", conf), "ips").to_dict()
     assert out["plugins"][0]["capabilities"] == {"ips": True}
     assert "capabilities" not in out["plugins"][1]
     assert list(out["plugins"][0]) == ["type", "master", "capabilities", "ipam"]
