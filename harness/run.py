@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT) -> int:
         _say(t0, "deployed: " + ", ".join(f"{k} {v}" for k, v in sorted(changes.items())))
         for key, out in result.outputs.items():
             _say(t0, f"  output {key} = {out.value}")
-    verified = _verify(kubeconfig, stack_name, stack_path, embedded=not external, t0=t0)
+    verified = _verify(kubeconfig, stack_name, stack_path, t0)
     print(f"\nnetplumb: stack {stack_name} is up ({time.monotonic() - t0:.1f}s)")
     print(f"  kubeconfig   {kubeconfig}")
     print(f"  state        {pulumi_backend_dir()} (passphrase: {engine.DEV_PASSPHRASE})")
@@ -73,18 +73,16 @@ def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT) -> int:
     return 0 if verified else 1
 
 
-def _verify(kubeconfig: Path, stack_name: str, stack_path: Path, *, embedded: bool,
-            t0: float) -> bool:
-    """``netplumb verify`` of the stack; on the embedded node, whose agent runs no containers
-    for probe pods, also the data path from the pods' namespaces (interfaces, addresses,
-    requested default routes, pings)."""
+def _verify(kubeconfig: Path, stack_name: str, stack_path: Path, t0: float) -> bool:
+    """``netplumb verify`` of the stack; where its nodes are the embedded node agent (which
+    runs no containers for probe pods, and whose pod namespaces are on this host), also the
+    data path from the pods' namespaces (interfaces, addresses, default routes, pings)."""
     _say(t0, f"netplumb verify {stack_name}")
     report = verify(Kube.from_kubeconfig(str(kubeconfig)), stack_name,
                     build_plan(load_stack_file(stack_path)))
     print(format_text(report), end="", flush=True)
     ok = report.ok
-    if embedded and _probes_cannot_run(report) and os.environ.get(
-            "NETPLUMB_PODNET", "multus") == "multus":
+    if _probes_cannot_run(report) and os.environ.get("NETPLUMB_PODNET", "multus") == "multus":
         _say(t0, "probes cannot run on the embedded node agent: pinging from the pods' "
                  "network namespaces instead")
         good, total = netns_verify.verify_attachments(kubeconfig)

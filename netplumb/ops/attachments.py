@@ -303,8 +303,8 @@ def _check_gateway(check: AttachmentCheck, entry: Mapping[str, Any], gw: str,
         check.problems.append(f"default route requested via {gw}, but {check.interface} has "
                               f"no address on its subnet ({', '.join(check.ips)})")
         return
-    check.notes.append(f"default route via {gw} requested"
-                       + ("" if reported else ": not reported by Multus, checked by the probe"))
+    check.notes.append(f"default route via {gw} requested" + (
+        "" if reported else " (network-status shows no routes: the probe checks it)"))
 
 
 def _same_subnet(ip: str, gw: ipaddress.IPv4Address | ipaddress.IPv6Address,

@@ -101,8 +101,8 @@ def test_missing_interface_and_missing_status() -> None:
 def test_default_route_request() -> None:
     entry = {"name": "default/storage", "interface": "net1", "ips": ["192.0.2.120"]}
     [c] = _check(_pod("router", [entry]), "router")
-    assert c.ok and c.notes == ["default route via 192.0.2.1 requested: not reported by "
-                                "Multus, checked by the probe"]
+    assert c.ok and c.notes == ["default route via 192.0.2.1 requested (network-status shows "
+                                "no routes: the probe checks it)"]
     [c] = _check(_pod("router", [{**entry, "gateway": ["192.0.2.254"]}]), "router")
     assert c.problems == ["default route requested via 192.0.2.1; Multus reports 192.0.2.254"]
     [c] = _check(_pod("router", [{**entry, "gateway": ["192.0.2.1"]}]), "router")
