@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -132,44 +132,30 @@ def _named(items: Sequence[Any]) -> dict[str, Any] | None:
     return dict(zip(names, items, strict=True))
 
 
+def _keyed(base: Mapping[Any, Any], head: Mapping[Any, Any],
+           sub: Callable[[Any], str]) -> list[FieldChange]:
+    """Entries matched by key: base's order, then the keys only head has."""
+    out: list[FieldChange] = []
+    for k in list(base) + [k for k in head if k not in base]:
+        old, new = base.get(k, MISSING), head.get(k, MISSING)
+        if old is MISSING or new is MISSING:
+            out.append(FieldChange(sub(k), old, new))
+        else:
+            out += diff_values(old, new, sub(k))
+    return out
+
+
 def diff_values(base: Any, head: Any, path: str = "") -> list[FieldChange]:
     """Every field that differs between ``base`` and ``head``, in document order."""
     if base == head:
         return []
     if isinstance(base, Mapping) and isinstance(head, Mapping):
-        out: list[FieldChange] = []
-        for k in list(base) + [k for k in head if k not in base]:
-            sub = format_key(path, str(k))
-            if k not in head:
-                out.append(FieldChange(sub, base[k], MISSING))
-            elif k not in base:
-                out.append(FieldChange(sub, MISSING, head[k]))
-            else:
-                out += diff_values(base[k], head[k], sub)
-        return out
+        return _keyed(base, head, lambda k: format_key(path, str(k)))
     if isinstance(base, list) and isinstance(head, list):
         by_b, by_h = _named(base), _named(head)
         if by_b is not None and by_h is not None:
-            out = []
-            for name in list(by_b) + [n for n in by_h if n not in by_b]:
-                sub = f"{path}[name={name}]"
-                if name not in by_h:
-                    out.append(FieldChange(sub, by_b[name], MISSING))
-                elif name not in by_b:
-                    out.append(FieldChange(sub, MISSING, by_h[name]))
-                else:
-                    out += diff_values(by_b[name], by_h[name], sub)
-            return out
-        out = []
-        for i in range(max(len(base), len(head))):
-            sub = f"{path}[{i}]"
-            if i >= len(head):
-                out.append(FieldChange(sub, base[i], MISSING))
-            elif i >= len(base):
-                out.append(FieldChange(sub, MISSING, head[i]))
-            else:
-                out += diff_values(base[i], head[i], sub)
-        return out
+            return _keyed(by_b, by_h, lambda name: f"{path}[name={name}]")
+        return _keyed(dict(enumerate(base)), dict(enumerate(head)), lambda i: f"{path}[{i}]")
     b_json, h_json = _embedded_json(base), _embedded_json(head)
     if b_json is not MISSING and h_json is not MISSING:
         inside = diff_values(b_json, h_json, path)
