@@ -8,6 +8,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export NETPLUMB_PODNET ?= multus
 # Pod churn: create/delete cycles of real pods through apiserver, node agent and Multus.
 export NETPLUMB_POD_CHURN_CYCLES ?= 1000
+# The stack `make run` deploys and verifies (stacks/Pulumi.$(STACK).yaml).
+STACK ?= dev
 
 .PHONY: run test venv tools lint typecheck gocheck unit e2e cluster-up cluster-down clean
 
@@ -43,7 +45,7 @@ unit: venv
 	$(VPY) -m pytest -q tests/unit
 
 run: tools
-	$(VPY) -m harness.run
+	$(VPY) -m harness.run $(STACK)
 
 test: tools lint typecheck gocheck
 	$(VPY) -m pytest -q -ra tests

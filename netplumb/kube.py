@@ -320,13 +320,12 @@ class Kube:
         """Close this thread's connection."""
         self._drop()
 
-    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-                body: Any = None, content_type: str = "application/json") -> Any:
-        """One API call; returns the decoded JSON body (``None`` when empty)."""
+    def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
+              content_type: str, accept: str) -> tuple[int, str, bytes]:
         full = self._prefix + path
         if query:
             full += "?" + urllib.parse.urlencode(query)
-        headers = {"Accept": "application/json", "User-Agent": "netplumb"}
+        headers = {"Accept": accept, "User-Agent": "netplumb"}
         data: bytes | None = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -342,28 +341,48 @@ class Kube:
             try:
                 conn.request(method, full, body=data, headers=headers)
                 resp = conn.getresponse()
-                raw_body = resp.read()
-                break
+                return resp.status, resp.reason, resp.read()
             except (http.client.HTTPException, OSError) as exc:
                 self._drop()
                 if attempt == 1 or isinstance(exc, TimeoutError):
                     raise KubeError(0, "Unreachable", f"{self.creds.server}: {exc}",
                                     method=method, path=path) from None
-        try:
-            doc: Any = json.loads(raw_body) if raw_body else None
-        except ValueError:  # e.g. "404 page not found" for a group that is not served
-            if resp.status < 400:
-                raise KubeError(resp.status, "BadResponse", "the answer is not JSON",
-                                method=method, path=path) from None
-            doc = None
-        if resp.status >= 400:
-            reason = resp.reason
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                body: Any = None, content_type: str = "application/json") -> Any:
+        """One API call; returns the decoded JSON body (``None`` when empty)."""
+        status, reason, raw_body = self._send(method, path, query, body, content_type,
+                                              "application/json")
+        doc: Any = None
+        if raw_body:
+            try:
+                doc = json.loads(raw_body)
+            except ValueError:
+                if status < 400:
+                    raise KubeError(status, "BadResponse", raw_body[:200].decode(
+                        errors="replace"), method=method, path=path) from None
+        if status >= 400:
             message = raw_body.decode(errors="replace")[:500]
             if isinstance(doc, dict) and doc.get("kind") == "Status":
                 reason = str(doc.get("reason") or reason)
                 message = str(doc.get("message") or message)
-            raise KubeError(resp.status, reason, message, method=method, path=path)
+            raise KubeError(status, reason, message, method=method, path=path)
         return doc
+
+    def request_text(self, path: str, *, query: Mapping[str, str] | None = None) -> str:
+        """A GET answered with text (a pod's log)."""
+        status, reason, raw_body = self._send("GET", path, query, None, "", "*/*")
+        text = raw_body.decode(errors="replace")
+        if status >= 400:
+            message = text[:500]
+            with contextlib.suppress(ValueError):
+                doc = json.loads(raw_body)
+                if isinstance(doc, dict) and doc.get("kind") == "Status":
+                    reason = str(doc.get("reason") or reason)
+                    message = str(doc.get("message") or message)
+            raise KubeError(status, reason, message, method="GET", path=path)
+        return text
 
     # ----------------------------------------------------------------- discovery
 
@@ -421,21 +440,25 @@ class Kube:
             raise
 
     def list(self, api_version: str, kind: str, *, namespace: str | None = None,
-             label_selector: str | None = None, page: int = 1000) -> list[dict[str, Any]]:
+             label_selector: str | None = None, field_selector: str | None = None,
+             page: int = 1000) -> list[dict[str, Any]]:
         """Every object of a kind (all namespaces unless ``namespace``); ``[]`` when the kind
         is not served. Pages through large lists."""
         return list(self.iter_list(api_version, kind, namespace=namespace,
-                                   label_selector=label_selector, page=page))
+                                   label_selector=label_selector,
+                                   field_selector=field_selector, page=page))
 
     def iter_list(self, api_version: str, kind: str, *, namespace: str | None = None,
-                  label_selector: str | None = None, page: int = 1000
-                  ) -> Iterator[dict[str, Any]]:
+                  label_selector: str | None = None, field_selector: str | None = None,
+                  page: int = 1000) -> Iterator[dict[str, Any]]:
         res = self.resource(api_version, kind)
         if res is None:
             return
         query = {"limit": str(page)}
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         while True:
             doc = self.request("GET", res.path(namespace), query=query) or {}
             for item in doc.get("items") or []:
@@ -458,16 +481,35 @@ class Kube:
             body=manifest, content_type="application/apply-patch+yaml")
         return out
 
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Create ``manifest`` (``KubeError`` ``AlreadyExists`` when it exists)."""
+        meta = manifest["metadata"]
+        res = self._require(str(manifest["apiVersion"]), str(manifest["kind"]))
+        out: dict[str, Any] = self.request("POST", res.path(meta.get("namespace")),
+                                           body=manifest)
+        return out
+
+    def pod_log(self, namespace: str, name: str, *, container: str | None = None,
+                tail_lines: int | None = None) -> str:
+        """A pod's log (the apiserver asks the node's kubelet for it)."""
+        query = {k: v for k, v in (("container", container),
+                                   ("tailLines", str(tail_lines) if tail_lines else None))
+                 if v}
+        return self.request_text(f"/api/v1/namespaces/{namespace}/pods/{name}/log",
+                                 query=query or None)
+
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               *, propagation: str = "Background") -> bool:
+               *, propagation: str = "Background", grace_seconds: int | None = None) -> bool:
         """Delete an object; ``False`` when it was already gone."""
         res = self.resource(api_version, kind)
         if res is None:
             return False
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                                "propagationPolicy": propagation}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
         try:
-            self.request("DELETE", res.path(namespace, name),
-                         body={"kind": "DeleteOptions", "apiVersion": "v1",
-                               "propagationPolicy": propagation})
+            self.request("DELETE", res.path(namespace, name), body=body)
             return True
         except KubeError as exc:
             if exc.status == 404:

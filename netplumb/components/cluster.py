@@ -73,6 +73,37 @@ def program_reader() -> Reader | None:
     if _override:
         return _override[0]
     if not _program_reader:
-        kube = program_kube()
+        kube = _kube_once()
         _program_reader.append(reader_for(kube) if kube is not None else None)
     return _program_reader[0]
+
+
+_live: dict[tuple[str, str, str], dict[str, dict[str, Any]] | None] = {}
+
+
+def program_live(api_version: str, kind: str, selector: str
+                 ) -> dict[str, dict[str, Any]] | None:
+    """Live objects of a kind matching ``selector`` by ``ObjectRef.key`` (one list per kind
+    and program run), or ``None`` when the cluster is not read (mocks, offline)."""
+    if _override:
+        return None
+    key = (api_version, kind, selector)
+    if key not in _live:
+        kube = _kube_once()
+        if kube is None:
+            _live[key] = None
+        else:
+            from ..objectset import object_key
+
+            _live[key] = {object_key(o): o for o in kube.iter_list(api_version, kind,
+                                                                   label_selector=selector)}
+    return _live[key]
+
+
+_kube: list[Kube | None] = []
+
+
+def _kube_once() -> Kube | None:
+    if not _kube:
+        _kube.append(program_kube())
+    return _kube[0]

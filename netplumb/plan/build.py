@@ -17,11 +17,7 @@ from ..checks.multus import check_default_route_support, check_namespace_isolati
 from ..checks.names import repeated
 from ..checks.networks import check_networks
 from ..checks.segments import check_segments
-from ..checks.selections import (
-    check_device_pools,
-    check_policy_targets,
-    check_selections,
-)
+from ..checks.selections import check_device_pools, check_policy_targets, check_selections
 from ..errors import Finding, PlanError, format_path, raise_on_errors
 from ..gcpause import collector_paused
 from ..render.crds import multi_network_policy_crd

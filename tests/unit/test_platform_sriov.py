@@ -18,7 +18,7 @@ from netplumb.render.sriov import device_plugin_config, sriov_manifests
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import refused
-from .test_seed_nads import SEED_SRIOV
+from .test_seed_nads import OWNED, SEED_SRIOV
 
 POOLS = SriovPoolArgs.parse({
     "pools": [
@@ -100,8 +100,7 @@ def test_seed_sriov_nad_wired_to_the_pool() -> None:
     [nad] = mocks.of_type("kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition")
     # the guide's SR-IOV NAD: annotation = the pool's full name, config as written there
     assert nad.inputs["metadata"]["annotations"] == {
-        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", "pulumi.com/patchForce": "true",
-        "netplumb.dev/owner": "netplumb/test"}
+        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", **OWNED}
     assert json.loads(nad.inputs["spec"]["config"]) == json.loads(SEED_SRIOV)
     assert holder["names"] == {"sriov": "intel.com/sriov"}
     types = [r.type for r in mocks.registered]

@@ -29,7 +29,7 @@ from netplumb.components import (
     NetworkAttachment,
     SriovNetwork,
 )
-from netplumb.components.objects import PATCH_FORCE
+from netplumb.components.objects import PATCH_FIELD_MANAGER, PATCH_FORCE, RECONCILE
 from netplumb.ownership import OWNER_ANNOTATION
 
 from .pulumi_mocks import run_program
@@ -63,6 +63,10 @@ SEED_SRIOV = """{
   "cniVersion": "1.0.0", "type": "sriov",
   "ipam": {"type": "host-local", "subnet": "10.56.217.0/24"}}"""
 
+OWNED = {PATCH_FORCE: "true", PATCH_FIELD_MANAGER: "netplumb", RECONCILE: "0",
+         OWNER_ANNOTATION: "netplumb/test"}
+"""What every object netplumb registers carries besides its own annotations."""
+
 
 def registered_nad(build: Callable[[], NetworkAttachment[Any]]) -> dict[str, Any]:
     mocks = run_program(build)
@@ -89,8 +93,7 @@ def test_macvlan_with_resource_annotation() -> None:
     assert nad["metadata"]["name"] == "macvlan-conf"
     assert nad["metadata"]["namespace"] == "default"
     assert nad["metadata"]["annotations"] == {
-        "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", PATCH_FORCE: "true",
-        OWNER_ANNOTATION: "netplumb/test"}
+        "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", **OWNED}
     with pytest.raises(PlanError) as err:
         MacvlanNetworkArgs.parse({"resource_name": "macvlan-cni-network"})
     assert err.value.paths == ["resource_name"]
@@ -135,8 +138,7 @@ def test_sriov_without_cni_name() -> None:
     nad = registered_nad(lambda: SriovNetwork("sriov-conf", args))
     assert config_of(nad) == json.loads(SEED_SRIOV)
     assert nad["metadata"]["annotations"] == {
-        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", PATCH_FORCE: "true",
-        OWNER_ANNOTATION: "netplumb/test"}
+        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", **OWNED}
 
 
 @pytest.mark.parametrize("text", [SEED_MACVLAN, SEED_BRIDGE, SEED_HOST_DEVICE, SEED_IPVLAN,
