@@ -19,3 +19,17 @@ PLUGINS_REGISTRY_DIR = f"{KUBELET_DIR}/plugins_registry"
 NETWORK_STATUS_DIR = "/run/k8s.cni.cncf.io"
 DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo/dp"
 LOG_DIR = "/var/log"
+VAR_RUN_NETNS_DIR = "/var/run/netns"
+"""Where some runtimes (containerd, CRI-O) name pod namespaces; a symlink to ``/run`` on most
+hosts, a directory of its own on some."""
+NETPLUMB_STATE_DIR = "/run/netplumb"
+"""The node plugin's state: the metrics daemon's socket, the shims' spool and the live
+attachments (``node/README.md``)."""
+CNI_RUN_DIR = "/run/cni"
+DHCP_SOCKET = f"{CNI_RUN_DIR}/dhcp.sock"
+"""Where the dhcp IPAM plugin dials its daemon."""
+HOST_LOCAL_DIR = "/var/lib/cni/networks"
+"""host-local's reservations, one directory per network (unless a config sets ``dataDir``)."""
+WHEREABOUTS_CONF_DIR = f"{CNI_CONF_DIR}/whereabouts.d"
+"""whereabouts' flat file (``whereabouts.conf``) and its kubeconfig, where the plugin and the
+ip-control-loop look for them."""

@@ -22,6 +22,7 @@ from .guardrails import (
     RoleBindingArgs,
     Subject,
 )
+from .monitoring import MonitoringAlertsArgs, MonitoringStackArgs
 from .multus import MultusInstallArgs, ServiceMonitorArgs
 from .nad import (
     BridgeNetworkArgs,
@@ -34,11 +35,13 @@ from .nad import (
     SriovNetworkArgs,
     VlanNetworkArgs,
 )
+from .node_plugin import DhcpDaemonArgs, NodePluginArgs
 from .placement import Toleration
 from .pod import PodArgs
 from .resources import ContainerResources, Quantity
 from .sriov import SriovPoolArgs, SriovResourcePool, SriovSelectors
 from .stack import StackSpec, load_stack_file, spec_from_config
+from .whereabouts import WhereaboutsArgs, WhereaboutsStackArgs
 from .workload import ContainerPort, WorkloadArgs
 
 __all__ = [
@@ -48,12 +51,15 @@ __all__ = [
     "CniNetworkArgs",
     "ContainerPort",
     "ContainerResources",
+    "DhcpDaemonArgs",
     "FlannelArgs",
     "HostDeviceNetworkArgs",
     "InputModel",
     "IpBlock",
     "IpvlanNetworkArgs",
     "MacvlanNetworkArgs",
+    "MonitoringAlertsArgs",
+    "MonitoringStackArgs",
     "MultiNetworkPolicyArgs",
     "MultusInstallArgs",
     "NadFields",
@@ -61,6 +67,7 @@ __all__ = [
     "NetworkPolicyArgs",
     "NetworkRbacArgs",
     "NetworkSpec",
+    "NodePluginArgs",
     "PodArgs",
     "PodSecurityArgs",
     "PolicyPeer",
@@ -78,6 +85,8 @@ __all__ = [
     "Subject",
     "Toleration",
     "VlanNetworkArgs",
+    "WhereaboutsArgs",
+    "WhereaboutsStackArgs",
     "WorkloadArgs",
     "load_stack_file",
     "spec_from_config",

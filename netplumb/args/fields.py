@@ -48,6 +48,25 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+def label_value(value: str) -> str:
+    """A Kubernetes label value: at most 63 characters, alphanumerics, ``-``, ``_`` and
+    ``.``, starting and ending alphanumeric (or empty)."""
+    if len(value) > LABEL_VALUE_MAX or not _LABEL_VALUE.match(value):
+        raise FieldIssue("not a label value; expected at most 63 letters, digits, '-', '_' "
+                         "or '.', starting and ending with a letter or digit")
+    return value
+
+
+def prometheus_duration(value: str) -> str:
+    """A Prometheus duration such as ``30s``, ``5m`` or ``1h30m``."""
+    if not _PROMETHEUS_DURATION.match(value):
+        raise FieldIssue("not a Prometheus duration; expected e.g. 30s or 1m")
+    return value
+
 
 def valid_workload_name(value: str) -> str:
     """A pod's or a workload's name: a Kubernetes object name that is also a label value

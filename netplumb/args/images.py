@@ -1,7 +1,12 @@
 """The pinned images of what netplumb installs, and the image reference rules.
 
 Defaults follow what the pinned upstream versions do (Multus v4.3.0, Flannel v0.28.9,
-sriov-network-device-plugin v3.11.0, sriov-cni v2.10.0).
+sriov-network-device-plugin v3.11.0, sriov-cni v2.10.0, whereabouts v0.9.2).
+
+netplumb's own node plugin image (``netplumb-node``, the CNI plugins and the measuring shim;
+see ``node/README.md``) is released with netplumb itself: its tag is this package's version
+(``project.version`` in ``pyproject.toml``, with a ``v``), and the image's ``netplumb-node``
+is built with that version stamped (``-X netplumb.dev/node/internal/buildinfo.Version``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ FLANNEL_IMAGE = "ghcr.io/flannel-io/flannel:v0.28.9"
 FLANNEL_CNI_PLUGIN_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"
 SRIOV_DEVICE_PLUGIN_IMAGE = "ghcr.io/k8snetworkplumbingwg/sriov-network-device-plugin:v3.11.0"
 SRIOV_CNI_IMAGE = "ghcr.io/k8snetworkplumbingwg/sriov-cni:v2.10.0"
+NETPLUMB_NODE_VERSION = "v0.1.0"
+"""The node plugin image's tag: ``v`` + netplumb's own version (a unit test keeps the two
+equal)."""
+NETPLUMB_NODE_IMAGE = f"ghcr.io/netplumb/netplumb-node:{NETPLUMB_NODE_VERSION}"
+WHEREABOUTS_VERSION = "v0.9.2"
+WHEREABOUTS_IMAGE = f"ghcr.io/k8snetworkplumbingwg/whereabouts:{WHEREABOUTS_VERSION}"
 
 IMAGE_REF = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"

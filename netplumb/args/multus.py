@@ -7,7 +7,6 @@ each such default says why in its docstring.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -17,9 +16,10 @@ from ..cni.config import CniVersion
 from ..hostpaths import FLANNEL_SUBNET_ENV
 from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import Labels, abs_path
+from .fields import Labels, abs_path, prometheus_duration
 from .flannel import FlannelArgs
 from .images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE, pinned_image
+from .node_plugin import NodePluginArgs
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
@@ -47,9 +47,7 @@ class ServiceMonitorArgs(InputModel):
     @field_validator("interval")
     @classmethod
     def _interval(cls, v: str) -> str:
-        if not re.match(r"^([0-9]+(ms|s|m|h|d|w|y))+$", v):
-            raise FieldIssue("not a Prometheus duration; expected e.g. 30s or 1m")
-        return v
+        return prometheus_duration(v)
 
 
 class MultusInstallArgs(InputModel):
@@ -103,6 +101,13 @@ class MultusInstallArgs(InputModel):
     """Keeps Multus from being evicted: without it no pod on the node gets a network."""
     termination_grace_period_seconds: int = 30
     """Seconds the daemon gets to finish requests on shutdown."""
+    install_node_plugin: bool = True
+    """Place netplumb's node plugin beside Multus: the pinned CNI plugins the networks
+    delegate to (each behind the measuring shim), the dhcp daemon and the CNI metrics. Turn
+    it off where the nodes get their CNI plugins otherwise."""
+    node_plugin: NodePluginArgs = Field(default_factory=NodePluginArgs)
+    """The node plugin's options (with ``install_node_plugin``); its namespace defaults to
+    Multus' ``namespace``."""
 
 
     @field_validator("image")
@@ -158,6 +163,10 @@ class MultusInstallArgs(InputModel):
                              f"below 0.4.0 (Flannel's is {self.flannel.cni_version}); expected "
                              "equal versions", subpath=("cni_version",), value=self.cni_version,
                              has_value=True)
+        if not self.install_node_plugin and "node_plugin" in self.model_fields_set:
+            raise FieldIssue("node plugin options given but install_node_plugin is false; "
+                             "expected install_node_plugin: true or no node_plugin options",
+                             subpath=("node_plugin",), value=None, has_value=True)
         if self.default_network == "none" and "flannel" in self.model_fields_set:
             raise FieldIssue("Flannel options given but default_network is none; expected "
                              "default_network: flannel or no flannel options",
@@ -167,6 +176,15 @@ class MultusInstallArgs(InputModel):
     @property
     def image_ref(self) -> str:
         return self.image or (MULTUS_THICK_IMAGE if self.mode == "thick" else MULTUS_THIN_IMAGE)
+
+    def node_plugin_args(self) -> NodePluginArgs | None:
+        """The node plugin this install places (in Multus' namespace unless its own
+        ``namespace`` is set), or None."""
+        if not self.install_node_plugin:
+            return None
+        if "namespace" in self.node_plugin.model_fields_set:
+            return self.node_plugin
+        return self.node_plugin.model_copy(update={"namespace": self.namespace})
 
     @property
     def installs_flannel(self) -> bool:

@@ -15,10 +15,12 @@ from ..validation import FieldIssue, each
 from .base import InputModel
 from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
 from .guardrails import NetworkGuardrailsArgs
+from .monitoring import MonitoringStackArgs
 from .multus import MultusInstallArgs
 from .nad import NetworkSpec
 from .pod import PodArgs
 from .sriov import SriovPoolArgs
+from .whereabouts import WhereaboutsStackArgs
 from .workload import WorkloadArgs
 
 CONFIG_KEY = "netplumb:spec"
@@ -55,6 +57,27 @@ class StackSpec(InputModel):
     cluster_networks: ClusterNetworksArgs = Field(default_factory=ClusterNetworksArgs)
     """The cluster's pod and service networks, which secondary subnets should not overlap
     (Flannel's network counts when the stack installs Flannel)."""
+    whereabouts: WhereaboutsStackArgs | None = None
+    """Who installs whereabouts, which networks with whereabouts IPAM need:
+    ``{installed: external}`` (the cluster has it) or ``{installed: here, ...options}``.
+    Unset: a stack that installs Multus installs it when one of its networks uses it; any
+    other stack whose networks use it must say."""
+    monitoring: MonitoringStackArgs | None = None
+    """Prometheus and Grafana objects over the node plugin's metrics (a ServiceMonitor,
+    alerts, a dashboard)."""
+
+    def monitoring_args(self) -> MonitoringStackArgs | None:
+        """``monitoring`` with the node plugin's namespace and port filled in from the node
+        plugin this stack installs, where not set."""
+        if self.monitoring is None:
+            return None
+        node = self.multus.node_plugin_args() if self.multus is not None else None
+        if node is None or not node.metrics:
+            return self.monitoring
+        fill = {k: v for k, v in (("node_plugin_namespace", node.namespace),
+                                  ("metrics_port", node.metrics_port))
+                if k not in self.monitoring.model_fields_set}
+        return self.monitoring.model_copy(update=fill) if fill else self.monitoring
 
     def cluster_cidrs(self) -> list[tuple[str, str]]:
         """``(cidr, what it is)`` of every cluster network known to this stack."""
@@ -74,6 +97,28 @@ class StackSpec(InputModel):
             raise FieldIssue("the NAD CRD would be created twice (install_nad_crd and "
                              "multus.install_nad_crd); expected install_nad_crd: false",
                              subpath=("install_nad_crd",), value=True, has_value=True)
+        return self
+
+    @model_validator(mode="after")
+    def _monitoring_finds_the_node_plugin(self) -> StackSpec:
+        mon = self.monitoring
+        node = self.multus.node_plugin_args() if self.multus is not None else None
+        if mon is None or node is None:
+            return self
+        if not node.metrics and mon.service_monitor:
+            raise FieldIssue("the node plugin this stack installs serves no metrics "
+                             "(multus.node_plugin.metrics: false); expected metrics: true or "
+                             "monitoring.service_monitor: false",
+                             subpath=("monitoring", "service_monitor"), value=True,
+                             has_value=True)
+        for key, theirs, where in (
+                ("node_plugin_namespace", node.namespace, "multus.node_plugin.namespace"),
+                ("metrics_port", node.metrics_port, "multus.node_plugin.metrics_port")):
+            ours = getattr(mon, key)
+            if key in mon.model_fields_set and ours != theirs:
+                raise FieldIssue(f"the node plugin this stack installs has {theirs} "
+                                 f"({where}); expected the same or no {key}",
+                                 subpath=("monitoring", key), value=ours, has_value=True)
         return self
 
 

@@ -10,6 +10,7 @@ from ..args import *  # noqa: F403  (every input model)
 from ..models import *  # noqa: F403  (the models args are made of)
 from .flannel import Flannel
 from .guardrails import NetworkGuardrails
+from .monitoring import MonitoringStack
 from .multus import MultusInstall
 from .network import (
     BridgeNetwork,
@@ -22,9 +23,11 @@ from .network import (
     SriovNetwork,
     VlanNetwork,
 )
+from .node_plugin import NodePlugin
 from .pod import MultiHomedPod
 from .sriov import SriovPool
 from .stack import NetplumbStack
+from .whereabouts import Whereabouts
 from .workload import MultiHomedWorkload
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "HostDeviceNetwork",
     "IpvlanNetwork",
     "MacvlanNetwork",
+    "MonitoringStack",
     "MultiHomedPod",
     "MultiHomedWorkload",
     "MultusInstall",
@@ -41,9 +45,11 @@ __all__ = [
     "NetplumbStack",
     "NetworkAttachment",
     "NetworkGuardrails",
+    "NodePlugin",
     "SriovNetwork",
     "SriovPool",
     "VlanNetwork",
+    "Whereabouts",
 ]
 __all__ += models.__all__
 __all__ += args.__all__

@@ -10,13 +10,16 @@ from ..render import multus as multus_render
 from ..render.crds import service_monitor_crd
 from ..render.nad import nad_crd
 from .flannel import Flannel
+from .node_plugin import NodePlugin
 from .objects import check_owners, children, register_shared
 
 
 class MultusInstall(pulumi.ComponentResource):
-    """Multus on every node: the default network (Flannel unless ``default_network:
-    none``), the NAD CRD, RBAC, ServiceAccount, the thick daemon's ConfigMap and the Multus
-    DaemonSet (thick or thin), plus a metrics Service and ServiceMonitor on request.
+    """Multus on every node: netplumb's node plugin (the CNI plugins, the dhcp daemon and
+    the CNI metrics; unless ``install_node_plugin: false``), the default network (Flannel
+    unless ``default_network: none``), the NAD CRD, RBAC, ServiceAccount, the thick daemon's
+    ConfigMap and the Multus DaemonSet (thick or thin), plus a metrics Service and
+    ServiceMonitor on request.
 
     ``validation`` holds what a verifier should find on a node afterwards
     (:func:`netplumb.render.multus.validate`). NADs should ``depends_on`` ``nad_crd``.
@@ -38,6 +41,12 @@ class MultusInstall(pulumi.ComponentResource):
         super().__init__("netplumb:index:MultusInstall", name, None, opts)
         self.args = checked
         self.validation = validation
+        # The plugins every network (Flannel's too) delegates to, with the CNI metrics.
+        self.node_plugin: NodePlugin | None = None
+        node_plugin = checked.node_plugin_args()
+        if node_plugin is not None:
+            self.node_plugin = NodePlugin(f"{name}-node-plugin", node_plugin,
+                                          pulumi.ResourceOptions(parent=self))
         self.flannel: Flannel | None = None
         if checked.installs_flannel:
             self.flannel = Flannel(f"{name}-flannel", checked.flannel,

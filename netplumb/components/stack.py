@@ -12,11 +12,13 @@ from ..ownership import OwnershipPolicy, check_takeovers
 from ..plan import Plan, build_plan, cluster_wide, nad_manifests, pod_manifests
 from .cluster import program_reader
 from .guardrails import NetworkGuardrails
+from .monitoring import MonitoringStack
 from .multus import MultusInstall
 from .network import NadCrd
 from .objects import current_policy, default_policy, ownership, retained_refs
 from .objectset import ObjectSet
 from .sriov import SriovPool
+from .whereabouts import Whereabouts
 from .workload import MultiHomedWorkload
 
 
@@ -48,7 +50,7 @@ class NetplumbStack(pulumi.ComponentResource):
             owner=default_policy().owner, adopt=frozenset(spec.cluster_objects.adopt),
             delete_on_destroy=spec.cluster_objects.on_destroy == "delete",
             adopt_path=f"{base}{'' if base.endswith(':') else '.'}cluster_objects.adopt")
-        check_takeovers(cluster_wide(spec, at), program_reader(), policy)
+        check_takeovers(cluster_wide(spec, at, plan), program_reader(), policy)
         with ownership(policy):
             self._register(name, spec, plan, opts)
 
@@ -65,15 +67,23 @@ class NetplumbStack(pulumi.ComponentResource):
             deps.append(self.multus.nad_crd)
         if spec.install_nad_crd:
             deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)).crd)
+        self.whereabouts = None
+        if plan.whereabouts is not None:
+            self.whereabouts = Whereabouts(f"{name}-whereabouts", plan.whereabouts, child)
         self.sriov = SriovPool(f"{name}-sriov", spec.sriov, child) if spec.sriov else None
         self.guardrails = None
         if spec.guardrails is not None:
             self.guardrails = NetworkGuardrails(f"{name}-guardrails", spec.guardrails, child)
             # NADs may live in namespaces the guardrails create
             deps += list(self.guardrails.namespaces.values())
+        self.monitoring = None
+        if plan.monitoring is not None:
+            self.monitoring = MonitoringStack(f"{name}-monitoring", plan.monitoring, child)
         policy = current_policy()
         self.network_sets = self._sets(f"{name}-networks", nad_manifests(plan), deps, policy)
         nads: list[pulumi.Resource] = list(self.network_sets.values())
+        if self.whereabouts is not None:
+            nads.append(self.whereabouts)  # pods allocate from its pools
         self.pod_sets = self._sets(f"{name}-pods", pod_manifests(plan), nads, policy,
                                    await_ready=True)
         resource_of = plan.resource_of()

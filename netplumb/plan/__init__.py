@@ -2,6 +2,7 @@
 run and what netplumb adds itself applied, before anything registers; and the manifests it
 renders to."""
 
+from .addons import whereabouts_install, whereabouts_users
 from .build import (
     Plan,
     build_plan,
@@ -10,7 +11,15 @@ from .build import (
     render_plan,
     workload_manifests,
 )
-from .cluster_wide import cluster_wide, guardrails_wanted, multus_wanted, sriov_wanted
+from .cluster_wide import (
+    cluster_wide,
+    guardrails_wanted,
+    monitoring_wanted,
+    multus_wanted,
+    node_plugin_wanted,
+    sriov_wanted,
+    whereabouts_wanted,
+)
 from .fixups import (
     add_ips_capability,
     attach_networks,
@@ -37,11 +46,16 @@ __all__ = [
     "container_resources",
     "device_requests",
     "guardrails_wanted",
+    "monitoring_wanted",
     "multus_wanted",
     "nad_manifests",
+    "node_plugin_wanted",
     "pod_manifests",
     "render_plan",
     "sriov_wanted",
+    "whereabouts_install",
+    "whereabouts_users",
+    "whereabouts_wanted",
     "with_capability",
     "with_device_resources",
     "workload_manifests",

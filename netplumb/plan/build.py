@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..args.monitoring import MonitoringStackArgs
 from ..args.nad import CniNetworkArgs, NadFields
 from ..args.pod import PodArgs
 from ..args.stack import CONFIG_KEY, StackSpec
+from ..args.whereabouts import WhereaboutsArgs
 from ..args.workload import WorkloadArgs
 from ..checks.addresses import check_network_addresses
 from ..checks.capacity import check_capacity
@@ -22,11 +24,14 @@ from ..errors import Finding, PlanError, format_path, raise_on_errors
 from ..gcpause import collector_paused
 from ..render.crds import multi_network_policy_crd
 from ..render.guardrails import guardrail_manifests
+from ..render.monitoring import monitoring_manifests
 from ..render.multus import install_manifests
 from ..render.nad import nad, nad_crd
 from ..render.pod import pod
 from ..render.sriov import sriov_manifests
+from ..render.whereabouts import whereabouts_manifests
 from ..render.workload import workload
+from .addons import whereabouts_install
 from .fixups import add_ips_capability, container_resources, device_requests
 from .network import PlannedNetwork
 from .workload import workload_of, workload_of_pod
@@ -44,6 +49,10 @@ class Plan:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     """``Kind/namespace/name`` → the container's requests and limits with the device
     resources its selections need (pods and workloads that need any)."""
+    whereabouts: WhereaboutsArgs | None = None
+    """The whereabouts install the stack places (asked for, or needed by its networks)."""
+    monitoring: MonitoringStackArgs | None = None
+    """The monitoring stack, with the node plugin's namespace and port filled in."""
 
     def resource_of(self) -> dict[str, str]:
         """``ns/name`` → device resource, for the networks that name one."""
@@ -122,6 +131,9 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
         known = {n.key for n in fixed} | set(spec.external_networks)
         findings += check_policy_targets(spec.guardrails, known, at=(*root, "guardrails"))
     findings += _device_resources(plan, base)
+    plan.whereabouts, found = whereabouts_install(spec, fixed, base)
+    findings += found
+    plan.monitoring = spec.monitoring_args()
     raise_on_errors(findings)
     plan.findings = findings
     return plan
@@ -182,20 +194,24 @@ def workload_manifests(plan: Plan) -> list[dict[str, Any]]:
 
 
 def render_plan(plan: Plan) -> list[dict[str, Any]]:
-    """Every object the plan deploys, in apply order (platform, CRDs, guardrails, NADs,
-    pods, workloads)."""
+    """Every object the plan deploys, in apply order (platform, CRDs, whereabouts,
+    guardrails, monitoring, NADs, pods, workloads)."""
     spec = plan.spec
     out: list[dict[str, Any]] = []
     if spec.multus is not None:
         out += install_manifests(spec.multus)
     if spec.install_nad_crd:
         out.append(nad_crd())
+    if plan.whereabouts is not None:
+        out += whereabouts_manifests(plan.whereabouts)
     if spec.sriov is not None:
         out += sriov_manifests(spec.sriov)
     if spec.guardrails is not None:
         if spec.guardrails.install_multi_network_policy_crd:
             out.append(multi_network_policy_crd())
         out += guardrail_manifests(spec.guardrails)
+    if plan.monitoring is not None:
+        out += monitoring_manifests(plan.monitoring)
     out += nad_manifests(plan)
     out += pod_manifests(plan)
     out += workload_manifests(plan)

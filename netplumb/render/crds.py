@@ -1,5 +1,6 @@
 """netplumb's own minimal CRDs for the custom resources it creates but does not define:
-MultiNetworkPolicy (k8s.cni.cncf.io/v1beta1) and ServiceMonitor (monitoring.coreos.com/v1).
+MultiNetworkPolicy (k8s.cni.cncf.io/v1beta1), ServiceMonitor and PrometheusRule
+(monitoring.coreos.com/v1).
 
 They are for clusters without the projects that normally ship these CRDs (a test cluster,
 a cluster where the policy implementation comes later). The schemas check the envelope
@@ -23,6 +24,10 @@ SERVICE_MONITOR_VERSION = "v1"
 SERVICE_MONITOR_API_VERSION = f"{SERVICE_MONITOR_GROUP}/{SERVICE_MONITOR_VERSION}"
 SERVICE_MONITOR_KIND = "ServiceMonitor"
 SERVICE_MONITOR_PLURAL = "servicemonitors"
+
+PROMETHEUS_RULE_API_VERSION = SERVICE_MONITOR_API_VERSION
+PROMETHEUS_RULE_KIND = "PrometheusRule"
+PROMETHEUS_RULE_PLURAL = "prometheusrules"
 
 
 def _open_object(description: str, **props: Any) -> dict[str, Any]:
@@ -66,3 +71,22 @@ def service_monitor_crd() -> dict[str, Any]:
     return crd(SERVICE_MONITOR_GROUP, SERVICE_MONITOR_VERSION, SERVICE_MONITOR_KIND,
                SERVICE_MONITOR_PLURAL, "servicemonitor", ["smon"],
                "Prometheus scrape configuration for a set of Services.", spec)
+
+
+def prometheus_rule_crd() -> dict[str, Any]:
+    """PrometheusRule v1 (Prometheus operator), minimal: groups of named rules typed."""
+    rule_schema = _open_object(
+        "An alerting rule (alert) or a recording rule (record).",
+        alert={"type": "string"}, record={"type": "string"},
+        expr={"x-kubernetes-int-or-string": True}, labels=_open_object("Labels to add."),
+        annotations=_open_object("Annotations of an alert."))
+    rule_schema["required"] = ["expr"]
+    group = _open_object("A rule group, evaluated together.",
+                         name={"type": "string"}, interval={"type": "string"},
+                         rules={"type": "array", "items": rule_schema})
+    group["required"] = ["name"]
+    spec = _open_object("Prometheus rule groups.",
+                        groups={"type": "array", "items": group})
+    return crd(SERVICE_MONITOR_GROUP, SERVICE_MONITOR_VERSION, PROMETHEUS_RULE_KIND,
+               PROMETHEUS_RULE_PLURAL, "prometheusrule", ["promrule"],
+               "Prometheus alerting and recording rules.", spec)

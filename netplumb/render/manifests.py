@@ -137,11 +137,24 @@ def daemonset(name: str, namespace: str, labels: Mapping[str, str],
                                        "spec": dict(pod_spec)}})
 
 
+def deployment(name: str, namespace: str, labels: Mapping[str, str],
+               selector: Mapping[str, str], pod_spec: Mapping[str, Any], *,
+               replicas: int = 1) -> dict[str, Any]:
+    """A Deployment of ``replicas`` pods carrying ``labels`` and ``selector``."""
+    template_labels = {**MANAGED_BY, **labels, **selector}
+    return manifest("apps/v1", "Deployment", metadata(name, namespace, labels=labels),
+                    spec={"replicas": replicas, "selector": {"matchLabels": dict(selector)},
+                          "template": {"metadata": {"labels": template_labels},
+                                       "spec": dict(pod_spec)}})
+
+
 def crd(group: str, version: str, kind: str, plural: str, singular: str,
         short_names: Sequence[str], description: str, spec_schema: Mapping[str, Any], *,
-        spec_required: bool = True) -> dict[str, Any]:
+        spec_required: bool = True,
+        status_schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A namespaced CustomResourceDefinition of one served, stored version, whose schema
-    types the envelope and gives ``spec`` as ``spec_schema``."""
+    types the envelope and gives ``spec`` as ``spec_schema`` (and ``status`` as
+    ``status_schema``: a plain field, not the status subresource)."""
     schema: dict[str, Any] = {
         "type": "object",
         "description": description,
@@ -152,6 +165,8 @@ def crd(group: str, version: str, kind: str, plural: str, singular: str,
             "spec": dict(spec_schema),
         },
     }
+    if status_schema is not None:
+        schema["properties"]["status"] = dict(status_schema)
     if spec_required:
         schema["required"] = ["spec"]
     return manifest(
@@ -159,6 +174,6 @@ def crd(group: str, version: str, kind: str, plural: str, singular: str,
         metadata(f"{plural}.{group}"),
         spec={"group": group, "scope": "Namespaced",
               "names": {"plural": plural, "singular": singular, "kind": kind,
-                        "shortNames": list(short_names)},
+                        **({"shortNames": list(short_names)} if short_names else {})},
               "versions": [{"name": version, "served": True, "storage": True,
                             "schema": {"openAPIV3Schema": schema}}]})

@@ -28,6 +28,7 @@ from .manifests import (
 )
 from .manifests import daemonset as daemonset_manifest
 from .nad import NAD_GROUP, nad_crd
+from .node_plugin import node_plugin_manifests
 
 NAME = "multus"
 DAEMONSET = "kube-multus-ds"
@@ -236,8 +237,10 @@ def multus_manifests(args: MultusInstallArgs) -> list[dict[str, Any]]:
 
 
 def install_manifests(args: MultusInstallArgs) -> list[dict[str, Any]]:
-    """Everything ``MultusInstall`` deploys, in apply order (offline render)."""
-    out: list[dict[str, Any]] = []
+    """Everything ``MultusInstall`` deploys, in apply order (offline render): the node
+    plugin (the CNI plugins everything else delegates to), Flannel, the CRDs, Multus."""
+    node_plugin = args.node_plugin_args()
+    out = node_plugin_manifests(node_plugin) if node_plugin is not None else []
     if args.installs_flannel:
         out += flannel_manifests(args.flannel)
     if args.install_nad_crd:

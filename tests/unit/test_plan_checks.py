@@ -176,7 +176,8 @@ def test_reserved_addresses_left_alone() -> None:
                                      "gateway": "198.51.100.1",
                                      "exclude": ["198.51.100.0/30"]}),
         mv("d", master="ens3", ipam=hl("2001:db8::/64", rangeStart="2001:db8::")),
-    ], "pods": [pod("p", {"name": "a", "ips": ["203.0.113.0/31"]})]})
+    ], "pods": [pod("p", {"name": "a", "ips": ["203.0.113.0/31"]})],
+        "whereabouts": {"installed": "external"}})
 
 
 @pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00",

@@ -127,7 +127,11 @@ def test_rbac_is_what_multus_needs() -> None:
 
 def test_install_order_flannel_then_crd_then_multus() -> None:
     order = [(m["kind"], m["metadata"]["name"]) for m in install_manifests(SEED_ARGS)]
-    assert order[0] == ("Namespace", "kube-flannel")
+    # the node plugin first: it installs the plugins Flannel's config delegates to
+    assert order[:4] == [("ClusterRole", "netplumb-node"), ("ClusterRoleBinding",
+                         "netplumb-node"), ("ServiceAccount", "netplumb-node"),
+                         ("DaemonSet", "netplumb-node")]
+    assert order[4] == ("Namespace", "kube-flannel")
     assert order.index(("CustomResourceDefinition",
                         "network-attachment-definitions.k8s.cni.cncf.io")) < order.index(
         ("DaemonSet", "kube-multus-ds"))
@@ -284,7 +288,9 @@ def test_component_composes_flannel_crd_and_daemonset() -> None:
     types = [r.type for r in mocks.registered]
     assert types[0] == "netplumb:index:MultusInstall"
     assert "netplumb:index:Flannel" in types
-    assert types.count("kubernetes:apps/v1:DaemonSet") == 2
+    # Flannel's, Multus' and the node plugin's
+    assert types.count("kubernetes:apps/v1:DaemonSet") == 3
+    assert types.index("netplumb:index:NodePlugin") < types.index("netplumb:index:Flannel")
     [crd] = mocks.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
     assert crd.inputs["metadata"]["name"] == "network-attachment-definitions.k8s.cni.cncf.io"
     names = {r.name for r in mocks.registered}
@@ -301,6 +307,12 @@ def test_component_without_default_network_or_crd() -> None:
     assert "netplumb:index:Flannel" not in types
     assert "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition" not in types
     assert "kubernetes:core/v1:ConfigMap" not in types
+    assert types.count("kubernetes:apps/v1:DaemonSet") == 2  # Multus' and the node plugin's
+    mocks = run_program(lambda: MultusInstall("multus", MultusInstallArgs(
+        default_network="none", install_nad_crd=False, mode="thin",
+        install_node_plugin=False)))
+    types = [r.type for r in mocks.registered]
+    assert "netplumb:index:NodePlugin" not in types
     assert types.count("kubernetes:apps/v1:DaemonSet") == 1
 
 

@@ -19,14 +19,18 @@ from netplumb.args import (
     HostDeviceNetworkArgs,
     IpvlanNetworkArgs,
     MacvlanNetworkArgs,
+    MonitoringAlertsArgs,
+    MonitoringStackArgs,
     MultusInstallArgs,
     NetworkGuardrailsArgs,
+    NodePluginArgs,
     PodArgs,
     QuotaArgs,
     SriovNetworkArgs,
     SriovPoolArgs,
     StackSpec,
     VlanNetworkArgs,
+    WhereaboutsArgs,
     WorkloadArgs,
 )
 
@@ -76,6 +80,14 @@ CASES: dict[str, tuple[Callable[[], Any], str]] = {
     "NetworkGuardrails": (lambda: components.NetworkGuardrails(
         "g", NetworkGuardrailsArgs.model_construct(
             quotas=[QuotaArgs.model_construct(name="q", pods=-1)])), "quotas[0].pods"),
+    "NodePlugin": (lambda: components.NodePlugin(
+        "n", _changed(NodePluginArgs(), plugins=["macvlan", "macvlna"])), "plugins[1]"),
+    "Whereabouts": (lambda: components.Whereabouts(
+        "w", WhereaboutsArgs.model_construct(reconciler_schedule="daily")),
+        "reconciler_schedule"),
+    "MonitoringStack": (lambda: components.MonitoringStack(
+        "m", MonitoringStackArgs.model_construct(alerts=MonitoringAlertsArgs.model_construct(
+            pool_use_ratio=90.0))), "alerts.pool_use_ratio"),
     "NetplumbStack": (lambda: components.NetplumbStack(
         "s", StackSpec.model_construct(pods=[PodArgs.model_construct(name="Bad_Name")])),
         "config.netplumb:spec.pods[0].name"),

@@ -1,0 +1,156 @@
+"""Typed arguments of :class:`~netplumb.components.NodePlugin`: netplumb's node plugin on every
+node (``node/``: the pinned CNI plugins installed with the measuring shim in front of each,
+the CNI dhcp daemon, and the metrics daemon)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from ..cni import fields as fc
+from ..spelling import nearest
+from ..validation import FieldIssue, each
+from .base import InputModel
+from .fields import Labels
+from .images import NETPLUMB_NODE_IMAGE, pinned_image
+from .placement import Toleration, tolerate_all
+from .resources import ContainerResources
+
+NODE_PLUGINS = ("bandwidth", "bridge", "dhcp", "host-device", "host-local", "ipvlan",
+                "loopback", "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan",
+                "whereabouts")
+"""The CNI plugins the node plugin image ships (containernetworking/plugins v1.9.1 and
+whereabouts v0.9.2; ``node/README.md``, "Image layout")."""
+METRICS_PORT = 9561
+"""``netplumb-node metrics``' default port."""
+
+_GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+
+
+def go_duration(value: str) -> str:
+    """A Go ``time.ParseDuration`` string such as ``30s`` or ``1m30s`` (what the node plugin's
+    flags take)."""
+    if not _GO_DURATION.match(value):
+        raise FieldIssue("not a Go duration; expected e.g. 10s, 1m30s or 500ms")
+    return value
+
+
+def _known_plugin(name: str) -> str:
+    if name not in NODE_PLUGINS:
+        hint = nearest(name, NODE_PLUGINS)
+        near = f"did you mean {hint!r}? " if hint else ""
+        raise FieldIssue(f"the node plugin image has no plugin {name!r}; {near}expected one "
+                         f"of {', '.join(NODE_PLUGINS)}")
+    return name
+
+
+class DhcpDaemonArgs(InputModel):
+    """The CNI dhcp daemon (``netplumb-node dhcp``), which dhcp-IPAM networks need on every
+    node: it runs the DHCP clients inside the pods' network namespaces."""
+
+    broadcast: bool = False
+    """Ask DHCP servers to broadcast their replies (``-broadcast``), for servers or relays
+    that cannot unicast to an address the client does not have yet."""
+    timeout: str | None = None
+    """Per-request client timeout (``-timeout``, a Go duration); unset keeps the daemon's
+    10s."""
+    resend_max: str | None = None
+    """Longest wait between resends (``-resendmax``); unset keeps the daemon's 62s."""
+    resend_timeout: str | None = None
+    """Stop resending after this long (``-resendtimeout``); unset keeps the daemon's 208s."""
+    resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
+        requests={"cpu": "10m", "memory": "20Mi"}, limits={"memory": "100Mi"}))
+    """The daemon container's resources: one goroutine per leased interface."""
+
+    @field_validator("timeout", "resend_max", "resend_timeout")
+    @classmethod
+    def _durations(cls, v: str | None) -> str | None:
+        return None if v is None else go_duration(v)
+
+
+class NodePluginArgs(InputModel):
+    """netplumb's node plugin on every node: an init container installs the pinned CNI
+    plugins into the host's CNI bin dir (each behind the measuring shim), a ``dhcp``
+    container runs the CNI dhcp daemon and a ``metrics`` container serves Prometheus metrics
+    of every CNI operation on the node."""
+
+    namespace: fc.Namespace = "kube-system"
+    """Namespace of the DaemonSet, its ServiceAccount and (with MonitoringStack) its metrics
+    Service. Under ``multus:`` it defaults to Multus' namespace."""
+    image: str = NETPLUMB_NODE_IMAGE
+    """The node plugin image (pinned; its tag is netplumb's version)."""
+    plugins: list[str] = Field(default_factory=list)
+    """Plugins to install, by name (default: every plugin the image ships: bandwidth,
+    bridge, dhcp, host-device, host-local, ipvlan, loopback, macvlan, portmap, ptp, sbr,
+    static, tuning, vlan, whereabouts)."""
+    shim: bool = True
+    """Put the measuring shim in front of each plugin. Without it the plugins are installed
+    plain and the metrics show IPAM pools only, no operations."""
+    force: bool = False
+    """Replace plugin binaries in the CNI bin dir that the node plugin did not install
+    (``--force``), e.g. the distribution's CNI plugins package. Without it such binaries are
+    left alone and reported in the install container's log, and operations through them are
+    not measured."""
+    run_dhcp_daemon: bool = True
+    """Run the dhcp daemon (the ``dhcp`` container); without it dhcp IPAM fails on every
+    node."""
+    dhcp: DhcpDaemonArgs = Field(default_factory=DhcpDaemonArgs)
+    """The dhcp daemon's options (with ``run_dhcp_daemon``)."""
+    metrics: bool = True
+    """Run the metrics daemon (the ``metrics`` container)."""
+    metrics_port: int = METRICS_PORT
+    """Port of ``/metrics`` and ``/healthz`` on every node (the pods use the host network:
+    the plugins they install are what the pod network itself needs)."""
+    kube_interval: str = "30s"
+    """How often the metrics daemon lists NADs and whereabouts IPPools (a Go duration)."""
+    metrics_resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
+        requests={"cpu": "10m", "memory": "30Mi"}, limits={"memory": "128Mi"}))
+    """The metrics container's resources."""
+    tolerations: list[Toleration] = Field(default_factory=tolerate_all)
+    """The plugins must be on every node pods run on; by default it tolerates every taint."""
+    node_selector: Labels = Field(default_factory=dict)
+    """Nodes to run on (default: all)."""
+    priority_class_name: str | None = "system-node-critical"
+    """Keeps the node plugin from being evicted: the dhcp daemon serves every dhcp-IPAM
+    pod on the node."""
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return pinned_image(v)
+
+    @field_validator("plugins")
+    @classmethod
+    def _plugins(cls, v: list[str]) -> list[str]:
+        each(v, _known_plugin)
+        for i, name in enumerate(v):
+            if name in v[:i]:
+                raise FieldIssue("listed twice", subpath=(i,), value=name, has_value=True)
+        return v
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        return fc.int_range(v, 1, 65535, "port")
+
+    @field_validator("kube_interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        return go_duration(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> NodePluginArgs:
+        if self.run_dhcp_daemon and self.plugins and "dhcp" not in self.plugins:
+            raise FieldIssue("the dhcp daemon serves the dhcp plugin, which plugins leaves "
+                             "out; expected dhcp among plugins or run_dhcp_daemon: false",
+                             subpath=("plugins",), value=self.plugins, has_value=True)
+        if not self.run_dhcp_daemon and "dhcp" in self.model_fields_set:
+            raise FieldIssue("dhcp daemon options given but run_dhcp_daemon is false",
+                             subpath=("dhcp",), value=None, has_value=True)
+        return self
+
+    @property
+    def installed_plugins(self) -> tuple[str, ...]:
+        """The plugins this install places (all the image ships unless ``plugins`` says)."""
+        return tuple(self.plugins) if self.plugins else NODE_PLUGINS
