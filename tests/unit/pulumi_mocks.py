@@ -16,6 +16,8 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     retain_on_delete: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    """Names of the resources it was registered to wait for (``depends_on``)."""
 
 
 @dataclass
@@ -49,6 +51,7 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         for r in reversed(self.recording.registered):
             if r.name == request.name and r.type == request.type:
                 r.retain_on_delete = bool(request.retainOnDelete)
+                r.depends_on = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
                 break
         return response
 

@@ -4,6 +4,8 @@
 //	netplumb-node install   copy the pinned CNI plugins (and the measuring shim) into the CNI bin dir
 //	netplumb-node dhcp      run the CNI dhcp daemon for dhcp-IPAM networks
 //	netplumb-node metrics   serve Prometheus metrics of the node's CNI operations and IPAM pools
+//	netplumb-node whereabouts-config
+//	                        keep the whereabouts plugin's flat file and kubeconfig on the node
 //	netplumb-node version   print the version and the plugin pins
 package main
 
@@ -31,6 +33,7 @@ import (
 	"netplumb.dev/node/internal/kube"
 	"netplumb.dev/node/internal/metrics"
 	"netplumb.dev/node/internal/spool"
+	"netplumb.dev/node/internal/wbconfig"
 )
 
 // DefaultSrc is where the image keeps the plugins, the shim and their SHA256SUMS.
@@ -42,6 +45,8 @@ commands:
   install    copy the pinned CNI plugins into the host's CNI bin dir (atomic, checksum-verified)
   dhcp       run the CNI dhcp daemon (plugins/ipam/dhcp) in the foreground
   metrics    serve Prometheus metrics of CNI operations, attachments and IPAM pools
+  whereabouts-config
+             write the whereabouts plugin's whereabouts.conf and kubeconfig onto the node
   manifest   write SHA256SUMS for the files of a directory (image builds)
   version    print the version and the plugin pins
 
@@ -65,6 +70,8 @@ func main() {
 		code, err = runDHCP(args)
 	case "metrics":
 		err = runMetrics(args)
+	case "whereabouts-config":
+		err = runWhereaboutsConfig(args)
 	case "manifest":
 		err = runManifest(args)
 	case "version", "--version", "-version":
@@ -194,6 +201,32 @@ func runMetrics(args []string) error {
 		return err
 	}
 	return nil
+}
+
+func runWhereaboutsConfig(args []string) error {
+	fs := newFlags("whereabouts-config")
+	var o wbconfig.Options
+	fs.StringVar(&o.Dir, "dir", "/host/etc/cni/net.d/whereabouts.d", "the node's whereabouts.d directory as mounted in this container")
+	fs.StringVar(&o.HostDir, "host-dir", "/etc/cni/net.d/whereabouts.d", "the same directory as the host sees it (the flat file names the kubeconfig by this path)")
+	fs.StringVar(&o.Namespace, "namespace", "kube-system", "where the plugin keeps IPPools, reservations and leases (the kubeconfig's namespace)")
+	fs.StringVar(&o.ReconcilerCron, "reconciler-cron", "", "the flat file's reconciler_cron_expression (empty: left out)")
+	fs.StringVar(&o.Server, "kube-api", "", "API server URL for the kubeconfig (empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
+	fs.StringVar(&o.TokenFile, "kube-token-file", kube.DefaultTokenFile, "the service account token to put into the kubeconfig")
+	fs.StringVar(&o.CAFile, "kube-ca-file", kube.DefaultCAFile, "the API server's CA bundle (empty: none)")
+	watch := fs.Bool("watch", false, "keep running and rewrite the files when the token or CA changes")
+	interval := fs.Duration("interval", 10*time.Second, "with --watch, how often the token and CA are checked")
+	_ = fs.Parse(args)
+	o.Log = os.Stdout
+	if !*watch {
+		wrote, err := wbconfig.Write(o)
+		if err == nil {
+			fmt.Printf("wrote %d file(s) in %s\n", len(wrote), o.Dir)
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return wbconfig.Watch(ctx, o, *interval)
 }
 
 func runManifest(args []string) error {
