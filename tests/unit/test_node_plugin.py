@@ -12,7 +12,7 @@ import pytest
 from netplumb import PlanError
 from netplumb.args.images import NETPLUMB_NODE_IMAGE, NETPLUMB_NODE_VERSION
 from netplumb.args.multus import MultusInstallArgs
-from netplumb.args.node_plugin import NODE_PLUGINS, METRICS_PORT, NodePluginArgs
+from netplumb.args.node_plugin import METRICS_PORT, NODE_PLUGINS, NodePluginArgs
 from netplumb.components.multus import MultusInstall
 from netplumb.components.node_plugin import NodePlugin
 from netplumb.ownership import OWNER_ANNOTATION
