@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from netplumb import PlanError
 from netplumb.args.monitoring import MonitoringAlertsArgs, MonitoringStackArgs
 from netplumb.args.node_plugin import NodePluginArgs
 from netplumb.args.stack import StackSpec
+from netplumb.cli.main import main
 from netplumb.components.monitoring import MonitoringStack
 from netplumb.components.stack import NetplumbStack
 from netplumb.plan import build_plan, render_plan
@@ -276,3 +279,34 @@ def test_bad_args_register_nothing() -> None:
         release="not a label")))
     assert err.paths == ["release"]
     assert mocks.registered == []
+
+
+# -- netplumb check and render ----------------------------------------------------------------
+
+
+def stack_file(tmp_path: Path, spec: J) -> Path:
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(yaml.safe_dump({"config": {"netplumb:spec": spec}}))
+    return path
+
+
+def test_check_and_render_carry_the_three(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    net = {"name": "storage", "type": "macvlan", "master": "ens2f0",
+           "ipam": {"type": "whereabouts", "range": "198.51.100.0/24"}}
+    team = stack_file(tmp_path, {"networks": [net], "monitoring": {"release": "prom"}})
+    assert main(["check", str(team)]) == 1
+    err = capsys.readouterr().err
+    assert f"{S}.networks[0].ipam.type" in err and "{installed: external}" in err
+    platform = stack_file(tmp_path, {"networks": [net], "monitoring": {"release": "prom"},
+                                     "multus": {"default_network": "none"}})
+    assert main(["check", str(platform)]) == 0
+    assert main(["render", str(platform), "--out", str(tmp_path / "out")]) == 0
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    for expected in ("daemonset-kube-system-netplumb-node", "daemonset-kube-system-whereabouts",
+                     "customresourcedefinition-ippools.whereabouts.cni.cncf.io",
+                     "servicemonitor-monitoring-netplumb-node",
+                     "prometheusrule-monitoring-netplumb-node",
+                     "configmap-monitoring-netplumb-node-dashboard",
+                     "service-kube-system-netplumb-node"):
+        assert any(expected in name for name in written), (expected, sorted(written))
