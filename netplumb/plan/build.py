@@ -18,6 +18,7 @@ from ..checks.ipam_scope import check_node_local_ipam
 from ..checks.multus import check_default_route_support, check_namespace_isolation
 from ..checks.names import repeated
 from ..checks.networks import check_networks
+from ..checks.node_plugin import check_node_plugin
 from ..checks.segments import check_segments
 from ..checks.selections import check_device_pools, check_policy_targets, check_selections
 from ..errors import Finding, PlanError, format_path, raise_on_errors
@@ -124,6 +125,7 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
     findings += check_default_route_support(spec.multus, users)
     findings += check_namespace_isolation(spec.multus, users)
     findings += check_node_local_ipam(fixed, users)
+    findings += check_node_plugin(fixed, spec.multus, format_path((*root, "multus")))
     findings += check_cluster_overlap(fixed, spec.cluster_cidrs())
     pools = set(spec.sriov.resource_names().values()) if spec.sriov is not None else None
     findings += check_device_pools([(n, a.resource_name) for n, a in plan.networks], pools)

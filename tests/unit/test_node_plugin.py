@@ -13,9 +13,11 @@ from netplumb import PlanError
 from netplumb.args.images import NETPLUMB_NODE_IMAGE, NETPLUMB_NODE_VERSION
 from netplumb.args.multus import MultusInstallArgs
 from netplumb.args.node_plugin import METRICS_PORT, NODE_PLUGINS, NodePluginArgs
+from netplumb.args.stack import StackSpec
 from netplumb.components.multus import MultusInstall
 from netplumb.components.node_plugin import NodePlugin
 from netplumb.ownership import OWNER_ANNOTATION
+from netplumb.plan import build_plan
 from netplumb.render.multus import daemon_config, install_manifests
 from netplumb.render.node_plugin import DAEMONSET, node_plugin_manifests
 
@@ -281,3 +283,39 @@ def test_rendered_daemonset_is_plain_json() -> None:
                 walk(v, f"{path}.{k}")
 
     walk(ds, "")
+
+
+# -- the plan against the node plugin it installs ---------------------------------------------
+
+
+def test_networks_using_plugins_the_install_leaves_out_are_warned() -> None:
+    at = ("config", "netplumb:spec")
+    s = "config.netplumb:spec"
+    spec = StackSpec.parse({
+        "multus": {"default_network": "none", "node_plugin": {
+            "plugins": ["macvlan", "host-local"], "run_dhcp_daemon": False}},
+        "networks": [
+            {"name": "ok", "type": "macvlan", "master": "ens1",
+             "ipam": {"type": "host-local", "subnet": "192.0.2.0/24"}},
+            {"name": "br", "type": "bridge", "bridge": "br0",
+             "ipam": {"type": "static"}},
+            {"name": "leased", "type": "macvlan", "master": "ens2", "ipam": {"type": "dhcp"}},
+        ]}, at=at)
+    warnings = {(f.path, f.value): f for f in build_plan(spec, root=at).warnings}
+    assert set(warnings) == {(f"{s}.networks[1].type", "bridge"),
+                             (f"{s}.networks[1].ipam.type", "static"),
+                             (f"{s}.networks[2].ipam.type", "dhcp")}
+    assert f"{s}.multus.node_plugin.plugins" in warnings[(f"{s}.networks[1].type",
+                                                          "bridge")].message
+    # everything installed, the daemon running: nothing to say
+    spec = StackSpec.parse({"multus": {"default_network": "none"},
+                            "networks": [{"name": "leased", "type": "macvlan", "master": "ens2",
+                                          "ipam": {"type": "dhcp"}}]}, at=at)
+    assert build_plan(spec, root=at).warnings == []
+    dhcp_off = StackSpec.parse({"multus": {"default_network": "none",
+                                           "node_plugin": {"run_dhcp_daemon": False}},
+                                "networks": [{"name": "leased", "type": "macvlan",
+                                              "master": "ens2", "ipam": {"type": "dhcp"}}]},
+                               at=at)
+    [w] = build_plan(dhcp_off, root=at).warnings
+    assert w.path == f"{s}.networks[0].ipam.type" and "run_dhcp_daemon" in w.message

@@ -1,0 +1,49 @@
+"""Networks against the node plugin the stack installs: a plugin the install leaves out, or
+dhcp IPAM without the dhcp daemon, fails every pod that attaches (``failed to find plugin``,
+``dhcp daemon not running``) unless the nodes get them elsewhere: a warning naming both keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ..args.multus import MultusInstallArgs
+from ..args.node_plugin import NODE_PLUGINS
+from ..errors import Finding
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+
+
+def check_node_plugin(networks: Iterable[PlannedNetwork], multus: MultusInstallArgs | None,
+                      at: str) -> list[Finding]:
+    """A warning per network using a plugin the stack's node plugin leaves out (of those its
+    image ships), and per dhcp-IPAM network when the dhcp daemon does not run. ``at`` is the
+    path of the ``multus`` key."""
+    node = multus.node_plugin_args() if multus is not None else None
+    if node is None:
+        return []
+    installed = set(node.installed_plugins)
+    findings = []
+    for net in networks:
+        for k, plugin in enumerate(net.config.plugins):
+            used = [(plugin.type, net.plugin_path(k, "type"))]
+            ipam = getattr(plugin, "ipam", None)
+            ipam_type = getattr(ipam, "type", None)
+            if isinstance(ipam_type, str):
+                used.append((ipam_type, net.plugin_path(k, "ipam", "type")))
+            for name, path in used:
+                if name in NODE_PLUGINS and name not in installed:
+                    findings.append(Finding(
+                        path, name,
+                        f"network {net.key} uses the {name} plugin, which the node plugin "
+                        f"leaves out ({at}.node_plugin.plugins); pods fail to attach unless "
+                        f"the nodes get {name} elsewhere. Expected {name} among the plugins",
+                        severity="warning"))
+            if ipam_type == "dhcp" and not node.run_dhcp_daemon and "dhcp" in installed:
+                findings.append(Finding(
+                    net.plugin_path(k, "ipam", "type"), "dhcp",
+                    f"network {net.key} uses dhcp IPAM, which needs the dhcp daemon on every "
+                    f"node, and {at}.node_plugin.run_dhcp_daemon is false; pods fail to "
+                    "attach unless the nodes run one otherwise", severity="warning"))
+    return findings
