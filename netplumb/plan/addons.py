@@ -23,21 +23,19 @@ def whereabouts_install(spec: StackSpec, networks: Iterable[PlannedNetwork], at:
 
     ``whereabouts: {installed: here}`` installs it; ``{installed: external}`` installs
     nothing; unset, a stack that installs Multus (the cluster's platform) installs it when a
-    network uses it, in Multus' namespace. ``at`` is the spec's path prefix (for the
+    network uses it. Beside Multus it defaults to Multus' namespace, and its config writer
+    to the node plugin's image. ``at`` is the spec's path prefix (for the
     ``whereabouts`` key in messages)."""
     setting = spec.whereabouts
     if setting is not None:
         if setting.installed == "external":
             return None, []
-        args = setting.install_args()
-        if spec.multus is not None and "namespace" not in setting.model_fields_set:
-            args = args.model_copy(update={"namespace": spec.multus.namespace})
-        return args, []
+        return _beside_multus(spec, setting.install_args(), setting.model_fields_set), []
     users = whereabouts_users(networks)
     if not users:
         return None, []
     if spec.multus is not None:
-        return WhereaboutsArgs(namespace=spec.multus.namespace), []
+        return _beside_multus(spec, WhereaboutsArgs(), set()), []
     first = users[0]
     others = f" (and {len(users) - 1} more networks)" if len(users) > 1 else ""
     return None, [Finding(
@@ -48,3 +46,17 @@ def whereabouts_install(spec: StackSpec, networks: Iterable[PlannedNetwork], at:
                                                         else f"{at}.whereabouts") +
         ": {installed: external} when another stack or tool installed it, or {} to install "
         "it with this stack")]
+
+
+def _beside_multus(spec: StackSpec, args: WhereaboutsArgs, given: set[str]) -> WhereaboutsArgs:
+    """``args`` in Multus' namespace and with the node plugin's image for the config writer,
+    where the stack installs them and ``given`` (the keys set) does not say otherwise."""
+    if spec.multus is None:
+        return args
+    update: dict[str, str] = {}
+    if "namespace" not in given:
+        update["namespace"] = spec.multus.namespace
+    node = spec.multus.node_plugin_args()
+    if node is not None and "config_image" not in given:
+        update["config_image"] = node.image
+    return args.model_copy(update=update) if update else args

@@ -389,3 +389,14 @@ def test_bad_args_register_nothing() -> None:
     err, mocks = refused(lambda: NetplumbStack("s", spec))
     assert err.paths == [f"{S}.networks[0].ipam.type"]
     assert mocks.registered == []
+
+
+def test_config_writer_follows_the_node_plugins_image() -> None:
+    image = "registry.example/netplumb-node:v0.1.0-dev"
+    plan = plan_of({"networks": [WB_NET], "multus": {"default_network": "none",
+                                                      "node_plugin": {"image": image}}})
+    assert plan.whereabouts is not None and plan.whereabouts.config_image == image
+    own = plan_of({"networks": [WB_NET], "multus": {"node_plugin": {"image": image}},
+                   "whereabouts": {"config_image": "registry.example/other:v1"}})
+    assert own.whereabouts is not None
+    assert own.whereabouts.config_image == "registry.example/other:v1"
