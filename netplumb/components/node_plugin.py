@@ -8,7 +8,7 @@ import pulumi
 from ..args.node_plugin import NodePluginArgs
 from ..plan import node_plugin_wanted
 from ..render import node_plugin as node_plugin_render
-from .objects import check_owners, children, register_shared
+from .objects import check_owners, children, register_identity, register_shared
 
 
 class NodePlugin(pulumi.ComponentResource):
@@ -34,16 +34,8 @@ class NodePlugin(pulumi.ComponentResource):
         super().__init__("netplumb:index:NodePlugin", name, None, opts)
         self.args = checked
         by_kind = {m["kind"]: m for m in manifests}
-        self.cluster_role: pulumi.CustomResource | None = None
-        self.cluster_role_binding: pulumi.CustomResource | None = None
-        if "ClusterRole" in by_kind:
-            self.cluster_role = register_shared(f"{name}-cluster-role", by_kind["ClusterRole"],
-                                                children(self))
-            self.cluster_role_binding = register_shared(
-                f"{name}-cluster-role-binding", by_kind["ClusterRoleBinding"],
-                children(self, self.cluster_role))
-        self.service_account = register_shared(f"{name}-service-account",
-                                               by_kind["ServiceAccount"], children(self))
+        self.cluster_role, self.cluster_role_binding, self.service_account = (
+            register_identity(name, by_kind, self))
         self.daemonset = register_shared(
             f"{name}-daemonset", by_kind["DaemonSet"],
             children(self, self.service_account, self.cluster_role_binding))

@@ -152,3 +152,19 @@ def children(parent: pulumi.Resource, *deps: pulumi.Resource | None) -> pulumi.R
 def slug(text: str) -> str:
     """``text`` as a part of a resource name: lower-case letters, digits and ``-``."""
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+
+
+def register_identity(name: str, by_kind: dict[str, dict[str, Any]],
+                      parent: pulumi.Resource
+                      ) -> tuple[pulumi.CustomResource | None, pulumi.CustomResource | None,
+                                 pulumi.CustomResource]:
+    """A shared install's identity from its rendered objects (by kind): the ClusterRole and
+    its binding (None where it has no role) and the ServiceAccount."""
+    role = binding = None
+    if "ClusterRole" in by_kind:
+        role = register_shared(f"{name}-cluster-role", by_kind["ClusterRole"], children(parent))
+        binding = register_shared(f"{name}-cluster-role-binding", by_kind["ClusterRoleBinding"],
+                                  children(parent, role))
+    account = register_shared(f"{name}-service-account", by_kind["ServiceAccount"],
+                              children(parent))
+    return role, binding, account

@@ -7,7 +7,7 @@ import pulumi
 from ..args.whereabouts import WhereaboutsArgs
 from ..plan import whereabouts_wanted
 from ..render import whereabouts as whereabouts_render
-from .objects import check_owners, children, register_shared
+from .objects import check_owners, children, register_identity, register_shared
 
 
 class Whereabouts(pulumi.ComponentResource):
@@ -37,13 +37,8 @@ class Whereabouts(pulumi.ComponentResource):
             register_shared(f"{name}-crd-{m['spec']['names']['plural']}", m, children(self))
             for m in crds]
         by_kind = {m["kind"]: m for m in manifests if m["kind"] != "CustomResourceDefinition"}
-        self.cluster_role = register_shared(f"{name}-cluster-role", by_kind["ClusterRole"],
-                                            children(self))
-        self.cluster_role_binding = register_shared(
-            f"{name}-cluster-role-binding", by_kind["ClusterRoleBinding"],
-            children(self, self.cluster_role))
-        self.service_account = register_shared(f"{name}-service-account",
-                                               by_kind["ServiceAccount"], children(self))
+        self.cluster_role, self.cluster_role_binding, self.service_account = (
+            register_identity(name, by_kind, self))
         self.config_map = register_shared(f"{name}-config", by_kind["ConfigMap"],
                                           children(self))
         ready = [self.service_account, self.cluster_role_binding, *self.crd_resources]

@@ -126,6 +126,16 @@ def mount(name: str, path: str, **options: Any) -> dict[str, Any]:
     return {"name": name, "mountPath": path, **options}
 
 
+def placed(pod_spec: dict[str, Any], priority_class_name: str | None,
+           node_selector: Mapping[str, str]) -> dict[str, Any]:
+    """``pod_spec`` with its priority class and node selector, where set."""
+    if priority_class_name:
+        pod_spec["priorityClassName"] = priority_class_name
+    if node_selector:
+        pod_spec["nodeSelector"] = dict(node_selector)
+    return pod_spec
+
+
 def daemonset(name: str, namespace: str, labels: Mapping[str, str],
               selector: Mapping[str, str], pod_spec: Mapping[str, Any]) -> dict[str, Any]:
     """A DaemonSet updated node by node; its pods carry ``labels`` and ``selector``."""

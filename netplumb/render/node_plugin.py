@@ -20,6 +20,7 @@ from .manifests import (
     host_volume,
     installer_resources,
     mount,
+    placed,
     rule,
     service_account,
     service_account_with_role,
@@ -155,11 +156,7 @@ def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
         "containers": containers,
         "volumes": volumes,
     }
-    if args.priority_class_name:
-        pod_spec["priorityClassName"] = args.priority_class_name
-    if args.node_selector:
-        pod_spec["nodeSelector"] = dict(args.node_selector)
-    return pod_spec
+    return placed(pod_spec, args.priority_class_name, args.node_selector)
 
 
 def node_plugin_manifests(args: NodePluginArgs) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from .manifests import (
     field_env,
     host_volume,
     mount,
+    placed,
     rule,
     service_account_with_role,
 )
@@ -208,11 +209,7 @@ def daemonset_spec(args: WhereaboutsArgs) -> dict[str, Any]:
                 "name": CONFIG_MAP, "items": [{"key": CRON_KEY, "path": "config"}]}},
         ],
     }
-    if args.priority_class_name:
-        pod_spec["priorityClassName"] = args.priority_class_name
-    if args.node_selector:
-        pod_spec["nodeSelector"] = dict(args.node_selector)
-    return pod_spec
+    return placed(pod_spec, args.priority_class_name, args.node_selector)
 
 
 def node_slice_controller(args: WhereaboutsArgs) -> dict[str, Any]:
@@ -234,8 +231,7 @@ def node_slice_controller(args: WhereaboutsArgs) -> dict[str, Any]:
         "volumes": [host_volume("whereabouts-d", host.WHEREABOUTS_CONF_DIR,
                                 "DirectoryOrCreate")],
     }
-    if args.node_selector:
-        pod_spec["nodeSelector"] = dict(args.node_selector)
+    placed(pod_spec, None, args.node_selector)
     return deployment(NODE_SLICE_CONTROLLER, args.namespace, _LABELS, _CONTROLLER_SELECTOR,
                       pod_spec)
 
