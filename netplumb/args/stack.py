@@ -102,6 +102,13 @@ class StackSpec(InputModel):
     @model_validator(mode="after")
     def _monitoring_finds_the_node_plugin(self) -> StackSpec:
         mon = self.monitoring
+        if (mon is not None and mon.install_crds and mon.service_monitor
+                and self.multus is not None and self.multus.service_monitor is not None
+                and self.multus.service_monitor.install_crd):
+            raise FieldIssue("the ServiceMonitor CRD would be installed twice (here and by "
+                             "multus.service_monitor.install_crd); expected one of them",
+                             subpath=("monitoring", "install_crds"), value=True,
+                             has_value=True)
         node = self.multus.node_plugin_args() if self.multus is not None else None
         if mon is None or node is None:
             return self

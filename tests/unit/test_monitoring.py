@@ -237,6 +237,8 @@ def test_stack_fills_in_the_node_plugin_it_installs() -> None:
      f"{S}.monitoring.metrics_port"),
     ({"multus": {"node_plugin": {"metrics": False}}, "monitoring": {}},
      f"{S}.monitoring.service_monitor"),
+    ({"multus": {"metrics_port": 9091, "service_monitor": {"install_crd": True}},
+      "monitoring": {"install_crds": True}}, f"{S}.monitoring.install_crds"),
 ])
 def test_stack_refuses_monitoring_that_misses_the_node_plugin(spec: J, path: str) -> None:
     with pytest.raises(PlanError) as err:
