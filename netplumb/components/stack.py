@@ -49,10 +49,14 @@ class NetplumbStack(pulumi.ComponentResource):
                 f"{net.namespace}-{net.name}", net, args,
                 pulumi.ResourceOptions(parent=self, depends_on=deps))
         resource_of = plan.resource_of()
+        # Pods and workloads start once the Multus this stack installs is running: a pod
+        # sandboxed while only the default network's CNI config is on the node gets that
+        # network alone, and no secondary network ever reaches it.
+        runtime: list[pulumi.Resource] = [self.multus] if self.multus is not None else []
         self.pods: dict[str, MultiHomedPod] = {}
         for pod_name, p in plan.pods:
             needs: list[pulumi.Resource] = [
-                self.nads[s.key(p.namespace)] for s in p.networks]
+                self.nads[s.key(p.namespace)] for s in p.networks] + runtime
             self.pods[f"{p.namespace}/{pod_name}"] = MultiHomedPod(
                 f"{p.namespace}-{pod_name}", p,
                 pulumi.ResourceOptions(parent=self, depends_on=needs),
@@ -60,7 +64,7 @@ class NetplumbStack(pulumi.ComponentResource):
         self.workloads: dict[str, MultiHomedWorkload] = {}
         for wl_name, w in plan.workloads:
             needs = [self.nads[k] for k in {s.key(w.namespace)
-                                             for s in w.networks} if k in self.nads]
+                                             for s in w.networks} if k in self.nads] + runtime
             self.workloads[f"{w.namespace}/{wl_name}"] = MultiHomedWorkload(
                 f"{w.namespace}-{wl_name}", w,
                 pulumi.ResourceOptions(parent=self, depends_on=needs),

@@ -1,0 +1,207 @@
+"""Faults on the real node: the data path recovers and nothing leaks.
+
+* the Multus daemon pod is killed while pods churn: the DaemonSet starts a new one, pods
+  created meanwhile attach once it is back, and nothing is left behind;
+* containerd and then the kubelet restart while pods run: the pods keep their sandboxes,
+  interfaces and addresses, and still reach each other;
+* ``pulumi up`` is SIGKILLed half way: ``make run``'s path converges with no manual step
+  (netplumb clears the interrupted run's lock and pending operations).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pulumi import automation as auto
+
+from harness import cluster as embedded
+from harness import engine, icmp, platform, underlay, verify
+from harness import node as node_mod
+from harness.cluster import Api, pod_ready, process_cmdline, wait_for
+from harness.cluster.processes import children_of, kill
+from harness.node import cri
+from harness.paths import REPO_ROOT
+from harness.pytest_fixtures import NetworkHandle
+from netplumb.spec.networks import BridgeNetworkArgs
+from netplumb.spec.stack import CONFIG_KEY
+from tests.e2e.churn import NodeState, cycle
+from tests.e2e.nadspace import NadSpace, nad_namespace
+
+pytestmark = pytest.mark.e2e
+
+BRIDGE = "np-faultb0"
+
+
+@pytest.fixture(scope="module")
+def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
+    args = BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
+        "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
+                                           "rangeStart": "203.0.113.100",
+                                           "rangeEnd": "203.0.113.199"}]]}})
+    with nad_namespace(pod_network, "faults", links=[BRIDGE]) as s:
+        s.create_nad("fault-br", args.cni_config("fault-br"))
+        yield s
+
+
+def _multus_pod(api: Api) -> Any:
+    ns, _ = platform.MULTUS_DS
+    pods = api.get(f"/api/v1/namespaces/{ns}/pods", {"labelSelector": "name=multus"})["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return live[0] if len(live) == 1 else None
+
+
+def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle) -> None:
+    from kubernetes import client
+
+    api = pod_network.node.cluster.api()
+    before = NodeState.now()
+    old = _multus_pod(api)
+    assert old is not None and pod_ready(old)
+    cycles, lanes = 48, 4
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def lane(k: int) -> None:
+        core: Any = client.CoreV1Api(pod_network.node.cluster.api_client())
+        for i in range(k, cycles, lanes):
+            cycle(core, "faults", f"kill-{i:03d}", "fault-br")
+            with lock:
+                done.append(i)
+
+    with ThreadPoolExecutor(lanes) as pool:
+        futures = [pool.submit(lane, k) for k in range(lanes)]
+        wait_for("a few cycles before the kill", lambda: len(done) >= 8, timeout=180)
+        api.delete(f"/api/v1/namespaces/{old['metadata']['namespace']}/pods/"
+                   f"{old['metadata']['name']}", {"gracePeriodSeconds": "0"})
+        killed_at = len(done)
+        for f in futures:
+            f.result()
+    new = wait_for("the DaemonSet's new Multus pod Ready",
+                   lambda: (p := _multus_pod(api)) and pod_ready(p) and p, timeout=120)
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    assert len(done) == cycles and killed_at < cycles
+    assert before.leaks("faults", space.ipam_dirs) == {}
+
+
+def test_containerd_and_kubelet_restart_keep_pod_interfaces(
+        space: NadSpace, pod_network: NetworkHandle) -> None:
+    node = pod_network.node
+    api = node.cluster.api()
+    names = ["steady-a", "steady-b"]
+    for n in names:
+        space.create_pod(n, [{"name": "fault-br", "interface": "net1"}])
+    try:
+        for n in names:
+            _wait_ready(api, f"/api/v1/namespaces/faults/pods/{n}")
+        before = {n: _pod_view(api, n) for n in names}
+        ports = embedded.status(node.layout.root).ports
+        assert ports is not None
+        for component in ("containerd", "kubelet"):
+            node_mod.restart(node.layout, ports, component, say=print)
+            wait_for("the node Ready again", lambda: platform.network_state(api).ready,
+                     timeout=120)
+            time.sleep(3)  # a kubelet sync after the restart
+            after = {n: _pod_view(api, n) for n in names}
+            assert after == before, component
+        a, b = before["steady-a"], before["steady-b"]
+        assert icmp.ping(a["netns"], b["net1"].split("/")[0], count=2, timeout=2.0) > 0
+    finally:
+        for n in names:
+            api.delete(f"/api/v1/namespaces/faults/pods/{n}")
+        for n in names:
+            _wait_gone(api, f"/api/v1/namespaces/faults/pods/{n}")
+
+
+def _wait_ready(api: Api, path: str) -> None:
+    wait_for(f"{path} Running", lambda: pod_ready(api.get(path)), timeout=90)
+
+
+def _wait_gone(api: Api, path: str) -> None:
+    wait_for(f"{path} gone", lambda: api.get_or_none(path) is None, timeout=90)
+
+
+def _pod_view(api: Api, name: str) -> dict[str, Any]:
+    """What a restart must not change about a running pod."""
+    pod = api.get(f"/api/v1/namespaces/faults/pods/{name}")
+    assert pod_ready(pod), pod["status"]
+    [sandbox] = [s for s in cri.sandboxes(namespace="faults", name=name) if s.ready]
+    netns = cri.pod_netns("faults", name, pod["metadata"]["uid"])
+    mac, addrs = verify.link_state(netns, "net1")
+    return {"uid": pod["metadata"]["uid"], "sandbox": sandbox.id, "netns": netns,
+            "net1": sorted(addrs)[0], "mac": mac, "podIP": pod["status"]["podIP"],
+            "restarts": [c["restartCount"] for c in pod["status"]["containerStatuses"]]}
+
+
+# --------------------------------------------------------------------------- pulumi up killed
+
+
+def _crash_stack() -> str:
+    """The dev stack's networks and pods (no ``multus``), in a namespace of their own."""
+    doc = yaml.safe_load((REPO_ROOT / "stacks/Pulumi.dev.yaml").read_text())
+    spec = doc["config"][CONFIG_KEY]
+    spec.pop("multus")
+    spec["install_nad_crd"] = False
+    spec["guardrails"] = {"pod_security": [{"namespace": "crash", "enforce": "baseline",
+                                            "create": True}]}
+    for item in spec["networks"] + spec["pods"]:
+        item["namespace"] = "crash"
+    return str(yaml.safe_dump(doc, sort_keys=False))
+
+
+def _pulumi_children() -> list[int]:
+    mine = children_of([os.getpid()])
+    return [p for p in mine if (args := process_cmdline(p)) and Path(args[0]).name == "pulumi"
+            and "up" in args]
+
+
+def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
+                                                      tmp_path: Path) -> None:
+    from harness import run
+
+    cluster = pod_network.node.cluster
+    project = engine.project_copy(tmp_path / "project", {"crash": _crash_stack()})
+    backend = tmp_path / "backend"
+    made = underlay.ensure_underlay(platform.stack_links(project / "stacks/Pulumi.crash.yaml"))
+    st = engine.stack("crash", work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
+    killed: list[int] = []
+
+    def watch(line: str) -> None:
+        print("    " + line.rstrip(), flush=True)
+        if not killed and "kubernetes:core/v1:Pod" in line and "creating" in line:
+            for pid in _pulumi_children():
+                leftovers = children_of([pid])
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                with contextlib.suppress(Exception):
+                    kill(leftovers, timeout=5.0)  # its plugins, orphaned by the kill
+
+    try:
+        with pytest.raises(auto.CommandError):
+            st.up(on_output=watch)
+        assert killed, "pulumi up was not killed half way"
+        deployment = st.export_stack().deployment or {}
+        assert deployment.get("pending_operations"), "the killed run left no pending operation"
+        assert list(backend.glob(".pulumi/locks/*/*/crash/*.json")), "and no lock"
+        code = run.main(["crash"], work_dir=project, backend=backend,
+                        cluster_dir=pod_network.node.layout.root)
+        assert code == 0
+        assert not (st.export_stack().deployment or {}).get("pending_operations")
+        found = verify.attachments(cluster.kubeconfig, "crash")
+        assert found and all(a.ok for a in found), [(a.pod, a.problems) for a in found]
+        assert set(st.preview().change_summary) == {auto.OpType.SAME}
+    finally:
+        with contextlib.suppress(Exception):
+            engine.clear_interrupted(st, backend)
+        st.destroy(on_output=engine.printer())
+        st.workspace.remove_stack("crash")
+        underlay.remove_underlay(made)
