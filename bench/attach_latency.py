@@ -38,12 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import cluster, node, platform, underlay
+from harness import cluster, engine, node, platform, underlay
 from harness import run as make_run
 from harness.cluster import Api, ApiError
 from harness.node import cri
 from harness.node.images import TOOLBOX_IMAGE
-from harness.paths import REPO_ROOT
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -82,9 +81,10 @@ def bring_up(say: Callable[[str], None]) -> Node:
     if platform.installed(Api(info.kubeconfig)):
         return here
     here.backend = Path(tempfile.mkdtemp(prefix="np-attach-bench-")) / "pulumi"
+    project = engine.project_copy(here.backend.parent / "project")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = make_run.main(["dev"], work_dir=REPO_ROOT, backend=here.backend)
+        code = make_run.main(["dev"], work_dir=project, backend=here.backend)
     if code != 0:
         raise BenchError(f"deploying the dev stack failed:\n{out.getvalue()[-2000:]}")
     say("[bench] dev stack deployed (Flannel + Multus thick) into a temporary backend")
@@ -94,11 +94,9 @@ def bring_up(say: Callable[[str], None]) -> Node:
 def take_down(here: Node) -> list[str]:
     problems = []
     if here.backend is not None and not here.started_cluster:
-        from harness import engine
-
         try:
-            st = engine.stack("dev", work_dir=REPO_ROOT, kubeconfig=here.kubeconfig,
-                              backend=here.backend)
+            st = engine.stack("dev", work_dir=here.backend.parent / "project",
+                              kubeconfig=here.kubeconfig, backend=here.backend)
             st.destroy()
             st.workspace.remove_stack("dev")
         except Exception as e:

@@ -173,17 +173,18 @@ def _wait_network(api: Api, timeout: float = 180.0) -> None:
 
 
 def _deploy_dev_stack(node: NodeHandle) -> tuple[NetworkHandle, Any]:
-    """``make run``'s path (``harness.run.main``) into a session-private backend."""
+    """``make run``'s path (``harness.run.main``) on a copy of the project (removing the
+    stack later must not touch the checkout's stack file) into a session-private backend."""
     import contextlib
     import io
 
     from harness import engine, run
-    from harness.paths import REPO_ROOT
 
     state = Path(tempfile.mkdtemp(prefix="netplumb-session-"))
+    project = engine.project_copy(state / "project")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = run.main(["dev"], work_dir=REPO_ROOT, backend=state / "pulumi",
+        code = run.main(["dev"], work_dir=project, backend=state / "pulumi",
                         cluster_dir=node.layout.root)
     text = out.getvalue()
     print(text[-3000:])
@@ -192,7 +193,7 @@ def _deploy_dev_stack(node: NodeHandle) -> tuple[NetworkHandle, Any]:
     def cleanup() -> None:
         try:
             if not (node.cluster.started and os.environ.get("NETPLUMB_KEEP_CLUSTER") != "1"):
-                st = engine.stack("dev", work_dir=REPO_ROOT, kubeconfig=node.cluster.kubeconfig,
+                st = engine.stack("dev", work_dir=project, kubeconfig=node.cluster.kubeconfig,
                                   backend=state / "pulumi")
                 st.destroy(on_output=engine.printer())
                 st.workspace.remove_stack("dev")

@@ -281,7 +281,9 @@ def _stop(lay: Layout, say: Progress) -> list[int]:
         stopped += pids
         for line in left:
             say(f"host not fully restored: {line}")
-    stopped += processes.stop(lay, reversed(controlplane.COMPONENTS))
+    stopped += processes.stop(lay, ["kube-scheduler", "kube-controller-manager",
+                                    "kube-apiserver"])
+    stopped += processes.stop(lay, ["etcd"])
     if stopped:
         say(f"stopped {len(stopped)} process(es)")
     return stopped

@@ -169,18 +169,14 @@ def running_pid(layout: Layout, component: str) -> int | None:
 
 
 def stop(layout: Layout, components: Iterable[str]) -> list[int]:
-    """Stop these components (in the order given): pidfile first, else a /proc scan by
-    program name. Returns the pids stopped."""
-    stopped: list[int] = []
-    found = scan_ours(layout)
-    for comp in components:
-        pids = {p for p in found if program_of(p) == comp}
-        if (pid := running_pid(layout, comp)) is not None:
-            pids.add(pid)
-        if pids:
-            kill(sorted(pids))
-            stopped += sorted(pids)
-    return stopped
+    """Stop these components together (SIGTERM to all, then wait): pidfile first, else a
+    /proc scan by program name. Returns the pids stopped."""
+    wanted = set(components)
+    pids = {p for p in scan_ours(layout) if program_of(p) in wanted}
+    pids |= {pid for comp in wanted if (pid := running_pid(layout, comp)) is not None}
+    if pids:
+        kill(sorted(pids))
+    return sorted(pids)
 
 
 def tail(layout: Layout, comp: str, lines: int = 15) -> str:

@@ -18,10 +18,25 @@ MULTUS_CACHE = Path("/var/lib/cni/multus")
 FLANNEL_IPAM = cni.HOST_LOCAL_DIR / "cbr0"
 
 
+@dataclass(frozen=True)
+class Cycle:
+    started: float
+    """Monotonic time the pod was created."""
+    seconds: float
+    uid: str
+    attached: bool
+    """Multus attached the secondary network (False: the pod ran with its cluster network
+    only, which only ``cycle(..., require_attach=False)`` accepts)."""
+
+
 def cycle(core: Any, namespace: str, name: str, network: str,
-          timeout: float = STEP_TIMEOUT_S) -> tuple[float, str]:
+          timeout: float = STEP_TIMEOUT_S, *, require_attach: bool = True) -> Cycle:
     """One pod's life: created selecting ``network`` as net1, Running with Multus'
-    network-status, deleted, gone from the apiserver. Returns (seconds, the pod's UID)."""
+    network-status, deleted, gone from the apiserver.
+
+    With ``require_attach=False`` a pod Running for 20 s without a network-status annotation
+    (sandboxed while the node had no Multus config: only the cluster network) is accepted
+    and reported as not attached."""
     from kubernetes import client
 
     t0 = time.monotonic()
@@ -29,15 +44,22 @@ def cycle(core: Any, namespace: str, name: str, network: str,
                                                                  "interface": "net1"}]))
     uid = pod.metadata.uid
     deadline = time.monotonic() + timeout
+    running_since: float | None = None
+    attached = True
     while True:
         pod = core.read_namespaced_pod(name, namespace)
         status = (pod.metadata.annotations or {}).get("k8s.v1.cni.cncf.io/network-status")
         if pod.status.phase == "Running" and status:
-            attached = {s.get("interface"): s for s in json.loads(status)}
-            assert attached["net1"]["name"] == f"{namespace}/{network}", attached
-            assert attached["net1"]["ips"], attached
-            assert attached["eth0"]["default"] is True, attached
+            found = {s.get("interface"): s for s in json.loads(status)}
+            assert found["net1"]["name"] == f"{namespace}/{network}", found
+            assert found["net1"]["ips"], found
+            assert found["eth0"]["default"] is True, found
             break
+        if pod.status.phase == "Running" and not require_attach:
+            running_since = running_since or time.monotonic()
+            if time.monotonic() - running_since > 20:
+                attached = False
+                break
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} not Running with network-status in "
                                  f"{timeout:.0f}s: phase {pod.status.phase}")
@@ -54,7 +76,7 @@ def cycle(core: Any, namespace: str, name: str, network: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} not finalised in {timeout:.0f}s")
         time.sleep(0.05)
-    return time.monotonic() - t0, uid
+    return Cycle(t0, time.monotonic() - t0, uid, attached)
 
 
 def _veths() -> set[str]:

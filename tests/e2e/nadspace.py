@@ -1,9 +1,10 @@
 """A namespace for e2e tests that create NADs and pods directly (not through a stack).
 
 :func:`nad_namespace` needs the node's pod network (the NAD CRD comes with Multus) and creates
-the namespace and the underlay links the test names; on the way out, also after a failure, it
+the namespace; :meth:`NadSpace.create_nad` makes the underlay links a NAD names (bridges,
+macvlan masters, host devices) before creating it. On the way out, also after a failure, it
 deletes the namespace (and waits until its pods are gone, so their CNI DELs have run), the
-links, and the host-local directories of the NADs it created once they are idle.
+links it made, and the host-local directories of its NADs once they are idle.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,13 @@ class NadSpace:
     """``kubernetes.client.CustomObjectsApi``."""
     namespace: str
     ipam_dirs: list[Path] = field(default_factory=list)
+    made_links: list[str] = field(default_factory=list)
 
     def create_nad(self, name: str, config: CniConfig) -> None:
-        self.ipam_dirs += cni.host_local_dirs(json.loads(config.to_json()))
+        """The NAD, after the host links it names (only those missing are made)."""
+        conf = json.loads(config.to_json())
+        self.made_links += underlay.ensure_underlay(underlay.links_for_nad(conf))
+        self.ipam_dirs += cni.host_local_dirs(conf)
         self.custom.create_namespaced_custom_object(
             NAD_GROUP, NAD_VERSION, self.namespace, NAD_PLURAL,
             nad(name, self.namespace, config))
@@ -61,16 +66,13 @@ class NadSpace:
 
 
 @contextlib.contextmanager
-def nad_namespace(network: NetworkHandle, namespace: str,
-                  links: Sequence[str | underlay.Link] = ()) -> Iterator[NadSpace]:
+def nad_namespace(network: NetworkHandle, namespace: str) -> Iterator[NadSpace]:
     from kubernetes import client
 
     api = network.node.cluster.api_client()
     core: Any = client.CoreV1Api(api)
     custom: Any = client.CustomObjectsApi(api)
     space = NadSpace(core, custom, namespace)
-    names = [li if isinstance(li, str) else li.name for li in links]
-    made = underlay.ensure_underlay(links)
     try:
         core.create_namespace({"metadata": {"name": namespace}})
         deadline = time.monotonic() + 30
@@ -91,5 +93,5 @@ def nad_namespace(network: NetworkHandle, namespace: str,
                 time.sleep(0.5)
             except client.exceptions.ApiException:
                 break
-        underlay.remove_underlay([n for n in names if n in made])
+        underlay.remove_underlay(space.made_links)
         cni.remove_idle_ipam_dirs(space.ipam_dirs)

@@ -92,8 +92,8 @@ def test_components_listen_on_loopback_and_the_node_link_only(node: NodeHandle) 
     assert by_addr[embedded.NODE_IP] == {"kube-apiserver", "kubelet"}
     link = underlay.host_links()[embedded.NODE_LINK]
     assert link["linkinfo"]["info_kind"] == "veth"
-    addrs = {a["local"] for a in underlay.ip_json("addr", "show", "dev", embedded.NODE_LINK)[0]
-             ["addr_info"]}
+    addrs = {a["local"] for a in underlay.ip_json("-4", "addr", "show", "dev",
+                                                  embedded.NODE_LINK)[0]["addr_info"]}
     assert addrs == {embedded.NODE_IP}
 
 
@@ -115,8 +115,9 @@ def test_node_is_ready_with_its_runtime_and_a_fresh_lease(pod_network: NetworkHa
     node = api.get(f"/api/v1/nodes/{embedded.NODE_NAME}")
     assert embedded.node_ready(node)
     conds = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+    # NetworkUnavailable is Flannel's: False once it has set up the node's pod network
     assert conds == {"Ready": "True", "MemoryPressure": "False", "DiskPressure": "False",
-                     "PIDPressure": "False"}
+                     "PIDPressure": "False", "NetworkUnavailable": "False"}
     assert {"type": "InternalIP", "address": embedded.NODE_IP} in node["status"]["addresses"]
     info = node["status"]["nodeInfo"]
     assert info["kubeletVersion"] == api.get("/version")["gitVersion"]

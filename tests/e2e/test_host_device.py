@@ -26,7 +26,7 @@ def test_host_device_moves_into_the_pod_and_back(pod_network: NetworkHandle) -> 
     link = underlay.Link(DEVICE, movable=True)
     args = HostDeviceNetworkArgs.typed({"device": DEVICE, "ipam": {
         "type": "static", "addresses": [{"address": "192.0.2.50/24"}]}})
-    with nad_namespace(pod_network, "hostdev", links=[link]) as space:
+    with nad_namespace(pod_network, "hostdev") as space:
         space.create_nad("hostdev-conf", args.cni_config("hostdev-conf"))
         pod = space.create_pod("pod-hostdev", [{"name": "hostdev-conf", "interface": "net1"}])
         api = pod_network.node.cluster.api()

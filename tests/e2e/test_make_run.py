@@ -51,7 +51,7 @@ def test_a_missing_default_route_is_reported(pod_network: NetworkHandle) -> None
     args = MacvlanNetworkArgs.typed({"master": master, "mode": "bridge", "ipam": {
         "type": "host-local", "subnet": "198.51.100.0/24", "rangeStart": "198.51.100.20",
         "rangeEnd": "198.51.100.29", "gateway": "198.51.100.1"}})
-    with nad_namespace(pod_network, "verify-route", links=[master]) as space:
+    with nad_namespace(pod_network, "verify-route") as space:
         space.create_nad("routed", args.cni_config("routed"))
         pod = space.create_pod("routed", [{"name": "routed", "interface": "net1",
                                            "default-route": ["198.51.100.1"]}])

@@ -56,7 +56,7 @@ def env(pod_network: NetworkHandle) -> Iterator[Env]:
                                                "rangeStart": "203.0.113.140",
                                                "rangeEnd": "203.0.113.190"}]]}}),
     }
-    with nad_namespace(pod_network, NS, links=[BRIDGE, MASTER]) as space:
+    with nad_namespace(pod_network, NS) as space:
         e = Env(space)
         for name, args in configs.items():
             space.create_nad(name, args.cni_config(name))
@@ -77,10 +77,10 @@ def test_pod_churn_leaves_nothing_behind(env: Env, pod_network: NetworkHandle) -
     def lane(k: int) -> None:
         core: Any = client.CoreV1Api(cluster.api_client())
         for i in range(k, CYCLES, LANES):
-            seconds, uid = cycle(core, NS, f"churn-{i:05d}", networks[i % len(networks)])
+            done = cycle(core, NS, f"churn-{i:05d}", networks[i % len(networks)])
             with lock:
-                times.append(seconds)
-                uids.append(uid)
+                times.append(done.seconds)
+                uids.append(done.uid)
 
     t0 = time.monotonic()
     with ThreadPoolExecutor(LANES) as pool:

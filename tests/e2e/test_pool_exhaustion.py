@@ -27,7 +27,7 @@ BRIDGE = "np-exhaust0"
 
 @pytest.fixture(scope="module")
 def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
-    with nad_namespace(pod_network, NS, links=[BRIDGE]) as space:
+    with nad_namespace(pod_network, NS) as space:
         yield space
 
 
