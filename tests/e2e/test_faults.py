@@ -62,12 +62,22 @@ def _multus_pod(api: Api) -> Any:
 
 def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle) -> None:
     """The Multus pod is deleted (grace 0) while pods churn: the DaemonSet starts a new one,
-    every pod created once it is Ready attaches, and nothing leaks.
+    every pod created once it is Ready attaches, and no sandbox, network namespace or veth
+    is left.
 
-    Pods created in the gap do not all get their secondary network: on SIGTERM the thick
-    daemon removes the config it wrote (multus-cni's config manager does so on exit), so the
-    runtime falls back to Flannel's config alone until the new daemon writes it again. Such
-    pods run with their cluster network only (upstream behaviour; counted and printed)."""
+    Two upstream behaviours of Multus v4.3.0 thick shape what the outage costs, and the test
+    bounds them instead of pretending they do not exist:
+
+    * on SIGTERM the daemon removes the config it wrote (its config manager does so on exit),
+      so pods sandboxed in the gap get Flannel alone (counted: they run without net1);
+    * ``multus-shim`` answers DEL with success when the daemon is unreachable (``CmdDel``:
+      "no error in DEL"), so a DEL during the gap is lost: its IPAM reservation and cache
+      entry stay. And a pod that got Flannel alone is later DELeted through Multus, which has
+      no cache entry for it and skips it, so its Flannel address stays reserved.
+
+    What leaks is at most one reservation per pod in the gap (Flannel) and per operation in
+    flight at the kill (the NAD's pool, the Multus cache); the test removes those files it
+    caused and fails on anything more."""
     from kubernetes import client
 
     api = pod_network.node.cluster.api()
@@ -101,12 +111,33 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     after = [c for c in done if c.started > ready_at + 2]
     assert after, "no pod was created after the new Multus pod was Ready"
     assert all(c.attached for c in after), [c for c in after if not c.attached]
-    assert all(c.attached for c in done[:killed_at])
     gap = [c for c in done if not c.attached]
-    print(f"\nMultus killed after {killed_at} cycles; new daemon Ready "
-          f"({new['metadata']['name']}); {len(gap)} pod(s) created in the gap ran with the "
-          f"cluster network only; {len(after)} later pod(s) all attached")
-    assert before.leaks("faults", space.ipam_dirs) == {}
+    leaks = before.leaks("faults", space.ipam_dirs)
+    print(f"\nMultus killed after {killed_at} cycles; new daemon {new['metadata']['name']} "
+          f"Ready; {len(gap)} pod(s) sandboxed in the gap ran with the cluster network only; "
+          f"{len(after)} later pod(s) all attached; left by the outage: {leaks}")
+    try:
+        for kind in ("sandboxes", "netns", "veths"):
+            assert kind not in leaks, leaks
+        assert len(leaks.get("flannel reservations", [])) <= len(gap), leaks
+        nad = sum(len(v) for v in leaks.get("NAD reservations", {}).values())
+        assert nad <= lanes, leaks
+        assert len(leaks.get("multus cache", [])) <= lanes + len(gap), leaks
+    finally:
+        _release(leaks)
+
+
+def _release(leaks: dict[str, Any]) -> None:
+    """Remove the reservation and cache files the outage left (this test's pods')."""
+    from tests.e2e.churn import FLANNEL_IPAM, MULTUS_CACHE
+
+    for ip in leaks.get("flannel reservations", []):
+        (FLANNEL_IPAM / ip).unlink(missing_ok=True)
+    for d, ips in leaks.get("NAD reservations", {}).items():
+        for ip in ips:
+            (Path(d) / ip).unlink(missing_ok=True)
+    for name in leaks.get("multus cache", []):
+        (MULTUS_CACHE / name).unlink(missing_ok=True)
 
 
 def test_containerd_and_kubelet_restart_keep_pod_interfaces(
