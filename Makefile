@@ -6,6 +6,8 @@ VPY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Pod churn: create/delete cycles of real pods through the kubelet, containerd and Multus thick.
 export NETPLUMB_POD_CHURN_CYCLES ?= 1000
+# The stack `make run` deploys and verifies (stacks/Pulumi.$(STACK).yaml).
+STACK ?= dev
 
 .PHONY: run test venv tools lint typecheck gocheck unit e2e cluster-up cluster-down clean
 
@@ -15,7 +17,13 @@ $(VENV)/.stamp: pyproject.toml
 	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: $(VENV)/.stamp
+# The development harness is not in the wheel; the venv finds it in this checkout.
+$(VENV)/.harness-path: $(VENV)/.stamp
+	$(VPY) -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], \
+		'netplumb-harness.pth').write_text('$(CURDIR)\n')"
+	@touch $@
+
+venv: $(VENV)/.stamp $(VENV)/.harness-path
 
 tools: venv
 	$(VPY) -m harness.tools build
@@ -36,16 +44,16 @@ unit: venv
 	$(VPY) -m pytest -q tests/unit
 
 run: tools
-	$(VPY) -m harness.run
+	$(VPY) -m harness.run $(STACK)
 
 test: tools lint typecheck gocheck
 	$(VPY) -m pytest -q -ra tests
 
 cluster-up: tools
-	$(VPY) -m netplumb.cli.main cluster up
+	$(VPY) -m harness.cli up
 
 cluster-down: venv
-	$(VPY) -m netplumb.cli.main cluster down
+	$(VPY) -m harness.cli down
 
 clean: cluster-down
 	rm -rf .netplumb

@@ -1,12 +1,16 @@
-"""The Pulumi program: read this stack's ``netplumb:spec`` and deploy it."""
+"""The Pulumi program: read this stack's ``netplumb:spec`` (or the file its
+``netplumb:specFile`` names) and deploy it."""
+
+from pathlib import Path
 
 import pulumi
 
-from netplumb.components import NetplumbStack
-from netplumb.spec.stack import StackSpec
+from netplumb import NetplumbStack, spec_from_config
 
-spec = StackSpec.parse(pulumi.Config("netplumb").require_object("spec"),
-                       at=("config", "netplumb:spec"))
-stack = NetplumbStack(pulumi.get_stack(), spec)
+config = pulumi.Config("netplumb")
+spec, at = spec_from_config(config.get_object("spec"), config.get("specFile"),
+                            Path(__file__).resolve().parent)
+stack = NetplumbStack(pulumi.get_stack(), spec, at=at)
 pulumi.export("networks", stack.nad_names)
 pulumi.export("pods", stack.pod_names)
+pulumi.export("retained_on_destroy", stack.retained_on_destroy)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import cluster, engine, node, platform, underlay
+from harness import cluster, engine, node, podnetwork, underlay
 from harness import run as make_run
 from harness.cluster import Api, ApiError
 from harness.node import cri
@@ -78,7 +78,7 @@ def bring_up(say: Callable[[str], None]) -> Node:
     if not info.node:
         raise BenchError("the embedded cluster runs without its node")
     here = Node(info.kubeconfig, started_cluster=not info.reused)
-    if platform.installed(Api(info.kubeconfig)):
+    if podnetwork.installed(Api(info.kubeconfig)):
         return here
     here.backend = Path(tempfile.mkdtemp(prefix="np-attach-bench-")) / "pulumi"
     project = engine.project_copy(here.backend.parent / "project")

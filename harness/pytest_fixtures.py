@@ -9,17 +9,19 @@ Use with ``pytest_plugins = ["harness.pytest_fixtures"]`` (the root conftest doe
   ``NETPLUMB_KEEP_CLUSTER=1``.
 * ``node``: the one gate for tests that need the real node (pods that run, namespaces to look
   into, host state): it skips, saying why, when the session's cluster has none.
-* ``pod_network``: the node's network installed by a stack (Flannel + Multus thick). If the
-  cluster has none yet (a fresh cluster), the session deploys the dev stack the way
-  ``make run`` does, into a session-private Pulumi backend, and removes it afterwards (unless
-  it goes down with the cluster). If ``make run`` installed it, it is used as it is.
+* ``platform``: what team stacks build on, as ``make run`` brings it up: ``pulumi up`` of the
+  ``platform`` stack on the embedded cluster, in the project's own backend (a no-op when
+  ``make run`` already did). On the embedded cluster it installs the node's network (Flannel
+  and Multus thick, which brings the NAD CRD), so it needs the node. On an external cluster it
+  deploys nothing and skips the tests that need it when the CRD is missing. Returns the owner
+  of the cluster-wide objects.
+* ``pod_network``: the node and its installed network, ready (the platform's DaemonSets
+  Ready, the Node Ready, Multus' config on the node).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,12 +78,11 @@ class NodeHandle:
 
 @dataclass
 class NetworkHandle:
-    """The node's pod network (Flannel + Multus thick) and who installed it."""
+    """The node and its pod network (Flannel + Multus thick, from the platform stack)."""
 
     node: NodeHandle
-    deployed_by_session: bool
-    run_output: str = ""
-    """``make run``'s output when this session deployed the dev stack."""
+    owner: str
+    """Who owns the cluster-wide objects (``netplumb/platform`` on the embedded cluster)."""
 
 
 @pytest.fixture(scope="session")
@@ -143,64 +144,43 @@ def node(cluster: ClusterHandle) -> NodeHandle:
     return NodeHandle(cluster, _cluster.layout(cluster.info.cluster_dir))
 
 
+PLATFORM_STACK = "platform"
+NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
+
+
 @pytest.fixture(scope="session")
-def pod_network(node: NodeHandle) -> Iterator[NetworkHandle]:
-    """The node's pod network, installed by a stack (see the module docstring)."""
-    from harness import platform
+def platform(cluster: ClusterHandle) -> str:
+    """The owner of the cluster-wide objects (``netplumb/platform`` on the embedded cluster)."""
+    from netplumb.kube import Kube
+    from netplumb.ownership import owner_of
+
+    kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
+    if cluster.embedded:
+        reason = node_unavailable(cluster)
+        if reason:
+            pytest.skip(f"the platform stack installs the node's network: {reason}")
+        from harness import engine
+        from harness.paths import pulumi_backend_dir
+
+        st = engine.stack(PLATFORM_STACK, kubeconfig=cluster.kubeconfig)
+        engine.up(st, pulumi_backend_dir(), on_output=engine.printer("  [platform] "))
+    crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", NAD_CRD)
+    if crd is None:
+        pytest.skip(f"the cluster has no {NAD_CRD} CRD (no platform installed)")
+    return owner_of(crd) or "unknown"
+
+
+@pytest.fixture(scope="session")
+def pod_network(node: NodeHandle, platform: str) -> NetworkHandle:
+    """The node's pod network, installed by the platform stack and ready."""
+    from harness import podnetwork as net
 
     api = node.cluster.api()
-    if platform.installed(api):
-        _wait_network(api)
-        yield NetworkHandle(node, deployed_by_session=False)
-        return
-    handle, cleanup = _deploy_dev_stack(node)
-    try:
-        yield handle
-    finally:
-        cleanup()
-
-
-def _wait_network(api: Api, timeout: float = 180.0) -> None:
-    from harness import platform
-
-    deadline = time.monotonic() + timeout
-    state = platform.network_state(api)
+    deadline = time.monotonic() + 180
+    state = net.network_state(api)
     while not state.ready and time.monotonic() < deadline:
         time.sleep(1)
-        state = platform.network_state(api)
+        state = net.network_state(api)
     if not state.ready:
         pytest.fail(f"the node's pod network is not ready: {'; '.join(state.problems)}")
-
-
-def _deploy_dev_stack(node: NodeHandle) -> tuple[NetworkHandle, Any]:
-    """``make run``'s path (``harness.run.main``) on a copy of the project (removing the
-    stack later must not touch the checkout's stack file) into a session-private backend."""
-    import contextlib
-    import io
-
-    from harness import engine, run
-
-    state = Path(tempfile.mkdtemp(prefix="netplumb-session-"))
-    project = engine.project_copy(state / "project")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = run.main(["dev"], work_dir=project, backend=state / "pulumi",
-                        cluster_dir=node.layout.root)
-    text = out.getvalue()
-    print(text[-3000:])
-    handle = NetworkHandle(node, deployed_by_session=True, run_output=text)
-
-    def cleanup() -> None:
-        try:
-            if not (node.cluster.started and os.environ.get("NETPLUMB_KEEP_CLUSTER") != "1"):
-                st = engine.stack("dev", work_dir=project, kubeconfig=node.cluster.kubeconfig,
-                                  backend=state / "pulumi")
-                st.destroy(on_output=engine.printer())
-                st.workspace.remove_stack("dev")
-        finally:
-            shutil.rmtree(state, ignore_errors=True)
-
-    if code != 0:
-        cleanup()
-        pytest.fail(f"deploying the dev stack (make run's path) failed:\n{text[-3000:]}")
-    return handle, cleanup
+    return NetworkHandle(node, platform)

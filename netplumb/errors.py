@@ -11,13 +11,14 @@ Loc = Sequence[str | int]
 
 
 def format_path(loc: Loc) -> str:
-    """``("ipam", "ranges", 0, 0, "rangeStart")`` → ``ipam.ranges[0][0].rangeStart``."""
+    """``("ipam", "ranges", 0, 0, "rangeStart")`` → ``ipam.ranges[0][0].rangeStart``; a
+    part ending in ``:`` (a file name) is followed directly: ``big.yaml:networks[0]``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += part if not out else f".{part}"
+            out += part if not out or out.endswith(":") else f".{part}"
     return out or "<root>"
 
 
@@ -86,6 +87,13 @@ class PlanError(ValueError):
 def _join(prefix: str, path: str) -> str:
     if path == "<root>":
         return prefix
-    if path.startswith("["):
+    if path.startswith("[") or prefix.endswith(":"):
         return prefix + path
     return f"{prefix}.{path}"
+
+
+def raise_on_errors(findings: Iterable[Finding], *, context: str = "plan check") -> None:
+    """Raise a :class:`PlanError` of the error findings (warnings pass), if there are any."""
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise PlanError(errors, context=context)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# go vet and gofmt over the project's own Go code (the node plugin and tool glue).
+# go vet and gofmt over the project's own Go code (the node plugin and tool glue), and the node
+# plugin's tests (go test ./... in node/: shim pass-through, install, metrics, dhcp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
@@ -13,4 +14,7 @@ done < <(find . -name go.mod -not -path './.venv/*' -not -path './.netplumb/*' -
 for f in $(find tools -name '*.go' 2>/dev/null); do
   [ -z "$(gofmt -l "$f")" ] || { echo "gofmt: $f"; status=1; }
 done
+if [ -f node/go.mod ]; then
+  (cd node && go test ./...) || status=1
+fi
 exit $status

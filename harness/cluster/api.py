@@ -1,19 +1,17 @@
-"""The harness' Kubernetes API client: JSON over HTTPS from a kubeconfig, standard library only.
+"""The harness' Kubernetes API client, on :class:`netplumb.kube.Kube` (kubeconfig -> HTTPS,
+one keep-alive connection per thread).
 
 One client for the whole harness (cluster health checks, the node's readiness, verification,
-the platform check, benchmarks): client certificates or a bearer token, one keep-alive
-connection per thread, streaming watches. It starts in milliseconds and speaks plain dicts,
-which is all the harness needs; tests may use the ``kubernetes`` package on top of the same
-kubeconfig.
+the installed network's state, benchmarks): :class:`Api` adds what the harness needs on top of
+netplumb's client -- calls by API path, create/delete that tolerate "already there"/"already
+gone", health endpoints, and streaming watches. Tests may use the ``kubernetes`` package on the
+same kubeconfig.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
-import ssl
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -21,102 +19,27 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+from netplumb.kube import Kube, KubeError, load_credentials
 
-USER_AGENT = "netplumb-harness/0.1"
 T = TypeVar("T")
 
-
-class ApiError(Exception):
-    """The apiserver answered with an HTTP error (``status``, ``reason``)."""
-
-    def __init__(self, status: int, method: str, path: str, body: bytes) -> None:
-        self.status = status
-        try:
-            self.reason = str(json.loads(body).get("message", ""))
-        except ValueError:
-            self.reason = body[:200].decode(errors="replace")
-        super().__init__(f"{method} {path}: HTTP {status}: {self.reason}")
+ApiError = KubeError
+"""An API call failed (``status``: the HTTP status, 0 when nothing answered)."""
 
 
 class Api:
-    """A minimal client for the cluster of ``kubeconfig`` (its current context)."""
+    """The cluster of ``kubeconfig`` (its current context), addressed by API path."""
 
     def __init__(self, kubeconfig: Path, timeout: float = 30.0) -> None:
-        cfg = yaml.safe_load(kubeconfig.read_text())
-        ctx_name = cfg.get("current-context")
-        ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
-        cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-        user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
-        url = urllib.parse.urlsplit(cluster["server"])
-        self.server = str(cluster["server"])
-        self.host = url.hostname or "127.0.0.1"
-        self.port = url.port or 443
-        self.timeout = timeout
-        base = kubeconfig.parent
-
-        def material(data_key: str, file_key: str, src: dict[str, Any]) -> bytes | None:
-            if data := src.get(data_key):
-                return base64.b64decode(str(data))
-            if file := src.get(file_key):
-                return (base / str(file)).read_bytes()
-            return None
-
-        self.ssl = ssl.create_default_context()
-        ca = material("certificate-authority-data", "certificate-authority", cluster)
-        if ca:
-            self.ssl.load_verify_locations(cadata=ca.decode())
-        if cluster.get("insecure-skip-tls-verify"):
-            self.ssl.check_hostname = False
-            self.ssl.verify_mode = ssl.CERT_NONE
-        cert = material("client-certificate-data", "client-certificate", user)
-        key = material("client-key-data", "client-key", user)
-        if cert and key:
-            with tempfile.TemporaryDirectory() as d:
-                cf, kf = Path(d) / "c", Path(d) / "k"
-                cf.write_bytes(cert)
-                kf.touch(mode=0o600)
-                kf.write_bytes(key)
-                self.ssl.load_cert_chain(str(cf), str(kf))
-        self.headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        if token := user.get("token"):
-            self.headers["Authorization"] = f"Bearer {token}"
-        self._local = threading.local()
-
-    def _conn(self, timeout: float | None = None) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(self.host, self.port, context=self.ssl,
-                                           timeout=timeout or self.timeout)
+        self.kube = Kube(load_credentials(str(kubeconfig)), timeout=timeout)
+        self.server = self.kube.creds.server
 
     def request(self, method: str, path: str, body: Any = None,
                 content_type: str = "application/json",
                 query: Mapping[str, str] | None = None) -> Any:
-        """One call; the decoded JSON answer (None for an empty body). :class:`ApiError` on
-        HTTP errors; a dropped keep-alive connection is retried once."""
-        if query:
-            path = f"{path}?{urllib.parse.urlencode(query)}"
-        headers = dict(self.headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = content_type
-        for attempt in (1, 2):
-            conn: http.client.HTTPSConnection | None = getattr(self._local, "conn", None)
-            if conn is None:
-                conn = self._local.conn = self._conn()
-            try:
-                conn.request(method, path, body=data, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                self._local.conn = None
-                if attempt == 2:
-                    raise
-                continue
-            if resp.status >= 400:
-                raise ApiError(resp.status, method, path, raw)
-            return json.loads(raw) if raw else None
-        raise AssertionError("unreachable")
+        """One call; the decoded JSON answer (None for an empty body)."""
+        return self.kube.request(method, path, query=query, body=body,
+                                 content_type=content_type)
 
     def get(self, path: str, query: Mapping[str, str] | None = None) -> Any:
         return self.request("GET", path, query=query)
@@ -155,15 +78,9 @@ class Api:
     def healthy(self, path: str = "/readyz") -> bool:
         """GET ``path`` answered 200 (any error: False)."""
         try:
-            conn = self._conn(2.0)
-            try:
-                conn.request("GET", path, headers=self.headers)
-                resp = conn.getresponse()
-                resp.read()
-                return resp.status == 200
-            finally:
-                conn.close()
-        except (OSError, http.client.HTTPException):
+            self.kube.request_text(path)
+            return True
+        except ApiError:
             return False
 
     def watch(self, path: str, query: Mapping[str, str], stop: threading.Event) -> Iterator[Any]:
@@ -171,12 +88,16 @@ class Api:
         q = dict(query)
         q["watch"] = "1"
         timeout = float(q.get("timeoutSeconds", "300")) + 30
-        conn = self._conn(timeout)
+        url = urllib.parse.urlsplit(self.server)
+        conn = http.client.HTTPSConnection(url.hostname or "", url.port or 443, timeout=timeout,
+                                           context=self.kube._context())
         try:
-            conn.request("GET", f"{path}?{urllib.parse.urlencode(q)}", headers=self.headers)
+            conn.request("GET", f"{path}?{urllib.parse.urlencode(q)}",
+                         headers={"Accept": "application/json", "User-Agent": "netplumb"})
             resp = conn.getresponse()
             if resp.status >= 400:
-                raise ApiError(resp.status, "WATCH", path, resp.read())
+                raise ApiError(resp.status, resp.reason, resp.read()[:300].decode(
+                    errors="replace"), method="WATCH", path=path)
             while not stop.is_set():
                 line = resp.readline()
                 if not line:

@@ -121,7 +121,7 @@ def _status(lay: Layout) -> ClusterInfo:
     state = _load_state(lay)
     ports = Ports(**state["ports"]) if state else None
     with_node = bool(state and state.get("node"))
-    api = Api(lay.admin_kubeconfig) if lay.admin_kubeconfig.exists() else None
+    api = Api(lay.admin_kubeconfig, timeout=10.0) if lay.admin_kubeconfig.exists() else None
     node_health: dict[str, bool] = {}
     if with_node and ports is not None:
         from harness import node
@@ -214,7 +214,7 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
         lay.state_file.write_text(json.dumps(state, indent=2) + "\n")
         step("certificates and kubeconfigs written", t)
         argv = controlplane.argv(lay, ports, bins, apiserver_ip)
-        api = Api(lay.admin_kubeconfig)
+        api = Api(lay.admin_kubeconfig, timeout=10.0)
         try:
             if with_node:
                 t = time.monotonic()

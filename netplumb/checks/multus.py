@@ -1,4 +1,11 @@
-"""Checks of network selections against the Multus release that will carry them out.
+"""Checks of network selections against the Multus that will carry them out.
+
+Namespace isolation (``namespaceIsolation``): Multus v4.3.0 refuses, at pod start, a
+selection of a NAD in another namespace than the pod's unless that namespace is one of the
+``globalNamespaces``; when none are given, ``default`` is the only one
+(``pkg/k8sclient.GetNetworkDelegates``, ``pkg/types`` defaultNonIsolatedNamespace).
+
+Default routes:
 
 Multus v4.2.3 and v4.3.0 (the released images, built against netlink v1.3.1) drop every
 ``default-route`` request: their ``DeleteDefaultGW`` looks for the cluster network's default
@@ -11,20 +18,17 @@ The plan warns instead of letting that pass silently.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from ..args.images import image_tag
+from ..args.multus import MultusInstallArgs
 from ..errors import Finding
-from ..spec.platform import IMAGE_REF, MultusInstallArgs
-from .selections import Workload
+
+if TYPE_CHECKING:
+    from ..plan.workload import Workload
 
 DEFAULT_ROUTE_IGNORED = frozenset({"v4.2.3", "v4.3.0"})
 """Multus release tags whose default-route handling misses the cluster network's route."""
-
-
-def image_tag(image: str) -> str | None:
-    """The release tag of a Multus image reference (``-thick`` stripped); None for an
-    image without a tag."""
-    m = IMAGE_REF.match(image)
-    return m["tag"].removesuffix("-thick") if m and m["tag"] else None
 
 
 def check_default_route_support(multus: MultusInstallArgs | None,
@@ -50,4 +54,28 @@ def check_default_route_support(multus: MultusInstallArgs | None,
                     "requested default route; expected a Multus image built with that fix "
                     "(MultusInstall image)",
                     severity="warning"))
+    return findings
+
+
+MULTUS_DEFAULT_GLOBAL_NAMESPACES = ("default",)
+"""What Multus takes as global namespaces when ``globalNamespaces`` is not set."""
+
+
+def check_namespace_isolation(multus: MultusInstallArgs | None,
+                              workloads: Iterable[Workload]) -> list[Finding]:
+    """An error per selection Multus' namespace isolation would refuse."""
+    if multus is None or not multus.namespace_isolation:
+        return []
+    allowed = tuple(multus.global_namespaces) or MULTUS_DEFAULT_GLOBAL_NAMESPACES
+    findings = []
+    for w in workloads:
+        for i, sel in enumerate(w.selections):
+            if sel.namespace is None or sel.namespace in (w.namespace, *allowed):
+                continue
+            findings.append(Finding(
+                f"{w.where}.networks[{i}].namespace", sel.namespace,
+                f"the stack's Multus isolates namespaces: a pod in {w.namespace} may select "
+                f"NADs of its own namespace or of {', '.join(allowed)} only, and Multus "
+                f"refuses {sel.key(w.namespace)} at pod start. Expected a NAD in "
+                f"{w.namespace}, or {sel.namespace} among multus.global_namespaces"))
     return findings

@@ -1,32 +1,29 @@
-"""``netplumb check | render | cluster``: offline checks and manifests from stack files."""
+"""``netplumb check | render | diff | verify | doctor``.
+
+``check``, ``render`` and ``diff`` work offline from the stack files (and git); ``verify`` and
+``doctor`` read a cluster through the Kubernetes API only, so they work on any cluster. (The
+embedded development cluster's commands belong to the harness: ``python -m harness.cli``.)
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from pathlib import Path
 
+from ..args.stack import load_stack_file
 from ..errors import PlanError
 from ..plan import build_plan, render_plan
 from ..render.yamlout import dump
-from ..spec.stack import load_stack_file
+from . import diff, doctor, verify
+from .common import existing_stack_file, stack_file
 
-
-def stack_file(stack: str, stacks_dir: Path) -> Path:
-    """``dev`` → ``stacks/Pulumi.dev.yaml``; a path to a YAML file is taken as it is."""
-    p = Path(stack)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return p
-    return stacks_dir / f"Pulumi.{stack}.yaml"
+__all__ = ["main", "stack_file"]
 
 
 def _load(stack: str, stacks_dir: Path) -> Path:
-    path = stack_file(stack, stacks_dir)
-    if not path.is_file():
-        raise SystemExit(f"netplumb: no stack file {path} (expected stacks/Pulumi.<stack>.yaml)")
-    return path
+    return existing_stack_file(stack, stacks_dir)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -75,20 +72,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cluster(argv: list[str]) -> int:
-    try:
-        cli = importlib.import_module("harness.cli")
-    except ImportError:
-        print("netplumb cluster needs the development harness (a source checkout)",
-              file=sys.stderr)
-        return 2
-    return int(cli.cluster_main(argv))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["cluster"]:
-        return cmd_cluster(argv[1:])
     parser = argparse.ArgumentParser(prog="netplumb", description=__doc__)
     parser.add_argument("--stacks-dir", type=Path, default=Path("stacks"),
                         help="where Pulumi.<stack>.yaml files live (default: stacks)")
@@ -100,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("stack")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.set_defaults(func=cmd_render)
-    sub.add_parser("cluster", help="embedded cluster: up | down | status (source checkout)")
+    diff.register(sub)
+    verify.register(sub)
+    doctor.register(sub)
     args = parser.parse_args(argv)
     rc: int = args.func(args)
     return rc

@@ -1,46 +1,129 @@
-"""Rendered manifests → pulumi_kubernetes resources (one place for every kind)."""
+"""Rendered manifests → pulumi_kubernetes resources (one place for every kind), and the
+ownership policy every registration follows (:mod:`netplumb.ownership`)."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..objectset import OWNER_ID_LABEL, drift, owner_id
+from ..ownership import FIELD_MANAGER, ObjectRef, OwnershipPolicy, Wanted, check_takeovers, stamp
+from .cluster import program_live, program_reader
+
 PATCH_FORCE = "pulumi.com/patchForce"
 """netplumb owns the objects it declares: a hand edit (another field manager) is taken back
 by the next ``pulumi up`` instead of failing with a server-side-apply conflict."""
+PATCH_FIELD_MANAGER = "pulumi.com/patchFieldManager"
+"""The kubernetes provider applies as field manager ``netplumb``, as object sets do."""
+RECONCILE = "netplumb.dev/reconcile"
+"""A counter the program bumps when the live object drifted (a hand edit): the changed input
+makes the next ``pulumi up`` apply the object again, without a refresh of every object."""
 
-_TYPED: dict[tuple[str, str], Any] = {
-    ("v1", "Namespace"): k8s.core.v1.Namespace,
-    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
-    ("v1", "Service"): k8s.core.v1.Service,
-    ("v1", "Pod"): k8s.core.v1.Pod,
-    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
-    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-    ("apps/v1", "DaemonSet"): k8s.apps.v1.DaemonSet,
-    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
-    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+# pulumi_kubernetes module and class per kind, imported on first use: its typed modules take
+# about a second to import, and a stack of networks and pods registers none of them.
+_TYPED: dict[tuple[str, str], str] = {
+    ("v1", "Namespace"): "core.v1.Namespace",
+    ("v1", "ServiceAccount"): "core.v1.ServiceAccount",
+    ("v1", "ConfigMap"): "core.v1.ConfigMap",
+    ("v1", "Service"): "core.v1.Service",
+    ("v1", "Pod"): "core.v1.Pod",
+    ("v1", "ResourceQuota"): "core.v1.ResourceQuota",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.v1.ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.v1.ClusterRoleBinding",
+    ("rbac.authorization.k8s.io/v1", "Role"): "rbac.v1.Role",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.v1.RoleBinding",
+    ("apps/v1", "DaemonSet"): "apps.v1.DaemonSet",
+    ("apps/v1", "Deployment"): "apps.v1.Deployment",
+    ("apps/v1", "StatefulSet"): "apps.v1.StatefulSet",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networking.v1.NetworkPolicy",
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"):
-        k8s.apiextensions.v1.CustomResourceDefinition,
+        "apiextensions.v1.CustomResourceDefinition",
 }
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-def register_object(name: str, manifest: dict[str, Any],
-                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+_policy: list[OwnershipPolicy] = []
+_retained: list[ObjectRef] = []
+
+
+def default_policy() -> OwnershipPolicy:
+    """This program's stack owns what it registers; cluster-wide objects are retained."""
+    return OwnershipPolicy(owner=f"{pulumi.get_project()}/{pulumi.get_stack()}")
+
+
+def current_policy() -> OwnershipPolicy:
+    return _policy[-1] if _policy else default_policy()
+
+
+@contextlib.contextmanager
+def ownership(policy: OwnershipPolicy) -> Iterator[OwnershipPolicy]:
+    """Register everything inside the block under ``policy``."""
+    _policy.append(policy)
+    try:
+        yield policy
+    finally:
+        _policy.pop()
+
+
+def retained_refs() -> list[str]:
+    """Objects registered so far in this program that ``pulumi destroy`` will leave."""
+    return sorted({r.key for r in _retained})
+
+
+def _typed_class(api_version: str, kind: str) -> Any:
+    where = _TYPED.get((api_version, kind))
+    if where is None:
+        return None
+    module, _, name = where.rpartition(".")
+    return getattr(importlib.import_module(f"pulumi_kubernetes.{module}"), name)
+
+
+def reconciled(manifest: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``manifest`` with its owner-id label and the :data:`RECONCILE` counter: the live
+    object's value, bumped when the live object drifted from ``manifest``. Objects a hand
+    deleted are only seen by ``pulumi up --refresh``."""
+    meta = manifest["metadata"]
+    meta["labels"] = {**meta.get("labels", {}), OWNER_ID_LABEL: owner_id(owner)}
+    live = None
+    index = program_live(str(manifest["apiVersion"]), str(manifest["kind"]),
+                         f"{OWNER_ID_LABEL}={owner_id(owner)}")
+    if index is not None:
+        live = index.get(ObjectRef.of(manifest).key)
+    current = str(((live or {}).get("metadata") or {}).get("annotations", {}).get(RECONCILE)
+                  or "0")
+    meta["annotations"] = {**meta.get("annotations", {}), RECONCILE: current}
+    why = drift(manifest, live, owner) if live is not None else None
+    if why is not None:
+        bumped = str(int(current) + 1) if current.isdigit() else "1"
+        meta["annotations"][RECONCILE] = bumped
+        pulumi.log.info(f"netplumb: {ObjectRef.of(manifest).key} drifted ({why}); "
+                        "applying it again")
+    return manifest
+
+
+def register_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions, *,
+                    cluster_wide: bool = False) -> pulumi.CustomResource:
     """Register a rendered manifest as its pulumi_kubernetes resource: typed where
-    pulumi_kubernetes has the kind, ``CustomResource`` otherwise (NADs, policies, …)."""
+    pulumi_kubernetes has the kind, ``CustomResource`` otherwise (NADs, policies, …).
+
+    Every object carries its owner (``netplumb.dev/owner``); a ``cluster_wide`` one is
+    retained on destroy unless the policy says ``delete_on_destroy``."""
+    policy = current_policy()
+    manifest = reconciled(stamp(manifest, policy.owner), policy.owner)
+    if cluster_wide and not policy.delete_on_destroy:
+        _retained.append(ObjectRef.of(manifest))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True))
     meta = dict(manifest["metadata"])
-    meta["annotations"] = {**meta.get("annotations", {}), PATCH_FORCE: "true"}
+    meta["annotations"] = {**meta.get("annotations", {}), PATCH_FORCE: "true",
+                           PATCH_FIELD_MANAGER: FIELD_MANAGER}
     body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
-    cls = _TYPED.get((manifest["apiVersion"], manifest["kind"]))
+    cls = _typed_class(manifest["apiVersion"], manifest["kind"])
     if cls is None:
         return k8s.apiextensions.CustomResource(
             name, api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=meta,
@@ -48,3 +131,24 @@ def register_object(name: str, manifest: dict[str, Any],
     kwargs = {_CAMEL.sub("_", k).lower(): v for k, v in body.items()}
     resource: pulumi.CustomResource = cls(name, metadata=meta, opts=opts, **kwargs)
     return resource
+
+
+def register_shared(name: str, manifest: dict[str, Any],
+                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register an object of a cluster-wide install (retained on destroy by default)."""
+    return register_object(name, manifest, opts, cluster_wide=True)
+
+
+def check_owners(wanted: list[Wanted]) -> None:
+    """Refuse (before anything registers) to take over another owner's objects."""
+    check_takeovers(wanted, program_reader(), current_policy())
+
+
+def children(parent: pulumi.Resource, *deps: pulumi.Resource | None) -> pulumi.ResourceOptions:
+    """Options of a child of ``parent`` that waits for ``deps`` (None ones left out)."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in deps if d is not None])
+
+
+def slug(text: str) -> str:
+    """``text`` as a part of a resource name: lower-case letters, digits and ``-``."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")

@@ -1,31 +1,59 @@
-"""A whole environment from a :class:`~netplumb.spec.stack.StackSpec`."""
+"""A whole environment from a :class:`~netplumb.args.StackSpec`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
-from ..checks.selections import device_requests
-from ..plan import Plan, build_plan
-from ..spec.stack import StackSpec
-from .network import NadCrd, register_nad
-from .platform import MultusInstall, NetworkGuardrails, SriovPool
-from .pod import MultiHomedPod
+from ..args.stack import CONFIG_KEY, StackSpec
+from ..errors import PlanError, format_path
+from ..ownership import OwnershipPolicy, check_takeovers
+from ..plan import Plan, build_plan, cluster_wide, nad_manifests, pod_manifests
+from .cluster import program_reader
+from .guardrails import NetworkGuardrails
+from .multus import MultusInstall
+from .network import NadCrd
+from .objects import current_policy, default_policy, ownership, retained_refs
+from .objectset import ObjectSet
+from .sriov import SriovPool
 from .workload import MultiHomedWorkload
 
 
 class NetplumbStack(pulumi.ComponentResource):
-    """Checks the whole plan, then registers the CRD, the NADs and the pods.
+    """Checks the whole plan, then registers the platform, the CRD, the NADs and the pods.
 
-    Every check (per field, across networks, pods against networks) runs before the first
-    resource registers; a failing check raises :class:`netplumb.PlanError` and nothing is
-    created. NADs register directly under the stack (one node each in the resource tree,
-    named ``<namespace>-<name>``): the per-kind components wrap the same
-    :func:`register_nad` for programs that compose networks by hand.
+    Every check (per field, across networks, pods against networks, and the ownership of
+    cluster-wide objects already in the cluster) runs before the first resource registers; a
+    failing check raises :class:`netplumb.PlanError` and nothing is created. ``at`` is where
+    the spec came from (the prefix of every finding's path).
+
+    NADs and bare pods register as one :class:`ObjectSet` per namespace
+    (``<name>-networks-<namespace>``, ``<name>-pods-<namespace>``), so a stack of thousands
+    of them costs the engine a handful of resources; the per-kind components
+    (:class:`MacvlanNetwork`, :class:`MultiHomedPod`, …) register one object each for
+    programs that compose networks by hand.
     """
 
     def __init__(self, name: str, spec: StackSpec,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        plan: Plan = build_plan(spec)
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 at: tuple[str, ...] = ("config", CONFIG_KEY)) -> None:
+        try:
+            spec = spec.checked()
+        except PlanError as exc:
+            raise exc.prefixed(at) from None
+        plan: Plan = build_plan(spec, root=at)
+        base = format_path(at)
+        policy = OwnershipPolicy(
+            owner=default_policy().owner, adopt=frozenset(spec.cluster_objects.adopt),
+            delete_on_destroy=spec.cluster_objects.on_destroy == "delete",
+            adopt_path=f"{base}{'' if base.endswith(':') else '.'}cluster_objects.adopt")
+        check_takeovers(cluster_wide(spec, at), program_reader(), policy)
+        with ownership(policy):
+            self._register(name, spec, plan, opts)
+
+    def _register(self, name: str, spec: StackSpec, plan: Plan,
+                  opts: pulumi.ResourceOptions | None) -> None:
         super().__init__("netplumb:index:Stack", name, None, opts)
         for finding in plan.warnings:
             pulumi.log.warn(str(finding))
@@ -36,39 +64,40 @@ class NetplumbStack(pulumi.ComponentResource):
         if self.multus is not None and self.multus.nad_crd is not None:
             deps.append(self.multus.nad_crd)
         if spec.install_nad_crd:
-            deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)))
+            deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)).crd)
         self.sriov = SriovPool(f"{name}-sriov", spec.sriov, child) if spec.sriov else None
         self.guardrails = None
         if spec.guardrails is not None:
             self.guardrails = NetworkGuardrails(f"{name}-guardrails", spec.guardrails, child)
             # NADs may live in namespaces the guardrails create
             deps += list(self.guardrails.namespaces.values())
-        self.nads: dict[str, pulumi.CustomResource] = {}
-        for net, args in plan.networks:
-            self.nads[net.key] = register_nad(
-                f"{net.namespace}-{net.name}", net, args,
-                pulumi.ResourceOptions(parent=self, depends_on=deps))
+        policy = current_policy()
+        self.network_sets = self._sets(f"{name}-networks", nad_manifests(plan), deps, policy)
+        nads: list[pulumi.Resource] = list(self.network_sets.values())
+        self.pod_sets = self._sets(f"{name}-pods", pod_manifests(plan), nads, policy,
+                                   await_ready=True)
         resource_of = plan.resource_of()
-        # Pods and workloads start once the Multus this stack installs is running: a pod
-        # sandboxed while only the default network's CNI config is on the node gets that
-        # network alone, and no secondary network ever reaches it.
-        runtime: list[pulumi.Resource] = [self.multus] if self.multus is not None else []
-        self.pods: dict[str, MultiHomedPod] = {}
-        for pod_name, p in plan.pods:
-            needs: list[pulumi.Resource] = [
-                self.nads[s.key(p.namespace)] for s in p.networks] + runtime
-            self.pods[f"{p.namespace}/{pod_name}"] = MultiHomedPod(
-                f"{p.namespace}-{pod_name}", p,
-                pulumi.ResourceOptions(parent=self, depends_on=needs),
-                device_resources=device_requests(p.networks, p.namespace, resource_of))
         self.workloads: dict[str, MultiHomedWorkload] = {}
         for wl_name, w in plan.workloads:
-            needs = [self.nads[k] for k in {s.key(w.namespace)
-                                             for s in w.networks} if k in self.nads] + runtime
             self.workloads[f"{w.namespace}/{wl_name}"] = MultiHomedWorkload(
                 f"{w.namespace}-{wl_name}", w,
-                pulumi.ResourceOptions(parent=self, depends_on=needs),
+                pulumi.ResourceOptions(parent=self, depends_on=nads),
                 resource_names=resource_of)
-        self.nad_names = pulumi.Output.from_input(sorted(self.nads))
-        self.pod_names = pulumi.Output.from_input(sorted(self.pods))
-        self.register_outputs({"networks": self.nad_names, "pods": self.pod_names})
+        self.nad_names = pulumi.Output.from_input(sorted(n.key for n, _ in plan.networks))
+        self.pod_names = pulumi.Output.from_input(
+            sorted(f"{p.namespace}/{pod_name}" for pod_name, p in plan.pods))
+        self.retained_on_destroy = pulumi.Output.from_input(retained_refs())
+        self.register_outputs({"networks": self.nad_names, "pods": self.pod_names,
+                               "retained_on_destroy": self.retained_on_destroy})
+
+    def _sets(self, prefix: str, manifests: list[dict[str, Any]],
+              deps: list[pulumi.Resource], policy: OwnershipPolicy, *,
+              await_ready: bool = False) -> dict[str, ObjectSet]:
+        """One :class:`ObjectSet` per namespace (``<prefix>-<namespace>``)."""
+        by_ns: dict[str, list[dict[str, Any]]] = {}
+        for m in manifests:
+            by_ns.setdefault(m["metadata"]["namespace"], []).append(m)
+        return {ns: ObjectSet(f"{prefix}-{ns}", items, owner=policy.owner, adopt=policy.adopt,
+                              await_ready=await_ready,
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
+                for ns, items in sorted(by_ns.items())}

@@ -153,11 +153,7 @@ def link(netns: str | None, ifname: str) -> dict[str, Any] | None:
 
 
 def leftover_namespaces() -> list[str]:
-    return [n for n in _netns_names() if n.startswith(NS_PREFIX)]
-
-
-def _netns_names() -> list[str]:
-    return [str(n["name"]) for n in underlay.ip_json("netns", "list")]
+    return [n for n in underlay.netns_names() if n.startswith(NS_PREFIX)]
 
 
 def leftover_links() -> list[str]:

@@ -145,7 +145,7 @@ def test_static_ipam_without_addresses_fails_clearly(sandbox: Sandbox) -> None:
         sandbox.add(c, ns)
     assert "missing ip config" in str(exc.value).lower()  # static with no addresses
     # bridge v1.9.1 leaves the veth behind after this IPAM failure; the runtime's DEL
-    # (kubelet does one after every failed ADD, and so does harness.podnet) removes it
+    # (the kubelet does one after every failed ADD) removes it
     sandbox.delete(sandbox.attachments[-1])
     assert link(ns, "net1") is None
     assert underlay.ip_json("link", "show", "master", br) == []

@@ -20,9 +20,9 @@ from typing import Any
 from harness import cni, underlay
 from harness.node.images import TOOLBOX_IMAGE
 from harness.pytest_fixtures import NetworkHandle
+from netplumb.cni.config import CniConfig
+from netplumb.cni.selection import NETWORKS_ANNOTATION
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad
-from netplumb.spec.config import CniConfig
-from netplumb.spec.selection import NETWORKS_ANNOTATION
 
 NADS = f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{{ns}}/{NAD_PLURAL}"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from harness import engine, platform, underlay, verify
+from harness import engine, podnetwork, underlay, verify
 from harness.node import cri
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 
@@ -74,7 +74,7 @@ def deployed(pod_network: NetworkHandle, tmp_path_factory: pytest.TempPathFactor
     tmp = tmp_path_factory.mktemp("dataplane")
     project = engine.project_copy(tmp / "project", {"dataplane": STACK})
     made_links = underlay.ensure_underlay(
-        platform.stack_links(project / "stacks/Pulumi.dataplane.yaml"))
+        podnetwork.stack_links(project / "stacks/Pulumi.dataplane.yaml"))
     st = engine.stack("dataplane", work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp / "backend")
     try:

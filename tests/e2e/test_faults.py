@@ -25,15 +25,15 @@ import yaml
 from pulumi import automation as auto
 
 from harness import cluster as embedded
-from harness import engine, icmp, platform, underlay, verify
+from harness import engine, icmp, podnetwork, underlay, verify
 from harness import node as node_mod
 from harness.cluster import Api, pod_ready, process_cmdline, wait_for
 from harness.cluster.processes import children_of, kill
 from harness.node import cri
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
-from netplumb.spec.networks import BridgeNetworkArgs
-from netplumb.spec.stack import CONFIG_KEY
+from netplumb.args.nad import BridgeNetworkArgs
+from netplumb.args.stack import CONFIG_KEY
 from tests.e2e.churn import Cycle, NodeState, cycle
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
@@ -44,7 +44,7 @@ BRIDGE = "np-faultb0"
 
 @pytest.fixture(scope="module")
 def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
-    args = BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
+    args = BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
         "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
                                            "rangeStart": "203.0.113.100",
                                            "rangeEnd": "203.0.113.199"}]]}})
@@ -54,7 +54,7 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
 
 
 def _multus_pod(api: Api) -> Any:
-    ns, _ = platform.MULTUS_DS
+    ns, _ = podnetwork.MULTUS_DS
     pods = api.get(f"/api/v1/namespaces/{ns}/pods", {"labelSelector": "name=multus"})["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     return live[0] if len(live) == 1 else None
@@ -155,7 +155,7 @@ def test_containerd_and_kubelet_restart_keep_pod_interfaces(
         assert ports is not None
         for component in ("containerd", "kubelet"):
             node_mod.restart(node.layout, ports, component, say=print)
-            wait_for("the node Ready again", lambda: platform.network_state(api).ready,
+            wait_for("the node Ready again", lambda: podnetwork.network_state(api).ready,
                      timeout=120)
             time.sleep(3)  # a kubelet sync after the restart
             after = {n: _pod_view(api, n) for n in names}
@@ -199,7 +199,9 @@ def _crash_stack() -> str:
     spec.pop("multus")
     spec["install_nad_crd"] = False
     spec["guardrails"] = {"pod_security": [{"namespace": "crash", "enforce": "baseline",
-                                            "create": True}]}
+                                            "create": True}],
+                          # the network roles are cluster-wide: the platform's to declare
+                          "rbac": None}
     for item in spec["networks"] + spec["pods"]:
         item["namespace"] = "crash"
     return str(yaml.safe_dump(doc, sort_keys=False))
@@ -218,7 +220,7 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
     cluster = pod_network.node.cluster
     project = engine.project_copy(tmp_path / "project", {"crash": _crash_stack()})
     backend = tmp_path / "backend"
-    made = underlay.ensure_underlay(platform.stack_links(project / "stacks/Pulumi.crash.yaml"))
+    made = underlay.ensure_underlay(podnetwork.stack_links(project / "stacks/Pulumi.crash.yaml"))
     st = engine.stack("crash", work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
     killed: list[int] = []
 

@@ -14,7 +14,7 @@ from harness import underlay, verify
 from harness.cluster import pod_ready, wait_for
 from harness.node import cri
 from harness.pytest_fixtures import NetworkHandle
-from netplumb.spec.networks import HostDeviceNetworkArgs
+from netplumb.args.nad import HostDeviceNetworkArgs
 from tests.e2e.nadspace import nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ DEVICE = "np-thd0"
 
 def test_host_device_moves_into_the_pod_and_back(pod_network: NetworkHandle) -> None:
     link = underlay.Link(DEVICE, movable=True)
-    args = HostDeviceNetworkArgs.typed({"device": DEVICE, "ipam": {
+    args = HostDeviceNetworkArgs.parse({"device": DEVICE, "ipam": {
         "type": "static", "addresses": [{"address": "192.0.2.50/24"}]}})
     with nad_namespace(pod_network, "hostdev") as space:
         space.create_nad("hostdev-conf", args.cni_config("hostdev-conf"))

@@ -1,54 +1,82 @@
-"""``make run`` end to end: the dev stack installs the node's network (Flannel, Multus thick)
-and every one of its attachments verifies; verification checks what was asked for.
+"""``make run`` end to end: the platform stack installs the node's network (Flannel, Multus
+thick), the dev stack its networks and pods, and every attachment verifies; verification
+checks what was asked for.
 
-The dev stack is deployed once per cluster: by ``make run`` (then it is used as it is), or by
-this session through ``make run``'s own code path (``harness.run.main``, the
-``pod_network`` fixture) into a session-private Pulumi backend. Either way its pods are only
-read here; the test that breaks a default route does so on a pod of its own.
+If ``make run`` already deployed the dev stack on this cluster, its pods are only read here.
+Otherwise the test runs ``make run``'s own code path (``harness.run.main``) on a copy of the
+project with a Pulumi backend of its own, and destroys what it deployed. The test that breaks
+a default route does so on a pod of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 
-from harness import underlay, verify
+from harness import engine, run, underlay, verify
 from harness.cluster import pod_ready, wait_for
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
+from netplumb.args.nad import MacvlanNetworkArgs
+from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan
-from netplumb.render.nad import MANAGED_BY
-from netplumb.spec.networks import MacvlanNetworkArgs
-from netplumb.spec.stack import load_stack_file
+from netplumb.render.manifests import MANAGED_BY
 from tests.e2e.nadspace import nad_namespace
 
 pytestmark = pytest.mark.e2e
 
 
-def test_every_dev_attachment_verifies(pod_network: NetworkHandle) -> None:
+def _dev_pods_deployed(network: NetworkHandle) -> bool:
+    api = network.node.cluster.api()
+    return api.get_or_none("/api/v1/namespaces/default/pods/multus-pod-1") is not None
+
+
+def test_every_dev_attachment_verifies(pod_network: NetworkHandle, tmp_path: Path) -> None:
+    cluster = pod_network.node.cluster
     plan = build_plan(load_stack_file(REPO_ROOT / "stacks/Pulumi.dev.yaml"))
     expected = sum(len(p.networks) for _, p in plan.pods)
-    if pod_network.deployed_by_session:
-        out = pod_network.run_output
-        assert f"netplumb: verified {expected}/{expected} attachments" in out, out[-3000:]
-        assert len(re.findall(r"^\s+ok\s", out, flags=re.M)) == expected
-    ok, total = verify.verify_attachments(pod_network.node.cluster.kubeconfig, "default",
-                                         verbose=True)
-    assert (ok, total) == (expected, expected)
-    found = verify.attachments(pod_network.node.cluster.kubeconfig, "default")
-    [static] = [a for a in found if a.pod == "default/static-ip-pod"]
-    assert static.cidrs == {"192.0.2.245/24"}
-    [routed] = [a for a in found if a.pod == "default/default-route-pod"]
-    assert routed.ok and routed.netns.startswith("cni-")
+    deployed_here = not _dev_pods_deployed(pod_network)
+    project = engine.project_copy(tmp_path / "project")
+    backend = tmp_path / "pulumi"
+    try:
+        if deployed_here:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = run.main(["dev"], work_dir=project, backend=backend,
+                                cluster_dir=pod_network.node.layout.root)
+            text = out.getvalue()
+            print(text[-4000:])
+            assert f"netplumb: verified {expected}/{expected} attachments" in text, text[-3000:]
+            assert len(re.findall(r"^\s+ok\s", text, flags=re.M)) == expected
+            assert code == 0
+        ok, total = verify.verify_attachments(cluster.kubeconfig, "default", verbose=True)
+        assert (ok, total) == (expected, expected)
+        found = verify.attachments(cluster.kubeconfig, "default")
+        [static] = [a for a in found if a.pod == "default/static-ip-pod"]
+        assert static.cidrs == {"192.0.2.245/24"}
+        [routed] = [a for a in found if a.pod == "default/default-route-pod"]
+        assert routed.ok and routed.netns.startswith("cni-")
+    finally:
+        if deployed_here:
+            st = engine.stack("dev", work_dir=project, kubeconfig=cluster.kubeconfig,
+                              backend=backend)
+            st.destroy(on_output=engine.printer())
+            st.workspace.remove_stack("dev")
+            # make run brought the platform up in this backend too: the node's network is
+            # the session's platform's (same owner), so only this record of it goes
+            st.workspace.remove_stack("platform", force=True)
 
 
 def test_a_missing_default_route_is_reported(pod_network: NetworkHandle) -> None:
     """Verification checks the requested default route, it does not assume it: take it away
     from a pod (this test's own) and the pod's attachment fails with what is wrong."""
     master = "np-tvroute0"
-    args = MacvlanNetworkArgs.typed({"master": master, "mode": "bridge", "ipam": {
+    args = MacvlanNetworkArgs.parse({"master": master, "mode": "bridge", "ipam": {
         "type": "host-local", "subnet": "198.51.100.0/24", "rangeStart": "198.51.100.20",
         "rangeEnd": "198.51.100.29", "gateway": "198.51.100.1"}})
     with nad_namespace(pod_network, "verify-route") as space:

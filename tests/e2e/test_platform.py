@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from harness import platform, underlay
+from harness import podnetwork, underlay
 from harness.cluster import NODE_IP, NODE_LINK, pod_ready
 from harness.node import cri, images
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
+from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan, render_plan
-from netplumb.spec.stack import load_stack_file
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def _ds_pods(network: NetworkHandle, namespace: str, name: str) -> list[Any]:
     return pods
 
 
-@pytest.mark.parametrize("daemonset", [platform.FLANNEL_DS, platform.MULTUS_DS],
+@pytest.mark.parametrize("daemonset", [podnetwork.FLANNEL_DS, podnetwork.MULTUS_DS],
                          ids=["flannel", "multus"])
 def test_daemonset_ready_running_images_built_here(pod_network: NetworkHandle,
                                                    daemonset: tuple[str, str]) -> None:
@@ -51,7 +51,7 @@ def test_daemonset_ready_running_images_built_here(pod_network: NetworkHandle,
 
 
 def test_flanneld_runs_with_the_stacks_iface(pod_network: NetworkHandle) -> None:
-    (pod,) = _ds_pods(pod_network, *platform.FLANNEL_DS)
+    (pod,) = _ds_pods(pod_network, *podnetwork.FLANNEL_DS)
     (container,) = pod["spec"]["containers"]
     assert f"--iface={NODE_LINK}" in container["args"]
     vxlan = underlay.ip_json("-d", "link", "show", "flannel.1")[0]
@@ -63,15 +63,15 @@ def test_flanneld_runs_with_the_stacks_iface(pod_network: NetworkHandle) -> None
 
 
 def test_multus_wrote_the_cni_config_delegating_to_flannel(pod_network: NetworkHandle) -> None:
-    state = platform.network_state(pod_network.node.cluster.api())
+    state = podnetwork.network_state(pod_network.node.cluster.api())
     assert state.ready, state.problems
     conf = state.multus_conf
     assert conf is not None and conf["type"] == "multus-shim"
-    assert conf["clusterNetwork"].endswith(str(platform.FLANNEL_CONF.name))
-    flannel = json.loads(platform.FLANNEL_CONF.read_text())
+    assert conf["clusterNetwork"].endswith(str(podnetwork.FLANNEL_CONF.name))
+    flannel = json.loads(podnetwork.FLANNEL_CONF.read_text())
     assert [p["type"] for p in flannel["plugins"]] == ["flannel", "portmap"]
-    listing = sorted(p.name for p in platform.MULTUS_CONF.parent.iterdir())
-    assert listing[0] == platform.MULTUS_CONF.name, listing
+    listing = sorted(p.name for p in podnetwork.MULTUS_CONF.parent.iterdir())
+    assert listing[0] == podnetwork.MULTUS_CONF.name, listing
 
 
 def test_unbuildable_images_are_rendered_but_never_run(pod_network: NetworkHandle) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from harness.pytest_fixtures import NetworkHandle
-from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
+from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
 from tests.e2e.churn import NodeState, cycle
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
@@ -47,11 +47,11 @@ class Env:
 @pytest.fixture(scope="module")
 def env(pod_network: NetworkHandle) -> Iterator[Env]:
     configs = {
-        "churn-br": BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
+        "churn-br": BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
             "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/25",
                                                "rangeStart": "203.0.113.10",
                                                "rangeEnd": "203.0.113.60"}]]}}),
-        "churn-mv": MacvlanNetworkArgs.typed({"master": MASTER, "mode": "bridge", "ipam": {
+        "churn-mv": MacvlanNetworkArgs.parse({"master": MASTER, "mode": "bridge", "ipam": {
             "type": "host-local", "ranges": [[{"subnet": "203.0.113.128/25",
                                                "rangeStart": "203.0.113.140",
                                                "rangeEnd": "203.0.113.190"}]]}}),

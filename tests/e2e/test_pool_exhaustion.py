@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness.pytest_fixtures import NetworkHandle
-from netplumb.spec.networks import BridgeNetworkArgs
+from netplumb.args.nad import BridgeNetworkArgs
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
 def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
     core = space.core
     # this pool lives on its own bridge, apart from the node's pod network (198.18.0.0/16)
-    args = BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
+    args = BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
         "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
                                            "rangeStart": "203.0.113.201",
                                            "rangeEnd": "203.0.113.214"}]]}})

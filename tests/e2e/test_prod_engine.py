@@ -24,8 +24,8 @@ import yaml
 from harness import engine
 from harness.node import images
 from harness.pytest_fixtures import NetworkHandle
+from netplumb.args.stack import CONFIG_KEY, load_stack_file
 from netplumb.plan import build_plan, render_plan
-from netplumb.spec.stack import CONFIG_KEY, load_stack_file
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +37,8 @@ def _prod_without_workloads_and_platform() -> str:
     spec = doc["config"][CONFIG_KEY]
     spec["workloads"] = []
     spec.pop("multus")
+    # a second stack beside the platform: what it installs cluster-wide goes with it
+    spec["cluster_objects"] = {"on_destroy": "delete"}
     return str(yaml.safe_dump(doc, sort_keys=False))
 
 

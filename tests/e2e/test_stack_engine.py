@@ -21,12 +21,13 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from harness import engine, platform, underlay
+from harness import engine, podnetwork, underlay
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle
+from netplumb.args.stack import CONFIG_KEY, load_stack_file
+from netplumb.ownership import OWNER_ANNOTATION
 from netplumb.plan import build_plan, render_plan
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
-from netplumb.spec.stack import CONFIG_KEY, load_stack_file
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +43,9 @@ def dev_apps_stack(namespace: str = NS) -> str:
     spec.pop("multus")
     spec["install_nad_crd"] = False
     spec["guardrails"] = {"pod_security": [{"namespace": namespace, "enforce": "baseline",
-                                            "create": True}]}
+                                            "create": True}],
+                          # the network roles are cluster-wide: the platform's to declare
+                          "rbac": None}
     for item in spec["networks"] + spec["pods"]:
         item["namespace"] = namespace
     return str(yaml.safe_dump(doc, sort_keys=False))
@@ -72,7 +75,7 @@ def dev(pod_network: NetworkHandle, project: Path,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[auto.Stack]:
     cluster = pod_network.node.cluster
     backend = tmp_path_factory.mktemp("backend")
-    made = underlay.ensure_underlay(platform.stack_links(project / f"stacks/Pulumi.{STACK}.yaml"))
+    made = underlay.ensure_underlay(podnetwork.stack_links(project / f"stacks/Pulumi.{STACK}.yaml"))
     st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
     try:
         yield st
@@ -85,6 +88,7 @@ def dev(pod_network: NetworkHandle, project: Path,
 
 
 def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: ClusterHandle,
+                                                 pod_network: NetworkHandle,
                                                  project: Path) -> None:
     """(The CRD is the node's Multus installation's: checked to be there.)"""
     started = time.monotonic()
@@ -100,9 +104,11 @@ def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: Clust
     for name, want in want_nads.items():
         got = got_nads[name]
         assert json.loads(got["spec"]["config"]) == json.loads(want["spec"]["config"])
-        assert got["metadata"]["labels"] == want["metadata"]["labels"]
+        assert want["metadata"]["labels"].items() <= got["metadata"]["labels"].items()
+        assert got["metadata"]["annotations"][OWNER_ANNOTATION] == f"netplumb/{STACK}"
     crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
     assert crd.spec.names.kind == "NetworkAttachmentDefinition"
+    assert crd.metadata.annotations[OWNER_ANNOTATION] == pod_network.owner  # not taken over
     want_pods = {m["metadata"]["name"]: m for m in expected if m["kind"] == "Pod"}
     pods = {p.metadata.name: p for p in core.list_namespaced_pod(
         NS, label_selector="app.kubernetes.io/managed-by=netplumb").items}
@@ -138,7 +144,7 @@ def test_manual_edit_is_seen_and_undone(dev: auto.Stack, cluster: ClusterHandle)
 
 
 def test_invalid_stack_fails_at_preview_and_reaches_nothing(
-        cluster: ClusterHandle, tmp_path: Path) -> None:
+        cluster: ClusterHandle, platform: str, tmp_path: Path) -> None:
     bad = (Path(__file__).parents[2] / "stacks/Pulumi.dev.yaml").read_text().replace(
         "rangeEnd: 192.0.2.150", "rangeEnd: 192.0.3.150").replace(
         "name: macvlan-conf\n", "name: macvlan-invalid\n").replace(
@@ -159,7 +165,8 @@ def test_invalid_stack_fails_at_preview_and_reaches_nothing(
         st.workspace.remove_stack("broken")
 
 
-def test_destroy_removes_everything(dev: auto.Stack, cluster: ClusterHandle) -> None:
+def test_destroy_removes_what_the_stack_made(dev: auto.Stack, cluster: ClusterHandle,
+                                             platform: str) -> None:
     dev.destroy(on_output=engine.printer())
     core, _, ext = _api(cluster)
     from kubernetes.client.exceptions import ApiException
@@ -174,9 +181,9 @@ def test_destroy_removes_everything(dev: auto.Stack, cluster: ClusterHandle) -> 
             break
         time.sleep(0.5)
     assert gone, f"namespace {NS} (its pods and NADs) still there"
-    # the CRD belongs to the node's Multus installation, not to this stack: it stays
+    # the CRD belongs to the platform (the node's Multus installation), not to this stack
     crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
-    assert crd.spec.names.kind == "NetworkAttachmentDefinition"
+    assert crd.metadata.annotations[OWNER_ANNOTATION] == platform
 
 
 def _capacity_stack(pods: int) -> str:
@@ -196,7 +203,7 @@ def _capacity_stack(pods: int) -> str:
 
 
 @pytest.mark.parametrize(("pods", "fails"), [(21, True), (17, False)])
-def test_capacity_at_preview(cluster: ClusterHandle, tmp_path: Path, pods: int,
+def test_capacity_at_preview(cluster: ClusterHandle, platform: str, tmp_path: Path, pods: int,
                              fails: bool) -> None:
     """20 addresses: 21 pods fail at preview naming network, pool and demand; 17 (85 %) warn."""
     project = engine.project_copy(tmp_path / "project", {"cap": _capacity_stack(pods)})
@@ -214,6 +221,9 @@ def test_capacity_at_preview(cluster: ClusterHandle, tmp_path: Path, pods: int,
             out = result.stdout
             assert "network default/small: demand 17 addresses" in out, out[-2000:]
             assert "pool of size 20" in out and "85% used" in out
-            assert result.change_summary.get(auto.OpType.CREATE, 0) >= pods
+            assert result.change_summary.get(auto.OpType.CREATE, 0) >= 1
+            # the pods go as one object set: every one of them is in the preview
+            assert all(f'"default/cap-{i}"' in out or f"Pod/default/cap-{i}" in out
+                       for i in range(pods)), out[-3000:]
     finally:
         st.workspace.remove_stack("cap")

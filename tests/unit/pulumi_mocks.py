@@ -15,6 +15,7 @@ class Registered:
     type: str
     name: str
     inputs: dict[str, Any]
+    retain_on_delete: bool = False
 
 
 @dataclass
@@ -31,17 +32,38 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def of_type(self, typ: str) -> list[Registered]:
         return [r for r in self.registered if r.type == typ]
 
+    def named(self, name: str) -> Registered:
+        [found] = [r for r in self.registered if r.name == name]
+        return found
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Also records the resource options the mocks API does not pass on."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        for r in reversed(self.recording.registered):
+            if r.name == request.name and r.type == request.type:
+                r.retain_on_delete = bool(request.retainOnDelete)
+                break
+        return response
+
 
 @contextmanager
-def recording() -> Iterator[RecordingMocks]:
+def recording(stack: str = "test") -> Iterator[RecordingMocks]:
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="netplumb", stack="test", preview=False)
+    pulumi.runtime.set_mocks(mocks, project="netplumb", stack=stack, preview=False,
+                             monitor=RecordingMonitor(mocks))
     yield mocks
 
 
-def run_program(program: Callable[[], Any]) -> RecordingMocks:
+def run_program(program: Callable[[], Any], stack: str = "test") -> RecordingMocks:
     """Run ``program`` under fresh mocks and wait for every registration to finish."""
-    with recording() as mocks:
+    with recording(stack) as mocks:
         result = program()
 
         @pulumi.runtime.test  # type: ignore[untyped-decorator]

@@ -26,6 +26,19 @@ import pulumi
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.args.nad import (
+    BridgeNetworkArgs,
+    CniNetworkArgs,
+    HostDeviceNetworkArgs,
+    IpvlanNetworkArgs,
+    MacvlanNetworkArgs,
+    NadFields,
+    SriovNetworkArgs,
+    VlanNetworkArgs,
+)
+from netplumb.args.stack import CONFIG_KEY, StackSpec
+from netplumb.cni.ipam import HostLocalIpam, HostLocalRange
+from netplumb.cni.plugins import TuningPlugin
 from netplumb.components import (
     BridgeNetwork,
     CniNetwork,
@@ -37,19 +50,6 @@ from netplumb.components import (
     VlanNetwork,
 )
 from netplumb.plan import build_plan
-from netplumb.spec.ipam import HostLocalIpam, HostLocalRange
-from netplumb.spec.networks import (
-    BridgeNetworkArgs,
-    CniNetworkArgs,
-    HostDeviceNetworkArgs,
-    IpvlanNetworkArgs,
-    MacvlanNetworkArgs,
-    NadFields,
-    SriovNetworkArgs,
-    VlanNetworkArgs,
-)
-from netplumb.spec.plugins import TuningPlugin
-from netplumb.spec.stack import CONFIG_KEY, StackSpec
 
 from .pulumi_mocks import RecordingMocks
 
@@ -192,6 +192,10 @@ CNI_CASES = [
     case("type-null", plugin("macvlan", type=None), "type"),
     case("type-empty", plugin(""), "type"),
     case("type-path", plugin("../macvlan"), "type"),
+    case("type-near-miss-swap", plugin("macvlna"), "type", "did you mean 'macvlan'?"),
+    case("type-near-miss-case", plugin("Bridge"), "type", "did you mean 'bridge'?"),
+    case("type-near-miss-chained", conflist(M0, {"type": "tunning"}), "plugins[1].type",
+         "did you mean 'tuning'?"),
     # conflist structure
     case("conflist-empty-plugins", conflist(), "plugins"),
     case("conflist-plugins-object", {**H, "plugins": {"type": "macvlan"}}, "plugins"),
@@ -409,6 +413,10 @@ CNI_CASES = [
     case("hl-datadir-number", hl(subnet=V4, dataDir=1), "ipam.dataDir"),
     case("ipam-list", macvlan(ipam=[]), "ipam"),
     case("ipam-type-number", ipam(type=5), "ipam.type"),
+    case("ipam-type-near-miss", ipam(type="host_local", subnet=V4), "ipam.type",
+         "did you mean 'host-local'?"),
+    case("ipam-type-near-miss-typo", ipam(type="whereabout", range=V4), "ipam.type",
+         "did you mean 'whereabouts'?"),
     # static
     case("static-address-no-prefix", static(addresses=[{"address": "10.1.0.10"}]),
          "ipam.addresses[0].address"),
@@ -588,7 +596,7 @@ def test_typed_args_refuse(cls: type[NadFields], data: J, path: str,
                            shows: str | None, built: str) -> None:
     # ``keywords``: how Python programs build args; the error is the same PlanError
     with pytest.raises(PlanError) as err:
-        args = cls.typed(data) if built == "typed" else cls(**data)
+        args = cls.parse(data) if built == "typed" else cls(**data)
         args.cni_config("net")
     check_error(err.value, data, path, shows)
 
@@ -790,8 +798,11 @@ STACK_CASES = [
     stack("network-nested-typo", {"networks": [mv("a", ipam={**HL24, "rangeStrt": "10.1.0.5"})]},
           f"{S}.networks[0].ipam.rangeStrt"),
     stack("network-unknown-type", {"networks": [{"type": "flannel", "name": "a"}]},
-          f"{S}.networks[0]", '"flannel"'),
-    stack("network-no-type", {"networks": [{"name": "a"}]}, f"{S}.networks[0]", "unknown network"),
+          f"{S}.networks[0].type", '"flannel"'),
+    stack("network-type-near-miss", {"networks": [{"type": "macvlna", "name": "a"}]},
+          f"{S}.networks[0].type", "did you mean 'macvlan'?"),
+    stack("network-no-type", {"networks": [{"name": "a"}]}, f"{S}.networks[0].type",
+          "unknown network"),
     stack("network-not-object", {"networks": ["macvlan"]}, f"{S}.networks[0]", '"macvlan"'),
     stack("networks-not-list", {"networks": {"a": mv("a")}}, f"{S}.networks", "expected a JSON"),
     stack("network-namespace", {"networks": [mv("a", namespace="Prod")]},
@@ -799,7 +810,17 @@ STACK_CASES = [
     stack("network-sriov-resource", {"networks": [{"type": "sriov", "name": "s",
                                                    "resource_name": "sriov"}]},
           f"{S}.networks[0].resource_name"),
-    stack("top-typo", {"network": []}, f"{S}.network", "[]"),
+    stack("top-typo", {"network": []}, f"{S}.network", "did you mean 'networks'?"),
+    stack("multus-typo", {"multus": {"mod": "thin"}}, f"{S}.multus.mod", "did you mean 'mode'?"),
+    stack("flannel-typo", {"multus": {"flannel": {"netwrk": "10.0.0.0/16"}}},
+          f"{S}.multus.flannel.netwrk", "did you mean 'network'?"),
+    stack("workload-typo", {"workloads": [{"name": "w", "imag": "x"}]},
+          f"{S}.workloads[0].imag", "did you mean 'image'?"),
+    stack("quota-typo", {"guardrails": {"quotas": [{"name": "q", "pod": 3}]}},
+          f"{S}.guardrails.quotas[0].pod", "did you mean 'pods'?"),
+    stack("whereabouts-camel-case", {"networks": [mv("a", ipam={
+        "type": "whereabouts", "range": "10.1.0.0/24", "rangeStart": "10.1.0.5"})]},
+          f"{S}.networks[0].ipam.rangeStart", "did you mean 'range_start'?"),
     stack("install-crd-string", {"install_nad_crd": "yes"}, f"{S}.install_nad_crd"),
     stack("pod-typo", {"pods": [{"name": "p", "imagee": "busybox"}]}, f"{S}.pods[0].imagee"),
     stack("pod-namespace", {"pods": [{"name": "p", "namespace": "A_B"}]},
@@ -821,7 +842,8 @@ STACK_CASES = [
         {"name": "a", "default-route": ["gw"]}]}]},
           f"{S}.pods[0].networks[0].default-route[0]"),
     stack("selection-typo", {"pods": [{"name": "p", "networks": [
-        {"name": "a", "intrface": "net1"}]}]}, f"{S}.pods[0].networks[0].intrface"),
+        {"name": "a", "intrface": "net1"}]}]}, f"{S}.pods[0].networks[0].intrface",
+          "did you mean 'interface'?"),
 ]
 
 
@@ -855,7 +877,11 @@ PLAN_CASES = [
     stack("overlap-conflist",
           {"networks": [mv("a", ipam=hl_ipam(V4)),
                         mv("b", ipam=hl_ipam(V4), chain=[{"type": "tuning"}])]},
-          f"{S}.networks[1].plugins[0].ipam", "10.1.0.1-10.1.0.254"),
+          f"{S}.networks[1].ipam", "10.1.0.1-10.1.0.254"),
+    stack("overlap-raw-conflist",
+          {"networks": [mv("a", ipam=hl_ipam(V4)),
+                        {"name": "b", "config": conflist({**M0, "ipam": hl_ipam(V4)})}]},
+          f"{S}.networks[1].config.plugins[0].ipam", "10.1.0.1-10.1.0.254"),
     stack("overlap-names-other-declaration",
           {"networks": [mv("a", ipam=hl_ipam("10.1.0.0/24")), mv("b"),
                         mv("c", ipam=hl_ipam("10.1.0.0/25"))]},

@@ -12,8 +12,8 @@ import pytest
 from harness import tools
 from harness.node import images
 from harness.paths import REPO_ROOT
+from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan, render_plan
-from netplumb.spec.stack import load_stack_file
 
 
 def _rendered_images(stack: str) -> set[str]:

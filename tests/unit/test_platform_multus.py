@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError
-from netplumb.components.platform import MultusInstall
+from netplumb.args.flannel import FlannelArgs
+from netplumb.args.images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE
+from netplumb.args.multus import MultusInstallArgs, ServiceMonitorArgs
+from netplumb.args.resources import quantity_value
+from netplumb.components.multus import MultusInstall
 from netplumb.render.multus import (
     daemon_config,
     daemonset,
@@ -17,14 +21,6 @@ from netplumb.render.multus import (
     service_monitor,
     thin_args,
     validate,
-)
-from netplumb.spec.platform import (
-    MULTUS_THICK_IMAGE,
-    MULTUS_THIN_IMAGE,
-    FlannelArgs,
-    MultusInstallArgs,
-    ServiceMonitorArgs,
-    quantity_value,
 )
 
 from .pulumi_mocks import run_program

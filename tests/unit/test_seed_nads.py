@@ -13,6 +13,14 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.args.nad import (
+    BridgeNetworkArgs,
+    HostDeviceNetworkArgs,
+    IpvlanNetworkArgs,
+    MacvlanNetworkArgs,
+    SriovNetworkArgs,
+)
+from netplumb.cni.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
 from netplumb.components import (
     BridgeNetwork,
     HostDeviceNetwork,
@@ -21,15 +29,8 @@ from netplumb.components import (
     NetworkAttachment,
     SriovNetwork,
 )
-from netplumb.components.objects import PATCH_FORCE
-from netplumb.spec.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
-from netplumb.spec.networks import (
-    BridgeNetworkArgs,
-    HostDeviceNetworkArgs,
-    IpvlanNetworkArgs,
-    MacvlanNetworkArgs,
-    SriovNetworkArgs,
-)
+from netplumb.components.objects import PATCH_FIELD_MANAGER, PATCH_FORCE, RECONCILE
+from netplumb.ownership import OWNER_ANNOTATION
 
 from .pulumi_mocks import run_program
 
@@ -62,6 +63,10 @@ SEED_SRIOV = """{
   "cniVersion": "1.0.0", "type": "sriov",
   "ipam": {"type": "host-local", "subnet": "10.56.217.0/24"}}"""
 
+OWNED = {PATCH_FORCE: "true", PATCH_FIELD_MANAGER: "netplumb", RECONCILE: "0",
+         OWNER_ANNOTATION: "netplumb/test"}
+"""What every object netplumb registers carries besides its own annotations."""
+
 
 def registered_nad(build: Callable[[], NetworkAttachment[Any]]) -> dict[str, Any]:
     mocks = run_program(build)
@@ -88,9 +93,9 @@ def test_macvlan_with_resource_annotation() -> None:
     assert nad["metadata"]["name"] == "macvlan-conf"
     assert nad["metadata"]["namespace"] == "default"
     assert nad["metadata"]["annotations"] == {
-        "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", PATCH_FORCE: "true"}
+        "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", **OWNED}
     with pytest.raises(PlanError) as err:
-        MacvlanNetworkArgs.typed({"resource_name": "macvlan-cni-network"})
+        MacvlanNetworkArgs.parse({"resource_name": "macvlan-cni-network"})
     assert err.value.paths == ["resource_name"]
 
 
@@ -133,7 +138,7 @@ def test_sriov_without_cni_name() -> None:
     nad = registered_nad(lambda: SriovNetwork("sriov-conf", args))
     assert config_of(nad) == json.loads(SEED_SRIOV)
     assert nad["metadata"]["annotations"] == {
-        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", PATCH_FORCE: "true"}
+        "k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov", **OWNED}
 
 
 @pytest.mark.parametrize("text", [SEED_MACVLAN, SEED_BRIDGE, SEED_HOST_DEVICE, SEED_IPVLAN,

@@ -1,0 +1,154 @@
+"""The stack spec: what ``stacks/Pulumi.<env>.yaml`` declares under ``netplumb:spec``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+
+from ..cni import fields as fc
+from ..errors import PlanError
+from ..spelling import nearest
+from ..validation import FieldIssue, each
+from .base import InputModel
+from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
+from .guardrails import NetworkGuardrailsArgs
+from .multus import MultusInstallArgs
+from .nad import NetworkSpec
+from .pod import PodArgs
+from .sriov import SriovPoolArgs
+from .workload import WorkloadArgs
+
+CONFIG_KEY = "netplumb:spec"
+FILE_KEY = "netplumb:specFile"
+"""Stack config key naming a YAML file (relative to the project) that holds the spec:
+for stacks too large for one config value (Pulumi hands all config to the program in one
+environment variable, which Linux caps at 128 KiB)."""
+
+
+class StackSpec(InputModel):
+    """Everything one environment deploys."""
+
+    install_nad_crd: bool = False
+    """Create the NetworkAttachmentDefinition CRD. Off by default: the CRD is cluster-wide
+    and belongs to whoever installs Multus (``multus:`` installs it); a stack that only
+    declares networks and pods uses the cluster's."""
+    networks: list[NetworkSpec] = Field(default_factory=list)
+    """Secondary networks, one NAD each."""
+    pods: list[PodArgs] = Field(default_factory=list)
+    """Multi-homed pods."""
+    multus: MultusInstallArgs | None = None
+    """Install Multus (with Flannel unless ``default_network: none``)."""
+    sriov: SriovPoolArgs | None = None
+    """The SR-IOV device plugin and its pools (one per cluster)."""
+    guardrails: NetworkGuardrailsArgs | None = None
+    """Quotas, policies, network RBAC, PodSecurity labels."""
+    workloads: list[WorkloadArgs] = Field(default_factory=list)
+    """Multi-homed Deployments, StatefulSets and DaemonSets."""
+    cluster_objects: ClusterObjectsArgs = Field(default_factory=ClusterObjectsArgs)
+    """Ownership of cluster-wide objects: retained on destroy, and taken over only when
+    adopted."""
+    external_networks: list[str] = Field(default_factory=list)
+    """``namespace/name`` of NADs created outside this stack that selections may name."""
+    cluster_networks: ClusterNetworksArgs = Field(default_factory=ClusterNetworksArgs)
+    """The cluster's pod and service networks, which secondary subnets should not overlap
+    (Flannel's network counts when the stack installs Flannel)."""
+
+    def cluster_cidrs(self) -> list[tuple[str, str]]:
+        """``(cidr, what it is)`` of every cluster network known to this stack."""
+        out = [(c, "pod network") for c in self.cluster_networks.pods]
+        if self.multus is not None and self.multus.installs_flannel:
+            out.append((self.multus.flannel.network, "pod network (Flannel's Network)"))
+        return out + [(c, "service network") for c in self.cluster_networks.services]
+
+    @field_validator("external_networks")
+    @classmethod
+    def _external(cls, v: list[str]) -> list[str]:
+        return each(v, fc.nad_key)
+
+    @model_validator(mode="after")
+    def _one_crd(self) -> StackSpec:
+        if self.install_nad_crd and self.multus is not None and self.multus.install_nad_crd:
+            raise FieldIssue("the NAD CRD would be created twice (install_nad_crd and "
+                             "multus.install_nad_crd); expected install_nad_crd: false",
+                             subpath=("install_nad_crd",), value=True, has_value=True)
+        return self
+
+
+def _read_yaml(path: Path, shown: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError.one(shown, None, f"cannot read the file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise PlanError.one(shown, None, f"not valid YAML: {exc}") from None
+
+
+def spec_from_config(spec: Any, spec_file: Any, project_dir: Path
+                     ) -> tuple[StackSpec, tuple[str, ...]]:
+    """The stack's spec from its config: ``netplumb:spec`` (the value) or
+    ``netplumb:specFile`` (a YAML file, relative to ``project_dir``), exactly one of them.
+    Returns the spec and the path prefix its findings use."""
+    if spec is not None and spec_file is not None:
+        raise PlanError.one(f"config.{FILE_KEY}", spec_file,
+                            f"both {CONFIG_KEY} and {FILE_KEY} are set; expected one of them")
+    if spec_file is None:
+        if spec is None:
+            raise PlanError.one(f"config.{CONFIG_KEY}", None,
+                                f"missing; expected the stack spec under config: "
+                                f"{CONFIG_KEY} (or a file named by {FILE_KEY})")
+        at: tuple[str, ...] = ("config", CONFIG_KEY)
+        return StackSpec.parse(spec, at=at), at
+    if not isinstance(spec_file, str) or not spec_file.strip():
+        raise PlanError.one(f"config.{FILE_KEY}", spec_file,
+                            "expected a path (relative to the project) of a YAML file")
+    path = Path(spec_file)
+    if not path.is_absolute():
+        path = project_dir / path
+    if not path.is_file():
+        raise PlanError.one(f"config.{FILE_KEY}", spec_file,
+                            f"no such file ({path}); expected the stack spec in YAML")
+    at = (f"{spec_file}:",)
+    return StackSpec.parse(_read_yaml(path, spec_file), at=at), at
+
+
+def project_dir_of(stack_file: Path) -> Path:
+    """The project directory of a stack file: the nearest directory up with a Pulumi.yaml."""
+    for d in stack_file.resolve().parents:
+        if (d / "Pulumi.yaml").is_file():
+            return d
+    return stack_file.resolve().parent
+
+
+def load_stack_file(path: Path) -> StackSpec:
+    """Read ``Pulumi.<env>.yaml`` and validate its ``netplumb:spec`` (or the file its
+    ``netplumb:specFile`` names); paths start there."""
+    return load_stack_document(_read_yaml(path, str(path)), project_dir_of(path))
+
+
+def load_stack_document(doc: Any, project_dir: Path | None = None) -> StackSpec:
+    """Validate the spec of a decoded stack file, whatever shape it has: a document that is
+    not ``config: {netplumb:spec: {...}}`` (or ``netplumb:specFile``) is a
+    :class:`PlanError` naming where it differs. ``project_dir`` resolves a spec file."""
+    if not isinstance(doc, dict):
+        raise PlanError.one("<root>", doc, "expected a mapping with config: {netplumb:spec: "
+                            "...} (a Pulumi stack file)")
+    if "config" not in doc:
+        raise PlanError.one("config", None, _missing(["config"], doc, "the stack's settings"))
+    config = doc["config"]
+    if not isinstance(config, dict):
+        raise PlanError.one("config", config, "expected a mapping of stack config keys")
+    if CONFIG_KEY not in config and FILE_KEY not in config:
+        raise PlanError.one(f"config.{CONFIG_KEY}", None, _missing(
+            [CONFIG_KEY, FILE_KEY], config, f"the stack spec (or a file named by {FILE_KEY})"))
+    spec, _ = spec_from_config(config.get(CONFIG_KEY), config.get(FILE_KEY),
+                               project_dir or Path.cwd())
+    return spec
+
+
+def _missing(keys: list[str], mapping: dict[Any, Any], what: str) -> str:
+    near = [k for k in mapping if isinstance(k, str) and nearest(k, keys) is not None]
+    hint = f"; is {near[0]!r} a misspelling?" if near else ""
+    return f"missing; expected {what} under {keys[0]}{hint}"

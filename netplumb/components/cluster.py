@@ -1,0 +1,109 @@
+"""The cluster a Pulumi program deploys to, as the program sees it.
+
+The ownership check (:mod:`netplumb.ownership`) reads live objects before anything
+registers. It resolves the cluster the way the default kubernetes provider does
+(``kubernetes:kubeconfig`` and ``kubernetes:context`` in the stack config, else
+``$KUBECONFIG``, else ``~/.kube/config``). Under Pulumi mocks, or when no cluster can be
+reached (an offline preview), nothing is read and a warning says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, settings
+
+from ..kube import Kube, KubeConfigError, KubeError
+from ..ownership import ObjectRef, Reader
+
+_override: list[Reader | None] = []
+
+
+def use_reader(reader: Reader | None) -> None:
+    """Make :func:`program_reader` return ``reader`` (tests; ``None``: offline)."""
+    _override.clear()
+    _override.append(reader)
+
+
+def reset_reader() -> None:
+    _override.clear()
+
+
+def program_kube() -> Kube | None:
+    """A client for the program's cluster, or ``None`` (mocks, no kubeconfig, unreachable)."""
+    if isinstance(settings.SETTINGS.monitor, mocks.MockMonitor):
+        return None
+    cfg = pulumi.Config("kubernetes")
+    try:
+        kube = Kube.from_kubeconfig(cfg.get("kubeconfig"), cfg.get("context"), timeout=10.0)
+    except KubeConfigError as exc:
+        pulumi.log.warn(f"netplumb: cluster not read ({exc}); ownership of cluster-wide "
+                        "objects is not checked")
+        return None
+    if not kube.reachable():
+        pulumi.log.warn(f"netplumb: cluster {kube.creds.server} not reachable; ownership of "
+                        "cluster-wide objects is not checked")
+        return None
+    return kube
+
+
+def reader_for(kube: Kube) -> Reader:
+    """A caching :data:`Reader` on ``kube`` (each object is read once per program run)."""
+    cache: dict[ObjectRef, Mapping[str, Any] | None] = {}
+
+    def read(ref: ObjectRef) -> Mapping[str, Any] | None:
+        if ref not in cache:
+            try:
+                cache[ref] = kube.get(ref.api_version, ref.kind, ref.name, ref.namespace)
+            except KubeError as exc:
+                raise KubeError(exc.status, exc.reason,
+                                f"reading {ref.key} to check its owner: {exc.message}") from None
+        return cache[ref]
+
+    return read
+
+
+_program_reader: list[Reader | None] = []
+
+
+def program_reader() -> Reader | None:
+    """The reader the ownership check uses in this program (resolved once)."""
+    if _override:
+        return _override[0]
+    if not _program_reader:
+        kube = _kube_once()
+        _program_reader.append(reader_for(kube) if kube is not None else None)
+    return _program_reader[0]
+
+
+_live: dict[tuple[str, str, str], dict[str, dict[str, Any]] | None] = {}
+
+
+def program_live(api_version: str, kind: str, selector: str
+                 ) -> dict[str, dict[str, Any]] | None:
+    """Live objects of a kind matching ``selector`` by ``ObjectRef.key`` (one list per kind
+    and program run), or ``None`` when the cluster is not read (mocks, offline)."""
+    if _override:
+        return None
+    key = (api_version, kind, selector)
+    if key not in _live:
+        kube = _kube_once()
+        if kube is None:
+            _live[key] = None
+        else:
+            from ..objectset import object_key
+
+            _live[key] = {object_key(o): o for o in kube.iter_list(api_version, kind,
+                                                                   label_selector=selector)}
+    return _live[key]
+
+
+_kube: list[Kube | None] = []
+
+
+def _kube_once() -> Kube | None:
+    if not _kube:
+        _kube.append(program_kube())
+    return _kube[0]

@@ -1,0 +1,525 @@
+"""A small Kubernetes API client: kubeconfig (or in-cluster) → HTTPS requests with JSON.
+
+netplumb talks to clusters in a few places (the ownership check at preview, the object sets'
+apply/list/delete, ``verify`` and ``doctor``); this module is the one client they share. It
+resolves credentials the way ``kubectl`` and the Pulumi kubernetes provider do:
+
+* an explicit kubeconfig (a path or the YAML text) and context, else ``$KUBECONFIG`` (a list of
+  files, the first definition of each name wins), else ``~/.kube/config``, else the in-cluster
+  service account;
+* client certificates (files or ``-data``), bearer tokens (``token``/``tokenFile``), basic
+  auth, and ``exec`` credential plugins (``client.authentication.k8s.io`` v1 and v1beta1);
+* the cluster's CA (file or data), ``tls-server-name`` and ``insecure-skip-tls-verify``.
+
+Connections are kept alive per thread, so a thread pool can apply objects in parallel.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class KubeError(RuntimeError):
+    """An API call failed: ``status`` is the HTTP status (0: no answer), ``reason`` the
+    Kubernetes Status reason (``NotFound``, ``AlreadyExists``, ``Conflict``, …)."""
+
+    def __init__(self, status: int, reason: str, message: str, *, method: str = "",
+                 path: str = "") -> None:
+        where = f"{method} {path}: " if method else ""
+        super().__init__(f"{where}{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class KubeConfigError(ValueError):
+    """The kubeconfig cannot be used (missing file, context, cluster or credentials)."""
+
+
+# --------------------------------------------------------------------------- kubeconfig
+
+
+@dataclass
+class Credentials:
+    """What one context resolves to."""
+
+    server: str
+    ca_data: bytes | None = None
+    insecure: bool = False
+    tls_server_name: str | None = None
+    cert_data: bytes | None = None
+    key_data: bytes | None = None
+    token: str | None = None
+    token_file: Path | None = None
+    basic: tuple[str, str] | None = None
+    exec_spec: dict[str, Any] | None = None
+    context: str = ""
+    source: str = ""
+    _exec_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def bearer(self) -> str | None:
+        if self.token_file is not None:
+            return self.token_file.read_text().strip()
+        if self.token:
+            return self.token
+        if self.exec_spec is not None:
+            status = self._exec_status()
+            token = status.get("token")
+            return str(token) if token else None
+        return None
+
+    def client_cert(self) -> tuple[bytes, bytes] | None:
+        if self.cert_data and self.key_data:
+            return self.cert_data, self.key_data
+        if self.exec_spec is not None:
+            status = self._exec_status()
+            cert, key = status.get("clientCertificateData"), status.get("clientKeyData")
+            if cert and key:
+                return str(cert).encode(), str(key).encode()
+        return None
+
+    def _exec_status(self) -> dict[str, Any]:
+        cached = self._exec_cache.get("status")
+        expiry = self._exec_cache.get("expiry")
+        now = dt.datetime.now(dt.UTC)
+        if cached is not None and (expiry is None or expiry > now + dt.timedelta(seconds=30)):
+            return dict(cached)
+        spec = self.exec_spec or {}
+        api_version = spec.get("apiVersion", "client.authentication.k8s.io/v1")
+        env = dict(os.environ)
+        for item in spec.get("env") or []:
+            env[str(item["name"])] = str(item["value"])
+        env["KUBERNETES_EXEC_INFO"] = json.dumps({
+            "apiVersion": api_version, "kind": "ExecCredential",
+            "spec": {"interactive": False}})
+        argv = [str(spec["command"]), *[str(a) for a in spec.get("args") or []]]
+        try:
+            out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60,
+                                 check=True).stdout
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise KubeConfigError(f"credential plugin {argv[0]!r} failed: {exc}") from None
+        status = dict(json.loads(out).get("status") or {})
+        stamp = status.get("expirationTimestamp")
+        self._exec_cache["status"] = status
+        self._exec_cache["expiry"] = (
+            dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None)
+        return status
+
+
+def _data_or_file(entry: Mapping[str, Any], key: str, base: Path) -> bytes | None:
+    data = entry.get(f"{key}-data")
+    if data:
+        return base64.b64decode(str(data))
+    path = entry.get(key)
+    if path:
+        p = Path(str(path)).expanduser()
+        if not p.is_absolute():
+            p = base / p
+        try:
+            return p.read_bytes()
+        except OSError as exc:
+            raise KubeConfigError(f"{key} {p}: {exc.strerror}") from None
+    return None
+
+
+def _kubeconfig_docs(kubeconfig: str | None) -> list[tuple[dict[str, Any], Path, str]]:
+    """(document, directory for relative paths, where) of every kubeconfig source in order."""
+    if kubeconfig and ("\n" in kubeconfig or kubeconfig.lstrip().startswith("{")):
+        doc = yaml.safe_load(kubeconfig)
+        if not isinstance(doc, dict):
+            raise KubeConfigError("the kubeconfig text is not a YAML mapping")
+        return [(doc, Path.cwd(), "<kubeconfig text>")]
+    if kubeconfig:
+        paths = [Path(kubeconfig).expanduser()]
+    elif os.environ.get("KUBECONFIG"):
+        paths = [Path(p).expanduser() for p in os.environ["KUBECONFIG"].split(os.pathsep) if p]
+    else:
+        paths = [Path.home() / ".kube" / "config"]
+    docs = []
+    for p in paths:
+        if not p.is_file():
+            if kubeconfig:
+                raise KubeConfigError(f"kubeconfig {p} does not exist")
+            continue
+        doc = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(doc, dict):
+            raise KubeConfigError(f"kubeconfig {p} is not a YAML mapping")
+        docs.append((doc, p.parent, str(p)))
+    return docs
+
+
+def _named(docs: Sequence[tuple[dict[str, Any], Path, str]], section: str, key: str,
+           name: str) -> tuple[dict[str, Any], Path]:
+    for doc, base, _ in docs:
+        for item in doc.get(section) or []:
+            if item.get("name") == name:
+                return dict(item.get(key) or {}), base
+    raise KubeConfigError(f"kubeconfig has no {key} named {name!r}")
+
+
+def load_credentials(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
+    """Resolve a context to :class:`Credentials` (see the module docstring for the order)."""
+    docs = _kubeconfig_docs(kubeconfig)
+    if not docs:
+        if (IN_CLUSTER_DIR / "token").is_file() and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            host = os.environ["KUBERNETES_SERVICE_HOST"]
+            port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+            host = f"[{host}]" if ":" in host else host
+            ca = IN_CLUSTER_DIR / "ca.crt"
+            return Credentials(server=f"https://{host}:{port}",
+                               ca_data=ca.read_bytes() if ca.is_file() else None,
+                               token_file=IN_CLUSTER_DIR / "token", source="in-cluster")
+        raise KubeConfigError("no kubeconfig: set KUBECONFIG, or kubernetes:kubeconfig in the "
+                              "stack config, or write ~/.kube/config")
+    ctx_name = context or next((str(d["current-context"]) for d, _, _ in docs
+                                if d.get("current-context")), "")
+    if not ctx_name:
+        raise KubeConfigError("the kubeconfig sets no current-context and none was given")
+    ctx, _ = _named(docs, "contexts", "context", ctx_name)
+    cluster, cbase = _named(docs, "clusters", "cluster", str(ctx.get("cluster", "")))
+    user: dict[str, Any] = {}
+    ubase = cbase
+    if ctx.get("user"):
+        user, ubase = _named(docs, "users", "user", str(ctx["user"]))
+    server = str(cluster.get("server") or "")
+    if not server.startswith("https://") and not server.startswith("http://"):
+        raise KubeConfigError(f"cluster of context {ctx_name!r} has no https server")
+    token_file = user.get("tokenFile")
+    creds = Credentials(
+        server=server.rstrip("/"),
+        ca_data=_data_or_file(cluster, "certificate-authority", cbase),
+        insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
+        tls_server_name=cluster.get("tls-server-name"),
+        cert_data=_data_or_file(user, "client-certificate", ubase),
+        key_data=_data_or_file(user, "client-key", ubase),
+        token=user.get("token"),
+        token_file=Path(str(token_file)) if token_file else None,
+        basic=((str(user["username"]), str(user.get("password", "")))
+               if user.get("username") else None),
+        exec_spec=dict(user["exec"]) if user.get("exec") else None,
+        context=ctx_name, source=docs[0][2])
+    return creds
+
+
+# --------------------------------------------------------------------------- client
+
+
+class _HTTPS(http.client.HTTPSConnection):
+    """HTTPS with an explicit TLS server name (kubeconfig ``tls-server-name``)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext,
+                 server_name: str) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._ctx = context
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._ctx.wrap_socket(self.sock, server_hostname=self._server_name)
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    """One resource of the discovery documents: how a kind is addressed."""
+
+    group_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        root = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        ns = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
+        tail = f"/{name}" if name else ""
+        return f"{root}{ns}/{self.plural}{tail}"
+
+
+class Kube:
+    """A client for one cluster. Thread-safe: each thread keeps its own connection."""
+
+    def __init__(self, creds: Credentials, *, timeout: float = 30.0) -> None:
+        self.creds = creds
+        self.timeout = timeout
+        url = urllib.parse.urlsplit(creds.server)
+        self._https = url.scheme == "https"
+        self._host = url.hostname or ""
+        self._port = url.port or (443 if self._https else 80)
+        self._prefix = url.path.rstrip("/")
+        self._local = threading.local()
+        self._discovery: dict[str, dict[str, ApiResource]] = {}
+        self._lock = threading.Lock()
+        self._ssl: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None, context: str | None = None,
+                        **kw: Any) -> Kube:
+        return cls(load_credentials(kubeconfig, context), **kw)
+
+    # ----------------------------------------------------------------- transport
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is not None:
+            return self._ssl
+        ctx = ssl.create_default_context()
+        if self.creds.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif self.creds.ca_data:
+            ctx = ssl.create_default_context(cadata=self.creds.ca_data.decode())
+        pair = self.creds.client_cert()
+        if pair is not None:
+            # ssl loads client keys from files only: write them to a private temp dir briefly
+            with tempfile.TemporaryDirectory(prefix="netplumb-kube-") as tmp:
+                cert, key = Path(tmp) / "c.pem", Path(tmp) / "k.pem"
+                fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(pair[1])
+                cert.write_bytes(pair[0])
+                ctx.load_cert_chain(cert, key)
+        self._ssl = ctx
+        return ctx
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._https:
+                conn = _HTTPS(self._host, self._port, timeout=self.timeout,
+                              context=self._context(),
+                              server_name=self.creds.tls_server_name or self._host)
+            else:
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._local.conn = None
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        self._drop()
+
+    def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
+              content_type: str, accept: str) -> tuple[int, str, bytes]:
+        full = self._prefix + path
+        if query:
+            full += "?" + urllib.parse.urlencode(query)
+        headers = {"Accept": accept, "User-Agent": "netplumb"}
+        data: bytes | None = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        token = self.creds.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif self.creds.basic is not None:
+            raw = f"{self.creds.basic[0]}:{self.creds.basic[1]}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        for attempt in (0, 1):
+            conn = self._conn()
+            try:
+                conn.request(method, full, body=data, headers=headers)
+                resp = conn.getresponse()
+                return resp.status, resp.reason, resp.read()
+            except (http.client.HTTPException, OSError) as exc:
+                self._drop()
+                if attempt == 1 or isinstance(exc, TimeoutError):
+                    raise KubeError(0, "Unreachable", f"{self.creds.server}: {exc}",
+                                    method=method, path=path) from None
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                body: Any = None, content_type: str = "application/json") -> Any:
+        """One API call; returns the decoded JSON body (``None`` when empty)."""
+        status, reason, raw_body = self._send(method, path, query, body, content_type,
+                                              "application/json")
+        doc: Any = None
+        if raw_body:
+            try:
+                doc = json.loads(raw_body)
+            except ValueError:
+                if status < 400:
+                    raise KubeError(status, "BadResponse", raw_body[:200].decode(
+                        errors="replace"), method=method, path=path) from None
+        if status >= 400:
+            message = raw_body.decode(errors="replace")[:500]
+            if isinstance(doc, dict) and doc.get("kind") == "Status":
+                reason = str(doc.get("reason") or reason)
+                message = str(doc.get("message") or message)
+            raise KubeError(status, reason, message, method=method, path=path)
+        return doc
+
+    def request_text(self, path: str, *, query: Mapping[str, str] | None = None) -> str:
+        """A GET answered with text (a pod's log)."""
+        status, reason, raw_body = self._send("GET", path, query, None, "", "*/*")
+        text = raw_body.decode(errors="replace")
+        if status >= 400:
+            message = text[:500]
+            with contextlib.suppress(ValueError):
+                doc = json.loads(raw_body)
+                if isinstance(doc, dict) and doc.get("kind") == "Status":
+                    reason = str(doc.get("reason") or reason)
+                    message = str(doc.get("message") or message)
+            raise KubeError(status, reason, message, method="GET", path=path)
+        return text
+
+    # ----------------------------------------------------------------- discovery
+
+    def resources(self, group_version: str) -> dict[str, ApiResource]:
+        """Kinds served under ``group_version`` (empty when the group is not served)."""
+        with self._lock:
+            known = self._discovery.get(group_version)
+        if known is not None:
+            return known
+        root = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        try:
+            doc = self.request("GET", root) or {}
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            doc = {}
+        found = {
+            r["kind"]: ApiResource(group_version, r["kind"], r["name"], bool(r["namespaced"]))
+            for r in doc.get("resources") or [] if "/" not in r["name"]}
+        with self._lock:
+            self._discovery[group_version] = found
+        return found
+
+    def forget(self, group_version: str) -> None:
+        """Drop cached discovery (after a CRD is created or removed)."""
+        with self._lock:
+            self._discovery.pop(group_version, None)
+
+    def resource(self, api_version: str, kind: str) -> ApiResource | None:
+        return self.resources(api_version).get(kind)
+
+    def _require(self, api_version: str, kind: str) -> ApiResource:
+        res = self.resource(api_version, kind)
+        if res is None:
+            self.forget(api_version)
+            res = self.resource(api_version, kind)
+        if res is None:
+            raise KubeError(404, "NotFound", f"the cluster serves no {kind} in {api_version}")
+        return res
+
+    # ----------------------------------------------------------------- verbs
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> dict[str, Any] | None:
+        """The live object, or ``None`` when it (or its kind) does not exist."""
+        res = self.resource(api_version, kind)
+        if res is None:
+            return None
+        try:
+            out: dict[str, Any] = self.request("GET", res.path(namespace, name))
+            return out
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, api_version: str, kind: str, *, namespace: str | None = None,
+             label_selector: str | None = None, field_selector: str | None = None,
+             page: int = 1000) -> list[dict[str, Any]]:
+        """Every object of a kind (all namespaces unless ``namespace``); ``[]`` when the kind
+        is not served. Pages through large lists."""
+        return list(self.iter_list(api_version, kind, namespace=namespace,
+                                   label_selector=label_selector,
+                                   field_selector=field_selector, page=page))
+
+    def iter_list(self, api_version: str, kind: str, *, namespace: str | None = None,
+                  label_selector: str | None = None, field_selector: str | None = None,
+                  page: int = 1000) -> Iterator[dict[str, Any]]:
+        res = self.resource(api_version, kind)
+        if res is None:
+            return
+        query = {"limit": str(page)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        while True:
+            doc = self.request("GET", res.path(namespace), query=query) or {}
+            for item in doc.get("items") or []:
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                yield item
+            token = (doc.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query["continue"] = token
+
+    def apply(self, manifest: Mapping[str, Any], *, field_manager: str,
+              force: bool = True) -> dict[str, Any]:
+        """Server-side apply of ``manifest`` (creates it when missing)."""
+        meta = manifest["metadata"]
+        res = self._require(str(manifest["apiVersion"]), str(manifest["kind"]))
+        out: dict[str, Any] = self.request(
+            "PATCH", res.path(meta.get("namespace"), meta["name"]),
+            query={"fieldManager": field_manager, "force": "true" if force else "false"},
+            body=manifest, content_type="application/apply-patch+yaml")
+        return out
+
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Create ``manifest`` (``KubeError`` ``AlreadyExists`` when it exists)."""
+        meta = manifest["metadata"]
+        res = self._require(str(manifest["apiVersion"]), str(manifest["kind"]))
+        out: dict[str, Any] = self.request("POST", res.path(meta.get("namespace")),
+                                           body=manifest)
+        return out
+
+    def pod_log(self, namespace: str, name: str, *, container: str | None = None,
+                tail_lines: int | None = None) -> str:
+        """A pod's log (the apiserver asks the node's kubelet for it)."""
+        query = {k: v for k, v in (("container", container),
+                                   ("tailLines", str(tail_lines) if tail_lines else None))
+                 if v}
+        return self.request_text(f"/api/v1/namespaces/{namespace}/pods/{name}/log",
+                                 query=query or None)
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
+               *, propagation: str = "Background", grace_seconds: int | None = None) -> bool:
+        """Delete an object; ``False`` when it was already gone."""
+        res = self.resource(api_version, kind)
+        if res is None:
+            return False
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                                "propagationPolicy": propagation}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        try:
+            self.request("DELETE", res.path(namespace, name), body=body)
+            return True
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def reachable(self) -> bool:
+        """True when the apiserver answers ``/version``."""
+        try:
+            self.request("GET", "/version")
+            return True
+        except (KubeError, KubeConfigError):
+            return False

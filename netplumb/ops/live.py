@@ -1,0 +1,76 @@
+"""Reading the cluster for ``doctor`` (the thin layer around :mod:`.doctor`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..kube import Kube, KubeError
+from ..render.nad import NAD_API_VERSION, NAD_KIND
+from .doctor import Snapshot, is_multus_daemonset, mounted_configmaps
+from .progress import QUIET, Progress
+from .sandbox import SANDBOX_REASONS
+
+Objects = list[dict[str, Any]]
+
+
+def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
+                  progress: Progress = QUIET) -> Snapshot:
+    """Everything :func:`.doctor.diagnose` looks at: nodes, Multus DaemonSets with their pods
+    and ConfigMaps, every NAD, and the pods and sandbox-failure events of ``namespaces``
+    (all when ``None``). What the credentials may not read is listed, not guessed."""
+    scope = frozenset(namespaces) if namespaces is not None else None
+    unreadable: list[str] = []
+
+    def attempt(what: str, call: Callable[[], Objects]) -> Objects:
+        progress.update(f"reading {what}")
+        try:
+            return call()
+        except KubeError as exc:
+            if exc.status == 0:
+                raise
+            unreadable.append(f"{what} ({exc.status} {exc.reason})")
+            return []
+
+    def per_namespace(kind: str, field_selector: str | None = None) -> Objects:
+        if scope is None:
+            return kube.list("v1", kind, field_selector=field_selector)
+        return [o for ns in sorted(scope)
+                for o in kube.list("v1", kind, namespace=ns, field_selector=field_selector)]
+
+    nodes = attempt("nodes", lambda: kube.list("v1", "Node"))
+    daemonsets = [d for d in attempt("DaemonSets", lambda: kube.list("apps/v1", "DaemonSet"))
+                  if is_multus_daemonset(d)]
+    multus_pods: Objects = []
+    configmaps: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for ds in daemonsets:
+        ns = str(ds["metadata"]["namespace"])
+        labels = ((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+
+        def ds_pods(ns: str = ns, selector: str = selector) -> Objects:
+            return kube.list("v1", "Pod", namespace=ns, label_selector=selector)
+
+        multus_pods += attempt(f"pods of DaemonSet {ns}/{ds['metadata']['name']}", ds_pods)
+        for cm_ns, cm_name in mounted_configmaps(ds):
+
+            def cm(cm_ns: str = cm_ns, cm_name: str = cm_name) -> Objects:
+                found = kube.get("v1", "ConfigMap", cm_name, cm_ns)
+                return [found] if found is not None else []
+
+            got = attempt(f"ConfigMap {cm_ns}/{cm_name}", cm)
+            configmaps[(cm_ns, cm_name)] = got[0] if got else None
+    nads = attempt("NetworkAttachmentDefinitions",
+                   lambda: kube.list(NAD_API_VERSION, NAD_KIND))
+    pods = attempt("pods", lambda: per_namespace("Pod"))
+    events: Objects = []
+    for reason in SANDBOX_REASONS:
+
+        def by_reason(reason: str = reason) -> Objects:
+            return per_namespace("Event", field_selector=f"reason={reason}")
+
+        events += attempt(f"{reason} events", by_reason)
+    progress.done()
+    return Snapshot(nodes, daemonsets, multus_pods, configmaps, nads, pods, events,
+                    dt.datetime.now(dt.UTC), scope, unreadable)

@@ -1,0 +1,210 @@
+"""``netplumb verify`` and ``netplumb doctor`` on the deployed dev stack (Kubernetes API only).
+
+The dev stack is brought up through the real engine (a copy of the project, Pulumi state in a
+temp directory) and destroyed at the end. Then:
+
+* verify passes: every attachment's network-status is what the plan asks;
+* verify against a plan that asks for other things (another static address, another MTU)
+  names the pod, the network and what differs;
+* verify names the pod and network whose net1 lost its network-status entry;
+* doctor scoped to the stack reports nothing to fix;
+* with probe pods: where the nodes run containers, verify pings across every network, and
+  after a test deletes a pod's secondary interface inside its network namespace, names that
+  pod and network; where they do not (the embedded node agent), the probes are skipped with
+  that reason and the test skips with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import engine, underlay
+from harness.pytest_fixtures import ClusterHandle
+from netplumb.args.stack import load_stack_file
+from netplumb.cli.main import main
+from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
+from netplumb.kube import Kube
+from netplumb.ops.probes import PROBE_LABEL, runtime_cannot_run
+from netplumb.ops.verify import VerifyOptions, problems, verify
+from netplumb.plan import build_plan
+
+pytestmark = pytest.mark.e2e
+
+STACK = "dev"
+
+
+@dataclass
+class Deployed:
+    kube: Kube
+    kubeconfig: Path
+    project: Path
+
+    def plan(self, text: str | None = None) -> Any:
+        path = self.project / "stacks" / "Pulumi.dev.yaml"
+        if text is not None:
+            path = self.project / "stacks" / "Pulumi.devvariant.yaml"
+            path.write_text(text)
+        return build_plan(load_stack_file(path))
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: ClusterHandle, platform: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    if os.environ.get("NETPLUMB_PODNET", "null") != "multus" and cluster.embedded:
+        pytest.skip("pods get their networks only with the Multus pod network "
+                    "(NETPLUMB_PODNET=multus)")
+    project = engine.project_copy(tmp_path_factory.mktemp("project"))
+    st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig,
+                      backend=tmp_path_factory.mktemp("backend"))
+    try:
+        result = st.up(on_output=engine.printer())
+        assert result.summary.result == "succeeded"
+        yield Deployed(Kube.from_kubeconfig(str(cluster.kubeconfig)), cluster.kubeconfig,
+                       project)
+    finally:
+        try:
+            st.destroy(on_output=engine.printer())
+        finally:
+            st.workspace.remove_stack(STACK)
+
+
+def _cli(deployed: Deployed, capsys: pytest.CaptureFixture[str], *args: str
+         ) -> tuple[int, str]:
+    code = main(["--stacks-dir", str(deployed.project / "stacks"), *args,
+                 "--kubeconfig", str(deployed.kubeconfig)])
+    return code, capsys.readouterr().out
+
+
+def test_verify_passes_on_the_deployed_stack(deployed: Deployed,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    code, out = _cli(deployed, capsys, "verify", STACK, "--no-probes", "--json")
+    took = time.monotonic() - started
+    print(f"verify --no-probes on dev: {took:.2f}s")
+    doc = json.loads(out)
+    assert code == 0, out
+    plan = deployed.plan()
+    attachments = [a for n in doc["networks"] for a in n["attachments"]]
+    assert len(attachments) == sum(len(p.networks) for _, p in plan.pods)
+    assert all(a["ok"] for a in attachments)
+    [static] = [a for a in attachments if a["pod"] == "default/static-ip-pod"]
+    assert static["ips"] == ["192.0.2.245"] and static["interface"] == "net1"
+    [routed] = [a for a in attachments if a["pod"] == "default/default-route-pod"]
+    assert any("default route via 192.0.2.1" in n for n in routed["notes"])
+
+
+def test_verify_names_what_differs_from_another_plan(deployed: Deployed) -> None:
+    text = (deployed.project / "stacks" / "Pulumi.dev.yaml").read_text()
+    text = text.replace("ips: [192.0.2.245/24]", "ips: [192.0.2.246/24]")
+    text = text.replace("rangeStart: 192.0.2.100\n          rangeEnd: 192.0.2.150",
+                        "rangeStart: 192.0.2.160\n          rangeEnd: 192.0.2.199")
+    report = verify(deployed.kube, STACK, deployed.plan(text), VerifyOptions(probes=False))
+    assert not report.ok
+    found = sorted(problems(report))
+    assert found[-1] == ("default/static-ip-pod default/macvlan-static net1: requested "
+                         "addresses 192.0.2.246/24 missing (has 192.0.2.245)")
+    outside = found[:-1]
+    assert [p.split(":")[0] for p in outside] == [
+        "default/default-route-pod default/macvlan-conf net1",
+        "default/multus-pod-1 default/macvlan-conf net1",
+        "default/multus-pod-2 default/macvlan-conf net1"]
+    assert all("outside the pool 192.0.2.160-192.0.2.199" in p for p in outside)
+
+
+def test_verify_names_a_pod_whose_attachment_is_gone(deployed: Deployed) -> None:
+    pod = deployed.kube.get("v1", "Pod", "multus-pod-2", "default")
+    assert pod is not None
+    notes = pod["metadata"]["annotations"]
+    status = json.loads(notes[NETWORK_STATUS_ANNOTATION])
+    kept = [s for s in status if s.get("interface") != "net2"]
+    assert len(kept) == len(status) - 1
+    deployed.kube.request(
+        "PATCH", "/api/v1/namespaces/default/pods/multus-pod-2",
+        body={"metadata": {"annotations": {NETWORK_STATUS_ANNOTATION: json.dumps(kept)}}},
+        content_type="application/merge-patch+json")
+    try:
+        report = verify(deployed.kube, STACK, deployed.plan(), VerifyOptions(probes=False))
+        assert list(problems(report)) == [
+            "default/multus-pod-2 default/bridge-conf net2: no net2 in network-status"]
+    finally:
+        deployed.kube.request(
+            "PATCH", "/api/v1/namespaces/default/pods/multus-pod-2",
+            body={"metadata": {"annotations": {NETWORK_STATUS_ANNOTATION:
+                                               notes[NETWORK_STATUS_ANNOTATION]}}},
+            content_type="application/merge-patch+json")
+
+
+def test_doctor_finds_nothing_to_fix_on_the_stack(deployed: Deployed,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    code, out = _cli(deployed, capsys, "doctor", STACK, "--json")
+    print(f"doctor on dev: {time.monotonic() - started:.2f}s")
+    doc = json.loads(out)
+    assert code == 0, out
+    assert doc["summary"]["error"] == doc["summary"]["warning"] == 0
+    pools = {p["network"]: p for p in doc["pools"]}
+    assert pools["default/macvlan-conf"]["used"] == 3  # three pods hold one address each
+    assert pools["default/macvlan-conf"]["size"] == 51
+    code, text = _cli(deployed, capsys, "doctor", STACK)
+    assert code == 0 and text.rstrip().endswith("nothing to fix")
+
+
+def _netns_with_mac(mac: str) -> str | None:
+    """The named network namespace holding an interface with ``mac`` (pod sandboxes are
+    named namespaces on the embedded node and with containerd alike)."""
+    for entry in underlay.ip_json("netns", "list"):
+        ns = str(entry["name"])
+        try:
+            links = underlay.ip_json("link", "show", netns=ns)
+        except underlay.IpError:
+            continue
+        if any(str(li.get("address", "")).lower() == mac.lower() for li in links):
+            return ns
+    return None
+
+
+def test_probes_ping_every_network_and_find_a_deleted_interface(
+        deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
+    nodes = deployed.kube.list("v1", "Node")
+    fake = runtime_cannot_run(nodes)
+    if len(fake) == len(nodes):
+        report = verify(deployed.kube, STACK, deployed.plan())
+        reasons = {n.probe.reason for n in report.networks if n.probe is not None}
+        assert reasons == {"no node runs containers: " + ", ".join(
+            f"{n} ({r})" for n, r in sorted(fake.items()))}
+        assert not deployed.kube.list("v1", "Pod", namespace="default",
+                                      label_selector=PROBE_LABEL)
+        pytest.skip(f"probe pods need a node that runs containers: {reasons.pop()}")
+    started = time.monotonic()
+    code, out = _cli(deployed, capsys, "verify", STACK, "--json")
+    print(f"verify with probes on dev: {time.monotonic() - started:.1f}s")
+    doc = json.loads(out)
+    probes = {n["network"]: n["probe"] for n in doc["networks"]}
+    assert probes["default/macvlan-static"]["state"] == "skipped"
+    assert probes["default/macvlan-conf"]["state"] == "ok", probes
+    assert probes["default/bridge-conf"]["state"] == "ok", probes
+    assert code == 0, out
+    assert not deployed.kube.list("v1", "Pod", namespace="default", label_selector=PROBE_LABEL)
+    if os.geteuid() != 0:
+        pytest.skip("deleting a pod's interface needs root")
+    pod = deployed.kube.get("v1", "Pod", "multus-pod-1", "default")
+    assert pod is not None
+    [net1] = [s for s in json.loads(pod["metadata"]["annotations"][NETWORK_STATUS_ANNOTATION])
+              if s.get("interface") == "net1"]
+    ns = _netns_with_mac(str(net1["mac"]))
+    if ns is None:
+        pytest.skip("the pod's network namespace is not a named namespace on this host")
+    underlay.ip("link", "del", "net1", netns=ns)
+    report = verify(deployed.kube, STACK, deployed.plan(),
+                    VerifyOptions(networks=frozenset({"macvlan-conf"})))
+    found = list(problems(report))
+    assert any(p.startswith("probe default/macvlan-conf: no answer from "
+                            f"{net1['ips'][0]} (default/multus-pod-1)") for p in found), found
