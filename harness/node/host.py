@@ -57,8 +57,9 @@ SYSCTL_ROOTS = ("kernel", "vm", "net/core", "net/ipv4", "net/ipv6/conf/all",
                 "net/ipv6/conf/default", "net/bridge", "net/netfilter")
 SYSCTL_VOLATILE = ("kernel/ns_last_pid", "kernel/perf_event_max_sample_rate",
                    "vm/drop_caches", "vm/compact_memory", "kernel/random/")
-NODE_LINK_RE = re.compile(r"^(cni0|flannel\.\d+|veth[0-9a-f]+)$")
-"""Host links the node's network makes: Flannel's bridge and VXLAN device, pod veths."""
+NODE_LINK_RE = re.compile(r"^(cni0|flannel\.\d+|veth[0-9a-f]+|np-.+)$")
+"""Host links the node's network makes (Flannel's bridge and VXLAN device, pod veths) and
+the ``np-`` links of the harness (underlay links; bridges the bridge plugin made for NADs)."""
 CNI_NETNS_RE = re.compile(r"^cni-[0-9a-f-]+$")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 BUILTIN = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
