@@ -6,11 +6,11 @@ Run (root; the tool cache built by ``make tools``):
 
     .venv/bin/python bench/attach_latency.py [--pods 20] [--concurrency 1] [--timeout 60]
 
-It uses the embedded cluster and its node's pod network (Flannel + Multus thick, as the dev
-stack installs them). With ``make run``'s cluster up it measures there (touching only its own
-namespace, NADs and links); with no cluster running it starts one, deploys the dev stack the
-way ``make run`` does into a temporary Pulumi backend, and takes everything down afterwards,
-also on failure. One node per machine: run it under the machine lock.
+It uses the embedded cluster and its node's pod network (Flannel + Multus thick, as the
+``platform`` stack installs them). With ``make run``'s cluster up it measures there (touching
+only its own namespace, NADs and links); with no cluster running it starts one, brings the
+platform stack up as ``make run`` does, and takes the cluster down afterwards, also on
+failure. One node per machine: run it under the machine lock.
 
 Timestamps are this process's monotonic clock at the arrival of pod watch events: "bound" is
 the first event with ``spec.nodeName`` set, "network-status" the first with the annotation,
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import math
 import secrets
@@ -39,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import cluster, engine, node, podnetwork, underlay
-from harness import run as make_run
 from harness.cluster import Api, ApiError
 from harness.node import cri
 from harness.node.images import TOOLBOX_IMAGE
+from harness.paths import pulumi_backend_dir
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
@@ -62,15 +61,15 @@ class BenchError(RuntimeError):
 
 @dataclass
 class Node:
-    """The cluster measured on, and what this run started (to take down again)."""
+    """The cluster measured on, and whether this run started it (to take it down again)."""
 
     kubeconfig: Path
     started_cluster: bool
-    backend: Path | None = None
 
 
 def bring_up(say: Callable[[str], None]) -> Node:
-    """The running embedded cluster with its pod network, or one started for this run."""
+    """The running embedded cluster with its pod network, or one started for this run; the
+    network is the ``platform`` stack's, brought up as ``make run`` does if it is missing."""
     reason = node.why_not()
     if reason:
         raise BenchError(reason)
@@ -78,36 +77,26 @@ def bring_up(say: Callable[[str], None]) -> Node:
     if not info.node:
         raise BenchError("the embedded cluster runs without its node")
     here = Node(info.kubeconfig, started_cluster=not info.reused)
-    if podnetwork.installed(Api(info.kubeconfig)):
-        return here
-    here.backend = Path(tempfile.mkdtemp(prefix="np-attach-bench-")) / "pulumi"
-    project = engine.project_copy(here.backend.parent / "project")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = make_run.main(["dev"], work_dir=project, backend=here.backend)
-    if code != 0:
-        raise BenchError(f"deploying the dev stack failed:\n{out.getvalue()[-2000:]}")
-    say("[bench] dev stack deployed (Flannel + Multus thick) into a temporary backend")
+    api = Api(info.kubeconfig)
+    if not podnetwork.installed(api):
+        say("[bench] bringing up the platform stack (Flannel + Multus thick)")
+        st = engine.stack("platform", kubeconfig=info.kubeconfig)
+        engine.up(st, pulumi_backend_dir())
+    deadline = time.monotonic() + 180
+    while not (state := podnetwork.network_state(api)).ready:
+        if time.monotonic() > deadline:
+            raise BenchError(f"the node's pod network is not ready: {state.problems}")
+        time.sleep(1)
     return here
 
 
 def take_down(here: Node) -> list[str]:
     problems = []
-    if here.backend is not None and not here.started_cluster:
-        try:
-            st = engine.stack("dev", work_dir=here.backend.parent / "project",
-                              kubeconfig=here.kubeconfig, backend=here.backend)
-            st.destroy()
-            st.workspace.remove_stack("dev")
-        except Exception as e:
-            problems.append(f"destroying the dev stack: {e}")
     if here.started_cluster:
         try:
             cluster.down()
         except Exception as e:
             problems.append(f"cluster down: {e}")
-    if here.backend is not None:
-        shutil.rmtree(here.backend.parent, ignore_errors=True)
     return problems
 
 

@@ -40,7 +40,7 @@ def dev_apps_stack(namespace: str = NS) -> str:
     ``namespace``."""
     doc = yaml.safe_load((REPO_ROOT / "stacks/Pulumi.dev.yaml").read_text())
     spec = doc["config"][CONFIG_KEY]
-    spec.pop("multus")
+    spec.pop("multus", None)
     spec["install_nad_crd"] = False
     spec["guardrails"] = {"pod_security": [{"namespace": namespace, "enforce": "baseline",
                                             "create": True}],
