@@ -8,8 +8,9 @@ go-containerregistry) and keeps the resulting image tarball in the tool cache::
     <tools_cache_root>/images/<name>-<key>.json   its config digest, manifest digest, refs
 
 ``<key>`` hashes the resolved spec: the tool builds it uses (their paths carry the tool
-hash), the host files' paths, sizes and mtimes with their Debian package versions, and the
-imagetool build. A warm call costs a few ``stat`` calls per file. :func:`import_into` loads the
+hash), the host files' paths, sizes and mtimes with their Debian package versions, the Go
+sources of this repository's own binaries, and the imagetool build. A warm call costs a few
+``stat`` calls per file (and reading the Go module it builds). :func:`import_into` loads the
 images into the node's containerd (namespace ``k8s.io``, where the CRI plugin looks) unless
 each reference already names the same image.
 
@@ -25,18 +26,19 @@ import fnmatch
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from harness import tools
-from harness.paths import tools_cache_root
+from harness.paths import REPO_ROOT, tools_cache_root
 
 DECLARATIONS = Path(__file__).with_name("images.toml")
 K8S_NAMESPACE = "k8s.io"
@@ -71,6 +73,13 @@ class FileSource:
     """Set for a directory source: ``host`` is a directory, ``to`` its place in the image."""
     text: str | None = None
     """The file's content, given in the declaration."""
+    go: str | None = None
+    """A main package of this repository (``node/cmd/netplumb-node``), built here."""
+    ldflags: tuple[str, ...] = ()
+    """``-X`` flags of a ``go`` build (``-s -w`` are always given)."""
+    sums: bool = False
+    """A ``SHA256SUMS`` manifest (as ``sha256sum`` writes it) of every other file in the
+    same image directory."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,8 @@ def _strs(raw: Any, where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
-_FILE_KEYS = {"to", "tool", "output", "host", "deb", "libs", "mode", "glob", "text"}
+_FILE_KEYS = {"to", "tool", "output", "host", "deb", "libs", "mode", "glob", "text", "go",
+              "ldflags", "sums"}
 
 
 def _file(raw: Any, where: str, *, directory: bool) -> FileSource:
@@ -114,14 +124,18 @@ def _file(raw: Any, where: str, *, directory: bool) -> FileSource:
         to=str(raw.get("to", raw.get("host", ""))), tool=raw.get("tool"),
         output=raw.get("output"), host=raw.get("host"), deb=raw.get("deb"),
         libs=bool(raw.get("libs", False)), mode=raw.get("mode"),
-        glob=raw.get("glob", "*") if directory else None, text=raw.get("text"))
+        glob=raw.get("glob", "*") if directory else None, text=raw.get("text"),
+        go=raw.get("go"), ldflags=_strs(raw.get("ldflags"), f"{where} ldflags"),
+        sums=bool(raw.get("sums", False)))
     if not src.to.startswith("/"):
         raise ImageError(f"{where}: `to` must be an absolute path in the image")
     if directory and src.host is None:
         raise ImageError(f"{where}: an [[image.dir]] needs `host`")
-    kinds = sum(x is not None for x in (src.tool, src.host, src.text))
+    kinds = sum(x is not None for x in (src.tool, src.host, src.text, src.go)) + src.sums
     if kinds != 1 or (src.tool is not None) != (src.output is not None):
-        raise ImageError(f"{where}: give exactly one of tool + output, host, text")
+        raise ImageError(f"{where}: give exactly one of tool + output, host, text, go, sums")
+    if src.ldflags and src.go is None:
+        raise ImageError(f"{where}: ldflags belong to a `go` build")
     return src
 
 
@@ -225,6 +239,87 @@ def _shared_libraries(path: str) -> list[str]:
     return libs
 
 
+def _text_file(text: str, digest: str) -> Path:
+    """A cache file holding ``text`` (named by its digest), for entries given as content."""
+    text_file = images_dir() / "texts" / f"{digest}.txt"
+    if not text_file.exists():
+        text_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = text_file.with_suffix(f".{os.getpid()}")
+        tmp.write_text(text)
+        tmp.rename(text_file)
+    return text_file
+
+
+def _sha256sums(entries: Iterable[Mapping[str, Any]], directory: str, manifest: str) -> str:
+    """``sha256sum``'s output for the image's files directly in ``directory``, sorted."""
+    lines = []
+    for e in entries:
+        path = str(e["path"])
+        if e["type"] == "file" and os.path.dirname(path) == directory and path != manifest:
+            h = hashlib.sha256()
+            with open(e["source"], "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            lines.append(f"{h.hexdigest()}  {os.path.basename(path)}\n")
+    if not lines:
+        raise ImageError(f"{manifest}: no files in {directory} to list")
+    return "".join(sorted(lines, key=lambda line: line[66:]))
+
+
+def _go_module(package_dir: Path) -> Path:
+    for d in (package_dir, *package_dir.parents):
+        if (d / "go.mod").is_file():
+            return d
+        if d == REPO_ROOT:
+            break
+    raise ImageError(f"{package_dir}: not inside a Go module of this repository")
+
+
+def build_go(package: str, ldflags: Sequence[str] = ()) -> tuple[Path, str]:
+    """Build a main package of this repository (``CGO_ENABLED=0``, ``-trimpath``, ``-s -w``
+    plus ``ldflags``) into the image cache; return the binary and its cache key.
+
+    The key hashes the Go version, the package, the flags and every ``go.mod``, ``go.sum`` and
+    non-test ``.go`` file of its module, so a change to the sources builds it again.
+    """
+    package_dir = (REPO_ROOT / package).resolve()
+    if not package_dir.is_dir() or not package_dir.is_relative_to(REPO_ROOT):
+        raise ImageError(f"go = {package!r}: no such package directory in this repository")
+    module = _go_module(package_dir)
+    h = hashlib.sha256()
+    h.update(f"{tools.go_version()}\0{package}\0{' '.join(ldflags)}\0".encode())
+    sources = sorted(p for p in module.rglob("*") if p.is_file() and (
+        p.name in ("go.mod", "go.sum")
+        or (p.suffix == ".go" and not p.name.endswith("_test.go"))))
+    for p in sources:
+        h.update(str(p.relative_to(module)).encode() + b"\0" + p.read_bytes() + b"\0")
+    key = h.hexdigest()[:16]
+    name = package_dir.name
+    dest = images_dir() / "go" / f"{name}-{key}"
+    binary = dest / name
+    with _locked(images_dir() / "locks" / f"go-{name}.lock"):
+        if binary.is_file():
+            return binary, key
+        env = dict(os.environ, CGO_ENABLED="0")
+        goflags = env.get("GOFLAGS", "").split()
+        env["GOFLAGS"] = " ".join([*goflags, *(f for f in ("-trimpath", "-mod=readonly")
+                                              if f not in goflags)])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+        try:
+            proc = subprocess.run(
+                ["go", "build", "-o", str(tmp / name),
+                 "-ldflags=" + " ".join(["-s", "-w", *ldflags]),
+                 "./" + str(package_dir.relative_to(module))],
+                cwd=module, env=env, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise ImageError(f"go build {package}: {(proc.stdout + proc.stderr).strip()}")
+            tmp.rename(dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return binary, key
+
+
 @dataclass
 class _Resolved:
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -263,14 +358,8 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
     for src in image.files:
         if src.text is not None:
             digest = hashlib.sha256(src.text.encode()).hexdigest()[:16]
-            text_file = images_dir() / "texts" / f"{digest}.txt"
-            if not text_file.exists():
-                text_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = text_file.with_suffix(f".{os.getpid()}")
-                tmp.write_text(src.text)
-                tmp.rename(text_file)
-            out.add_file(src.to, str(text_file), src.mode if src.mode is not None else 0o644,
-                         digest)
+            out.add_file(src.to, str(_text_file(src.text, digest)),
+                         src.mode if src.mode is not None else 0o644, digest)
         elif src.tool is not None:
             assert src.output is not None
             if src.tool not in all_tools:
@@ -283,6 +372,11 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
                 raise ImageError(f"{image.name}: {path} is not built (make tools)")
             out.add_file(src.to, str(path), src.mode if src.mode is not None else 0o755,
                          tools.tool_hash(tool))
+        elif src.go is not None:
+            built, key = build_go(src.go, src.ldflags)
+            out.add_file(src.to, str(built), src.mode if src.mode is not None else 0o755, key)
+        elif src.sums:
+            continue
         elif src.glob is not None:
             assert src.host is not None
             names = sorted(n for n in os.listdir(src.host) if fnmatch.fnmatch(n, src.glob))
@@ -293,6 +387,12 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
         else:
             assert src.host is not None
             host_file(src.to, src.host, src)
+    for src in image.files:
+        if src.sums:
+            text = _sha256sums(out.entries.values(), os.path.dirname(src.to), src.to)
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            out.add_file(src.to, str(_text_file(text, digest)),
+                         src.mode if src.mode is not None else 0o644, digest)
     entries = list(out.entries.values())
     for d in image.dirs:
         entries.append({"path": d, "type": "dir", "mode": 0o1777 if d == "/tmp" else 0o755})

@@ -12,6 +12,7 @@ import pytest
 from harness import tools
 from harness.node import images
 from harness.paths import REPO_ROOT
+from netplumb.args.images import NETPLUMB_NODE_IMAGE, NETPLUMB_NODE_VERSION, WHEREABOUTS_IMAGE
 from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan, render_plan
 
@@ -37,7 +38,7 @@ def _normalise(ref: str) -> str:
     return ref
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["platform", "dev", "prod"])
 def test_every_rendered_image_is_built_here_or_declared_unbuildable(stack: str) -> None:
     built = set(images.all_refs())
     _, unbuildable = images.load()
@@ -50,9 +51,65 @@ def test_every_rendered_image_is_built_here_or_declared_unbuildable(stack: str) 
     assert not (built & set(not_built))
 
 
-def test_dev_stack_runs_only_images_built_here() -> None:
+@pytest.mark.parametrize("stack", ["platform", "dev"])
+def test_embedded_stacks_run_only_images_built_here(stack: str) -> None:
     built = set(images.all_refs())
-    assert {_normalise(r) for r in _rendered_images("dev")} <= built
+    assert {_normalise(r) for r in _rendered_images(stack)} <= built
+
+
+def test_node_plugin_and_whereabouts_images_are_the_rendered_references() -> None:
+    """The references and the stamped version are netplumb's pins, and the node plugin image
+    holds exactly node/README.md's layout (every bundled plugin, the shim, the manifest)."""
+    declared, _ = images.load()
+    node = declared["netplumb-node"]
+    assert node.refs == (NETPLUMB_NODE_IMAGE,)
+    assert node.entrypoint == ("/usr/local/bin/netplumb-node",)
+    (binary,) = [f for f in node.files if f.to == "/usr/local/bin/netplumb-node"]
+    assert binary.go == "node/cmd/netplumb-node"
+    assert binary.ldflags == (
+        f"-X netplumb.dev/node/internal/buildinfo.Version={NETPLUMB_NODE_VERSION}",)
+    readme = (REPO_ROOT / "node/README.md").read_text()
+    layout = readme.split("## Image layout", 1)[1].split("```")[1]
+    listed = {line.split()[0] for line in layout.splitlines() if line.startswith("/")}
+    assert {f.to for f in node.files} == listed
+    assert [f.to for f in node.files if f.sums] == ["/opt/netplumb/plugins/SHA256SUMS"]
+    assert declared["whereabouts"].refs == (WHEREABOUTS_IMAGE,)
+    wb_files = {f.to: f for f in declared["whereabouts"].files}
+    for path in ("/whereabouts", "/ip-control-loop", "/node-slice-controller",
+                 "/install-cni.sh", "/lib.sh", "/token-watcher.sh"):
+        assert wb_files[path].tool == "whereabouts", path
+
+
+def test_image_sums_and_go_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sums entry lists the other files of its directory as sha256sum does; a `go` entry is
+    built from this repository's sources once, and again when they change."""
+    monkeypatch.setenv("NETPLUMB_TOOLS_CACHE", str(tmp_path / "cache"))
+    module = tmp_path / "repo" / "mod"
+    (module / "cmd" / "hello").mkdir(parents=True)
+    (module / "go.mod").write_text("module example.test/mod\n\ngo 1.22\n")
+    main = module / "cmd" / "hello" / "main.go"
+    main.write_text('package main\n\nvar Word = "x"\n\nfunc main() { println(Word) }\n')
+    monkeypatch.setattr(images, "REPO_ROOT", tmp_path / "repo")
+    binary, key = images.build_go("mod/cmd/hello", ["-X main.Word=hi"])
+    out = subprocess.run([str(binary)], capture_output=True, text=True, check=True)
+    assert out.stderr == "hi\n"
+    assert images.build_go("mod/cmd/hello", ["-X main.Word=hi"]) == (binary, key)
+    main.write_text(main.read_text() + "\n// changed\n")
+    assert images.build_go("mod/cmd/hello", ["-X main.Word=hi"])[1] != key
+    with pytest.raises(images.ImageError, match="no such package"):
+        images.build_go("mod/cmd/absent")
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"a\n")
+    b.write_bytes(b"")
+    text = images._sha256sums(
+        [{"path": "/p/b", "type": "file", "source": str(b)},
+         {"path": "/p/a", "type": "file", "source": str(a)},
+         {"path": "/q/a", "type": "file", "source": str(a)},
+         {"path": "/p/SHA256SUMS", "type": "file", "source": str(a)}], "/p", "/p/SHA256SUMS")
+    assert text == (
+        "87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7  a\n"
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b\n")
 
 
 def test_declarations_say_how_they_differ_from_upstream() -> None:
@@ -71,6 +128,14 @@ def test_a_wrong_declaration_is_refused(tmp_path: Path) -> None:
         images.load(bad)
     bad.write_text('[[image]]\nname = "x"\nrefs = []\n')
     with pytest.raises(images.ImageError, match="no refs"):
+        images.load(bad)
+    bad.write_text('[[image]]\nname = "x"\nrefs = ["a/b:1"]\n'
+                   '[[image.file]]\nto = "/x"\nhost = "/bin/true"\nldflags = ["-X a=b"]\n')
+    with pytest.raises(images.ImageError, match="ldflags belong to a `go` build"):
+        images.load(bad)
+    bad.write_text('[[image]]\nname = "x"\nrefs = ["a/b:1"]\n'
+                   '[[image.file]]\nto = "/x"\ngo = "node/cmd/x"\nsums = true\n')
+    with pytest.raises(images.ImageError, match="exactly one of"):
         images.load(bad)
 
 

@@ -7,7 +7,7 @@ import "runtime"
 // Version is set with -ldflags "-X netplumb.dev/node/internal/buildinfo.Version=v0.1.0".
 var Version = "dev"
 
-// Pins of the plugin sources bundled in the image (see tools/node-plugins/go.mod).
+// Pins of the plugin sources bundled in the image (tools/cni-plugins, tools/whereabouts).
 const (
 	CNIPlugins  = "v1.9.1"
 	Whereabouts = "v0.9.2"
