@@ -5,8 +5,8 @@ containers beside each other.
 The pods use the host network: the plugins they install are what the pod network itself
 needs (Flannel's bridge, host-local and portmap), so they cannot wait for it. Every container
 has a read-only root filesystem and drops every capability; only the dhcp daemon, which runs
-DHCP clients inside the pods' network namespaces, adds ``NET_ADMIN``, ``NET_RAW`` and
-``SYS_ADMIN`` (setns).
+DHCP clients inside the pods' network namespaces, adds ``NET_ADMIN``, ``NET_RAW``,
+``SYS_ADMIN`` (setns) and ``DAC_OVERRIDE`` (its socket directory may be mode 0600).
 """
 
 from __future__ import annotations
@@ -44,9 +44,12 @@ def restricted() -> dict[str, Any]:
             "capabilities": {"drop": ["ALL"]}}
 
 
-DHCP_CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
+DHCP_CAPABILITIES = ["DAC_OVERRIDE", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
 """What the dhcp daemon needs: it enters pod network namespaces (setns: SYS_ADMIN) and runs
-DHCP clients there on raw sockets, configuring the lease's address (NET_RAW, NET_ADMIN)."""
+DHCP clients there on raw sockets, configuring the lease's address (NET_RAW, NET_ADMIN). Its
+socket lives in the host's ``/run/cni``, which the tuning plugin creates with mode 0600
+(``MkdirAll(/run/cni/tuning, 0o600)`` in containernetworking/plugins v1.9.1) where it ran
+first: root without DAC_OVERRIDE cannot even look into it (found on the real node)."""
 
 
 def rules() -> list[dict[str, Any]]:

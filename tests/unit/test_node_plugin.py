@@ -114,7 +114,8 @@ def test_least_privileges() -> None:
         assert sc["capabilities"]["drop"] == ["ALL"], name
         if name == "dhcp":
             # setns into pod namespaces, raw sockets and addresses there
-            assert sorted(sc["capabilities"]["add"]) == ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
+            assert sorted(sc["capabilities"]["add"]) == ["DAC_OVERRIDE", "NET_ADMIN", "NET_RAW",
+                                                          "SYS_ADMIN"]
             assert "allowPrivilegeEscalation" not in sc
         else:
             assert "add" not in sc["capabilities"], name

@@ -1,0 +1,357 @@
+"""The node plugin on the real node: CNI metrics measured from real operations through Multus
+thick, operations unaffected when the metrics side is stopped, and dhcp IPAM through its
+dhcp daemon with Debian's dnsmasq as the DHCP server.
+
+The platform stack (session fixture ``pod_network``) placed the node plugin beside Multus:
+its init container put the pinned plugins into ``/opt/cni/bin``, each behind the measuring
+shim; its ``metrics`` container serves ``127.0.0.1:9561`` on the node (host network). Pods
+here are created directly in one namespace (``nadspace``) so the test knows exactly which CNI
+operations happened: each pod is one ADD per plugin of its network when its sandbox starts
+and one DEL when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from harness import underlay
+from harness.cluster.api import wait_for
+from harness.node import cri
+from harness.pytest_fixtures import NetworkHandle
+from harness.verify import link_state
+from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
+from netplumb.cni.config import CniConfig
+from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad
+from tests.e2e import nodemetrics as nm
+from tests.e2e.nadspace import NadSpace, nad_namespace
+
+pytestmark = pytest.mark.e2e
+
+NS = "nodeplugin"
+NODE_PLUGIN_DS = "/apis/apps/v1/namespaces/kube-system/daemonsets/netplumb-node"
+OPS = "multus_cni_operations_total"
+ERRORS = "multus_cni_errors_total"
+DURATION = "multus_cni_operation_duration_seconds"
+ATTACHMENTS = "multus_network_attachments_total"
+NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def node_plugin(pod_network: NetworkHandle) -> NetworkHandle:
+    """The node plugin placed by the platform stack, Ready, its shims in the CNI bin dir."""
+    api = pod_network.node.cluster.api()
+
+    def ready() -> bool:
+        ds = api.get_or_none(NODE_PLUGIN_DS)
+        st = (ds or {}).get("status") or {}
+        return bool(ds) and st.get("numberReady", 0) >= 1 and (
+            st.get("numberReady") == st.get("desiredNumberScheduled"))
+
+    wait_for("the netplumb-node DaemonSet Ready", ready, timeout=120)
+    installed = json.loads(Path("/opt/cni/bin/.netplumb/installed.json").read_text())
+    assert "macvlan" in json.dumps(installed)
+    wait_for("the node plugin's metrics endpoint", lambda: nm.scrape(), timeout=60)
+    return pod_network
+
+
+@pytest.fixture(scope="module")
+def space(node_plugin: NetworkHandle) -> Iterator[NadSpace]:
+    with nad_namespace(node_plugin, NS) as space:
+        yield space
+
+
+def _macvlan(name: str, master: str, ipam: dict[str, Any],
+             capabilities: dict[str, bool] | None = None) -> CniConfig:
+    spec: dict[str, Any] = {"master": master, "mode": "bridge", "ipam": ipam}
+    if capabilities:
+        spec["capabilities"] = capabilities
+    return MacvlanNetworkArgs.parse(spec).cni_config(name)
+
+
+def _pod(space: NadSpace, name: str) -> Any:
+    return space.core.read_namespaced_pod(name, NS)
+
+
+def _running(space: NadSpace, name: str, timeout: float = 90) -> Any:
+    def check() -> Any:
+        pod = _pod(space, name)
+        return pod if pod.status.phase == "Running" else None
+    return wait_for(f"pod {NS}/{name} Running", check, timeout=timeout)
+
+
+def _gone(space: NadSpace, name: str, uid: str, timeout: float = 90) -> None:
+    """Deleted: the API object gone and its sandbox no longer ready (its network torn down)."""
+    from kubernetes import client
+
+    def check() -> bool:
+        try:
+            _pod(space, name)
+            return False
+        except client.exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise
+        return not any(s.ready and s.uid == uid for s in cri.sandboxes(namespace=NS, name=name))
+    wait_for(f"pod {NS}/{name} gone", check, timeout=timeout)
+
+
+def _delete(space: NadSpace, name: str) -> None:
+    uid = _pod(space, name).metadata.uid
+    space.core.delete_namespaced_pod(name, NS, grace_period_seconds=0)
+    _gone(space, name, uid)
+
+
+def _status_entry(pod: Any, interface: str = "net1") -> dict[str, Any]:
+    status = json.loads(pod.metadata.annotations[NETWORK_STATUS])
+    [entry] = [s for s in status if s.get("interface") == interface]
+    return dict(entry)
+
+
+def _settled(fetch: Callable[[], T], ok: Callable[[T], bool], what: str,
+             timeout: float = 30) -> T:
+    """``fetch()`` once ``ok`` holds for it (scrapes drain what the shim sent first)."""
+    found: list[T] = []
+
+    def check() -> bool:
+        found[:] = [fetch()]
+        return ok(found[0])
+    try:
+        wait_for(what, check, timeout=timeout)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; last: {found[0] if found else None}") from None
+    return found[0]
+
+
+# --------------------------------------------------------------------------- ADD and DEL
+
+
+def test_add_and_del_through_multus_thick_counted_exactly(space: NadSpace) -> None:
+    net = "np-metrics"
+    space.create_nad(net, _macvlan(net, "np-mtrunder0", {
+        "type": "host-local", "subnet": "198.51.100.0/24", "rangeStart": "198.51.100.130",
+        "rangeEnd": "198.51.100.139"}))
+    sel = [{"name": net, "interface": "net1"}]
+    ours = {"network": net}
+    before = nm.scrape()
+
+    for name in ("m1", "m2"):
+        space.create_pod(name, sel)
+    for name in ("m1", "m2"):
+        _running(space, name)
+
+    def counted(s: nm.Samples) -> bool:
+        return s.value(OPS, op="ADD", plugin="macvlan", **ours) >= 2
+    added = _settled(nm.scrape, counted, "two macvlan ADDs counted")
+    for plugin in ("macvlan", "host-local"):
+        assert added.delta(before, OPS, plugin=plugin, op="ADD", result="success",
+                           **ours) == 2, plugin
+        assert added.delta(before, f"{DURATION}_count", plugin=plugin, op="ADD", **ours) == 2
+        assert added.delta(before, f"{DURATION}_bucket", plugin=plugin, op="ADD", le="+Inf",
+                           **ours) == 2
+        assert added.delta(before, f"{DURATION}_sum", plugin=plugin, op="ADD", **ours) > 0
+    assert added.value(OPS, op="DEL", **ours) == 0
+    assert added.value(OPS, result="error", **ours) == 0
+    assert added.value(ERRORS, **ours) == 0
+    assert added.value(ATTACHMENTS, namespace=NS, **ours) == 2
+    # host-local's pool on this node: 10 addresses, 2 handed out
+    assert added.value("netplumb_ipam_pool_size", ipam="host-local", **ours) == 10
+    assert added.value("netplumb_ipam_pool_allocated", ipam="host-local", **ours) == 2
+    # a DEL's result is checked below: the ADD results are the pods' addresses
+    addrs = {a for n in ("m1", "m2") for a in _status_entry(_pod(space, n))["ips"]}
+    assert len(addrs) == 2 and all(a.startswith("198.51.100.13") for a in addrs)
+
+    _delete(space, "m1")
+    one_gone = _settled(nm.scrape, lambda s: s.value(ATTACHMENTS, namespace=NS, **ours) == 1,
+                        "one attachment left")
+    for plugin in ("macvlan", "host-local"):
+        assert one_gone.delta(added, OPS, plugin=plugin, op="DEL", result="success",
+                              **ours) == 1, plugin
+        assert one_gone.delta(added, f"{DURATION}_count", plugin=plugin, op="DEL", **ours) == 1
+    assert one_gone.delta(added, OPS, op="ADD", **ours) == 0
+    assert one_gone.value("netplumb_ipam_pool_allocated", ipam="host-local", **ours) == 1
+
+    _delete(space, "m2")
+    all_gone = _settled(nm.scrape, lambda s: s.value(ATTACHMENTS, namespace=NS, **ours) == 0,
+                        "no attachment left")
+    for plugin in ("macvlan", "host-local"):
+        assert all_gone.delta(before, OPS, plugin=plugin, op="DEL", result="success",
+                              **ours) == 2, plugin
+        assert all_gone.delta(before, OPS, plugin=plugin, op="ADD", **ours) == 2
+    assert all_gone.value(OPS, result="error", **ours) == 0
+    # the series stays, at 0, rather than vanishing
+    assert all_gone.matching(ATTACHMENTS, namespace=NS, **ours)
+    assert all_gone.value("netplumb_ipam_pool_allocated", ipam="host-local", **ours) == 0
+
+
+def test_failing_add_counted_with_its_reason(space: NadSpace) -> None:
+    net = "np-nomaster"
+    absent = "np-absent0"  # never made: the NAD is created without its underlay
+    assert absent not in underlay.host_links()
+    # macvlan looks its master up before it calls IPAM: no address is ever taken
+    config = _macvlan(net, absent, {"type": "host-local", "subnet": "198.51.100.0/24",
+                                    "rangeStart": "198.51.100.141",
+                                    "rangeEnd": "198.51.100.142"})
+    space.custom.create_namespaced_custom_object(NAD_GROUP, NAD_VERSION, NS, NAD_PLURAL,
+                                                 nad(net, NS, config))
+    ours = {"network": net, "plugin": "macvlan", "op": "ADD"}
+    before = nm.scrape()
+    space.create_pod("nomaster", [{"name": net, "interface": "net1"}])
+    try:
+        failed = _settled(nm.scrape, lambda s: s.delta(before, ERRORS, **ours) >= 1,
+                          "a failed macvlan ADD counted", timeout=60)
+        reasons = failed.matching(ERRORS, **ours)
+        # macvlan v1.9.1 reads the master's MTU first and returns netlink's error as it is
+        # (CNI code 999, no link name)
+        assert {dict(lbls)["reason"] for lbls in reasons} == {"999: Link not found"}
+        # every failed operation counts once as an error and once with result=error
+        assert failed.delta(before, OPS, result="error", **ours) == failed.delta(
+            before, ERRORS, **ours)
+        assert failed.value(OPS, result="success", **ours) == 0
+        assert failed.value(ATTACHMENTS, network=net) == 0
+        assert _pod(space, "nomaster").status.phase == "Pending"
+    finally:
+        space.core.delete_namespaced_pod("nomaster", NS, grace_period_seconds=0)
+
+
+# --------------------------------------------------------------------------- metrics stopped
+
+
+def test_operations_unchanged_with_the_metrics_container_stopped(space: NadSpace) -> None:
+    """The metrics process frozen (SIGSTOP: its socket unread, no scrape answered): a pod's
+    ADD and DEL succeed with the same result as with metrics running, and what the shim
+    recorded meanwhile is counted once the process continues."""
+    net = "np-fixed"
+    space.create_nad(net, _macvlan(net, "np-fixunder0", {"type": "static"},
+                                   {"ips": True, "mac": True}))
+    sel = [{"name": net, "interface": "net1", "ips": ["198.51.100.150/24"],
+            "mac": "02:00:c6:33:64:96"}]
+    ours = {"network": net, "plugin": "macvlan"}
+
+    def attach_and_detach(name: str) -> tuple[dict[str, Any], tuple[str, set[str]]]:
+        space.create_pod(name, sel)
+        pod = _running(space, name)
+        entry = _status_entry(pod)
+        inside = link_state(cri.pod_netns(NS, name, pod.metadata.uid), "net1")
+        _delete(space, name)
+        return entry, inside
+
+    with_metrics = attach_and_detach("fixed-a")
+    counted = _settled(nm.scrape, lambda s: s.value(OPS, op="DEL", **ours) == 1,
+                       "fixed-a's DEL counted")
+    pids = nm.node_plugin_pids("metrics")
+    assert len(pids) == 1, pids
+    started = time.monotonic()
+    with nm.frozen(pids):
+        with pytest.raises(OSError):
+            nm.scrape(timeout=1)
+        without_metrics = attach_and_detach("fixed-b")
+        took = time.monotonic() - started
+    assert without_metrics == with_metrics
+    assert with_metrics[1] == ("02:00:c6:33:64:96", {"198.51.100.150/24"})
+    print(f"pod create, Running, delete, gone with the metrics process stopped: {took:.1f}s")
+    after = _settled(nm.scrape, lambda s: s.value(OPS, op="DEL", **ours) == 2,
+                     "fixed-b's operations counted after the metrics process continued")
+    assert after.delta(counted, OPS, op="ADD", result="success", **ours) == 1
+    assert after.delta(counted, OPS, op="DEL", result="success", **ours) == 1
+    assert after.value("netplumb_node_spool_dropped_total") == counted.value(
+        "netplumb_node_spool_dropped_total")
+
+
+# --------------------------------------------------------------------------- dhcp
+
+
+DHCP_NETNS = "np-dhcpsrv"
+DHCP_BRIDGE = "np-dhcpbr0"
+DHCP_VETH = "np-dhcpv0"
+DHCP_SERVER = "198.51.100.161"
+DHCP_RANGE = ("198.51.100.170", "198.51.100.180")
+
+
+@pytest.fixture
+def dhcp_server(space: NadSpace) -> Iterator[Path]:
+    """dnsmasq serving DHCP in a network namespace of its own, reachable from pods on the
+    bridge ``np-dhcpbr0`` through a veth pair; everything removed afterwards."""
+    dnsmasq = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+    if not os.path.exists(dnsmasq):
+        pytest.skip("Debian's dnsmasq is not installed (apt-get install dnsmasq-base; "
+                    ".ci/run does it)")
+    if DHCP_NETNS in underlay.netns_names():
+        raise AssertionError(f"netns {DHCP_NETNS} exists already: left by someone else")
+    made = underlay.ensure_underlay([underlay.Link(DHCP_BRIDGE, "bridge")])
+    tmp = Path(tempfile.mkdtemp(prefix="np-dnsmasq-"))
+    leases = tmp / "leases"
+    proc: subprocess.Popen[bytes] | None = None
+    log = open(tmp / "dnsmasq.log", "wb")
+    underlay.ip("netns", "add", DHCP_NETNS)
+    try:
+        peer = "np-dhcpv1"
+        underlay.ip("link", "add", DHCP_VETH, "type", "veth", "peer", "name", peer)
+        made.append(DHCP_VETH)
+        underlay.ip("link", "set", peer, "netns", DHCP_NETNS)
+        underlay.ip("link", "set", DHCP_VETH, "master", DHCP_BRIDGE, "up")
+        underlay.ip("addr", "add", f"{DHCP_SERVER}/27", "dev", peer, netns=DHCP_NETNS)
+        underlay.ip("link", "set", peer, "up", netns=DHCP_NETNS)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", DHCP_NETNS, dnsmasq, "--keep-in-foreground",
+             "--conf-file=/dev/null", "--port=0", f"--interface={peer}", "--bind-interfaces",
+             f"--dhcp-range={DHCP_RANGE[0]},{DHCP_RANGE[1]},255.255.255.224,10m",
+             f"--dhcp-leasefile={leases}", f"--pid-file={tmp / 'pid'}", "--user=root",
+             "--group=root", "--log-dhcp", "--log-facility=-", "--dhcp-authoritative"],
+            stdout=log, stderr=subprocess.STDOUT)
+        wait_for("dnsmasq listening", lambda: (tmp / "pid").exists() or proc.poll() is not None,
+                 timeout=10)
+        assert proc.poll() is None, (tmp / "dnsmasq.log").read_text()
+        yield leases
+    finally:
+        if proc is not None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log.close()
+        print((tmp / "dnsmasq.log").read_text()[-3000:])
+        underlay.ip("netns", "del", DHCP_NETNS, check=False)
+        underlay.remove_underlay(made)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server: Path) -> None:
+    net = "np-dhcp"
+    config = BridgeNetworkArgs.parse({"bridge": DHCP_BRIDGE, "isGateway": False,
+                                      "ipam": {"type": "dhcp"}}).cni_config(net)
+    space.create_nad(net, config)
+    assert os.path.exists("/run/cni/dhcp.sock"), "the node plugin's dhcp daemon has no socket"
+    before = nm.scrape()
+    space.create_pod("dhcp-client", [{"name": net, "interface": "net1"}])
+    pod = _running(space, "dhcp-client", timeout=120)
+    mac, addrs = link_state(cri.pod_netns(NS, "dhcp-client", pod.metadata.uid), "net1")
+    [addr] = addrs
+    ip, prefix = addr.split("/")
+    assert prefix == "27"
+    first, last = (int(x.rsplit(".", 1)[1]) for x in DHCP_RANGE)
+    assert ip.startswith("198.51.100.") and first <= int(ip.rsplit(".", 1)[1]) <= last, addr
+    assert _status_entry(pod)["ips"] == [ip]
+    leases = dhcp_server.read_text()
+    assert any(line.split()[1:3] == [mac, ip] for line in leases.splitlines()), leases
+    counted = _settled(nm.scrape, lambda s: s.delta(before, OPS, network=net, plugin="dhcp",
+                                                      op="ADD") >= 1, "the dhcp ADD counted")
+    assert counted.delta(before, OPS, network=net, plugin="dhcp", op="ADD",
+                         result="success") == 1
+    assert counted.delta(before, OPS, network=net, plugin="bridge", op="ADD",
+                         result="success") == 1
+    _delete(space, "dhcp-client")
+    # DEL releases the lease: dnsmasq forgets it
+    wait_for("the lease released", lambda: mac not in dhcp_server.read_text(), timeout=30)
