@@ -85,7 +85,7 @@ class NetplumbStack(pulumi.ComponentResource):
         if self.whereabouts is not None:
             nads.append(self.whereabouts)  # pods allocate from its pools
         self.pod_sets = self._sets(f"{name}-pods", pod_manifests(plan), nads, policy,
-                                   await_ready=True)
+                                   await_ready=spec.await_pods)
         resource_of = plan.resource_of()
         self.workloads: dict[str, MultiHomedWorkload] = {}
         for wl_name, w in plan.workloads:
