@@ -75,9 +75,14 @@ def metrics_service(args: MonitoringStackArgs) -> dict[str, Any]:
 def service_monitor(args: MonitoringStackArgs) -> dict[str, Any]:
     """The ServiceMonitor of the metrics Service, in the monitoring namespace: it names the
     Service's namespace (without ``namespaceSelector`` Prometheus looks only in its own) and
-    adds each target's node as the ``node`` label."""
+    adds each target's node as the ``node`` label.
+
+    ``honorLabels``: the metrics carry the pod's ``namespace``, which the operator's target
+    labels (the Service's namespace, ``kube-system``) would otherwise push aside to
+    ``exported_namespace`` (a real Prometheus showed it; kube-state-metrics is scraped the
+    same way for the same reason)."""
     endpoint: dict[str, Any] = {
-        "port": "metrics", "path": "/metrics", "interval": args.interval,
+        "port": "metrics", "path": "/metrics", "interval": args.interval, "honorLabels": True,
         "relabelings": [{"action": "replace",
                          "sourceLabels": ["__meta_kubernetes_pod_node_name"],
                          "targetLabel": "node"}],

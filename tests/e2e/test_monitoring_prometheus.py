@@ -206,7 +206,13 @@ def test_prometheus_scrapes_the_node_plugin(prometheus: str, attached: NadSpace)
         doc = _query(prometheus, expr)
         result = doc["data"]["result"] if doc.get("status") == "success" else []
         return result if [float(r["value"][1]) for r in result] == [3.0] else None
-    result = wait_for(f"Prometheus to return 3 for {expr}", three, timeout=120, interval=2)
+    try:
+        result = wait_for(f"Prometheus to return 3 for {expr}", three, timeout=120, interval=2)
+    except TimeoutError as exc:
+        targets = [(t["scrapePool"], t["health"], t.get("lastError"))
+                   for t in _get(prometheus, "/api/v1/targets")["data"]["activeTargets"]]
+        seen = _query(prometheus, "multus_network_attachments_total")
+        raise AssertionError(f"{exc}\ntargets: {targets}\nall attachments: {seen}") from None
     print(f"attachments visible in Prometheus after {time.monotonic() - started:.1f}s")
     [series] = result
     # the ServiceMonitor's relabeling adds the node; the target is the node plugin's Service

@@ -104,6 +104,8 @@ def test_service_monitor_release_label_and_namespace() -> None:
     [ep] = mon["spec"]["endpoints"]
     assert (ep["port"], ep["path"], ep["interval"], ep["scrapeTimeout"]) == (
         "metrics", "/metrics", "15s", "10s")
+    # the metrics' own namespace label (the pod's) wins over the target's
+    assert ep["honorLabels"] is True
     assert {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"],
             "targetLabel": "node"} in ep["relabelings"]
     # without a release nothing claims one
