@@ -48,9 +48,11 @@ NODE_PATHS = (
     "/etc/cni", "/opt/cni", "/var/lib/kubelet", "/var/lib/cni", "/run/containerd",
     "/var/log/containers", "/var/log/pods", "/run/flannel", "/run/multus",
     "/run/k8s.cni.cncf.io", "/etc/cni/multus", "/run/xtables.lock", "/run/netns",
-    "/opt/containerd", "/var/lib/containerd", "/run/nri",
+    "/opt/containerd", "/var/lib/containerd", "/run/nri", "/run/netplumb", "/run/cni",
 )
-"""Paths the node (kubelet, containerd, Flannel, Multus) creates; removed at down if new."""
+"""Paths the node (kubelet, containerd, Flannel, Multus, the node plugin's state dir and the
+dhcp daemon's socket dir) creates; removed at down if new (new entries only, where the path
+existed)."""
 MUST_NOT_EXIST = ("/var/lib/kubelet", "/run/containerd")
 """If these exist before the node starts, another node owns this host: refuse."""
 SYSCTL_ROOTS = ("kernel", "vm", "net/core", "net/ipv4", "net/ipv6/conf/all",
