@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import underlay
+from harness.cni import Cni, CniError
 from tests.dataplane.netns import (
-    Cni,
-    PluginError,
     Sandbox,
     leftover_namespaces,
     link,
@@ -95,7 +94,7 @@ def test_concurrent_adds_exhaust_pool_cleanly(sandbox: Sandbox, cni: Cni, tmp_pa
         try:
             res = sandbox.add(conf, ns, ifname="net1", cid=cid)
             return ns, str(res["ips"][0]["address"]), None
-        except PluginError as e:
+        except CniError as e:
             return ns, None, str(e)
 
     t0 = time.monotonic()
