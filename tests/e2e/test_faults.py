@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,8 @@ def _multus_pod(api: Api) -> Any:
     return live[0] if len(live) == 1 else None
 
 
-def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle) -> None:
+def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle,
+                                           figure: Callable[[str], None]) -> None:
     """The Multus pod is deleted (grace 0) while pods churn: the DaemonSet starts a new one,
     every pod created once it is Ready attaches, and no sandbox, network namespace or veth
     is left.
@@ -114,7 +115,7 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     assert all(c.attached for c in after), [c for c in after if not c.attached]
     gap = [c for c in done if not c.attached]
     leaks = before.leaks("faults", space.ipam_dirs)
-    print(f"\nMultus killed after {killed_at} cycles; new daemon {new['metadata']['name']} "
+    figure(f"Multus killed after {killed_at} cycles; new daemon {new['metadata']['name']} "
           f"Ready; {len(gap)} pod(s) sandboxed in the gap ran with the cluster network only; "
           f"{len(after)} later pod(s) all attached; left by the outage: {leaks}")
     try:
