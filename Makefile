@@ -19,7 +19,13 @@ $(VENV)/.stamp: pyproject.toml
 	$(VPY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: $(VENV)/.stamp
+# The development harness is not in the wheel; the venv finds it in this checkout.
+$(VENV)/.harness-path: $(VENV)/.stamp
+	$(VPY) -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], \
+		'netplumb-harness.pth').write_text('$(CURDIR)\n')"
+	@touch $@
+
+venv: $(VENV)/.stamp $(VENV)/.harness-path
 
 tools: venv
 	$(VPY) -m harness.tools build
@@ -45,10 +51,10 @@ test: tools lint typecheck gocheck
 	$(VPY) -m pytest -q -ra tests
 
 cluster-up: tools
-	$(VPY) -m netplumb.cli.main cluster up
+	$(VPY) -m harness.cli up
 
 cluster-down: venv
-	$(VPY) -m netplumb.cli.main cluster down
+	$(VPY) -m harness.cli down
 
 clean: cluster-down
 	rm -rf .netplumb

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pulumi
 
-from netplumb.components import NetplumbStack
-from netplumb.spec.stack import spec_from_config
+from netplumb import NetplumbStack, spec_from_config
 
 config = pulumi.Config("netplumb")
 spec, at = spec_from_config(config.get_object("spec"), config.get("specFile"),

@@ -14,8 +14,8 @@ import statistics
 import time
 from typing import Any
 
+from netplumb.args.stack import StackSpec
 from netplumb.plan import build_plan
-from netplumb.spec.stack import StackSpec
 
 
 def make_spec(networks: int, pods: int, per_pod: int = 3) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from netplumb.args.stack import StackSpec
 from netplumb.components import NetplumbStack
 from netplumb.components.network import component_for
 from netplumb.plan import build_plan, render_plan
-from netplumb.spec.stack import StackSpec
 
 
 def make_spec(n: int) -> dict[str, Any]:

@@ -1,7 +1,6 @@
-"""``netplumb cluster up|down|status``: the embedded cluster from the command line.
-
-``netplumb.cli`` dispatches ``netplumb cluster ...`` to :func:`cluster_main`; it also runs as
-``python -m harness.cli up|down|status``.
+"""``python -m harness.cli up|down|status``: the embedded development cluster from the
+command line (``make cluster-up`` / ``make cluster-down``). It is part of the development
+harness, not of the netplumb wheel.
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ def _status(args: argparse.Namespace) -> int:
 def cluster_main(argv: list[str]) -> int:
     """``up`` (idempotent), ``down`` (also cleans a crashed run) or ``status`` (exit 3 if the
     cluster is not ready)."""
-    parser = argparse.ArgumentParser(prog="netplumb cluster", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.cli", description=__doc__)
     parser.add_argument(
         "--dir", type=Path, default=None, help="cluster state dir (default: .netplumb/cluster)"
     )

@@ -53,13 +53,49 @@ def project_copy(dest: Path, stack_files: dict[str, str] | None = None) -> Path:
 
 def stack(name: str, *, work_dir: Path = REPO_ROOT, kubeconfig: Path | None = None,
           backend: Path | None = None) -> auto.Stack:
-    """Create or select stack ``name`` of the project in ``work_dir``."""
-    env = engine_env(kubeconfig, backend or pulumi_backend_dir())
+    """Create or select stack ``name`` of the project in ``work_dir``.
+
+    A stack whose state was written against another cluster (the embedded cluster is
+    recreated by ``cluster down``/``up``; the state outlives it) is refreshed first, so the
+    engine does not update objects that no longer exist. Clusters are told apart by the UID
+    of their ``kube-system`` namespace, recorded beside the state."""
+    backend = backend or pulumi_backend_dir()
+    env = engine_env(kubeconfig, backend)
     bin_dir = Path(env["PATH"].split(os.pathsep)[0])
     ws = auto.LocalWorkspace(
         work_dir=str(work_dir), env_vars=env, pulumi_home=env["PULUMI_HOME"],
         pulumi_command=auto.PulumiCommand(root=str(bin_dir.parent), skip_version_check=True))
-    return auto.Stack.create_or_select(name, ws)
+    st = auto.Stack.create_or_select(name, ws)
+    if kubeconfig is not None:
+        _same_cluster(st, kubeconfig, backend / ".netplumb-clusters" / f"{name}.uid")
+    return st
+
+
+def cluster_uid(kubeconfig: Path) -> str | None:
+    """The UID of the cluster's ``kube-system`` namespace (``None``: not readable)."""
+    from netplumb.kube import Kube, KubeConfigError, KubeError
+
+    try:
+        ns = Kube.from_kubeconfig(str(kubeconfig), timeout=10.0).get("v1", "Namespace",
+                                                                    "kube-system")
+    except (KubeConfigError, KubeError):
+        return None
+    return str(ns["metadata"]["uid"]) if ns else None
+
+
+def _same_cluster(st: auto.Stack, kubeconfig: Path, marker: Path) -> None:
+    uid = cluster_uid(kubeconfig)
+    if uid is None:
+        return
+    known = marker.read_text().strip() if marker.is_file() else None
+    if known == uid:
+        return
+    if known is not None or st.info() is not None:
+        print(f"  [{st.name}] state was written against another cluster: refreshing it",
+              flush=True)
+        st.refresh(on_output=printer(f"  [{st.name}] "))
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(uid + "\n")
 
 
 def printer(prefix: str = "  ") -> Callable[[str], None]:

@@ -58,7 +58,7 @@ from typing import Any
 
 from harness import underlay
 from harness.node import Api, ApiError, Pod, PodNetworkContext, PodNetworkError
-from netplumb.spec.selection import NETWORKS_ANNOTATION
+from netplumb.cni.selection import NETWORKS_ANNOTATION
 
 log = logging.getLogger("netplumb.podnet")
 

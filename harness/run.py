@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from netplumb.args.stack import load_stack_file
 from netplumb.kube import Kube
 from netplumb.ops.verify import VerifyReport, format_text, verify
 from netplumb.plan import build_plan
-from netplumb.spec.stack import load_stack_file
 
 from . import engine, tools
 from . import verify as netns_verify
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT) -> int:
     print(f"\nnetplumb: stack {stack_name} is up ({time.monotonic() - t0:.1f}s)")
     print(f"  kubeconfig   {kubeconfig}")
     print(f"  state        {pulumi_backend_dir()} (passphrase: {engine.DEV_PASSPHRASE})")
-    print("  tear down    .venv/bin/netplumb cluster down")
+    print("  tear down    make cluster-down")
     return 0 if verified else 1
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netplumb.render.nad import MANAGED_BY
-from netplumb.spec.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
+from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
+from netplumb.render.manifests import MANAGED_BY
 
 from . import icmp, underlay
 from .podnet import netns_name

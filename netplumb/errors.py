@@ -90,3 +90,10 @@ def _join(prefix: str, path: str) -> str:
     if path.startswith("[") or prefix.endswith(":"):
         return prefix + path
     return f"{prefix}.{path}"
+
+
+def raise_on_errors(findings: Iterable[Finding], *, context: str = "plan check") -> None:
+    """Raise a :class:`PlanError` of the error findings (warnings pass), if there are any."""
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise PlanError(errors, context=context)

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Finding, PlanError
+from .render.manifests import MANAGED_BY
 
 OWNER_ANNOTATION = "netplumb.dev/owner"
 """``<project>/<stack>`` of the stack that registered the object."""
-MANAGED_BY = {"app.kubernetes.io/managed-by": "netplumb"}
 FIELD_MANAGER = "netplumb"
 """Server-side apply field manager of the objects netplumb applies itself (object sets)."""
 

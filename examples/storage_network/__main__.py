@@ -6,10 +6,16 @@ both, with a static address on storage. Deploy with ``pulumi up`` in this direct
 
 import pulumi
 
-from netplumb.components import BridgeNetwork, MacvlanNetwork, MultiHomedPod
-from netplumb.spec.ipam import HostLocalIpam, StaticIpam
-from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
-from netplumb.spec.workloads import PodArgs
+from netplumb import (
+    BridgeNetwork,
+    BridgeNetworkArgs,
+    HostLocalIpam,
+    MacvlanNetwork,
+    MacvlanNetworkArgs,
+    MultiHomedPod,
+    PodArgs,
+    StaticIpam,
+)
 
 storage = MacvlanNetwork("storage", MacvlanNetworkArgs(
     master="np-under0", mode="bridge", mtu=1500, capabilities={"ips": True},

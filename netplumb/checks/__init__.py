@@ -1,5 +1,3 @@
-"""Whole-plan checks (pure): they see every network of a program at once."""
-
-from .networks import PlannedNetwork, check_networks, raise_on_errors
-
-__all__ = ["PlannedNetwork", "check_networks", "raise_on_errors"]
+"""Whole-plan checks (pure): each reads the plan's networks
+(:class:`netplumb.plan.PlannedNetwork`) and workloads (:class:`netplumb.plan.Workload`) and
+returns findings; :func:`netplumb.plan.build_plan` runs them all."""

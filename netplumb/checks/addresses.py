@@ -17,80 +17,15 @@ nothing but that config.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from ..cni.fields import IPAddress, IPNetwork
 from ..errors import Finding
-from ..spec import fieldcheck as fc
-from ..spec.fieldcheck import IPAddress, IPInterface, IPNetwork
-from ..spec.ipam import HostLocalIpam, Route, StaticIpam, WhereaboutsIpam
-from .networks import PlannedNetwork
 
-Sub = tuple[str | int, ...]
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+
 LINK_LOCAL_V6 = ipaddress.IPv6Network("fe80::/10")
-
-
-@dataclass
-class IpamFacts:
-    """The addresses an IPAM config names, each with its key path inside the IPAM object."""
-
-    subnets: list[IPNetwork] = field(default_factory=list)
-    """Subnets its interface gets an address from (ranges, static addresses)."""
-    statics: list[tuple[IPInterface, Sub]] = field(default_factory=list)
-    """Fixed addresses of static IPAM (every pod selecting the network gets them, unless
-    its selection asks for ``ips``)."""
-    bounds: list[tuple[IPAddress, IPNetwork, Sub]] = field(default_factory=list)
-    """Explicit host-local range bounds, with the range's subnet."""
-    gateways: list[tuple[IPAddress, Sub]] = field(default_factory=list)
-    """Gateways the config declares: of ranges and addresses, and the next hops of routes."""
-    routes: list[tuple[IPAddress, Sub]] = field(default_factory=list)
-    """Route next hops."""
-
-
-def _host_local_range(out: IpamFacts, subnet: str, start: str | None, end: str | None,
-                      gateway: str | None, at: Sub) -> None:
-    net = fc.parse_network(subnet)
-    out.subnets.append(net)
-    for key, text in (("rangeStart", start), ("rangeEnd", end)):
-        if text is not None:
-            out.bounds.append((fc.parse_address(text), net, (*at, key)))
-    if gateway is not None:
-        out.gateways.append((fc.parse_address(gateway), (*at, "gateway")))
-
-
-def _routes(out: IpamFacts, routes: list[Route] | None) -> None:
-    for k, route in enumerate(routes or []):
-        if route.gw is not None:
-            gw = fc.parse_address(route.gw)
-            out.routes.append((gw, ("routes", k, "gw")))
-            out.gateways.append((gw, ("routes", k, "gw")))
-
-
-def ipam_facts(ipam: object) -> IpamFacts:
-    """The facts of a host-local, static or whereabouts config; empty for other types."""
-    out = IpamFacts()
-    if isinstance(ipam, HostLocalIpam):
-        if ipam.subnet is not None:
-            _host_local_range(out, ipam.subnet, ipam.range_start, ipam.range_end,
-                              ipam.gateway, ())
-        for i, rs in enumerate(ipam.ranges or []):
-            for j, r in enumerate(rs):
-                _host_local_range(out, r.subnet, r.range_start, r.range_end, r.gateway,
-                                  ("ranges", i, j))
-        _routes(out, ipam.routes)
-    elif isinstance(ipam, StaticIpam):
-        for j, a in enumerate(ipam.addresses or []):
-            iface = fc.ip_interface(a.address)
-            out.subnets.append(iface.network)
-            out.statics.append((iface, ("addresses", j, "address")))
-            if a.gateway is not None:
-                out.gateways.append((fc.parse_address(a.gateway), ("addresses", j, "gateway")))
-        _routes(out, ipam.routes)
-    elif isinstance(ipam, WhereaboutsIpam):
-        out.subnets += [p.network for p in ipam.pools()]
-        if ipam.gateway is not None:
-            out.gateways.append((fc.parse_address(ipam.gateway), ("gateway",)))
-        _routes(out, ipam.routes)
-    return out
 
 
 def reserved_reason(addr: IPAddress, net: IPNetwork) -> str | None:
@@ -123,23 +58,12 @@ def on_link(gw: IPAddress, subnets: list[IPNetwork]) -> bool:
     return any(gw.version == n.version and gw in n for n in subnets)
 
 
-def config_macs(net: PlannedNetwork) -> list[tuple[str, str]]:
-    """``(mac, path)`` for every plugin of the config that sets the interface's MAC, in chain
-    order (the last one wins)."""
-    out = []
-    for k, plugin in enumerate(net.config.plugins):
-        mac = getattr(plugin, "mac", None)
-        if isinstance(mac, str):
-            out.append((mac, net.plugin_path(k, "mac")))
-    return out
-
-
 def check_network_addresses(net: PlannedNetwork) -> list[Finding]:
     """The checks of one network's own config (see the module docstring)."""
     if net.external:
         return []
     findings: list[Finding] = []
-    facts = ipam_facts(getattr(net.config.main, "ipam", None))
+    facts = net.ipam
     for addr, subnet, sub in facts.bounds:
         why = reserved_reason(addr, subnet)
         if why is not None:
@@ -156,7 +80,7 @@ def check_network_addresses(net: PlannedNetwork) -> list[Finding]:
             if not on_link(gw, facts.subnets):
                 findings.append(Finding(net.ipam_path(*sub), str(gw), route_off_link(
                     gw, net.key, facts.subnets)))
-    for mac, path in config_macs(net):
+    for mac, path in net.macs:
         why = bad_mac_reason(mac)
         if why is not None:
             findings.append(Finding(path, mac, f"MAC {mac} {why}"))

@@ -16,14 +16,17 @@ the networks reported.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from ..cni.config import CniConfig
+from ..cni.ipam import Pool
 from ..errors import Finding
-from ..spec.config import CniConfig
-from ..spec.ipam import Pool
-from .networks import PlannedNetwork
-from .selections import Workload
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+    from ..plan.workload import Workload
 
 WARN_PERCENT = 80
 
@@ -43,7 +46,11 @@ class PoolCapacity:
 
 def pool_capacity(config: CniConfig) -> PoolCapacity | None:
     """The number of pods ``config`` can give an address to, or None if not sizable."""
-    pools = config.pools()
+    return pools_capacity(config.pools())
+
+
+def pools_capacity(pools: Sequence[Pool]) -> PoolCapacity | None:
+    """The number of pods ``pools`` (one network's) can give an address to, or None."""
     if not pools:
         return None
     sets: dict[tuple[str | int, ...], int] = {}
@@ -57,14 +64,13 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
                    warn_percent: int = WARN_PERCENT) -> list[Finding]:
     """A warning per network at ≥ ``warn_percent`` of its pool, an error above 100 %."""
     demand: dict[str, int] = {}
-    users: dict[str, list[tuple[int, str]]] = {}
+    users: dict[str, list[Workload]] = {}
     for w in workloads:
         if w.replicas <= 0:
             continue
-        for sel in w.selections:
-            key = sel.key(w.namespace)
+        for key in w.keys:
             demand[key] = demand.get(key, 0) + w.replicas
-            users.setdefault(key, []).append((w.replicas, w.where))
+            users.setdefault(key, []).append(w)
     findings: list[Finding] = []
     seen: set[str] = set()
     for net in networks:
@@ -72,15 +78,15 @@ def check_capacity(networks: Iterable[PlannedNetwork], workloads: Iterable[Workl
         if not wanted or net.external or net.key in seen:
             continue
         seen.add(net.key)
-        cap = pool_capacity(net.config)
+        cap = pools_capacity(net.pools)
         if cap is None:
             continue
         over = wanted > cap.size
         if not over and wanted * 100 < warn_percent * cap.size:
             continue
         who = users[net.key]
-        top = heapq.nlargest(3, who, key=lambda u: u[0])
-        largest = ", ".join(f"{where} ×{n}" for n, where in top)
+        top = heapq.nlargest(3, who, key=lambda u: u.replicas)
+        largest = ", ".join(f"{u.where} ×{u.replicas}" for u in top)
         share = f"{wanted * 100 // cap.size}%" if cap.size else "no addresses"
         head = (f"network {net.key}: demand {wanted} addresses (pods × replicas of "
                 f"{len(who)} selection(s); largest: {largest}) against a pool of size "

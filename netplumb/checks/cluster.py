@@ -8,11 +8,13 @@ more specific than the cluster's), so it cannot reach the pods or Services there
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from ..cni import fields as fc
 from ..errors import Finding
-from ..spec import fieldcheck as fc
-from .addresses import ipam_facts
-from .networks import PlannedNetwork
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
 
 
 def check_cluster_overlap(networks: Iterable[PlannedNetwork],
@@ -26,9 +28,9 @@ def check_cluster_overlap(networks: Iterable[PlannedNetwork],
     for net in networks:
         if net.external:
             continue
-        subnets = {(p.network, net.ipam_path(*p.where)) for p in net.config.pools()}
+        subnets = {(p.network, net.ipam_path(*p.where)) for p in net.pools}
         subnets |= {(a.network, net.ipam_path(*sub))
-                    for a, sub in ipam_facts(getattr(net.config.main, "ipam", None)).statics}
+                    for a, sub in net.ipam.statics}
         for subnet, path in sorted(subnets, key=lambda s: s[1]):
             for cidr, what in known:
                 if subnet.version == cidr.version and subnet.overlaps(cidr):

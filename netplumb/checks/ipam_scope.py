@@ -14,10 +14,13 @@ plan cannot see), and bare pods are placed one by one, so neither is reported.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import Finding
-from .networks import PlannedNetwork
-from .selections import Workload
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+    from ..plan.workload import Workload
 
 SHARED_SEGMENT = frozenset({"macvlan", "ipvlan", "vlan", "sriov"})
 """Plugins whose pods sit on a segment the nodes share."""
@@ -35,8 +38,7 @@ def check_node_local_ipam(networks: Iterable[PlannedNetwork],
     for w in workloads:
         if not w.spreads:
             continue
-        for sel in w.selections:
-            key = sel.key(w.namespace)
+        for key in w.keys:
             if key in candidates:
                 users.setdefault(key, {})[w.where] = w
     findings = []

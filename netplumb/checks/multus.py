@@ -18,20 +18,17 @@ The plan warns instead of letting that pass silently.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from ..args.images import image_tag
+from ..args.multus import MultusInstallArgs
 from ..errors import Finding
-from ..spec.platform import IMAGE_REF, MultusInstallArgs
-from .selections import Workload
+
+if TYPE_CHECKING:
+    from ..plan.workload import Workload
 
 DEFAULT_ROUTE_IGNORED = frozenset({"v4.2.3", "v4.3.0"})
 """Multus release tags whose default-route handling misses the cluster network's route."""
-
-
-def image_tag(image: str) -> str | None:
-    """The release tag of a Multus image reference (``-thick`` stripped); None for an
-    image without a tag."""
-    m = IMAGE_REF.match(image)
-    return m["tag"].removesuffix("-thick") if m and m["tag"] else None
 
 
 def check_default_route_support(multus: MultusInstallArgs | None,

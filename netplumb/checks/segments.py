@@ -26,22 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from ..cni import fields as fc
+from ..cni.fields import IPAddress, IPInterface
+from ..cni.ipam import IpamFacts, Pool
 from ..errors import Finding
-from ..spec import fieldcheck as fc
-from ..spec.fieldcheck import IPAddress, IPInterface
-from ..spec.ipam import Pool
-from .addresses import (
-    IpamFacts,
-    bad_mac_reason,
-    config_macs,
-    ipam_facts,
-    on_link,
-    reserved_reason,
-    route_off_link,
-)
-from .networks import PlannedNetwork
-from .selections import Workload
+from .addresses import bad_mac_reason, on_link, reserved_reason, route_off_link
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+    from ..plan.workload import Workload
 
 
 @dataclass
@@ -74,11 +69,6 @@ class _Static:
     host_local: bool = False
 
 
-def _segment(net: PlannedNetwork) -> str:
-    link = net.link()
-    return f"link {link!r}" if link is not None else f"network {net.key}"
-
-
 def _owner(w: Workload, i: int) -> str:
     return f"{w.where}.networks[{i}]"
 
@@ -94,9 +84,7 @@ def check_segments(networks: Iterable[PlannedNetwork],
     for n in networks:
         if n.external or n.key in nets:
             continue
-        set_macs = config_macs(n)
-        nets[n.key] = _Net(n, _segment(n), ipam_facts(getattr(n.config.main, "ipam", None)),
-                           n.config.pools(), set_macs[-1] if set_macs else None)
+        nets[n.key] = _Net(n, n.segment, n.ipam, n.pools, n.macs[-1] if n.macs else None)
     findings: list[Finding] = []
     gateways: dict[tuple[str, IPAddress], _Claim] = {}
     for n_ in nets.values():
@@ -109,10 +97,11 @@ def check_segments(networks: Iterable[PlannedNetwork],
     for w in workloads:
         if w.replicas <= 0:
             continue
-        for i, sel in enumerate(w.selections):
-            f = nets.get(sel.key(w.namespace))
-            if f is None:
-                continue
+        for i, (sel, key) in enumerate(zip(w.selections, w.keys, strict=True)):
+            f = nets.get(key)
+            if f is None or not (sel.default_route or sel.ips or sel.mac is not None
+                                 or f.facts.statics or f.mac is not None):
+                continue  # nothing of this attachment can collide
             at = _owner(w, i)
             for j, text in enumerate(sel.default_route or []):
                 gateways.setdefault((f.segment, fc.parse_address(text)),

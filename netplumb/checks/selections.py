@@ -1,6 +1,5 @@
-"""Checks of workloads' network selections against the planned networks, and the two
-fix-ups netplumb applies itself (``capabilities.ips`` on owned NADs, device resources on
-containers).
+"""Checks of workloads' network selections against the planned networks (what netplumb
+adds itself, ``capabilities.ips`` and device resources, is :mod:`netplumb.plan.fixups`).
 
 What is checked, per selection (Multus v4.3.0 and CNI plugins v1.9 behaviour):
 
@@ -21,82 +20,26 @@ Every check is linear in the number of selections (networks are indexed once).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..errors import Finding, PlanError, format_path
-from ..spec import fieldcheck as fc
-from ..spec.base import validate
-from ..spec.config import CniConfig
-from ..spec.fieldcheck import IPAddress, IPNetwork
-from ..spec.ipam import Pool, StaticIpam
-from ..spec.platform import (
-    NetworkGuardrailsArgs,
-    WorkloadArgs,
-    refuse_non_multus_keys,
-)
-from ..spec.resources import quantity_value
-from ..spec.selection import NetworkSelection
-from ..spec.workloads import PodArgs
+from ..args.guardrails import NetworkGuardrailsArgs
+from ..cni import fields as fc
+from ..cni.fields import IPAddress, IPNetwork
+from ..cni.ipam import Pool
+from ..cni.selection import NetworkSelection
+from ..errors import Finding, format_path
 from .addresses import on_link
-from .networks import PlannedNetwork
+
+if TYPE_CHECKING:
+    from ..plan.network import PlannedNetwork
+    from ..plan.workload import Workload
 
 PRIMARY_INTERFACE = "eth0"
 
 
-@dataclass(frozen=True)
-class Workload:
-    """What the checks need of a pod or pod-template owner."""
-
-    where: str
-    """Field path of the workload (``config.netplumb:spec.pods[2]``) or its resource name."""
-    namespace: str
-    """Namespace its selections default to."""
-    selections: Sequence[NetworkSelection]
-    """Its network selections, in annotation order."""
-    replicas: int = 1
-    """Pods it runs (1 for a bare pod)."""
-    spreads: bool = False
-    """Its pods may run on several nodes at once: a DaemonSet, or more than one replica,
-    unless a ``kubernetes.io/hostname`` node selector pins them to one node."""
-
-
-HOSTNAME_LABEL = "kubernetes.io/hostname"
-
-
-def workload_of_pod(where: str, pod: PodArgs) -> Workload:
-    return Workload(where, pod.namespace, pod.networks, 1)
-
-
-def workload_of(where: str, args: WorkloadArgs) -> Workload:
-    spreads = ((args.kind == "DaemonSet" or args.replicas > 1)
-               and HOSTNAME_LABEL not in args.node_selector)
-    return Workload(where, args.namespace, args.networks, args.replicas, spreads)
-
-
-def parse_selections(data: Any, *, at: tuple[str | int, ...] = ()) -> list[NetworkSelection]:
-    """Validate a hand-written ``k8s.v1.cni.cncf.io/networks`` list (decoded JSON).
-
-    Unknown keys are refused; keys Multus does not have but people write (the guide's
-    ``gateway``) are refused with what to write instead.
-    """
-    if not isinstance(data, list):
-        raise PlanError.one(format_path(at), data, "expected a JSON array of selections")
-    out: list[NetworkSelection] = []
-    for i, item in enumerate(data):
-        try:
-            refuse_non_multus_keys(item)
-        except fc.FieldIssue as exc:
-            raise PlanError.one(format_path((*at, i, *exc.subpath)), exc.value,
-                                exc.message) from None
-        out.append(validate(lambda d: NetworkSelection.model_validate(
-            d, context={"typed": True}), item, at=(*at, i)))
-    return out
-
-
-# -- per-network facts, computed once --------------------------------------------------------
+# -- per-network facts, as the selection checks read them -------------------------------------
 
 
 @dataclass
@@ -117,14 +60,8 @@ class _NetFacts:
 
 def _facts(net: PlannedNetwork) -> _NetFacts:
     cfg = net.config
-    main = cfg.main
-    ipam = getattr(main, "ipam", None)
-    static_nets: list[IPNetwork] = []
-    if isinstance(ipam, StaticIpam):
-        for a in ipam.addresses or []:
-            static_nets.append(fc.ip_interface(a.address).network)
-    return _NetFacts(net, cfg.ipam_type(), dict(main.capabilities or {}), cfg.capabilities(),
-                     cfg.pools(), static_nets, net.link())
+    return _NetFacts(net, cfg.ipam_type(), dict(cfg.main.capabilities or {}),
+                     cfg.capabilities(), net.pools, net.static_networks, net.host_link)
 
 
 class _Index:
@@ -185,16 +122,18 @@ def check_selections(networks: Iterable[PlannedNetwork], workloads: Iterable[Wor
     for w in workloads:
         names: dict[str, int] = {}
         gateways = {4: 0, 6: 0}
-        for i, sel in enumerate(w.selections):
-            at = f"{w.where}.networks[{i}]"
-            key = sel.key(w.namespace)
+        for i, (sel, key) in enumerate(zip(w.selections, w.keys, strict=True)):
             ifname = sel.interface or f"net{i + 1}"
-            _check_ifname(findings, at, i, ifname, names, sel.interface is not None)
+            _check_ifname(findings, w.where, i, ifname, names, sel.interface is not None)
             f = index.facts.get(key)
             if f is None:
                 if key not in index.external:
-                    findings.append(Finding(f"{at}.name", sel.name, _unknown_network(index, key)))
+                    findings.append(Finding(f"{w.where}.networks[{i}].name", sel.name,
+                                            _unknown_network(index, key)))
                 continue
+            if not (sel.ips or sel.mac is not None or sel.default_route):
+                continue  # the paths below are built only for what a selection asks
+            at = f"{w.where}.networks[{i}]"
             if sel.ips:
                 _check_ips(findings, missing_cap, index, f, sel, at, key)
             if sel.mac is not None:
@@ -231,9 +170,9 @@ def check_selections(networks: Iterable[PlannedNetwork], workloads: Iterable[Wor
     return findings
 
 
-def _check_ifname(findings: list[Finding], at: str, i: int, ifname: str,
+def _check_ifname(findings: list[Finding], where: str, i: int, ifname: str,
                   names: dict[str, int], explicit: bool) -> None:
-    path = f"{at}.interface"
+    path = f"{where}.networks[{i}].interface"
     if explicit:
         if len(ifname.encode()) > fc.IFNAME_MAX:
             findings.append(Finding(path, ifname, f"interface name is {len(ifname.encode())} "
@@ -319,115 +258,6 @@ def _check_mac(findings: list[Finding], missing_cap: dict[tuple[str, str], tuple
     if not f.any_caps.get("mac"):
         where, n = missing_cap.get((key, "mac"), (at, 0))
         missing_cap[(key, "mac")] = (where, n + 1)
-
-
-# -- fix-ups ---------------------------------------------------------------------------------
-
-
-def with_capability(net: PlannedNetwork, capability: str) -> CniConfig:
-    """``net``'s config with ``capabilities.<capability>: true`` on its interface plugin.
-
-    If the config already declares ``capabilities`` (the user pinned them) without this one,
-    nothing is added: :class:`PlanError` says to add it, since a pinned set is taken as
-    deliberate.
-    """
-    config = net.config
-    data = copy.deepcopy(config.to_dict())
-    plugin = data["plugins"][0] if config.is_list else data
-    caps = plugin.get("capabilities")
-    if caps is not None:
-        if caps.get(capability) is True:
-            return config
-        raise PlanError.one(net.plugin_path(0, "capabilities"), caps,
-                            f"capabilities are pinned without {capability}; add "
-                            f"\"{capability}\": true (netplumb only adds it when capabilities "
-                            "are not given)")
-    fixed: dict[str, Any] = {}
-    for k, v in plugin.items():
-        if k == "ipam":
-            fixed["capabilities"] = {capability: True}
-        fixed[k] = v
-    fixed.setdefault("capabilities", {capability: True})
-    if config.is_list:
-        data["plugins"][0] = fixed
-        return CniConfig.from_dict(data)
-    return CniConfig.from_dict(fixed)
-
-
-def add_ips_capability(networks: Sequence[PlannedNetwork], workloads: Iterable[Workload]
-                       ) -> tuple[list[PlannedNetwork], list[Finding]]:
-    """Networks this program owns that are selected with ``ips`` get ``capabilities.ips``.
-
-    Returns the networks (fixed ones replaced) and an error finding for each network whose
-    pinned capabilities lack ``ips``. External networks are never changed.
-    """
-    wanted: set[str] = set()
-    for w in workloads:
-        for sel in w.selections:
-            if sel.ips:
-                wanted.add(sel.key(w.namespace))
-    out: list[PlannedNetwork] = []
-    findings: list[Finding] = []
-    for net in networks:
-        if net.external or net.key not in wanted:
-            out.append(net)
-            continue
-        try:
-            fixed = with_capability(net, "ips")
-        except PlanError as exc:
-            findings += exc.findings
-            out.append(net)
-            continue
-        out.append(net if fixed is net.config else replace(net, config=fixed))
-    return out, findings
-
-
-def device_requests(selections: Iterable[NetworkSelection], namespace: str,
-                    resource_of: Mapping[str, str]) -> dict[str, int]:
-    """Device resources a pod needs: one per selection of a network whose NAD names a
-    device-plugin resource (``resource_of``: ``ns/name`` → ``intel.com/sriov``)."""
-    out: dict[str, int] = {}
-    for sel in selections:
-        res = resource_of.get(sel.key(namespace))
-        if res:
-            out[res] = out.get(res, 0) + 1
-    return out
-
-
-def with_device_resources(resources: Mapping[str, Any] | None, needs: Mapping[str, int], *,
-                          where: str = "resources") -> dict[str, Any]:
-    """A container's ``resources`` with each device resource in both requests and limits.
-
-    Extended resources cannot be overcommitted: Kubernetes wants request == limit. A value
-    the user set already is kept if it is at least what the selections need; a smaller one,
-    or a request different from the limit, is a :class:`PlanError`.
-    """
-    out: dict[str, Any] = {k: dict(v) for k, v in (resources or {}).items()}
-    requests: dict[str, Any] = out.setdefault("requests", {})
-    limits: dict[str, Any] = out.setdefault("limits", {})
-    findings: list[Finding] = []
-    for res, n in needs.items():
-        have_req, have_lim = requests.get(res), limits.get(res)
-        given = [v for v in (have_req, have_lim) if v is not None]
-        if not given:
-            requests[res] = limits[res] = str(n)
-            continue
-        values = {quantity_value(str(v)) for v in given}
-        if len(values) > 1:
-            findings.append(Finding(f"{where}.limits.{res}", have_lim,
-                                    f"request {have_req} differs from limit {have_lim}; "
-                                    "extended resources need request == limit"))
-            continue
-        value = values.pop()
-        if value < n:
-            findings.append(Finding(f"{where}.requests.{res}", given[0],
-                                    f"the pod's network selections need {n} {res}; expected "
-                                    f"at least {n}"))
-            continue
-        requests[res] = limits[res] = str(given[0])
-    if findings:
-        raise PlanError(findings, context="device resources")
-    return {k: v for k, v in out.items() if v}
 
 
 def check_policy_targets(args: NetworkGuardrailsArgs, known: Collection[str], *,

@@ -6,13 +6,13 @@ import argparse
 import sys
 from typing import Any
 
+from ..args.stack import load_stack_file
 from ..errors import PlanError
 from ..kube import KubeError
 from ..ops.doctor import EXIT_UNKNOWN, diagnose, format_json, format_text
 from ..ops.live import read_snapshot
 from ..ops.progress import Progress
 from ..plan import build_plan
-from ..spec.stack import load_stack_file
 from .common import add_cluster_flags, connect, existing_stack_file
 
 HELP = """Check what the hand-run guide checks when secondary networks fail: the Multus

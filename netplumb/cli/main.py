@@ -1,21 +1,21 @@
-"""``netplumb check | render | diff | verify | doctor | cluster``.
+"""``netplumb check | render | diff | verify | doctor``.
 
 ``check``, ``render`` and ``diff`` work offline from the stack files (and git); ``verify`` and
-``doctor`` read a cluster through the Kubernetes API only, so they work on any cluster.
+``doctor`` read a cluster through the Kubernetes API only, so they work on any cluster. (The
+embedded development cluster's commands belong to the harness: ``python -m harness.cli``.)
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from pathlib import Path
 
+from ..args.stack import load_stack_file
 from ..errors import PlanError
 from ..plan import build_plan, render_plan
 from ..render.yamlout import dump
-from ..spec.stack import load_stack_file
 from . import diff, doctor, verify
 from .common import existing_stack_file, stack_file
 
@@ -72,20 +72,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cluster(argv: list[str]) -> int:
-    try:
-        cli = importlib.import_module("harness.cli")
-    except ImportError:
-        print("netplumb cluster needs the development harness (a source checkout)",
-              file=sys.stderr)
-        return 2
-    return int(cli.cluster_main(argv))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["cluster"]:
-        return cmd_cluster(argv[1:])
     parser = argparse.ArgumentParser(prog="netplumb", description=__doc__)
     parser.add_argument("--stacks-dir", type=Path, default=Path("stacks"),
                         help="where Pulumi.<stack>.yaml files live (default: stacks)")
@@ -100,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     diff.register(sub)
     verify.register(sub)
     doctor.register(sub)
-    sub.add_parser("cluster", help="embedded cluster: up | down | status (source checkout)")
     args = parser.parse_args(argv)
     rc: int = args.func(args)
     return rc

@@ -7,13 +7,13 @@ import os
 import sys
 from typing import Any
 
+from ..args.stack import load_stack_file
 from ..errors import PlanError
 from ..kube import KubeError
 from ..ops.probes import DEFAULT_IMAGE
 from ..ops.progress import Progress
 from ..ops.verify import VerifyOptions, format_json, format_text, verify
 from ..plan import build_plan
-from ..spec.stack import load_stack_file
 from .common import add_cluster_flags, connect, existing_stack_file
 
 HELP = """Compare each pod's k8s.v1.cni.cncf.io/network-status with what the stack's plan

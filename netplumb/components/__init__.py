@@ -1,5 +1,16 @@
-"""Pulumi components (thin): each validates first, then registers what ``render`` produced."""
+"""Pulumi components (thin): each validates its args first, then registers what ``render``
+produced. The args and the IPAM and chained-plugin models they take are exported here too,
+so a program needs one import::
 
+    from netplumb.components import HostLocalIpam, MacvlanNetwork, MacvlanNetworkArgs
+"""
+
+from .. import args, models
+from ..args import *  # noqa: F403  (every input model)
+from ..models import *  # noqa: F403  (the models args are made of)
+from .flannel import Flannel
+from .guardrails import NetworkGuardrails
+from .multus import MultusInstall
 from .network import (
     BridgeNetwork,
     CniNetwork,
@@ -11,8 +22,8 @@ from .network import (
     SriovNetwork,
     VlanNetwork,
 )
-from .platform import Flannel, MultusInstall, NetworkGuardrails, SriovPool
 from .pod import MultiHomedPod
+from .sriov import SriovPool
 from .stack import NetplumbStack
 from .workload import MultiHomedWorkload
 
@@ -34,3 +45,5 @@ __all__ = [
     "SriovPool",
     "VlanNetwork",
 ]
+__all__ += models.__all__
+__all__ += args.__all__

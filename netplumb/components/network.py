@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 import pulumi
 
-from ..checks.addresses import check_network_addresses
-from ..checks.networks import PlannedNetwork, raise_on_errors
-from ..render.nad import nad, nad_crd
-from ..spec.networks import (
+from ..args.nad import (
     BridgeNetworkArgs,
     CniNetworkArgs,
     HostDeviceNetworkArgs,
@@ -19,15 +16,15 @@ from ..spec.networks import (
     SriovNetworkArgs,
     VlanNetworkArgs,
 )
-from ..spec.selection import NetworkSelection
-from .objects import register_object
+from ..checks.addresses import check_network_addresses
+from ..cni.selection import NetworkSelection
+from ..errors import raise_on_errors
+from ..ownership import Wanted
+from ..plan import PlannedNetwork
+from ..render.nad import nad, nad_crd
+from .objects import check_owners, children, register_object
 
 A = TypeVar("A", bound=NadFields)
-
-
-def child(parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None
-          ) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
 
 
 def register_nad(name: str, planned: PlannedNetwork, args: NadFields,
@@ -43,13 +40,10 @@ class NadCrd(pulumi.ComponentResource):
     """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        from ..ownership import Wanted
-        from .platform import check_owners
-
         crd = nad_crd()
         check_owners([Wanted(name, [crd], instead="the cluster's CRD, without NadCrd")])
         super().__init__("netplumb:index:NadCrd", name, None, opts)
-        self.crd = register_object(f"{name}-crd", crd, child(self), cluster_wide=True)
+        self.crd = register_object(f"{name}-crd", crd, children(self), cluster_wide=True)
         self.register_outputs({})
 
 
@@ -63,6 +57,19 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
     """
 
     TYPE: ClassVar[str] = "netplumb:index:NetworkAttachment"
+    """Pulumi type token: ``netplumb:index:<class name>``."""
+
+    _by_args: ClassVar[dict[type[NadFields], type[NetworkAttachment[Any]]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Each kind's component is registered by the args class it is generic over, which
+        # is how component_for finds it: one source, the class statement.
+        super().__init_subclass__(**kwargs)
+        cls.TYPE = f"netplumb:index:{cls.__name__}"
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is NetworkAttachment:
+                (args_cls,) = get_args(base)
+                NetworkAttachment._by_args[args_cls] = cls
 
     nad_name: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -79,7 +86,7 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
         super().__init__(self.TYPE, name, None, opts)
         self.args = checked
         self.planned = planned
-        self.nad = register_nad(f"{name}-nad", self.planned, checked, child(self))
+        self.nad = register_nad(f"{name}-nad", self.planned, checked, children(self))
         self.nad_name = pulumi.Output.from_input(nad_name)
         self.namespace = pulumi.Output.from_input(checked.namespace)
         self.config = pulumi.Output.from_input(config.to_json())
@@ -102,56 +109,31 @@ class NetworkAttachment(pulumi.ComponentResource, Generic[A]):
 class MacvlanNetwork(NetworkAttachment[MacvlanNetworkArgs]):
     """A macvlan NAD (``master``, ``mode``, ``mtu``, IPAM)."""
 
-    TYPE = "netplumb:index:MacvlanNetwork"
-
 
 class IpvlanNetwork(NetworkAttachment[IpvlanNetworkArgs]):
     """An ipvlan NAD (``master``, ``mode`` l2|l3|l3s, IPAM)."""
-
-    TYPE = "netplumb:index:IpvlanNetwork"
 
 
 class BridgeNetwork(NetworkAttachment[BridgeNetworkArgs]):
     """A bridge NAD (``bridge``, gateway and masquerade options, VLAN, IPAM)."""
 
-    TYPE = "netplumb:index:BridgeNetwork"
-
 
 class HostDeviceNetwork(NetworkAttachment[HostDeviceNetworkArgs]):
     """A host-device NAD (exactly one of device, hwaddr, kernelpath, pciBusID)."""
-
-    TYPE = "netplumb:index:HostDeviceNetwork"
 
 
 class SriovNetwork(NetworkAttachment[SriovNetworkArgs]):
     """An SR-IOV NAD; ``resource_name`` ties it to a device-plugin pool."""
 
-    TYPE = "netplumb:index:SriovNetwork"
-
 
 class VlanNetwork(NetworkAttachment[VlanNetworkArgs]):
     """A vlan NAD (``master``, ``vlan_id``, IPAM)."""
-
-    TYPE = "netplumb:index:VlanNetwork"
 
 
 class CniNetwork(NetworkAttachment[CniNetworkArgs]):
     """A NAD carrying any CNI config, kept exactly as given (imports, unmodelled plugins)."""
 
-    TYPE = "netplumb:index:CniNetwork"
-
-
-COMPONENT_BY_TYPE: dict[str, type[NetworkAttachment[Any]]] = {
-    "macvlan": MacvlanNetwork,
-    "ipvlan": IpvlanNetwork,
-    "bridge": BridgeNetwork,
-    "host-device": HostDeviceNetwork,
-    "sriov": SriovNetwork,
-    "vlan": VlanNetwork,
-}
-
 
 def component_for(args: NadFields) -> type[NetworkAttachment[Any]]:
-    if isinstance(args, CniNetworkArgs):
-        return CniNetwork
-    return COMPONENT_BY_TYPE[args.type]
+    """The component of ``args``' kind (``MacvlanNetwork`` for ``MacvlanNetworkArgs``)."""
+    return NetworkAttachment._by_args[type(args)]

@@ -13,8 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..objectset import OWNER_ID_LABEL, drift, owner_id
-from ..ownership import FIELD_MANAGER, ObjectRef, OwnershipPolicy, stamp
-from .cluster import program_live
+from ..ownership import FIELD_MANAGER, ObjectRef, OwnershipPolicy, Wanted, check_takeovers, stamp
+from .cluster import program_live, program_reader
 
 PATCH_FORCE = "pulumi.com/patchForce"
 """netplumb owns the objects it declares: a hand edit (another field manager) is taken back
@@ -131,3 +131,24 @@ def register_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOp
     kwargs = {_CAMEL.sub("_", k).lower(): v for k, v in body.items()}
     resource: pulumi.CustomResource = cls(name, metadata=meta, opts=opts, **kwargs)
     return resource
+
+
+def register_shared(name: str, manifest: dict[str, Any],
+                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Register an object of a cluster-wide install (retained on destroy by default)."""
+    return register_object(name, manifest, opts, cluster_wide=True)
+
+
+def check_owners(wanted: list[Wanted]) -> None:
+    """Refuse (before anything registers) to take over another owner's objects."""
+    check_takeovers(wanted, program_reader(), current_policy())
+
+
+def children(parent: pulumi.Resource, *deps: pulumi.Resource | None) -> pulumi.ResourceOptions:
+    """Options of a child of ``parent`` that waits for ``deps`` (None ones left out)."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in deps if d is not None])
+
+
+def slug(text: str) -> str:
+    """``text`` as a part of a resource name: lower-case letters, digits and ``-``."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")

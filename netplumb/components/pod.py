@@ -6,11 +6,10 @@ from collections.abc import Mapping
 
 import pulumi
 
-from ..render.multus import attach_to_workload
+from ..args.pod import PodArgs
+from ..plan import container_resources
 from ..render.pod import pod
-from ..spec.workloads import PodArgs
-from .network import child
-from .objects import register_object
+from .objects import children, register_object
 
 
 class MultiHomedPod(pulumi.ComponentResource):
@@ -21,13 +20,12 @@ class MultiHomedPod(pulumi.ComponentResource):
     def __init__(self, name: str, args: PodArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  device_resources: Mapping[str, int] | None = None) -> None:
-        checked = PodArgs.model_validate(args.model_dump(by_alias=True, exclude_unset=True),
-                                         context={"typed": True})
-        pod_name = checked.name or name
-        manifest = pod(pod_name, checked)
-        if device_resources:  # one per SR-IOV attachment, in requests and limits
-            manifest = attach_to_workload(manifest, [], device_resources=device_resources)
+        checked = args.checked()
+        pod_name = checked.pod_name(name)
+        # device resources (one per SR-IOV attachment) in requests and limits
+        resources = container_resources(checked.resources, device_resources or {})
+        manifest = pod(pod_name, checked, resources)
         super().__init__("netplumb:index:MultiHomedPod", name, None, opts)
-        self.pod = register_object(f"{name}-pod", manifest, child(self))
+        self.pod = register_object(f"{name}-pod", manifest, children(self))
         self.pod_name = pulumi.Output.from_input(pod_name)
         self.register_outputs({"pod_name": self.pod_name})

@@ -1,4 +1,4 @@
-"""A whole environment from a :class:`~netplumb.spec.stack.StackSpec`."""
+"""A whole environment from a :class:`~netplumb.args.StackSpec`."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ from typing import Any
 
 import pulumi
 
-from ..errors import format_path
+from ..args.stack import CONFIG_KEY, StackSpec
+from ..errors import PlanError, format_path
 from ..ownership import OwnershipPolicy, check_takeovers
 from ..plan import Plan, build_plan, cluster_wide, nad_manifests, pod_manifests
-from ..spec.stack import CONFIG_KEY, StackSpec
 from .cluster import program_reader
+from .guardrails import NetworkGuardrails
+from .multus import MultusInstall
 from .network import NadCrd
 from .objects import current_policy, default_policy, ownership, retained_refs
 from .objectset import ObjectSet
-from .platform import MultusInstall, NetworkGuardrails, SriovPool
+from .sriov import SriovPool
 from .workload import MultiHomedWorkload
 
 
@@ -36,6 +38,10 @@ class NetplumbStack(pulumi.ComponentResource):
     def __init__(self, name: str, spec: StackSpec,
                  opts: pulumi.ResourceOptions | None = None, *,
                  at: tuple[str, ...] = ("config", CONFIG_KEY)) -> None:
+        try:
+            spec = spec.checked()
+        except PlanError as exc:
+            raise exc.prefixed(at) from None
         plan: Plan = build_plan(spec, root=at)
         base = format_path(at)
         policy = OwnershipPolicy(

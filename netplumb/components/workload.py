@@ -8,12 +8,13 @@ from typing import Any
 
 import pulumi
 
+from ..args.workload import WorkloadArgs
 from ..checks.capacity import check_capacity
-from ..checks.networks import PlannedNetwork, raise_on_errors
 from ..checks.segments import check_segments
-from ..checks.selections import Workload, check_selections, device_requests, workload_of
-from ..render.multus import workload
-from ..spec.platform import WorkloadArgs
+from ..checks.selections import check_selections
+from ..errors import raise_on_errors
+from ..plan import PlannedNetwork, Workload, container_resources, device_requests, workload_of
+from ..render.workload import workload
 from .network import NetworkAttachment
 from .objects import register_object
 
@@ -42,7 +43,7 @@ class MultiHomedWorkload(pulumi.ComponentResource):
                  external: Collection[str] = (),
                  resource_names: Mapping[str, str] | None = None) -> None:
         checked = args.checked()
-        wl_name = checked.name or name
+        wl_name = checked.workload_name(name)
         planned: list[PlannedNetwork] = []
         components: dict[str, NetworkAttachment[Any]] = {}
         resource_of: dict[str, str] = dict(resource_names or {})
@@ -63,7 +64,7 @@ class MultiHomedWorkload(pulumi.ComponentResource):
             raise_on_errors(findings, context=f"workload {wl_name}")
             warnings = [f for f in findings if f.severity != "error"]
         devices = device_requests(checked.networks, checked.namespace, resource_of)
-        manifest = workload(wl_name, checked, devices)
+        manifest = workload(wl_name, checked, container_resources(checked.resources, devices))
         super().__init__("netplumb:index:MultiHomedWorkload", name, None, opts)
         for w in warnings:
             pulumi.log.warn(str(w), self)

@@ -27,11 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cni.config import CniConfig
+from ..cni.ipam import Pool
+from ..cni.selection import NETWORK_STATUS_ANNOTATION, NetworkSelection
 from ..plan import Plan
-from ..render.nad import MANAGED_BY
-from ..spec.config import CniConfig
-from ..spec.ipam import Pool
-from ..spec.selection import NETWORK_STATUS_ANNOTATION, NetworkSelection
+from ..render.manifests import MANAGED_BY
 
 Pod = Mapping[str, Any]
 

@@ -30,10 +30,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ..cni.config import CniConfig, parse_cni_config
+from ..cni.ipam import HostLocalIpam, Pool, WhereaboutsIpam
+from ..cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from ..errors import PlanError
-from ..spec.config import CniConfig, parse_cni_config
-from ..spec.ipam import HostLocalIpam, Pool, WhereaboutsIpam
-from ..spec.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from .sandbox import SANDBOX_REASONS, Cause, classify
 
 Obj = Mapping[str, Any]

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
+from ..cni.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
 
 DEFAULT_IMAGE = "docker.io/library/busybox:1.36"
 """The toolbox image of probe pods (``--image`` / ``NETPLUMB_PROBE_IMAGE`` change it)."""

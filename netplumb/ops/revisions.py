@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from ..args.stack import FILE_KEY, load_stack_file, project_dir_of
 from ..errors import PlanError
 from ..plan import build_plan, render_plan
-from ..spec.stack import FILE_KEY, load_stack_file, project_dir_of
 from .diff import Side, StackDiff, diff_objects
 
 

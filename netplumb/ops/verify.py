@@ -23,12 +23,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..cni.config import parse_cni_config
+from ..cni.selection import NetworkSelection
 from ..errors import PlanError
 from ..kube import Kube, KubeError
 from ..plan import Plan
 from ..render.nad import NAD_API_VERSION, NAD_KIND
-from ..spec.config import parse_cni_config
-from ..spec.selection import NetworkSelection
 from .attachments import (
     AttachmentCheck,
     NetworkFacts,

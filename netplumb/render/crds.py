@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .nad import MANAGED_BY
+from .manifests import crd
 
 MULTI_NETWORK_POLICY_GROUP = "k8s.cni.cncf.io"
 MULTI_NETWORK_POLICY_VERSION = "v1beta1"
@@ -23,36 +23,6 @@ SERVICE_MONITOR_VERSION = "v1"
 SERVICE_MONITOR_API_VERSION = f"{SERVICE_MONITOR_GROUP}/{SERVICE_MONITOR_VERSION}"
 SERVICE_MONITOR_KIND = "ServiceMonitor"
 SERVICE_MONITOR_PLURAL = "servicemonitors"
-
-
-def _crd(group: str, version: str, kind: str, plural: str, singular: str,
-         short_names: list[str], description: str, spec_schema: dict[str, Any]
-         ) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}", "labels": dict(MANAGED_BY)},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": plural, "singular": singular, "kind": kind,
-                      "shortNames": short_names},
-            "versions": [{
-                "name": version, "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": description,
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": spec_schema,
-                    },
-                    "required": ["spec"],
-                }},
-            }],
-        },
-    }
 
 
 def _open_object(description: str, **props: Any) -> dict[str, Any]:
@@ -76,10 +46,10 @@ def multi_network_policy_crd() -> dict[str, Any]:
         egress={"type": "array", "items": _open_object("An egress rule.")},
     )
     spec["required"] = ["podSelector"]
-    return _crd(MULTI_NETWORK_POLICY_GROUP, MULTI_NETWORK_POLICY_VERSION,
-                MULTI_NETWORK_POLICY_KIND, MULTI_NETWORK_POLICY_PLURAL, "multi-networkpolicy",
-                ["multi-policy"],
-                "Network policy for secondary (NetworkAttachmentDefinition) networks.", spec)
+    return crd(MULTI_NETWORK_POLICY_GROUP, MULTI_NETWORK_POLICY_VERSION,
+               MULTI_NETWORK_POLICY_KIND, MULTI_NETWORK_POLICY_PLURAL, "multi-networkpolicy",
+               ["multi-policy"],
+               "Network policy for secondary (NetworkAttachmentDefinition) networks.", spec)
 
 
 def service_monitor_crd() -> dict[str, Any]:
@@ -93,6 +63,6 @@ def service_monitor_crd() -> dict[str, Any]:
             path={"type": "string"})},
     )
     spec["required"] = ["selector"]
-    return _crd(SERVICE_MONITOR_GROUP, SERVICE_MONITOR_VERSION, SERVICE_MONITOR_KIND,
-                SERVICE_MONITOR_PLURAL, "servicemonitor", ["smon"],
-                "Prometheus scrape configuration for a set of Services.", spec)
+    return crd(SERVICE_MONITOR_GROUP, SERVICE_MONITOR_VERSION, SERVICE_MONITOR_KIND,
+               SERVICE_MONITOR_PLURAL, "servicemonitor", ["smon"],
+               "Prometheus scrape configuration for a set of Services.", spec)

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ..spec.platform import FlannelArgs
-from .nad import MANAGED_BY
+from .. import hostpaths as host
+from ..args.flannel import FlannelArgs
+from .manifests import (
+    config_map,
+    config_map_volume,
+    daemonset,
+    field_env,
+    host_volume,
+    json_file,
+    mount,
+    namespace,
+    rule,
+    service_account_with_role,
+)
 
 NAME = "flannel"
 CONFIG_MAP = "kube-flannel-cfg"
 DAEMONSET = "kube-flannel-ds"
-CNI_CONF_FILE = "/etc/cni/net.d/10-flannel.conflist"
-SUBNET_ENV = "/run/flannel/subnet.env"
+CNI_CONF_FILE = f"{host.CNI_CONF_DIR}/10-flannel.conflist"
+SUBNET_ENV = host.FLANNEL_SUBNET_ENV
 """Written by flanneld once the node's lease is in place: the sign the network is up."""
 
-_LABELS = {**MANAGED_BY, "app": "flannel", "k8s-app": "flannel", "tier": "node"}
+_LABELS = {"app": "flannel", "k8s-app": "flannel", "tier": "node"}
+_SELECTOR = {"app": "flannel"}
 _PRIVILEGED = {f"pod-security.kubernetes.io/{m}": "privileged"
                for m in ("enforce", "audit", "warn")}
+_CONFIG_DIR = "/etc/kube-flannel/"
 
 
 def net_conf(args: FlannelArgs) -> dict[str, Any]:
@@ -50,53 +63,11 @@ def flanneld_args(args: FlannelArgs) -> list[str]:
     return out
 
 
-def namespace(args: FlannelArgs) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": args.namespace, "labels": {**_LABELS, **_PRIVILEGED}}}
-
-
-def cluster_role() -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": NAME, "labels": dict(_LABELS)},
-        "rules": [
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
-            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]},
-        ],
-    }
-
-
-def cluster_role_binding(args: FlannelArgs) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": NAME, "labels": dict(_LABELS)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": NAME},
-        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": args.namespace}],
-    }
-
-
-def service_account(args: FlannelArgs) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": NAME, "namespace": args.namespace, "labels": dict(_LABELS)}}
-
-
-def config_map(args: FlannelArgs) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": CONFIG_MAP, "namespace": args.namespace, "labels": dict(_LABELS)},
-        "data": {"cni-conf.json": json.dumps(cni_conf(args), indent=2) + "\n",
-                 "net-conf.json": json.dumps(net_conf(args), indent=2) + "\n"},
-    }
-
-
-def daemonset(args: FlannelArgs) -> dict[str, Any]:
-    selector = {"app": "flannel"}
+def daemonset_spec(args: FlannelArgs) -> dict[str, Any]:
+    """The pod spec of Flannel's DaemonSet."""
     env = [
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "POD_NAMESPACE",
-         "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
         {"name": "EVENT_QUEUE_DEPTH", "value": "5000"},
     ]
     container: dict[str, Any] = {
@@ -113,9 +84,9 @@ def daemonset(args: FlannelArgs) -> dict[str, Any]:
                             "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
         "env": env,
         "volumeMounts": [
-            {"name": "run", "mountPath": "/run/flannel"},
-            {"name": "flannel-cfg", "mountPath": "/etc/kube-flannel/"},
-            {"name": "xtables-lock", "mountPath": "/run/xtables.lock"},
+            mount("run", host.FLANNEL_RUN_DIR),
+            mount("flannel-cfg", _CONFIG_DIR),
+            mount("xtables-lock", host.XTABLES_LOCK),
         ],
     }
     resources = args.resources.to_dict()
@@ -123,13 +94,13 @@ def daemonset(args: FlannelArgs) -> dict[str, Any]:
         container["resources"] = resources
     init = [
         {"name": "install-cni-plugin", "image": args.cni_plugin_image,
-         "command": ["cp"], "args": ["-f", "/flannel", "/opt/cni/bin/flannel"],
-         "volumeMounts": [{"name": "cni-plugin", "mountPath": "/opt/cni/bin"}]},
+         "command": ["cp"], "args": ["-f", "/flannel", f"{host.CNI_BIN_DIR}/flannel"],
+         "volumeMounts": [mount("cni-plugin", host.CNI_BIN_DIR)]},
         {"name": "install-cni", "image": args.image,
          "command": ["/opt/bin/install-conf"],
-         "args": ["/etc/kube-flannel/cni-conf.json", CNI_CONF_FILE],
-         "volumeMounts": [{"name": "cni", "mountPath": "/etc/cni/net.d"},
-                          {"name": "flannel-cfg", "mountPath": "/etc/kube-flannel/"}]},
+         "args": [f"{_CONFIG_DIR}cni-conf.json", CNI_CONF_FILE],
+         "volumeMounts": [mount("cni", host.CNI_CONF_DIR),
+                          mount("flannel-cfg", _CONFIG_DIR)]},
     ]
     pod_spec: dict[str, Any] = {
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
@@ -141,30 +112,31 @@ def daemonset(args: FlannelArgs) -> dict[str, Any]:
         "initContainers": init,
         "containers": [container],
         "volumes": [
-            {"name": "run", "hostPath": {"path": "/run/flannel"}},
-            {"name": "cni-plugin", "hostPath": {"path": "/opt/cni/bin"}},
-            {"name": "cni", "hostPath": {"path": "/etc/cni/net.d"}},
-            {"name": "flannel-cfg", "configMap": {"name": CONFIG_MAP}},
-            {"name": "xtables-lock",
-             "hostPath": {"path": "/run/xtables.lock", "type": "FileOrCreate"}},
+            host_volume("run", host.FLANNEL_RUN_DIR),
+            host_volume("cni-plugin", host.CNI_BIN_DIR),
+            host_volume("cni", host.CNI_CONF_DIR),
+            config_map_volume("flannel-cfg", CONFIG_MAP),
+            host_volume("xtables-lock", host.XTABLES_LOCK, "FileOrCreate"),
         ],
     }
     if args.priority_class_name:
         pod_spec["priorityClassName"] = args.priority_class_name
     if args.node_selector:
         pod_spec["nodeSelector"] = dict(args.node_selector)
-    return {
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": {"name": DAEMONSET, "namespace": args.namespace, "labels": dict(_LABELS)},
-        "spec": {
-            "selector": {"matchLabels": selector},
-            "updateStrategy": {"type": "RollingUpdate"},
-            "template": {"metadata": {"labels": {**_LABELS, **selector}}, "spec": pod_spec},
-        },
-    }
+    return pod_spec
 
 
 def flannel_manifests(args: FlannelArgs) -> list[dict[str, Any]]:
-    """Every Flannel object, in apply order."""
-    return [namespace(args), cluster_role(), cluster_role_binding(args), service_account(args),
-            config_map(args), daemonset(args)]
+    """Every Flannel object, in apply order: namespace, ClusterRole and its binding,
+    ServiceAccount, ConfigMap, DaemonSet."""
+    return [
+        namespace(args.namespace, {**_LABELS, **_PRIVILEGED}),
+        *service_account_with_role(NAME, args.namespace, [
+            rule([""], ["pods"], ["get"]),
+            rule([""], ["nodes"], ["get", "list", "watch"]),
+            rule([""], ["nodes/status"], ["patch"])], _LABELS),
+        config_map(CONFIG_MAP, args.namespace, {"cni-conf.json": json_file(cni_conf(args)),
+                                                "net-conf.json": json_file(net_conf(args))},
+                   _LABELS),
+        daemonset(DAEMONSET, args.namespace, _LABELS, _SELECTOR, daemonset_spec(args)),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.platform import (
+from ..args.guardrails import (
     MultiNetworkPolicyArgs,
     NetworkGuardrailsArgs,
     NetworkPolicyArgs,
@@ -13,12 +13,16 @@ from ..spec.platform import (
     QuotaArgs,
     RoleBindingArgs,
 )
-from .crds import MULTI_NETWORK_POLICY_API_VERSION, MULTI_NETWORK_POLICY_KIND
-from .nad import MANAGED_BY, NAD_GROUP, NAD_PLURAL
+from .crds import (
+    MULTI_NETWORK_POLICY_API_VERSION,
+    MULTI_NETWORK_POLICY_KIND,
+    MULTI_NETWORK_POLICY_PLURAL,
+)
+from .manifests import cluster_role, manifest, metadata, namespace, role_binding, rule
+from .nad import NAD_GROUP, NAD_PLURAL
 
 POLICY_FOR_ANNOTATION = "k8s.v1.cni.cncf.io/policy-for"
-RBAC_API = "rbac.authorization.k8s.io/v1"
-_NETWORK_RESOURCES = [NAD_PLURAL, "multi-networkpolicies"]
+_NETWORK_RESOURCES = [NAD_PLURAL, MULTI_NETWORK_POLICY_PLURAL]
 _WRITE = ["create", "update", "patch", "delete", "deletecollection"]
 _READ = ["get", "list", "watch"]
 
@@ -37,9 +41,8 @@ def resource_quota(q: QuotaArgs) -> dict[str, Any]:
         hard[f"requests.{res}"] = str(n)
     for key, v in q.extra.items():
         hard[key] = str(v)
-    return {"apiVersion": "v1", "kind": "ResourceQuota",
-            "metadata": {"name": q.name, "namespace": q.namespace, "labels": dict(MANAGED_BY)},
-            "spec": {"hard": hard}}
+    return manifest("v1", "ResourceQuota", metadata(q.name, q.namespace),
+                    spec={"hard": hard})
 
 
 def _policy_spec(p: NetworkPolicyArgs | MultiNetworkPolicyArgs) -> dict[str, Any]:
@@ -54,64 +57,50 @@ def _policy_spec(p: NetworkPolicyArgs | MultiNetworkPolicyArgs) -> dict[str, Any
 
 
 def network_policy(p: NetworkPolicyArgs) -> dict[str, Any]:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": p.name, "namespace": p.namespace, "labels": dict(MANAGED_BY)},
-            "spec": _policy_spec(p)}
+    return manifest("networking.k8s.io/v1", "NetworkPolicy", metadata(p.name, p.namespace),
+                    spec=_policy_spec(p))
 
 
 def multi_network_policy(p: MultiNetworkPolicyArgs) -> dict[str, Any]:
-    return {"apiVersion": MULTI_NETWORK_POLICY_API_VERSION, "kind": MULTI_NETWORK_POLICY_KIND,
-            "metadata": {"name": p.name, "namespace": p.namespace, "labels": dict(MANAGED_BY),
-                         "annotations": {POLICY_FOR_ANNOTATION: ",".join(p.policy_for)}},
-            "spec": _policy_spec(p)}
+    return manifest(MULTI_NETWORK_POLICY_API_VERSION, MULTI_NETWORK_POLICY_KIND,
+                    metadata(p.name, p.namespace,
+                             annotations={POLICY_FOR_ANNOTATION: ",".join(p.policy_for)}),
+                    spec=_policy_spec(p))
 
 
 def admin_role(rbac: NetworkRbacArgs) -> dict[str, Any]:
     """The one role that may write NADs (and MultiNetworkPolicies)."""
-    return {"apiVersion": RBAC_API, "kind": "ClusterRole",
-            "metadata": {"name": rbac.admin_role, "labels": dict(MANAGED_BY)},
-            "rules": [{"apiGroups": [NAD_GROUP], "resources": list(_NETWORK_RESOURCES),
-                       "verbs": _READ + _WRITE}]}
+    return cluster_role(rbac.admin_role, [rule([NAD_GROUP], _NETWORK_RESOURCES,
+                                               _READ + _WRITE)])
 
 
 def viewer_role(rbac: NetworkRbacArgs) -> dict[str, Any]:
     """Read-only access for tenants: they select networks, they do not define them."""
-    labels = dict(MANAGED_BY)
-    if rbac.aggregate_viewer_to_view:
-        labels["rbac.authorization.k8s.io/aggregate-to-view"] = "true"
-    return {"apiVersion": RBAC_API, "kind": "ClusterRole",
-            "metadata": {"name": rbac.viewer_role, "labels": labels},
-            "rules": [{"apiGroups": [NAD_GROUP], "resources": list(_NETWORK_RESOURCES),
-                       "verbs": list(_READ)}]}
+    labels = ({"rbac.authorization.k8s.io/aggregate-to-view": "true"}
+              if rbac.aggregate_viewer_to_view else {})
+    return cluster_role(rbac.viewer_role, [rule([NAD_GROUP], _NETWORK_RESOURCES, _READ)],
+                        labels)
 
 
 def binding_name(b: RoleBindingArgs, index: int) -> str:
     return b.name or f"netplumb-network-{b.role}-{b.namespace or 'cluster'}-{index}"
 
 
-def role_binding(rbac: NetworkRbacArgs, b: RoleBindingArgs, index: int) -> dict[str, Any]:
+def network_role_binding(rbac: NetworkRbacArgs, b: RoleBindingArgs, index: int) -> dict[str, Any]:
     """A ClusterRoleBinding, or a RoleBinding when the binding names a namespace."""
     role = rbac.admin_role if b.role == "admin" else rbac.viewer_role
-    meta: dict[str, Any] = {"name": binding_name(b, index), "labels": dict(MANAGED_BY)}
-    if b.namespace:
-        meta["namespace"] = b.namespace
-    return {"apiVersion": RBAC_API,
-            "kind": "RoleBinding" if b.namespace else "ClusterRoleBinding",
-            "metadata": meta,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": role},
-            "subjects": [s.to_dict() for s in b.subjects]}
+    return role_binding(binding_name(b, index), role, [s.to_dict() for s in b.subjects],
+                        namespace=b.namespace)
 
 
 def rbac_manifests(rbac: NetworkRbacArgs) -> list[dict[str, Any]]:
     return [admin_role(rbac), viewer_role(rbac),
-            *(role_binding(rbac, b, i) for i, b in enumerate(rbac.bindings))]
+            *(network_role_binding(rbac, b, i) for i, b in enumerate(rbac.bindings))]
 
 
 def pod_security_namespace(ps: PodSecurityArgs) -> dict[str, Any]:
     """The namespace with its PodSecurity labels (created, or patched when it exists)."""
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ps.namespace, "labels": ps.labels()}}
+    return namespace(ps.namespace, ps.labels(), managed=False)
 
 
 def guardrail_manifests(args: NetworkGuardrailsArgs) -> list[dict[str, Any]]:

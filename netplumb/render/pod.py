@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..spec.selection import NETWORKS_ANNOTATION, networks_annotation
-from ..spec.workloads import PodArgs
-from .nad import MANAGED_BY
+from ..args.pod import PodArgs
+from ..cni.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
+from .manifests import manifest, metadata
 
 
-def pod(name: str, args: PodArgs) -> dict[str, Any]:
-    notes = dict(args.annotations)
-    if args.networks:
-        notes[NETWORKS_ANNOTATION] = networks_annotation(args.networks)
+def pod_annotations(annotations: Mapping[str, str], selections: Sequence[NetworkSelection]
+                    ) -> dict[str, str]:
+    """A pod's annotations with its network selections as the networks annotation."""
+    out = dict(annotations)
+    if selections:
+        out[NETWORKS_ANNOTATION] = networks_annotation(list(selections))
+    return out
+
+
+def pod(name: str, args: PodArgs, resources: Mapping[str, Any] | None = None
+        ) -> dict[str, Any]:
+    """The bare pod of ``args``; ``resources``: its container's requests and limits when the
+    plan added device resources to ``args.resources``."""
+    notes = pod_annotations(args.annotations, args.networks)
     container: dict[str, Any] = {"name": "main", "image": args.image, "command": args.command}
     if args.args:
         container["args"] = args.args
-    res = args.resources.to_dict()
+    res = dict(resources) if resources is not None else args.resources.to_dict()
     if res:
         container["resources"] = res
-    meta: dict[str, Any] = {"name": name, "namespace": args.namespace,
-                            "labels": {**MANAGED_BY, "app": name, **args.labels}}
-    if notes:
-        meta["annotations"] = notes
+    meta = metadata(name, args.namespace, labels={"app": name, **args.labels},
+                    annotations=notes)
     spec: dict[str, Any] = {"containers": [container],
                             "terminationGracePeriodSeconds": args.termination_grace_period_seconds}
     if args.node_selector:
         spec["nodeSelector"] = args.node_selector
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    return manifest("v1", "Pod", meta, spec=spec)

@@ -3,18 +3,27 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ..spec.platform import SriovPoolArgs, SriovResourcePool
-from .nad import MANAGED_BY
+from .. import hostpaths as host
+from ..args.sriov import SriovPoolArgs, SriovResourcePool
+from .manifests import (
+    config_map,
+    config_map_volume,
+    daemonset,
+    host_volume,
+    installer_resources,
+    json_file,
+    mount,
+    service_account,
+)
 
 NAME = "sriov-device-plugin"
 CONFIG_MAP = "sriovdp-config"
 DAEMONSET = "kube-sriov-device-plugin"
 CONFIG_DIR = "/etc/pcidp"
 
-_LABELS = {**MANAGED_BY, "app": "sriovdp", "tier": "node"}
+_LABELS = {"app": "sriovdp", "tier": "node"}
 _SELECTOR = {"name": "sriov-device-plugin"}
 
 
@@ -36,20 +45,8 @@ def device_plugin_config(args: SriovPoolArgs) -> dict[str, Any]:
     return {"resourceList": [resource_entry(args, p) for p in args.pools]}
 
 
-def service_account(args: SriovPoolArgs) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": NAME, "namespace": args.namespace, "labels": dict(_LABELS)}}
-
-
-def config_map(args: SriovPoolArgs) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": CONFIG_MAP, "namespace": args.namespace, "labels": dict(_LABELS)},
-        "data": {"config.json": json.dumps(device_plugin_config(args), indent=2) + "\n"},
-    }
-
-
-def daemonset(args: SriovPoolArgs) -> dict[str, Any]:
+def daemonset_spec(args: SriovPoolArgs) -> dict[str, Any]:
+    """The pod spec of the device plugin's DaemonSet."""
     plugin: dict[str, Any] = {
         "name": "kube-sriovdp",
         "image": args.image,
@@ -58,24 +55,22 @@ def daemonset(args: SriovPoolArgs) -> dict[str, Any]:
                  f"--config-file={CONFIG_DIR}/config.json"],
         "securityContext": {"privileged": True},
         "volumeMounts": [
-            {"name": "devicesock", "mountPath": "/var/lib/kubelet/device-plugins"},
-            {"name": "plugins-registry", "mountPath": "/var/lib/kubelet/plugins_registry"},
-            {"name": "log", "mountPath": "/var/log"},
-            {"name": "config-volume", "mountPath": CONFIG_DIR},
-            {"name": "device-info", "mountPath": "/var/run/k8s.cni.cncf.io/devinfo/dp"},
+            mount("devicesock", host.DEVICE_PLUGINS_DIR),
+            mount("plugins-registry", host.PLUGINS_REGISTRY_DIR),
+            mount("log", host.LOG_DIR),
+            mount("config-volume", CONFIG_DIR),
+            mount("device-info", host.DEVICE_INFO_DIR),
         ],
     }
     resources = args.resources.to_dict()
     if resources:
         plugin["resources"] = resources
     volumes: list[dict[str, Any]] = [
-        {"name": "devicesock", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}},
-        {"name": "plugins-registry", "hostPath": {"path": "/var/lib/kubelet/plugins_registry"}},
-        {"name": "log", "hostPath": {"path": "/var/log"}},
-        {"name": "device-info", "hostPath": {"path": "/var/run/k8s.cni.cncf.io/devinfo/dp",
-                                             "type": "DirectoryOrCreate"}},
-        {"name": "config-volume", "configMap": {
-            "name": CONFIG_MAP, "items": [{"key": "config.json", "path": "config.json"}]}},
+        host_volume("devicesock", host.DEVICE_PLUGINS_DIR),
+        host_volume("plugins-registry", host.PLUGINS_REGISTRY_DIR),
+        host_volume("log", host.LOG_DIR),
+        host_volume("device-info", host.DEVICE_INFO_DIR, "DirectoryOrCreate"),
+        config_map_volume("config-volume", CONFIG_MAP, "config.json"),
     ]
     pod_spec: dict[str, Any] = {"hostNetwork": True, "serviceAccountName": NAME}
     if args.install_sriov_cni:
@@ -84,30 +79,27 @@ def daemonset(args: SriovPoolArgs) -> dict[str, Any]:
         pod_spec["initContainers"] = [{
             "name": "install-sriov-cni",
             "image": args.sriov_cni_image,
-            "args": ["--cni-bin-dir=/host/opt/cni/bin", "--no-sleep"],
+            "args": [f"--cni-bin-dir=/host{host.CNI_BIN_DIR}", "--no-sleep"],
             "securityContext": {"allowPrivilegeEscalation": False,
                                 "capabilities": {"drop": ["ALL"]}},
-            "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
-            "volumeMounts": [{"name": "cnibin", "mountPath": "/host/opt/cni/bin"}],
+            "resources": installer_resources(),
+            "volumeMounts": [mount("cnibin", f"/host{host.CNI_BIN_DIR}")],
         }]
-        volumes.append({"name": "cnibin", "hostPath": {"path": "/opt/cni/bin"}})
+        volumes.append(host_volume("cnibin", host.CNI_BIN_DIR))
     pod_spec["containers"] = [plugin]
     pod_spec["volumes"] = volumes
     if args.tolerations:
         pod_spec["tolerations"] = [t.to_dict() for t in args.tolerations]
     if args.node_selector:
         pod_spec["nodeSelector"] = dict(args.node_selector)
-    return {
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": {"name": DAEMONSET, "namespace": args.namespace, "labels": dict(_LABELS)},
-        "spec": {
-            "selector": {"matchLabels": dict(_SELECTOR)},
-            "updateStrategy": {"type": "RollingUpdate"},
-            "template": {"metadata": {"labels": {**_LABELS, **_SELECTOR}}, "spec": pod_spec},
-        },
-    }
+    return pod_spec
 
 
 def sriov_manifests(args: SriovPoolArgs) -> list[dict[str, Any]]:
-    """Every object of the pool, in apply order."""
-    return [service_account(args), config_map(args), daemonset(args)]
+    """Every object of the pool, in apply order: ServiceAccount, ConfigMap, DaemonSet."""
+    return [
+        service_account(NAME, args.namespace, _LABELS),
+        config_map(CONFIG_MAP, args.namespace,
+                   {"config.json": json_file(device_plugin_config(args))}, _LABELS),
+        daemonset(DAEMONSET, args.namespace, _LABELS, _SELECTOR, daemonset_spec(args)),
+    ]

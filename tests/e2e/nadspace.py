@@ -18,8 +18,8 @@ from typing import Any
 
 from harness import podnet, underlay
 from harness.pytest_fixtures import ClusterHandle
+from netplumb.cni.config import CniConfig
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad, nad_crd
-from netplumb.spec.config import CniConfig
 
 
 @dataclass

@@ -21,11 +21,11 @@ import pytest
 
 from harness.pytest_fixtures import ClusterHandle
 from netplumb.cli.main import main
+from netplumb.cni.config import parse_cni_config
 from netplumb.kube import Kube
 from netplumb.ops.doctor import diagnose
 from netplumb.ops.live import read_snapshot
 from netplumb.render.nad import NAD_API_VERSION, NAD_KIND
-from netplumb.spec.config import parse_cni_config
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e

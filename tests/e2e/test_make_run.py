@@ -17,8 +17,8 @@ import pytest
 
 from harness import engine, run, underlay, verify
 from harness.pytest_fixtures import ClusterHandle
+from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan
-from netplumb.spec.stack import load_stack_file
 
 pytestmark = pytest.mark.e2e
 

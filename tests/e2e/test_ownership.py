@@ -56,6 +56,7 @@ def _team(name: str, first_host: int, *, namespace: str, extra: str = "") -> str
 
 TEAM_A = _team("team-a", 100, namespace=SHARED_NS, extra=f"""
     guardrails:
+      rbac: null      # the network roles are cluster-wide: the platform's to declare
       pod_security: [{{namespace: {SHARED_NS}, create: true}}]""")
 TEAM_B = _team("team-b", 120, namespace="default")
 TEAM_B_CRD = _team("team-b", 120, namespace="default", extra="\n    install_nad_crd: true")
@@ -103,7 +104,8 @@ def test_team_destroy_leaves_the_platform_and_other_teams(
     try:
         with _stacks(cluster, project, tmp_path / "teams", "team-a", "team-b") as st:
             before = _nads(kube)
-            st["team-a"].up(on_output=engine.printer())
+            up_a = st["team-a"].up(on_output=engine.printer())
+            assert up_a.outputs["retained_on_destroy"].value == [f"Namespace/{SHARED_NS}"]
             st["team-b"].up(on_output=engine.printer())
             mine = {k for k, (owner, _) in _nads(kube).items()
                     if owner in ("netplumb/team-a", "netplumb/team-b")}

@@ -29,8 +29,8 @@ import pytest
 from harness import podnet, underlay
 from harness.node import DEFAULT_NODE_NAME
 from harness.pytest_fixtures import ClusterHandle
-from netplumb.spec.networks import BridgeNetworkArgs, MacvlanNetworkArgs
-from netplumb.spec.selection import NETWORKS_ANNOTATION
+from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
+from netplumb.cni.selection import NETWORKS_ANNOTATION
 from tests.dataplane.netns import reservations
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
@@ -57,11 +57,11 @@ def env(cluster: ClusterHandle) -> Iterator[Env]:
     if not cluster.embedded or cluster.info is None:
         pytest.skip("inspects the embedded node's namespaces, links and CNI state")
     configs = {
-        "churn-br": BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
+        "churn-br": BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
             "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/25",
                                                "rangeStart": "203.0.113.10",
                                                "rangeEnd": "203.0.113.60"}]]}}),
-        "churn-mv": MacvlanNetworkArgs.typed({"master": MASTER, "mode": "bridge", "ipam": {
+        "churn-mv": MacvlanNetworkArgs.parse({"master": MASTER, "mode": "bridge", "ipam": {
             "type": "host-local", "ranges": [[{"subnet": "203.0.113.128/25",
                                                "rangeStart": "203.0.113.140",
                                                "rangeEnd": "203.0.113.190"}]]}}),

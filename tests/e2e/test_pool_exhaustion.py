@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.pytest_fixtures import ClusterHandle
-from netplumb.spec.networks import BridgeNetworkArgs
+from netplumb.args.nad import BridgeNetworkArgs
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def space(cluster: ClusterHandle) -> Iterator[NadSpace]:
 def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
     core = space.core
     # 198.51.100.0/24 is the node's cluster network; this pool lives on its own bridge
-    args = BridgeNetworkArgs.typed({"bridge": BRIDGE, "ipam": {
+    args = BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
         "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
                                            "rangeStart": "203.0.113.201",
                                            "rangeEnd": "203.0.113.214"}]]}})

@@ -16,8 +16,8 @@ import pytest
 
 from harness import engine
 from harness.pytest_fixtures import ClusterHandle
+from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan, render_plan
-from netplumb.spec.stack import load_stack_file
 
 pytestmark = pytest.mark.e2e
 

@@ -18,10 +18,10 @@ from pulumi import automation as auto
 
 from harness import engine
 from harness.pytest_fixtures import ClusterHandle
+from netplumb.args.stack import load_stack_file
 from netplumb.ownership import OWNER_ANNOTATION
 from netplumb.plan import build_plan, render_plan
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
-from netplumb.spec.stack import load_stack_file
 
 pytestmark = pytest.mark.e2e
 

@@ -28,13 +28,13 @@ import pytest
 
 from harness import engine, underlay
 from harness.pytest_fixtures import ClusterHandle
+from netplumb.args.stack import load_stack_file
 from netplumb.cli.main import main
+from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.kube import Kube
 from netplumb.ops.probes import PROBE_LABEL, runtime_cannot_run
 from netplumb.ops.verify import VerifyOptions, problems, verify
 from netplumb.plan import build_plan
-from netplumb.spec.selection import NETWORK_STATUS_ANNOTATION
-from netplumb.spec.stack import load_stack_file
 
 pytestmark = pytest.mark.e2e
 

@@ -26,6 +26,19 @@ import pulumi
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.args.nad import (
+    BridgeNetworkArgs,
+    CniNetworkArgs,
+    HostDeviceNetworkArgs,
+    IpvlanNetworkArgs,
+    MacvlanNetworkArgs,
+    NadFields,
+    SriovNetworkArgs,
+    VlanNetworkArgs,
+)
+from netplumb.args.stack import CONFIG_KEY, StackSpec
+from netplumb.cni.ipam import HostLocalIpam, HostLocalRange
+from netplumb.cni.plugins import TuningPlugin
 from netplumb.components import (
     BridgeNetwork,
     CniNetwork,
@@ -37,19 +50,6 @@ from netplumb.components import (
     VlanNetwork,
 )
 from netplumb.plan import build_plan
-from netplumb.spec.ipam import HostLocalIpam, HostLocalRange
-from netplumb.spec.networks import (
-    BridgeNetworkArgs,
-    CniNetworkArgs,
-    HostDeviceNetworkArgs,
-    IpvlanNetworkArgs,
-    MacvlanNetworkArgs,
-    NadFields,
-    SriovNetworkArgs,
-    VlanNetworkArgs,
-)
-from netplumb.spec.plugins import TuningPlugin
-from netplumb.spec.stack import CONFIG_KEY, StackSpec
 
 from .pulumi_mocks import RecordingMocks
 
@@ -596,7 +596,7 @@ def test_typed_args_refuse(cls: type[NadFields], data: J, path: str,
                            shows: str | None, built: str) -> None:
     # ``keywords``: how Python programs build args; the error is the same PlanError
     with pytest.raises(PlanError) as err:
-        args = cls.typed(data) if built == "typed" else cls(**data)
+        args = cls.parse(data) if built == "typed" else cls(**data)
         args.cni_config("net")
     check_error(err.value, data, path, shows)
 

@@ -8,14 +8,12 @@ from typing import Any
 import pytest
 
 from netplumb import parse_cni_config
+from netplumb.args.pod import PodArgs
+from netplumb.args.stack import StackSpec
+from netplumb.args.workload import WorkloadArgs
 from netplumb.checks.ipam_scope import check_node_local_ipam
-from netplumb.checks.networks import PlannedNetwork
-from netplumb.checks.selections import workload_of, workload_of_pod
-from netplumb.plan import build_plan
-from netplumb.spec.platform import WorkloadArgs
-from netplumb.spec.selection import NetworkSelection
-from netplumb.spec.stack import StackSpec
-from netplumb.spec.workloads import PodArgs
+from netplumb.cni.selection import NetworkSelection
+from netplumb.plan import PlannedNetwork, build_plan, workload_of, workload_of_pod
 
 HOST_LOCAL = {"type": "host-local", "subnet": "192.0.2.0/24"}
 WHEREABOUTS = {"type": "whereabouts", "range": "192.0.2.0/24"}

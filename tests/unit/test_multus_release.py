@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from netplumb.checks.multus import DEFAULT_ROUTE_IGNORED, check_default_route_support, image_tag
-from netplumb.checks.selections import Workload
-from netplumb.plan import build_plan
-from netplumb.spec.platform import MultusInstallArgs
-from netplumb.spec.selection import NetworkSelection
-from netplumb.spec.stack import StackSpec
+from netplumb.args.images import image_tag
+from netplumb.args.multus import MultusInstallArgs
+from netplumb.args.stack import StackSpec
+from netplumb.checks.multus import DEFAULT_ROUTE_IGNORED, check_default_route_support
+from netplumb.cni.selection import NetworkSelection
+from netplumb.plan import Workload, build_plan
 
 
 def _workloads() -> list[Workload]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from netplumb.args.stack import StackSpec
 from netplumb.ops.attachments import (
     compare_pod,
     expected_of,
@@ -13,7 +14,6 @@ from netplumb.ops.attachments import (
     owners_of,
 )
 from netplumb.plan import build_plan
-from netplumb.spec.stack import StackSpec
 
 SPEC = {
     "networks": [

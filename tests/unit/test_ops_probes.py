@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from netplumb.cni.selection import NetworkSelection
 from netplumb.ops.probes import (
     PROBE_LABEL,
     ProbeSpec,
@@ -15,7 +16,6 @@ from netplumb.ops.probes import (
     probe_name,
     runtime_cannot_run,
 )
-from netplumb.spec.selection import NetworkSelection
 
 REPORT = "\n".join([
     "## link 7: net1@if6: <BROADCAST,MULTICAST,UP,LOWER_UP,M-DOWN> mtu 1500 qdisc noqueue "

@@ -15,11 +15,11 @@ import json
 import re
 from typing import Any
 
+from netplumb.args.stack import StackSpec
 from netplumb.ops.probes import PROBE_LABEL
 from netplumb.ops.progress import Progress
 from netplumb.ops.verify import VerifyOptions, format_text, problems, verify
 from netplumb.plan import build_plan
-from netplumb.spec.stack import StackSpec
 
 SPEC = {
     "networks": [

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from netplumb import PlanError
+from netplumb.args.multus import MultusInstallArgs
+from netplumb.args.stack import StackSpec, load_stack_file, spec_from_config
 from netplumb.components import MultusInstall, NetplumbStack
 from netplumb.components.cluster import reset_reader, use_reader
 from netplumb.ownership import (
@@ -22,8 +24,6 @@ from netplumb.ownership import (
     takeover_findings,
 )
 from netplumb.render.nad import nad_crd
-from netplumb.spec.platform import MultusInstallArgs
-from netplumb.spec.stack import StackSpec, load_stack_file, spec_from_config
 
 from .pulumi_mocks import run_program
 

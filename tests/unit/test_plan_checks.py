@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from netplumb import Finding, PlanError
+from netplumb.args.nad import MacvlanNetworkArgs
+from netplumb.args.stack import StackSpec
+from netplumb.args.workload import WorkloadArgs
 from netplumb.components import MacvlanNetwork, MultiHomedWorkload
 from netplumb.plan import build_plan
-from netplumb.spec.networks import MacvlanNetworkArgs
-from netplumb.spec.platform import WorkloadArgs
-from netplumb.spec.stack import StackSpec
 
 from .pulumi_mocks import RecordingMocks, run_program
 
@@ -322,3 +322,38 @@ def test_host_local_ranges_overlap_by_span_not_by_subnet() -> None:
     with pytest.raises(PlanError) as err:
         parse_cni_config(conf([low], [{**high, "rangeStart": "192.0.2.20"}]))
     assert err.value.paths == ["ipam.ranges[1][0].subnet"]
+
+
+# -- what the plan adds itself: device resources -----------------------------------------
+
+
+def _sriov_stack(**resources: Any) -> J:
+    return {"networks": [{"type": "sriov", "name": "vf", "resource_name": "intel.com/sriov"}],
+            "pods": [pod("p", {"name": "vf"}, **resources)],
+            "workloads": [workload("w", {"name": "vf"}, {"name": "vf"}, **resources)]}
+
+
+def test_device_resources_are_planned_before_anything_registers() -> None:
+    plan = build_plan(StackSpec.parse(_sriov_stack(), at=AT))
+    assert plan.resources == {
+        "Pod/default/p": {"requests": {"intel.com/sriov": "1"},
+                          "limits": {"intel.com/sriov": "1"}},
+        "Deployment/default/w": {"requests": {"intel.com/sriov": "2"},
+                                 "limits": {"intel.com/sriov": "2"}}}
+    too_few = {"resources": {"requests": {"intel.com/sriov": "1"},
+                             "limits": {"intel.com/sriov": "1"}}}
+    only(_sriov_stack(**too_few), f"{S}.workloads[0].resources.requests.intel.com/sriov",
+         "need 2 intel.com/sriov")
+    assert [f.path for f in findings(_sriov_stack(**too_few))] == [
+        f"{S}.workloads[0].resources.requests.intel.com/sriov"]
+
+
+@pytest.mark.parametrize("key", ["pods", "workloads"])
+def test_networks_given_twice_differently(key: str) -> None:
+    one = pod if key == "pods" else workload
+    notes = {"k8s.v1.cni.cncf.io/networks": '[{"name": "b"}]'}
+    spec = {"networks": [mv("a"), mv("b")], key: [one("x", {"name": "a"}, annotations=notes)]}
+    only(spec, f"{S}.{key}[0].annotations.k8s.v1.cni.cncf.io/networks",
+         "already select networks")
+    same = {"k8s.v1.cni.cncf.io/networks": '[{"name": "a"}]'}
+    clean({"networks": [mv("a"), mv("b")], key: [one("x", {"name": "a"}, annotations=same)]})

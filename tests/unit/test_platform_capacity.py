@@ -7,9 +7,9 @@ import random
 
 from netplumb import parse_cni_config
 from netplumb.checks.capacity import check_capacity, pool_capacity
-from netplumb.checks.networks import PlannedNetwork
-from netplumb.checks.selections import Workload, check_selections
-from netplumb.spec.selection import NetworkSelection
+from netplumb.checks.selections import check_selections
+from netplumb.cni.selection import NetworkSelection
+from netplumb.plan import PlannedNetwork, Workload
 
 from .test_seed_nads import SEED_MACVLAN
 

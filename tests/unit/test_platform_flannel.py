@@ -11,7 +11,9 @@ import pulumi
 import pytest
 
 from netplumb import PlanError
-from netplumb.components.platform import Flannel
+from netplumb.args.flannel import FlannelArgs
+from netplumb.args.images import FLANNEL_IMAGE
+from netplumb.components.flannel import Flannel
 from netplumb.render.flannel import (
     CNI_CONF_FILE,
     cni_conf,
@@ -19,7 +21,6 @@ from netplumb.render.flannel import (
     flanneld_args,
     net_conf,
 )
-from netplumb.spec.platform import FLANNEL_IMAGE, FlannelArgs
 
 from .pulumi_mocks import RecordingMocks, run_program
 

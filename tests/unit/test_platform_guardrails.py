@@ -9,8 +9,22 @@ import pytest
 import yaml
 
 from netplumb import PlanError
+from netplumb.args.flannel import FlannelArgs
+from netplumb.args.guardrails import (
+    MultiNetworkPolicyArgs,
+    NetworkGuardrailsArgs,
+    NetworkPolicyArgs,
+    NetworkRbacArgs,
+    PodSecurityArgs,
+    PolicyPeer,
+    PolicyPort,
+    PolicyRule,
+    QuotaArgs,
+)
+from netplumb.args.multus import MultusInstallArgs
+from netplumb.args.sriov import SriovPoolArgs
 from netplumb.checks.selections import check_policy_targets
-from netplumb.components.platform import NetworkGuardrails
+from netplumb.components.guardrails import NetworkGuardrails
 from netplumb.render.crds import multi_network_policy_crd, service_monitor_crd
 from netplumb.render.flannel import flannel_manifests
 from netplumb.render.guardrails import (
@@ -24,20 +38,6 @@ from netplumb.render.guardrails import (
 )
 from netplumb.render.multus import multus_manifests
 from netplumb.render.sriov import sriov_manifests
-from netplumb.spec.platform import (
-    FlannelArgs,
-    MultiNetworkPolicyArgs,
-    MultusInstallArgs,
-    NetworkGuardrailsArgs,
-    NetworkPolicyArgs,
-    NetworkRbacArgs,
-    PodSecurityArgs,
-    PolicyPeer,
-    PolicyPort,
-    PolicyRule,
-    QuotaArgs,
-    SriovPoolArgs,
-)
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import refused

@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError
-from netplumb.components.platform import MultusInstall
+from netplumb.args.flannel import FlannelArgs
+from netplumb.args.images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE
+from netplumb.args.multus import MultusInstallArgs, ServiceMonitorArgs
+from netplumb.args.resources import quantity_value
+from netplumb.components.multus import MultusInstall
 from netplumb.render.multus import (
     daemon_config,
     daemonset,
@@ -18,14 +22,6 @@ from netplumb.render.multus import (
     thin_args,
     validate,
 )
-from netplumb.spec.platform import (
-    MULTUS_THICK_IMAGE,
-    MULTUS_THIN_IMAGE,
-    FlannelArgs,
-    MultusInstallArgs,
-    ServiceMonitorArgs,
-)
-from netplumb.spec.resources import quantity_value
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import SEED_FLANNEL_ARGS, refused

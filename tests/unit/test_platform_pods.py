@@ -10,28 +10,31 @@ import pytest
 import yaml
 
 from netplumb import PlanError, parse_cni_config
-from netplumb.checks.networks import PlannedNetwork
-from netplumb.checks.selections import (
+from netplumb.args.nad import MacvlanNetworkArgs, SriovNetworkArgs
+from netplumb.args.pod import PodArgs
+from netplumb.args.resources import ContainerResources
+from netplumb.checks.selections import check_selections
+from netplumb.cni.ipam import HostLocalIpam
+from netplumb.cni.selection import NETWORKS_ANNOTATION, NetworkSelection, parse_selections
+from netplumb.components import MultiHomedPod
+from netplumb.components.network import MacvlanNetwork, SriovNetwork
+from netplumb.components.workload import MultiHomedWorkload
+from netplumb.plan import (
+    PlannedNetwork,
     Workload,
     add_ips_capability,
-    check_selections,
+    attach_networks,
+    attach_to_workload,
+    container_resources,
     device_requests,
-    parse_selections,
     with_capability,
     with_device_resources,
     workload_of_pod,
 )
-from netplumb.components import MultiHomedPod
-from netplumb.components.network import MacvlanNetwork, SriovNetwork
-from netplumb.components.workload import MultiHomedWorkload
-from netplumb.render.multus import attach_networks, attach_to_workload, workload
 from netplumb.render.nad import nad
 from netplumb.render.pod import pod
-from netplumb.spec.base import validate
-from netplumb.spec.ipam import HostLocalIpam
-from netplumb.spec.networks import MacvlanNetworkArgs, SriovNetworkArgs
-from netplumb.spec.selection import NETWORKS_ANNOTATION, NetworkSelection
-from netplumb.spec.workloads import PodArgs, Resources
+from netplumb.render.workload import workload
+from netplumb.validation import validate
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import refused
@@ -160,7 +163,7 @@ def test_multus_pod_1_from_multi_homed_pod() -> None:
                    args=["-f", "/dev/null"],
                    networks=[NetworkSelection(name="macvlan-conf", namespace="default",
                                               interface="net1")],
-                   resources=Resources(requests={"memory": "128Mi", "cpu": "100m"},
+                   resources=ContainerResources(requests={"memory": "128Mi", "cpu": "100m"},
                                        limits={"memory": "256Mi", "cpu": "200m"}),
                    node_selector={"kubernetes.io/hostname": "worker-node-1"},
                    termination_grace_period_seconds=0)
@@ -400,13 +403,13 @@ def test_device_resources_added_to_requests_and_limits() -> None:
 
 @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet"])
 def test_attach_to_any_workload_kind(kind: str) -> None:
-    from netplumb.spec.platform import WorkloadArgs
+    from netplumb.args.workload import WorkloadArgs
 
     args = WorkloadArgs.parse({"kind": kind, "name": "app", "image": "nginx:1.27",
                                "replicas": 3, "ports": [{"containerPort": 80}],
                                "networks": [{"name": "sriov-conf", "interface": "net1"},
                                             {"name": "macvlan-conf"}]})
-    made = workload("app", args, {"intel.com/sriov": 1})
+    made = workload("app", args, container_resources(args.resources, {"intel.com/sriov": 1}))
     assert made["kind"] == kind
     tmpl = made["spec"]["template"]
     assert selections_in(tmpl) == [{"name": "sriov-conf", "interface": "net1"},
@@ -439,7 +442,7 @@ def test_attach_refuses_a_second_source_of_networks() -> None:
 
 
 def test_workload_component_wires_sriov_resources_and_depends_on_networks() -> None:
-    from netplumb.spec.platform import WorkloadArgs
+    from netplumb.args.workload import WorkloadArgs
 
     def build() -> MultiHomedWorkload:
         sriov = SriovNetwork("sriov-conf", SriovNetworkArgs(
@@ -457,7 +460,7 @@ def test_workload_component_wires_sriov_resources_and_depends_on_networks() -> N
 
 
 def test_workload_component_refuses_bad_selections_and_registers_nothing() -> None:
-    from netplumb.spec.platform import WorkloadArgs
+    from netplumb.args.workload import WorkloadArgs
 
     held: dict[str, Any] = {}
 
@@ -477,7 +480,7 @@ def test_workload_component_refuses_bad_selections_and_registers_nothing() -> No
 
 
 def test_workload_args_refuse_gateway_key() -> None:
-    from netplumb.spec.platform import WorkloadArgs
+    from netplumb.args.workload import WorkloadArgs
 
     with pytest.raises(PlanError) as err:
         WorkloadArgs.parse({"image": "x:1", "networks": [

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError
+from netplumb.args.images import SRIOV_CNI_IMAGE
+from netplumb.args.sriov import SriovPoolArgs
+from netplumb.cni.ipam import HostLocalIpam
 from netplumb.components.network import SriovNetwork
-from netplumb.components.platform import SriovPool
+from netplumb.components.sriov import SriovPool
 from netplumb.render.sriov import device_plugin_config, sriov_manifests
-from netplumb.spec.ipam import HostLocalIpam
-from netplumb.spec.platform import SRIOV_CNI_IMAGE, SriovPoolArgs
 
 from .pulumi_mocks import run_program
 from .test_platform_flannel import refused
@@ -77,10 +78,11 @@ def test_full_resource_names() -> None:
     assert POOLS.resource_names() == {"sriov": "intel.com/sriov",
                                       "sriov_rdma": "mellanox.com/sriov_rdma"}
     assert POOLS.resource_name("sriov_rdma") == "mellanox.com/sriov_rdma"
-    with pytest.raises(KeyError):
+    with pytest.raises(PlanError, match="2 pools; expected the name of one of them"):
         POOLS.resource_name()
-    with pytest.raises(KeyError):
-        POOLS.resource_name("nope")
+    with pytest.raises(PlanError, match="expected one of: sriov, sriov_rdma") as err:
+        POOLS.network_args("nope")
+    assert err.value.path == "pool"
 
 
 def test_seed_sriov_nad_wired_to_the_pool() -> None:
@@ -145,8 +147,8 @@ def test_invalid_component_input_registers_nothing() -> None:
 
 def test_sriov_networks_must_name_a_declared_pool() -> None:
     from netplumb import parse_cni_config
-    from netplumb.checks.networks import PlannedNetwork
     from netplumb.checks.selections import check_device_pools
+    from netplumb.plan import PlannedNetwork
 
     sriov = PlannedNetwork("sriov-conf", "default", parse_cni_config(SEED_SRIOV),
                            where="networks[5]")

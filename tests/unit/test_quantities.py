@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError
+from netplumb.args.guardrails import QuotaArgs
+from netplumb.args.pod import PodArgs
+from netplumb.args.resources import ContainerResources, quantity_value
+from netplumb.args.stack import StackSpec
 from netplumb.plan import build_plan, render_plan
-from netplumb.spec.platform import QuotaArgs
-from netplumb.spec.resources import ContainerResources, quantity_value
-from netplumb.spec.stack import StackSpec
-from netplumb.spec.workloads import PodArgs
 
 from .pulumi_mocks import run_program
 

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netplumb import CNI_VERSIONS, PlanError, parse_cni_config
-from netplumb.checks.networks import PlannedNetwork, check_pool_overlaps
-from netplumb.spec.ipam import (
+from netplumb.checks.networks import check_pool_overlaps
+from netplumb.cni.ipam import (
     DhcpIpam,
     HostLocalIpam,
     HostLocalRange,
@@ -35,7 +35,8 @@ from netplumb.spec.ipam import (
     WhereaboutsIpam,
     WhereaboutsRange,
 )
-from netplumb.spec.plugins import KNOWN_PLUGINS, Plugin, VlanTrunk
+from netplumb.cni.plugins import KNOWN_PLUGINS, Plugin, VlanTrunk
+from netplumb.plan import PlannedNetwork
 
 J = dict[str, Any]
 Draw = Callable[..., Any]

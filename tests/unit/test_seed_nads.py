@@ -13,6 +13,14 @@ from typing import Any
 import pytest
 
 from netplumb import PlanError, parse_cni_config
+from netplumb.args.nad import (
+    BridgeNetworkArgs,
+    HostDeviceNetworkArgs,
+    IpvlanNetworkArgs,
+    MacvlanNetworkArgs,
+    SriovNetworkArgs,
+)
+from netplumb.cni.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
 from netplumb.components import (
     BridgeNetwork,
     HostDeviceNetwork,
@@ -23,14 +31,6 @@ from netplumb.components import (
 )
 from netplumb.components.objects import PATCH_FIELD_MANAGER, PATCH_FORCE, RECONCILE
 from netplumb.ownership import OWNER_ANNOTATION
-from netplumb.spec.ipam import DhcpIpam, HostLocalIpam, Route, StaticIpam
-from netplumb.spec.networks import (
-    BridgeNetworkArgs,
-    HostDeviceNetworkArgs,
-    IpvlanNetworkArgs,
-    MacvlanNetworkArgs,
-    SriovNetworkArgs,
-)
 
 from .pulumi_mocks import run_program
 
@@ -95,7 +95,7 @@ def test_macvlan_with_resource_annotation() -> None:
     assert nad["metadata"]["annotations"] == {
         "k8s.v1.cni.cncf.io/resourceName": "macvlan-cni-network", **OWNED}
     with pytest.raises(PlanError) as err:
-        MacvlanNetworkArgs.typed({"resource_name": "macvlan-cni-network"})
+        MacvlanNetworkArgs.parse({"resource_name": "macvlan-cni-network"})
     assert err.value.paths == ["resource_name"]
 
 

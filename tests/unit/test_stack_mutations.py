@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netplumb import Finding, PlanError
+from netplumb.args.stack import load_stack_document
 from netplumb.cli.main import main
 from netplumb.plan import build_plan, render_plan
-from netplumb.spec.stack import load_stack_document
 
 ROOT = Path(__file__).parents[2]
 STACKS = {env: yaml.safe_load((ROOT / "stacks" / f"Pulumi.{env}.yaml").read_text())

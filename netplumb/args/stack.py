@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from ..cni import fields as fc
 from ..errors import PlanError
-from . import fieldcheck as fc
-from .base import PlanModel, validate
-from .cluster import ClusterNetworksArgs
-from .fieldcheck import FieldIssue
-from .networks import NetworkSpec
-from .platform import MultusInstallArgs, NetworkGuardrailsArgs, SriovPoolArgs, WorkloadArgs
-from .workloads import PodArgs
+from ..spelling import nearest
+from ..validation import FieldIssue, each
+from .base import InputModel
+from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
+from .guardrails import NetworkGuardrailsArgs
+from .multus import MultusInstallArgs
+from .nad import NetworkSpec
+from .pod import PodArgs
+from .sriov import SriovPoolArgs
+from .workload import WorkloadArgs
 
 CONFIG_KEY = "netplumb:spec"
 FILE_KEY = "netplumb:specFile"
@@ -23,41 +27,9 @@ FILE_KEY = "netplumb:specFile"
 for stacks too large for one config value (Pulumi hands all config to the program in one
 environment variable, which Linux caps at 128 KiB)."""
 
-_ADOPT_KINDS = ("Kind/name", "Kind/namespace/name")
 
-
-class ClusterObjectsArgs(PlanModel):
-    """What the stack may do to cluster-wide objects: CRDs, ClusterRoles and bindings,
-    namespaces it creates, and the Multus, Flannel and SR-IOV installs."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
-
-    on_destroy: Literal["retain", "delete"] = "retain"
-    """``retain`` (default): ``pulumi destroy`` leaves cluster-wide objects in place (other
-    stacks' NADs live under the CRD; other teams' objects live in the namespaces), and lists
-    them. ``delete``: destroy removes them too."""
-    adopt: list[str] = Field(default_factory=list)
-    """Existing objects this stack may take over from another manager, as ``Kind/name`` or
-    ``Kind/namespace/name``, e.g.
-    ``CustomResourceDefinition/network-attachment-definitions.k8s.cni.cncf.io``. Without it,
-    preview fails when the stack would take over another owner's object."""
-
-    @field_validator("adopt")
-    @classmethod
-    def _refs(cls, v: list[str]) -> list[str]:
-        for i, ref in enumerate(v):
-            parts = ref.split("/")
-            if len(parts) not in (2, 3) or not all(parts) or not parts[0][:1].isupper():
-                raise FieldIssue(f"expected {' or '.join(_ADOPT_KINDS)} (a Kind starts with "
-                                 "an upper-case letter)", subpath=(i,), value=ref,
-                                 has_value=True)
-        return v
-
-
-class StackSpec(PlanModel):
+class StackSpec(InputModel):
     """Everything one environment deploys."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
 
     install_nad_crd: bool = False
     """Create the NetworkAttachmentDefinition CRD. Off by default: the CRD is cluster-wide
@@ -94,16 +66,7 @@ class StackSpec(PlanModel):
     @field_validator("external_networks")
     @classmethod
     def _external(cls, v: list[str]) -> list[str]:
-        for i, ref in enumerate(v):
-            ns, slash, name = ref.partition("/")
-            try:
-                if not slash:
-                    raise FieldIssue("expected namespace/name")
-                fc.k8s_label_name(ns)
-                fc.k8s_name(name)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(i,), value=ref, has_value=True) from None
-        return v
+        return each(v, fc.nad_key)
 
     @model_validator(mode="after")
     def _one_crd(self) -> StackSpec:
@@ -112,13 +75,6 @@ class StackSpec(PlanModel):
                              "multus.install_nad_crd); expected install_nad_crd: false",
                              subpath=("install_nad_crd",), value=True, has_value=True)
         return self
-
-    @classmethod
-    def parse(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> StackSpec:
-        spec = validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
-        for net in spec.networks:
-            net._typed = True
-        return spec
 
 
 def _read_yaml(path: Path, shown: str) -> Any:
@@ -193,6 +149,6 @@ def load_stack_document(doc: Any, project_dir: Path | None = None) -> StackSpec:
 
 
 def _missing(keys: list[str], mapping: dict[Any, Any], what: str) -> str:
-    near = [k for k in mapping if isinstance(k, str) and fc.nearest(k, keys) is not None]
+    near = [k for k in mapping if isinstance(k, str) and nearest(k, keys) is not None]
     hint = f"; is {near[0]!r} a misspelling?" if near else ""
     return f"missing; expected {what} under {keys[0]}{hint}"

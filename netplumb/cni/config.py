@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from ..errors import PlanError
-from . import fieldcheck as fc
-from .base import CniModel, validate
-from .fieldcheck import FieldIssue
+from ..validation import FieldIssue, validate
+from . import fields as fc
+from .base import CniModel
 from .ipam import Pool, ipam_pools
 from .plugins import AnyPlugin, Plugin
 

@@ -2,21 +2,19 @@
 
 Each ``<Kind>NetworkArgs`` *is* its plugin model (same fields, same validation, same
 docs) plus the NetworkAttachmentDefinition's own options, so the CNI fields are listed
-once, in :mod:`netplumb.spec.plugins`. Stack files use the same classes.
+once, in :mod:`netplumb.cni.plugins`. Stack files use the same classes.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator
+from pydantic import Field, field_validator
 
-from ..errors import PlanError
-from . import fieldcheck as fc
-from .base import TAG_MARK, CniModel, validate
-from .config import DEFAULT_CNI_VERSION, CniConfig, CniVersion, ConfList, _Header
-from .fieldcheck import FieldIssue
-from .plugins import (
+from ..cni import fields as fc
+from ..cni.base import CniModel
+from ..cni.config import DEFAULT_CNI_VERSION, CniConfig, CniVersion, ConfList, _Header
+from ..cni.plugins import (
     AnyPlugin,
     BridgePlugin,
     HostDevicePlugin,
@@ -26,23 +24,18 @@ from .plugins import (
     SriovPlugin,
     VlanPlugin,
 )
+from ..errors import PlanError
+from ..validation import FieldIssue, by_type, tagged_union
+from .base import INPUT_CONFIG, InputModel
+from .fields import name_or_default
 
 RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 
-_ARGS_CONFIG = ConfigDict(
-    strict=True,
-    extra="forbid",
-    validate_by_name=True,
-    validate_by_alias=True,
-    serialize_by_alias=True,
-    use_attribute_docstrings=True,
-)
 
-
-class NadFields(CniModel):
+class NadFields(InputModel, CniModel):
     """Options of the NetworkAttachmentDefinition object itself (not of the CNI config)."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG  # the input's, not CniModel's (pydantic takes the last base's)
 
     name: fc.K8sName | None = None
     """NAD name; in a program it defaults to the component's resource name."""
@@ -59,12 +52,6 @@ class NadFields(CniModel):
     chain: list[AnyPlugin] = Field(default_factory=list)
     """Chained plugins run after the interface plugin (tuning, portmap, bandwidth, sbr);
     with any, the config is written as a conflist."""
-
-    NAD_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {"name", "namespace", "cni_name", "cni_version", "resource_name", "labels",
-         "annotations", "chain", "type"})
-
-
 
     @field_validator("cni_name")
     @classmethod
@@ -83,13 +70,7 @@ class NadFields(CniModel):
 
     def nad_name(self, default: str) -> str:
         """The NAD's name: ``name``, else ``default`` (a component's resource name), checked."""
-        if self.name:
-            return self.name
-        try:
-            return fc.k8s_name(default)
-        except FieldIssue as exc:
-            raise PlanError.one("name", default, f"{exc.message} (the NAD name defaults to the "
-                                "component's resource name; set args.name)") from None
+        return name_or_default(self.name, default, fc.k8s_name, "NAD")
 
     def to_dict(self) -> dict[str, Any]:
         """The interface plugin's JSON object (what goes into the CNI config)."""
@@ -97,7 +78,7 @@ class NadFields(CniModel):
 
     def plugin_dict(self) -> dict[str, Any]:
         """The interface plugin's JSON object (the CNI fields that were given)."""
-        body = self.json_fields(skip=self.NAD_KEYS)
+        body = self.json_fields(skip=NAD_KEYS)
         last: dict[str, Any] = {k: body.pop(k) for k in ("capabilities", "ipam") if k in body}
         return {"type": self.type, **body, **last}
 
@@ -124,68 +105,57 @@ class NadFields(CniModel):
                                          name=cni_name)
         return CniConfig(header, [plugin], is_list=False)
 
-    @classmethod
-    def typed(cls, data: Any, *, at: tuple[str | int, ...] = ()) -> NadFields:
-        """Validate typed input (component args, stack files): unknown keys are refused."""
-        checked = validate(lambda d: cls.model_validate(d, context={"typed": True}), data, at=at)
-        checked._typed = True
-        return checked
 
-    _typed: bool = PrivateAttr(default=False)
-
-    def checked(self) -> NadFields:
-        """These args validated as typed input (unknown keys refused, nested ones too)."""
-        if self._typed:
-            return self
-        return type(self).typed(self.model_dump(by_alias=True, exclude_unset=True))
+NAD_KEYS: frozenset[str] = frozenset(NadFields.model_fields)
+"""The NAD's own options (and ``type``), left out of the interface plugin's JSON."""
 
 
 class MacvlanNetworkArgs(NadFields, MacvlanPlugin):
     """A macvlan network: each pod gets a sub-interface of ``master`` with its own MAC."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["macvlan"] = "macvlan"
 
 
 class IpvlanNetworkArgs(NadFields, IpvlanPlugin):
     """An ipvlan network: pods share ``master``'s MAC (for MAC-restricted underlays)."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["ipvlan"] = "ipvlan"
 
 
 class BridgeNetworkArgs(NadFields, BridgePlugin):
     """A bridge network: a veth per pod plugged into a Linux bridge on the node."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["bridge"] = "bridge"
 
 
 class HostDeviceNetworkArgs(NadFields, HostDevicePlugin):
     """A host-device network: an existing host link is moved into the pod."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["host-device"] = "host-device"
 
 
 class SriovNetworkArgs(NadFields, SriovPlugin):
     """An SR-IOV network: a VF from the device plugin's ``resource_name`` pool."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["sriov"] = "sriov"
 
 
 class VlanNetworkArgs(NadFields, VlanPlugin):
     """A vlan network: an 802.1q sub-interface of ``master`` per pod."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     type: Literal["vlan"] = "vlan"
 
 
 class CniNetworkArgs(NadFields):
     """Any CNI config, given whole (imported NADs, plugins netplumb does not model)."""
 
-    model_config = _ARGS_CONFIG
+    model_config = INPUT_CONFIG
     config: dict[str, Any]
     """The CNI JSON object (single plugin or conflist), kept exactly as given."""
 
@@ -199,41 +169,28 @@ class CniNetworkArgs(NadFields):
             raise exc.prefixed(("config",)) from None
 
 
-ARGS_BY_TYPE: dict[str, type[NadFields]] = {
-    "macvlan": MacvlanNetworkArgs,
-    "ipvlan": IpvlanNetworkArgs,
-    "bridge": BridgeNetworkArgs,
-    "host-device": HostDeviceNetworkArgs,
-    "sriov": SriovNetworkArgs,
-    "vlan": VlanNetworkArgs,
-}
+ARGS_BY_TYPE: dict[str, type[NadFields]] = by_type(
+    MacvlanNetworkArgs, IpvlanNetworkArgs, BridgeNetworkArgs, HostDeviceNetworkArgs,
+    SriovNetworkArgs, VlanNetworkArgs)
+"""The network kinds a stack file names by ``type``."""
 
 
 def _network_tag(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return TAG_MARK + "cni"
-    if "config" in data:
-        return TAG_MARK + "cni"
+    if not isinstance(data, dict) or "config" in data:
+        return "config"
     t = data.get("type")
-    if isinstance(t, str) and t in ARGS_BY_TYPE:
-        return TAG_MARK + t
-    return None
+    return t if isinstance(t, str) and t in ARGS_BY_TYPE else None
 
 
-NetworkSpec = Annotated[
-    Annotated[MacvlanNetworkArgs, Tag(TAG_MARK + "macvlan")]
-    | Annotated[IpvlanNetworkArgs, Tag(TAG_MARK + "ipvlan")]
-    | Annotated[BridgeNetworkArgs, Tag(TAG_MARK + "bridge")]
-    | Annotated[HostDeviceNetworkArgs, Tag(TAG_MARK + "host-device")]
-    | Annotated[SriovNetworkArgs, Tag(TAG_MARK + "sriov")]
-    | Annotated[VlanNetworkArgs, Tag(TAG_MARK + "vlan")]
-    | Annotated[CniNetworkArgs, Tag(TAG_MARK + "cni")],
-    Discriminator(
-        _network_tag,
+_KINDS = ", ".join(ARGS_BY_TYPE)
+
+if TYPE_CHECKING:
+    NetworkSpec = NadFields
+else:
+    NetworkSpec = tagged_union(
+        {**ARGS_BY_TYPE, "config": CniNetworkArgs}, _network_tag,
         custom_error_type="network_kind",
-        custom_error_message="unknown network type; expected type one of "
-        + ", ".join(ARGS_BY_TYPE) + ", or a raw 'config' object",
-        custom_error_context={"discriminator": "type", "choices": ", ".join(ARGS_BY_TYPE)},
-    ),
-]
+        custom_error_message=f"unknown network type; expected type one of {_KINDS}, or a raw "
+                             "'config' object",
+        custom_error_context={"discriminator": "type", "choices": _KINDS})
 """A network in a stack file: ``type`` picks the kind, ``config`` gives a raw CNI config."""

@@ -6,17 +6,14 @@ v1.9 and sriov-cni), which is what will run on the node.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from . import fieldcheck as fc
-from .base import TAG_MARK, CniModel
-from .fieldcheck import FieldIssue
+from ..validation import FieldIssue, by_type, tagged_union
+from . import fields as fc
+from .base import CniModel
 from .ipam import Ipam
-
-_PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
 class Plugin(CniModel):
@@ -49,14 +46,6 @@ class Plugin(CniModel):
         return None
 
 
-def _ifname_field(v: str | None) -> str | None:
-    return None if v is None else fc.ifname(v)
-
-
-def _mtu_field(v: int | None) -> int | None:
-    return None if v is None else fc.mtu(v)
-
-
 class _WithIpam(Plugin):
     ipam: Ipam | None = None
     """Address management for the interface; ``{}`` for an interface without addresses."""
@@ -66,24 +55,17 @@ class MacvlanPlugin(_WithIpam):
     """macvlan: a sub-interface of ``master`` with its own MAC address."""
 
     type: Literal["macvlan"]
-    master: str | None = None
+    master: fc.IfName | None = None
     """Host interface to attach to; defaults to the node's default-route interface."""
     mode: Literal["bridge", "private", "vepa", "passthru"] | None = None
     """Forwarding mode; default ``bridge``."""
-    mtu: int | None = None
+    mtu: fc.Mtu | None = None
     """MTU; 0 or unset inherits the master's. Must not exceed the master's MTU."""
-    mac: str | None = None
+    mac: fc.Mac | None = None
     link_in_container: bool | None = Field(default=None, alias="linkInContainer")
     """``master`` lives in the pod's namespace rather than the host's."""
     bcqueuelen: int | None = None
 
-    _master = field_validator("master")(classmethod(lambda cls, v: _ifname_field(v)))
-    _mtu = field_validator("mtu")(classmethod(lambda cls, v: _mtu_field(v)))
-
-    @field_validator("mac")
-    @classmethod
-    def _mac(cls, v: str | None) -> str | None:
-        return None if v is None else fc.mac(v)
 
     def master_link(self) -> str | None:
         return self.master
@@ -93,15 +75,13 @@ class IpvlanPlugin(_WithIpam):
     """ipvlan: a sub-interface of ``master`` sharing its MAC address."""
 
     type: Literal["ipvlan"]
-    master: str | None = None
+    master: fc.IfName | None = None
     """Host interface to attach to; defaults to the node's default-route interface."""
     mode: Literal["l2", "l3", "l3s"] | None = None
     """Mode; default ``l2``."""
-    mtu: int | None = None
+    mtu: fc.Mtu | None = None
     link_in_container: bool | None = Field(default=None, alias="linkInContainer")
 
-    _master = field_validator("master")(classmethod(lambda cls, v: _ifname_field(v)))
-    _mtu = field_validator("mtu")(classmethod(lambda cls, v: _mtu_field(v)))
 
     def master_link(self) -> str | None:
         return self.master
@@ -129,7 +109,7 @@ class BridgePlugin(_WithIpam):
     """bridge: a veth pair from the pod to a Linux bridge on the host."""
 
     type: Literal["bridge"]
-    bridge: str | None = None
+    bridge: fc.IfName | None = None
     """Bridge name on the host; default ``cni0``."""
     is_gateway: bool | None = Field(default=None, alias="isGateway")
     """Give the bridge the gateway address."""
@@ -140,7 +120,7 @@ class BridgePlugin(_WithIpam):
     """Masquerade traffic leaving the bridge's subnet."""
     ip_masq_backend: Literal["iptables", "nftables"] | None = Field(default=None,
                                                                      alias="ipMasqBackend")
-    mtu: int | None = None
+    mtu: fc.Mtu | None = None
     hairpin_mode: bool | None = Field(default=None, alias="hairpinMode")
     promisc_mode: bool | None = Field(default=None, alias="promiscMode")
     vlan: int | None = None
@@ -153,8 +133,6 @@ class BridgePlugin(_WithIpam):
                                                      alias="disableContainerInterface")
     port_isolation: bool | None = Field(default=None, alias="portIsolation")
 
-    _bridge = field_validator("bridge")(classmethod(lambda cls, v: _ifname_field(v)))
-    _mtu = field_validator("mtu")(classmethod(lambda cls, v: _mtu_field(v)))
 
     @field_validator("vlan")
     @classmethod
@@ -169,30 +147,17 @@ class HostDevicePlugin(_WithIpam):
     """host-device: moves an existing host link into the pod."""
 
     type: Literal["host-device"]
-    device: str | None = None
+    device: fc.IfName | None = None
     """Link name on the host."""
-    hwaddr: str | None = None
+    hwaddr: fc.Mac | None = None
     """MAC address of the link."""
     kernelpath: str | None = None
     """Kernel device path, e.g. ``/sys/devices/pci0000:00/…/net/eth1``."""
-    pci_bus_id: str | None = Field(default=None, alias="pciBusID")
+    pci_bus_id: fc.PciAddress | None = Field(default=None, alias="pciBusID")
     """PCI address, e.g. ``0000:3b:00.1``."""
 
     SELECTORS: ClassVar[tuple[str, ...]] = ("device", "hwaddr", "kernelpath", "pciBusID")
 
-    _device = field_validator("device")(classmethod(lambda cls, v: _ifname_field(v)))
-
-    @field_validator("hwaddr")
-    @classmethod
-    def _hw(cls, v: str | None) -> str | None:
-        return None if v is None else fc.mac(v)
-
-    @field_validator("pci_bus_id")
-    @classmethod
-    def _pci(cls, v: str | None) -> str | None:
-        if v is not None and not _PCI.match(v):
-            raise FieldIssue("not a PCI address; expected e.g. 0000:3b:00.1")
-        return v
 
     @model_validator(mode="after")
     def _one_selector(self) -> HostDevicePlugin:
@@ -215,7 +180,7 @@ class SriovPlugin(_WithIpam):
     """sriov: a virtual function of an SR-IOV NIC, usually picked by the device plugin."""
 
     type: Literal["sriov"]
-    device_id: str | None = Field(default=None, alias="deviceID")
+    device_id: fc.PciAddress | None = Field(default=None, alias="deviceID")
     """PCI address of the VF; normally filled in by Multus from the device plugin."""
     vlan: int | None = None
     """VLAN on the VF, 0-4095 (0 disables tagging)."""
@@ -230,7 +195,7 @@ class SriovPlugin(_WithIpam):
     """Mbps, 0 for no limit."""
     max_tx_rate: int | None = None
     """Mbps, 0 for no limit."""
-    mac: str | None = None
+    mac: fc.Mac | None = None
 
     @field_validator("vlan")
     @classmethod
@@ -248,18 +213,6 @@ class SriovPlugin(_WithIpam):
         if v is not None and v < 0:
             raise FieldIssue("negative rate; expected Mbps >= 0")
         return v
-
-    @field_validator("device_id")
-    @classmethod
-    def _pci(cls, v: str | None) -> str | None:
-        if v is not None and not _PCI.match(v):
-            raise FieldIssue("not a PCI address; expected e.g. 0000:3b:02.0")
-        return v
-
-    @field_validator("mac")
-    @classmethod
-    def _mac(cls, v: str | None) -> str | None:
-        return None if v is None else fc.mac(v)
 
     @model_validator(mode="after")
     def _rates(self) -> SriovPlugin:
@@ -281,14 +234,12 @@ class VlanPlugin(_WithIpam):
     """vlan: an 802.1q sub-interface of ``master``."""
 
     type: Literal["vlan"]
-    master: str | None = None
+    master: fc.IfName | None = None
     vlan_id: int | None = Field(default=None, alias="vlanId")
     """VLAN id; the plugin accepts 0-4094."""
-    mtu: int | None = None
+    mtu: fc.Mtu | None = None
     link_in_container: bool | None = Field(default=None, alias="linkInContainer")
 
-    _master = field_validator("master")(classmethod(lambda cls, v: _ifname_field(v)))
-    _mtu = field_validator("mtu")(classmethod(lambda cls, v: _mtu_field(v)))
 
     @field_validator("vlan_id")
     @classmethod
@@ -303,8 +254,8 @@ class TuningPlugin(Plugin):
     """tuning (chained): sysctls, MAC, MTU, promiscuous mode of the pod's interface."""
 
     type: Literal["tuning"]
-    mtu: int | None = None
-    mac: str | None = None
+    mtu: fc.Mtu | None = None
+    mac: fc.Mac | None = None
     promisc: bool | None = None
     allmulti: bool | None = None
     sysctl: dict[str, str] | None = None
@@ -312,12 +263,6 @@ class TuningPlugin(Plugin):
     tx_q_len: int | None = Field(default=None, alias="txQLen")
     data_dir: str | None = Field(default=None, alias="dataDir")
 
-    _mtu = field_validator("mtu")(classmethod(lambda cls, v: _mtu_field(v)))
-
-    @field_validator("mac")
-    @classmethod
-    def _mac(cls, v: str | None) -> str | None:
-        return None if v is None else fc.mac(v)
 
     @field_validator("tx_q_len")
     @classmethod
@@ -391,18 +336,10 @@ class RawPlugin(Plugin):
         return fc.not_a_near_miss(v, PLUGIN_TYPES, "plugin")
 
 
-KNOWN_PLUGINS: dict[str, type[Plugin]] = {
-    "macvlan": MacvlanPlugin,
-    "ipvlan": IpvlanPlugin,
-    "bridge": BridgePlugin,
-    "host-device": HostDevicePlugin,
-    "sriov": SriovPlugin,
-    "vlan": VlanPlugin,
-    "tuning": TuningPlugin,
-    "portmap": PortmapPlugin,
-    "bandwidth": BandwidthPlugin,
-    "sbr": SbrPlugin,
-}
+KNOWN_PLUGINS: dict[str, type[Plugin]] = by_type(
+    MacvlanPlugin, IpvlanPlugin, BridgePlugin, HostDevicePlugin, SriovPlugin, VlanPlugin,
+    TuningPlugin, PortmapPlugin, BandwidthPlugin, SbrPlugin)
+"""The plugins netplumb models, by type: validated by their own rules."""
 
 
 PLUGIN_TYPES: frozenset[str] = frozenset({
@@ -417,21 +354,11 @@ PLUGIN_TYPES: frozenset[str] = frozenset({
 
 def _plugin_tag(data: Any) -> str:
     t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return TAG_MARK + (t if isinstance(t, str) and t in KNOWN_PLUGINS else "raw")
+    return t if isinstance(t, str) and t in KNOWN_PLUGINS else "raw"
 
 
-AnyPlugin = Annotated[
-    Annotated[MacvlanPlugin, Tag(TAG_MARK + "macvlan")]
-    | Annotated[IpvlanPlugin, Tag(TAG_MARK + "ipvlan")]
-    | Annotated[BridgePlugin, Tag(TAG_MARK + "bridge")]
-    | Annotated[HostDevicePlugin, Tag(TAG_MARK + "host-device")]
-    | Annotated[SriovPlugin, Tag(TAG_MARK + "sriov")]
-    | Annotated[VlanPlugin, Tag(TAG_MARK + "vlan")]
-    | Annotated[TuningPlugin, Tag(TAG_MARK + "tuning")]
-    | Annotated[PortmapPlugin, Tag(TAG_MARK + "portmap")]
-    | Annotated[BandwidthPlugin, Tag(TAG_MARK + "bandwidth")]
-    | Annotated[SbrPlugin, Tag(TAG_MARK + "sbr")]
-    | Annotated[RawPlugin, Tag(TAG_MARK + "raw")],
-    Discriminator(_plugin_tag),
-]
+if TYPE_CHECKING:
+    AnyPlugin = Plugin
+else:
+    AnyPlugin = tagged_union({**KNOWN_PLUGINS, "raw": RawPlugin}, _plugin_tag)
 """Any plugin config: the known types validated, any other kept raw."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from . import fieldcheck as fc
-from .base import TAG_MARK, CniModel
-from .fieldcheck import FieldIssue, IPAddress, IPNetwork
+from ..validation import FieldIssue, by_type, each, located, tagged_union
+from . import fields as fc
+from .base import CniModel
+from .fields import IPAddress, IPInterface, IPNetwork
 
 
 @dataclass(frozen=True)
@@ -87,21 +88,13 @@ class Dns(CniModel):
     @field_validator("nameservers")
     @classmethod
     def _ns(cls, v: list[str] | None) -> list[str] | None:
-        for i, s in enumerate(v or []):
-            try:
-                fc.ip_address(s)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=(i,), value=s, has_value=True) from None
-        return v
+        return each(v, fc.ip_address)
 
 
 def _check_range(subnet: str, start: str | None, end: str | None, gateway: str | None,
                  *, too_small_check: bool = True) -> None:
     """host-local's rules for one range, each error located at its own key."""
-    try:
-        net = fc.ip_network(subnet)
-    except FieldIssue as exc:
-        raise FieldIssue(exc.message, subpath=("subnet",), value=subnet, has_value=True) from None
+    net = located(fc.ip_network, subnet, "subnet")
     if too_small_check and net.prefixlen > net.max_prefixlen - 2:
         raise FieldIssue(f"network {net} is too small to allocate from; expected a prefix of at "
                          f"most /{net.max_prefixlen - 2}", subpath=("subnet",), value=subnet,
@@ -110,10 +103,7 @@ def _check_range(subnet: str, start: str | None, end: str | None, gateway: str |
     for key, text in (("rangeStart", start), ("rangeEnd", end), ("gateway", gateway)):
         if text is None:
             continue
-        try:
-            addr = fc.ip_address(text)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=(key,), value=text, has_value=True) from None
+        addr = located(fc.ip_address, text, key)
         if addr.version != net.version:
             raise FieldIssue(f"IPv{addr.version} address in IPv{net.version} subnet {net}; "
                              "expected the subnet's family", subpath=(key,), value=text,
@@ -274,17 +264,9 @@ class StaticAddress(CniModel):
 
     @model_validator(mode="after")
     def _check(self) -> StaticAddress:
-        try:
-            iface = fc.ip_interface(self.address)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=("address",), value=self.address,
-                             has_value=True) from None
+        iface = located(fc.ip_interface, self.address, "address")
         if self.gateway is not None:
-            try:
-                gw = fc.ip_address(self.gateway)
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=("gateway",), value=self.gateway,
-                                 has_value=True) from None
+            gw = located(fc.ip_address, self.gateway, "gateway")
             if gw.version != iface.version:
                 raise FieldIssue(f"IPv{gw.version} gateway for IPv{iface.version} address; "
                                  "expected the same family", subpath=("gateway",),
@@ -354,18 +336,12 @@ class WhereaboutsRange(CniModel):
 
 def _check_whereabouts(rng: str, start: str | None, end: str | None,
                        exclude: list[str] | None, gateway: str | None) -> None:
-    try:
-        net, _, _ = _whereabouts_range(rng)
-    except FieldIssue as exc:
-        raise FieldIssue(exc.message, subpath=("range",), value=rng, has_value=True) from None
+    net, _, _ = located(_whereabouts_range, rng, "range")
     addrs: dict[str, IPAddress] = {}
     for key, text in (("range_start", start), ("range_end", end), ("gateway", gateway)):
         if text is None:
             continue
-        try:
-            addr = fc.ip_address(text)
-        except FieldIssue as exc:
-            raise FieldIssue(exc.message, subpath=(key,), value=text, has_value=True) from None
+        addr = located(fc.ip_address, text, key)
         if addr.version != net.version or addr not in net:
             raise FieldIssue(f"not inside range {net}; expected an address of that network",
                              subpath=(key,), value=text, has_value=True)
@@ -451,35 +427,24 @@ class RawIpam(CniModel):
             raise FieldIssue("invalid IPAM type; expected the plugin binary's name",
                              subpath=("type",), value=self.type, has_value=True)
         if self.type is not None:
-            try:
-                fc.not_a_near_miss(self.type, KNOWN_IPAM, "IPAM")
-            except FieldIssue as exc:
-                raise FieldIssue(exc.message, subpath=("type",), value=self.type,
-                                 has_value=True) from None
+            located(lambda t: fc.not_a_near_miss(t, KNOWN_IPAM, "IPAM"), self.type, "type")
         return self
 
 
-KNOWN_IPAM: dict[str, type[CniModel]] = {
-    "host-local": HostLocalIpam,
-    "static": StaticIpam,
-    "dhcp": DhcpIpam,
-    "whereabouts": WhereaboutsIpam,
-}
+KNOWN_IPAM: dict[str, type[CniModel]] = by_type(HostLocalIpam, StaticIpam, DhcpIpam,
+                                                  WhereaboutsIpam)
+"""The IPAM types netplumb models, by type: validated by their own rules."""
 
 
 def _ipam_tag(data: Any) -> str:
     t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return TAG_MARK + (t if isinstance(t, str) and t in KNOWN_IPAM else "raw")
+    return t if isinstance(t, str) and t in KNOWN_IPAM else "raw"
 
 
-Ipam = Annotated[
-    Annotated[HostLocalIpam, Tag(TAG_MARK + "host-local")]
-    | Annotated[StaticIpam, Tag(TAG_MARK + "static")]
-    | Annotated[DhcpIpam, Tag(TAG_MARK + "dhcp")]
-    | Annotated[WhereaboutsIpam, Tag(TAG_MARK + "whereabouts")]
-    | Annotated[RawIpam, Tag(TAG_MARK + "raw")],
-    Discriminator(_ipam_tag),
-]
+if TYPE_CHECKING:
+    Ipam = CniModel
+else:
+    Ipam = tagged_union({**KNOWN_IPAM, "raw": RawIpam}, _ipam_tag)
 """Any IPAM config: the known types are validated, any other kept raw."""
 
 
@@ -488,3 +453,72 @@ def ipam_pools(ipam: object) -> list[Pool]:
     if isinstance(ipam, HostLocalIpam | WhereaboutsIpam):
         return ipam.pools()
     return []
+
+
+# -- what an IPAM config names, for the plan's checks ----------------------------------------
+
+Sub = tuple[str | int, ...]
+
+
+@dataclass
+class IpamFacts:
+    """The addresses an IPAM config names, each with its key path inside the IPAM object."""
+
+    subnets: list[IPNetwork] = field(default_factory=list)
+    """Subnets its interface gets an address from (ranges, static addresses)."""
+    statics: list[tuple[IPInterface, Sub]] = field(default_factory=list)
+    """Fixed addresses of static IPAM (every pod selecting the network gets them, unless
+    its selection asks for ``ips``)."""
+    bounds: list[tuple[IPAddress, IPNetwork, Sub]] = field(default_factory=list)
+    """Explicit host-local range bounds, with the range's subnet."""
+    gateways: list[tuple[IPAddress, Sub]] = field(default_factory=list)
+    """Gateways the config declares: of ranges and addresses, and the next hops of routes."""
+    routes: list[tuple[IPAddress, Sub]] = field(default_factory=list)
+    """Route next hops."""
+
+
+def _host_local_range(out: IpamFacts, subnet: str, start: str | None, end: str | None,
+                      gateway: str | None, at: Sub) -> None:
+    net = fc.parse_network(subnet)
+    out.subnets.append(net)
+    for key, text in (("rangeStart", start), ("rangeEnd", end)):
+        if text is not None:
+            out.bounds.append((fc.parse_address(text), net, (*at, key)))
+    if gateway is not None:
+        out.gateways.append((fc.parse_address(gateway), (*at, "gateway")))
+
+
+def _routes(out: IpamFacts, routes: list[Route] | None) -> None:
+    for k, route in enumerate(routes or []):
+        if route.gw is not None:
+            gw = fc.parse_address(route.gw)
+            out.routes.append((gw, ("routes", k, "gw")))
+            out.gateways.append((gw, ("routes", k, "gw")))
+
+
+def ipam_facts(ipam: object) -> IpamFacts:
+    """The facts of a host-local, static or whereabouts config; empty for other types."""
+    out = IpamFacts()
+    if isinstance(ipam, HostLocalIpam):
+        if ipam.subnet is not None:
+            _host_local_range(out, ipam.subnet, ipam.range_start, ipam.range_end,
+                              ipam.gateway, ())
+        for i, rs in enumerate(ipam.ranges or []):
+            for j, r in enumerate(rs):
+                _host_local_range(out, r.subnet, r.range_start, r.range_end, r.gateway,
+                                  ("ranges", i, j))
+        _routes(out, ipam.routes)
+    elif isinstance(ipam, StaticIpam):
+        for j, a in enumerate(ipam.addresses or []):
+            iface = fc.ip_interface(a.address)
+            out.subnets.append(iface.network)
+            out.statics.append((iface, ("addresses", j, "address")))
+            if a.gateway is not None:
+                out.gateways.append((fc.parse_address(a.gateway), ("addresses", j, "gateway")))
+        _routes(out, ipam.routes)
+    elif isinstance(ipam, WhereaboutsIpam):
+        out.subnets += [p.network for p in ipam.pools()]
+        if ipam.gateway is not None:
+            out.gateways.append((fc.parse_address(ipam.gateway), ("gateway",)))
+        _routes(out, ipam.routes)
+    return out

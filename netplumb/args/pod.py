@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from typing import Self
 
-from . import fieldcheck as fc
-from .base import PlanModel
+from pydantic import Field, model_validator
+
+from ..cni import fields as fc
+from ..cni.selection import NetworkSelection, check_one_source
+from .base import InputModel
+from .fields import Labels, WorkloadName, name_or_default, valid_workload_name
 from .resources import ContainerResources
-from .selection import NetworkSelection
-
-_CONFIG = ConfigDict(strict=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
-                     serialize_by_alias=True, use_attribute_docstrings=True)
 
 
-Resources = ContainerResources
-"""Requests and limits of the pod's container (the one resources model of netplumb)."""
-
-
-class PodArgs(PlanModel):
+class PodArgs(InputModel):
     """A bare pod with secondary networks (as in the hand-run Multus guides)."""
 
-    model_config = _CONFIG
-
-    name: fc.K8sName | None = None
+    name: WorkloadName | None = None
     """Pod name; in a program it defaults to the component's resource name."""
     namespace: fc.Namespace = "default"
     image: str = "busybox:1.36"
@@ -31,12 +25,19 @@ class PodArgs(PlanModel):
     args: list[str] = Field(default_factory=list)
     networks: list[NetworkSelection] = Field(default_factory=list)
     """Secondary attachments, written to the ``k8s.v1.cni.cncf.io/networks`` annotation."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: Labels = Field(default_factory=dict)
     resources: ContainerResources = Field(default_factory=ContainerResources)
     """Container requests and limits (Kubernetes quantities; YAML numbers taken too)."""
     termination_grace_period_seconds: int = 0
     """Seconds to wait on delete; the guide's test pods use 0."""
 
+    @model_validator(mode="after")
+    def _one_source_of_networks(self) -> Self:
+        check_one_source(self.annotations, self.networks)
+        return self
 
+    def pod_name(self, default: str) -> str:
+        """The pod's name: ``name``, else ``default`` (a component's resource name), checked."""
+        return name_or_default(self.name, default, valid_workload_name, "pod")

@@ -15,10 +15,10 @@ import re
 from fractions import Fraction
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from .base import PlanModel
-from .fieldcheck import FieldIssue
+from ..validation import FieldIssue
+from .base import InputModel
 
 _QUANTITY = re.compile(r"^(?P<sign>[+-]?)(?P<num>[0-9]*)(?:\.(?P<frac>[0-9]*))?"
                        r"(?P<suffix>[eEinumkKMGTP]*[-+]?[0-9]*)$")
@@ -70,10 +70,8 @@ Quantity = Annotated[str, BeforeValidator(_quantity)]
 the string Kubernetes is sent."""
 
 
-class ContainerResources(PlanModel):
+class ContainerResources(InputModel):
     """Requests and limits of a container (Kubernetes quantities)."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", use_attribute_docstrings=True)
 
     requests: dict[str, Quantity] = Field(default_factory=dict)
     """What the scheduler reserves, e.g. ``{"cpu": "100m", "memory": "128Mi"}``."""

@@ -1,34 +1,94 @@
-"""The base of every CNI model: strict like Go's JSON decoder, lossless like a raw dict."""
+"""pydantic models whose every error is a :class:`~netplumb.PlanError`.
+
+:class:`PlanModel` is the root of netplumb's models (the lossless CNI models of
+:mod:`netplumb.cni` and the typed inputs of :mod:`netplumb.args`): built with keywords it
+validates as typed input, and a validation error comes back as findings that name the
+field path as the input spells it, with the nearest valid key for a misspelt one.
+Validators raise :class:`FieldIssue` to say what would be valid.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, Union, cast, get_args
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
+    Discriminator,
     ModelWrapValidatorHandler,
-    PrivateAttr,
+    Tag,
     ValidationError,
-    ValidationInfo,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
-from ..errors import Finding, Loc, PlanError, format_path
-from .fieldcheck import FieldIssue, nearest, unknown_key_message
+from .errors import Finding, Loc, PlanError, format_path
+from .spelling import nearest, unknown_key_message
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+V = TypeVar("V")
+R = TypeVar("R")
+L = TypeVar("L", bound=list[Any] | None)
 
 # Tags used inside discriminated unions start with this character; they are not part of
 # the user's field path and are dropped when errors are reported.
 TAG_MARK = "§"
 
 
-_ALIASES: dict[type[BaseModel], dict[str, str]] = {}
+def by_type(*classes: type[M]) -> dict[str, type[M]]:
+    """``{kind: class}`` for models whose ``type`` field is one ``Literal`` value (a plugin,
+    an IPAM, a network's args): the registry follows from the classes themselves."""
+    out: dict[str, type[M]] = {}
+    for cls in classes:
+        (kind,) = get_args(cls.model_fields["type"].annotation)
+        out[kind] = cls
+    return out
+
+
+def tagged_union(choices: Mapping[str, type[Any]], tag: Callable[[Any], str | None],
+                 **options: Any) -> Any:
+    """A discriminated union of ``choices`` (tag -> model): ``tag`` reads the input and names
+    the choice, or returns None for input none of them takes (``options`` then say what to
+    report, as for pydantic's ``Discriminator``)."""
+    members = tuple(Annotated[cls, Tag(TAG_MARK + name)] for name, cls in choices.items())
+
+    def pick(data: Any) -> str | None:
+        name = tag(data)
+        return None if name is None else TAG_MARK + name
+
+    return Annotated[Union[members], Discriminator(pick, **options)]  # noqa: UP007
+
+
+class FieldIssue(ValueError):
+    """A problem with a value, optionally located below the field being validated."""
+
+    def __init__(self, message: str, *, subpath: tuple[str | int, ...] = (), value: Any = None,
+                 has_value: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.subpath = subpath
+        self.value = value
+        self.has_value = has_value
+
+
+def located(check: Callable[[V], R], value: V, *subpath: str | int) -> R:
+    """``check(value)``, with the :class:`FieldIssue` it raises placed at ``subpath`` (a key
+    or index below the field being validated) and naming ``value``."""
+    try:
+        return check(value)
+    except FieldIssue as exc:
+        raise FieldIssue(exc.message, subpath=subpath, value=value, has_value=True) from None
+
+
+def each(items: L, check: Callable[[Any], object]) -> L:
+    """Run ``check`` on every item of a list (or None); a problem is placed at the item's
+    index."""
+    for i, item in enumerate(cast("list[Any]", items or [])):
+        located(check, item, i)
+    return items
 
 
 def _init_with_plan_errors(self: BaseModel, /, **data: Any) -> None:
@@ -86,7 +146,7 @@ def name_unknown_keys(cls: type[BaseModel], data: Any, exc: ValidationError) -> 
 
 
 class PlanModel(BaseModel):
-    """Base of netplumb's input models. Building one with keywords (``MacvlanNetworkArgs(
+    """Root of netplumb's models. Building one with keywords (``MacvlanNetworkArgs(
     mode="x")``) validates it as typed input (unknown keys refused, nested ones too) and
     reports bad input as a :class:`PlanError`, like every other entry point. An unknown key
     is named with the nearest valid one."""
@@ -101,100 +161,6 @@ class PlanModel(BaseModel):
             return handler(data)
         except ValidationError as exc:
             raise name_unknown_keys(cls, data, exc) from None
-
-
-class CniModel(PlanModel):
-    """A JSON object of a CNI config.
-
-    - ``strict``: a string is never coerced into a number or a bool, as the plugins'
-      Go decoders would refuse it too.
-    - ``extra="allow"``: keys netplumb does not model are kept, in order, and written back.
-    - Python attributes are snake_case; the CNI spelling is the alias, used on output.
-    """
-
-    model_config = ConfigDict(
-        strict=True,
-        extra="allow",
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        use_attribute_docstrings=True,
-        frozen=False,
-        validate_assignment=False,
-    )
-
-    _key_order: list[str] = PrivateAttr(default_factory=list)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _validate(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        # replaces PlanModel's: one wrap per model, which also remembers the key order
-        try:
-            obj = handler(data)
-        except ValidationError as exc:
-            raise name_unknown_keys(cls, data, exc) from None
-        if isinstance(data, dict):
-            obj._key_order = [str(k) for k in data]
-        return obj
-
-    open_schema: ClassVar[bool] = False
-    """Unknown keys are this model's point (raw plugins and IPAM): never refused."""
-
-    @model_validator(mode="after")
-    def _no_unknown_keys_when_typed(self, info: ValidationInfo) -> Self:
-        # Parsed configs keep unknown keys (lossless import). Typed input (component args,
-        # stack files) is validated with context {"typed": True}, where an unknown key is
-        # far more likely a typo than a field of a newer plugin: refuse it.
-        if self.model_extra and not self.open_schema and (info.context or {}).get("typed"):
-            key = next(iter(self.model_extra))
-            raise FieldIssue(unknown_key_message(key, known_keys(type(self))),
-                             subpath=(key,), value=self.model_extra[key], has_value=True)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object: the fields that were set, with their CNI spelling, plus unknown keys,
-        in the order they were given."""
-        return self.json_fields()
-
-    def json_fields(self, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """Set fields (CNI spelling) and unknown keys, nested models as their own JSON, in
-        input order; Python field names in ``skip`` are left out."""
-        fields = type(self).model_fields
-        extra = self.model_extra or {}
-        out: dict[str, Any] = {}
-        given = self.model_fields_set
-        for name, field in fields.items():  # declaration order: the same output every run
-            # A key spelled like a field's Python name (``link_in_container``) is not that
-            # field for the plugin's decoder: it stays an unknown key, the field unset.
-            if name not in given or name in extra or name in skip:
-                continue
-            out[field.alias or name] = _plain(getattr(self, name))
-        for key, value in extra.items():
-            out[key] = _plain(value)
-        if not self._key_order:
-            return out
-        aliases = _ALIASES.get(type(self))
-        if aliases is None:
-            aliases = _ALIASES[type(self)] = {n: f.alias or n for n, f in fields.items()}
-        order = [k if k in extra else aliases.get(k, k) for k in self._key_order]
-        ordered = {k: out[k] for k in order if k in out}
-        ordered.update((k, v) for k, v in out.items() if k not in ordered)
-        return ordered
-
-    @classmethod
-    def parse(cls, data: Any, *, at: Loc = ()) -> Self:
-        """Validate ``data``; errors come back as a :class:`PlanError` with paths under ``at``."""
-        return validate(lambda d: cls.model_validate(d, by_alias=True, by_name=False), data, at=at)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, CniModel):
-        return value.to_dict()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def validate(fn: Callable[[Any], T], data: Any, *, at: Loc = ()) -> T:
@@ -254,9 +220,9 @@ def _unknown_kind(err: Mapping[str, Any], loc: list[str | int], message: str, va
 
 @functools.cache
 def _python_names() -> dict[str, str]:
-    """CNI spelling -> Python name, over every CniModel field that has an alias."""
+    """Input spelling (alias) -> Python name, over every model field that has an alias."""
     names: dict[str, str] = {}
-    todo: list[type[BaseModel]] = [CniModel]
+    todo: list[type[BaseModel]] = [PlanModel]
     while todo:
         cls = todo.pop()
         todo += cls.__subclasses__()

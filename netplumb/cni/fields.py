@@ -10,9 +10,12 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator
+
+from ..spelling import nearest
+from ..validation import FieldIssue
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -20,6 +23,7 @@ IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 IFNAME_MAX = 15
 MTU_MIN, MTU_MAX = 68, 65535
+_PCI = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 # CNI spec: network names start alphanumeric, then alphanumerics, '_', '.', '-'.
 _CNI_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
@@ -39,18 +43,6 @@ def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 def parse_network(text: str, strict: bool = True) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """``ipaddress.ip_network``, memoised."""
     return ipaddress.ip_network(text, strict=strict)
-
-
-class FieldIssue(ValueError):
-    """A problem with a value, optionally located below the field being validated."""
-
-    def __init__(self, message: str, *, subpath: tuple[str | int, ...] = (), value: Any = None,
-                 has_value: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.subpath = subpath
-        self.value = value
-        self.has_value = has_value
 
 
 def ip_address(text: str) -> IPAddress:
@@ -117,6 +109,13 @@ def mac(value: str) -> str:
     return value
 
 
+def pci_address(value: str) -> str:
+    """A PCI address, with or without its domain (``0000:3b:00.1``, ``3b:00.1``)."""
+    if not _PCI.match(value):
+        raise FieldIssue("not a PCI address; expected e.g. 0000:3b:00.1")
+    return value
+
+
 def cni_name(value: str) -> str:
     if not _CNI_NAME.match(value):
         raise FieldIssue("invalid CNI network name; expected a letter or digit followed by "
@@ -140,6 +139,16 @@ def k8s_label_name(value: str) -> str:
     return value
 
 
+def nad_key(value: str) -> str:
+    """``namespace/name`` of a NetworkAttachmentDefinition."""
+    ns, slash, name = value.partition("/")
+    if not slash:
+        raise FieldIssue("expected namespace/name")
+    k8s_label_name(ns)
+    k8s_name(name)
+    return value
+
+
 def int_range(value: int, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise FieldIssue(f"{what} out of range; expected {low}-{high}")
@@ -147,66 +156,18 @@ def int_range(value: int, low: int, high: int, what: str) -> int:
 
 
 # Field types carrying their check, for models to declare instead of repeating validators.
+IfName = Annotated[str, AfterValidator(ifname)]
+"""A Linux interface name."""
+Mtu = Annotated[int, AfterValidator(mtu)]
+"""An MTU, or 0 for the plugin's default."""
+Mac = Annotated[str, AfterValidator(mac)]
+"""A MAC address."""
+PciAddress = Annotated[str, AfterValidator(pci_address)]
+"""A PCI address."""
 K8sName = Annotated[str, AfterValidator(k8s_name)]
 """A Kubernetes object name (DNS-1123 subdomain)."""
 Namespace = Annotated[str, AfterValidator(k8s_label_name)]
 """A namespace name (DNS-1123 label)."""
-
-
-# -- spelling: the nearest valid word ------------------------------------------------------
-
-
-def _fold(word: str) -> str:
-    """Case and separators folded: ``range_start``, ``rangeStart`` and ``Range-Start`` meet."""
-    return word.lower().replace("_", "").replace("-", "")
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
-    two neighbouring characters (``macvlna`` is one step from ``macvlan``)."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
-def nearest(word: str, candidates: Iterable[str], *, strict: bool = False) -> str | None:
-    """The candidate ``word`` most likely misspells, or None if none is close.
-
-    Case and ``_``/``-`` differences always match. Otherwise a keyword may be up to a
-    third of its length away (at most 3 edits); ``strict`` (plugin types, where a short
-    unknown name is often a real third-party plugin) allows one edit, two from 9 characters.
-    """
-    folded = _fold(word)
-    best: tuple[int, str] | None = None
-    for cand in candidates:
-        if cand == word:
-            return None
-        if _fold(cand) == folded:
-            return cand
-        limit = (1 if len(word) < 9 else 2) if strict else min(3, max(1, len(word) // 3))
-        if strict and len(word) < 4:
-            continue
-        d = edit_distance(folded, _fold(cand))
-        if d <= limit and (best is None or d < best[0]):
-            best = (d, cand)
-    return best[1] if best else None
-
-
-def unknown_key_message(key: object, known: Iterable[str]) -> str:
-    """``unknown field 'mastr'; did you mean 'master'?`` (or the valid keys, when none is
-    close)."""
-    names = sorted(set(known))
-    hint = nearest(key, names) if isinstance(key, str) else None
-    if hint is not None:
-        return f"unknown field {key!r}; did you mean {hint!r}?"
-    return f"unknown field {key!r}; expected one of: {', '.join(names)}"
 
 
 def not_a_near_miss(kind: str, known: Iterable[str], what: str) -> str:

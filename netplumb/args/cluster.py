@@ -1,0 +1,56 @@
+"""The cluster around a stack: its own networks, which secondary networks should stay clear
+of, and what the stack may do to its cluster-wide objects."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..cni import fields as fc
+from ..validation import FieldIssue, each
+from .base import InputModel
+
+
+class ClusterNetworksArgs(InputModel):
+    """The pod and service networks of the cluster. A secondary subnet overlapping one of
+    them gets a warning: in a pod attached to it, traffic to pods or Services there leaves
+    through the wrong interface."""
+
+    pods: list[str] = Field(default_factory=list)
+    """Pod network CIDRs (the controller-manager's ``--cluster-cidr``); Flannel's
+    ``network`` is added when the stack installs Flannel."""
+    services: list[str] = Field(default_factory=list)
+    """Service CIDRs (the apiserver's ``--service-cluster-ip-range``)."""
+
+    _check = field_validator("pods", "services")(
+        classmethod(lambda cls, v: each(v, fc.ip_network)))
+
+
+_ADOPT_KINDS = ("Kind/name", "Kind/namespace/name")
+
+
+class ClusterObjectsArgs(InputModel):
+    """What the stack may do to cluster-wide objects: CRDs, ClusterRoles and bindings,
+    namespaces it creates, and the Multus, Flannel and SR-IOV installs."""
+
+    on_destroy: Literal["retain", "delete"] = "retain"
+    """``retain`` (default): ``pulumi destroy`` leaves cluster-wide objects in place (other
+    stacks' NADs live under the CRD; other teams' objects live in the namespaces), and lists
+    them. ``delete``: destroy removes them too."""
+    adopt: list[str] = Field(default_factory=list)
+    """Existing objects this stack may take over from another manager, as ``Kind/name`` or
+    ``Kind/namespace/name``, e.g.
+    ``CustomResourceDefinition/network-attachment-definitions.k8s.cni.cncf.io``. Without it,
+    preview fails when the stack would take over another owner's object."""
+
+    @field_validator("adopt")
+    @classmethod
+    def _refs(cls, v: list[str]) -> list[str]:
+        for i, ref in enumerate(v):
+            parts = ref.split("/")
+            if len(parts) not in (2, 3) or not all(parts) or not parts[0][:1].isupper():
+                raise FieldIssue(f"expected {' or '.join(_ADOPT_KINDS)} (a Kind starts with "
+                                 "an upper-case letter)", subpath=(i,), value=ref,
+                                 has_value=True)
+        return v

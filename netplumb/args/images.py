@@ -1,0 +1,43 @@
+"""The pinned images of what netplumb installs, and the image reference rules.
+
+Defaults follow what the pinned upstream versions do (Multus v4.3.0, Flannel v0.28.9,
+sriov-network-device-plugin v3.11.0, sriov-cni v2.10.0).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..validation import FieldIssue
+
+MULTUS_VERSION = "v4.3.0"
+MULTUS_THICK_IMAGE = f"ghcr.io/k8snetworkplumbingwg/multus-cni:{MULTUS_VERSION}-thick"
+MULTUS_THIN_IMAGE = f"ghcr.io/k8snetworkplumbingwg/multus-cni:{MULTUS_VERSION}"
+FLANNEL_IMAGE = "ghcr.io/flannel-io/flannel:v0.28.9"
+FLANNEL_CNI_PLUGIN_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"
+SRIOV_DEVICE_PLUGIN_IMAGE = "ghcr.io/k8snetworkplumbingwg/sriov-network-device-plugin:v3.11.0"
+SRIOV_CNI_IMAGE = "ghcr.io/k8snetworkplumbingwg/sriov-cni:v2.10.0"
+
+IMAGE_REF = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+"""An image reference: ``repo`` (with registry), optional ``tag``, optional ``digest``."""
+
+
+def pinned_image(value: str) -> str:
+    """An image reference with a version tag or a digest; ``latest`` and no tag are refused."""
+    m = IMAGE_REF.match(value)
+    if not m:
+        raise FieldIssue("not an image reference; expected e.g. "
+                         "ghcr.io/flannel-io/flannel:v0.28.9")
+    if not m["digest"] and (not m["tag"] or m["tag"] == "latest"):
+        raise FieldIssue("image is not pinned; expected a version tag (not 'latest') or an "
+                         "@sha256 digest so every node runs the same build")
+    return value
+
+
+def image_tag(image: str) -> str | None:
+    """The release tag of a Multus image reference (``-thick`` stripped); None for an
+    image without a tag."""
+    m = IMAGE_REF.match(image)
+    return m["tag"].removesuffix("-thick") if m and m["tag"] else None

@@ -1,0 +1,183 @@
+"""Typed arguments of :class:`~netplumb.components.MultusInstall`: Multus on every node,
+its daemon's options, metrics and ServiceMonitor.
+
+Defaults follow Multus v4.3.0, except where upstream's quickstart value is a known trap;
+each such default says why in its docstring.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..cni import fields as fc
+from ..cni.config import CniVersion
+from ..hostpaths import FLANNEL_SUBNET_ENV
+from ..validation import FieldIssue, each
+from .base import InputModel
+from .fields import Labels, abs_path
+from .flannel import FlannelArgs
+from .images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE, pinned_image
+from .placement import Toleration, tolerate_all
+from .resources import ContainerResources
+
+MultusLogLevel = Literal["panic", "error", "verbose", "debug"]
+"""The levels Multus' logging code knows; any other word is ignored with a message on stderr
+(``warning`` and ``info`` do not exist in Multus)."""
+
+
+class ServiceMonitorArgs(InputModel):
+    """A Prometheus-operator ServiceMonitor scraping the Multus daemon's metrics."""
+
+    namespace: fc.Namespace = "monitoring"
+    """Namespace of the ServiceMonitor (where Prometheus looks for them)."""
+    interval: str = "30s"
+    """Scrape interval (Prometheus duration)."""
+    labels: Labels = Field(default_factory=dict)
+    """Labels Prometheus' ``serviceMonitorSelector`` matches on."""
+    install_crd: bool = False
+    """Install netplumb's minimal ServiceMonitor CRD (only where the Prometheus operator is
+    absent, e.g. a test cluster)."""
+    create_namespace: bool = False
+    """Create ``namespace`` (normally the monitoring stack's install created it)."""
+
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if not re.match(r"^([0-9]+(ms|s|m|h|d|w|y))+$", v):
+            raise FieldIssue("not a Prometheus duration; expected e.g. 30s or 1m")
+        return v
+
+
+class MultusInstallArgs(InputModel):
+    """Multus on every node, with (by default) Flannel as the default network."""
+
+    mode: Literal["thick", "thin"] = "thick"
+    """``thick``: a daemon per node does the work, the host binary is a shim (upstream's
+    recommendation). ``thin``: the ``multus`` binary runs on the host for each pod."""
+    namespace: fc.Namespace = "kube-system"
+    """Namespace of the Multus objects."""
+    default_network: Literal["flannel", "none"] = "flannel"
+    """``flannel``: install Flannel too. ``none``: the cluster already has a default network."""
+    flannel: FlannelArgs = Field(default_factory=FlannelArgs)
+    """Flannel's options (with ``default_network: flannel``)."""
+    install_nad_crd: bool = True
+    """Create the NetworkAttachmentDefinition CRD."""
+    image: str | None = None
+    """Multus image; default the pinned v4.3.0 image of the chosen mode."""
+    cni_version: CniVersion = "0.3.1"
+    """cniVersion of the generated ``00-multus.conf`` (thick; thin Multus takes the default
+    network's). From 0.4.0 on, Multus refuses a default network below 0.4.0."""
+    log_level: MultusLogLevel = "verbose"
+    """Multus log level: panic, error, verbose or debug (the only words Multus knows)."""
+    log_to_stderr: bool = True
+    """Log to the container's stderr (``kubectl logs``)."""
+    log_file: str | None = None
+    """Also log to this file (a path in the Multus container)."""
+    namespace_isolation: bool = False
+    """Pods may only select NADs of their own namespace (plus ``global_namespaces``)."""
+    global_namespaces: list[str] = Field(default_factory=list)
+    """Namespaces whose NADs every pod may select (with ``namespace_isolation``)."""
+    readiness_indicator_file: str | None = None
+    """Host path that must exist before Multus serves pods; it guards against the race with
+    the default network after a reboot (multus-cni #1221, #1387). Unset: Flannel's
+    ``/run/flannel/subnet.env`` when Flannel is installed here, else none; ``""``: none."""
+    metrics_port: int | None = None
+    """Port of the daemon's Prometheus endpoint (thick only); also creates a Service."""
+    service_monitor: ServiceMonitorArgs | None = None
+    """A ServiceMonitor for the metrics (needs ``metrics_port``)."""
+    resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
+        requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "500Mi"}))
+    """Multus container resources. Upstream's quickstart caps memory at 50Mi, and the thick
+    daemon is OOM-killed at that limit when many pods start at once (multus-cni #1346,
+    #1349, #1416); 500Mi leaves room for bursts while 128Mi is what the scheduler
+    reserves. No CPU limit: throttling a CNI daemon stalls every pod start on the node."""
+    tolerations: list[Toleration] = Field(default_factory=tolerate_all)
+    """Multus must run wherever pods run; by default it tolerates every taint."""
+    node_selector: Labels = Field(default_factory=dict)
+    """Nodes to run Multus on (default: all)."""
+    priority_class_name: str | None = "system-node-critical"
+    """Keeps Multus from being evicted: without it no pod on the node gets a network."""
+    termination_grace_period_seconds: int = 30
+    """Seconds the daemon gets to finish requests on shutdown."""
+
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return None if v is None else pinned_image(v)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() in ("warning", "warn", "info"):
+            raise FieldIssue(f"Multus has no log level {v!r} (its code knows panic, error, "
+                             "verbose and debug, and ignores any other word); expected verbose "
+                             "for normal operation or error for quiet nodes")
+        return v
+
+    @field_validator("log_file")
+    @classmethod
+    def _log_file(cls, v: str | None) -> str | None:
+        return None if v is None else abs_path(v)
+
+    @field_validator("readiness_indicator_file")
+    @classmethod
+    def _readiness(cls, v: str | None) -> str | None:
+        return v if not v else abs_path(v)
+
+    @field_validator("global_namespaces")
+    @classmethod
+    def _globals(cls, v: list[str]) -> list[str]:
+        return each(v, fc.k8s_label_name)
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics(cls, v: int | None) -> int | None:
+        return None if v is None else fc.int_range(v, 1, 65535, "port")
+
+    @model_validator(mode="after")
+    def _check(self) -> MultusInstallArgs:
+        if self.metrics_port is not None and self.mode == "thin":
+            raise FieldIssue("metrics are served by the thick daemon only; expected mode "
+                             "thick or no metrics_port", subpath=("metrics_port",),
+                             value=self.metrics_port, has_value=True)
+        if self.service_monitor is not None and self.metrics_port is None:
+            raise FieldIssue("a ServiceMonitor needs metrics; set metrics_port (e.g. 9091)",
+                             subpath=("service_monitor",), value=None, has_value=True)
+        if self.global_namespaces and not self.namespace_isolation:
+            raise FieldIssue("global_namespaces only matter with namespace_isolation: true",
+                             subpath=("global_namespaces",), value=self.global_namespaces,
+                             has_value=True)
+        if (self.mode == "thick" and self.installs_flannel
+                and _version(self.cni_version) >= (0, 4, 0) > _version(self.flannel.cni_version)):
+            raise FieldIssue(f"Multus at cniVersion {self.cni_version} refuses a default network "
+                             f"below 0.4.0 (Flannel's is {self.flannel.cni_version}); expected "
+                             "equal versions", subpath=("cni_version",), value=self.cni_version,
+                             has_value=True)
+        if self.default_network == "none" and "flannel" in self.model_fields_set:
+            raise FieldIssue("Flannel options given but default_network is none; expected "
+                             "default_network: flannel or no flannel options",
+                             subpath=("flannel",), value=None, has_value=True)
+        return self
+
+    @property
+    def image_ref(self) -> str:
+        return self.image or (MULTUS_THICK_IMAGE if self.mode == "thick" else MULTUS_THIN_IMAGE)
+
+    @property
+    def installs_flannel(self) -> bool:
+        return self.default_network == "flannel"
+
+    def readiness_file(self) -> str | None:
+        """The readiness indicator as a host path, after the Flannel default is applied."""
+        if self.readiness_indicator_file is not None:
+            return self.readiness_indicator_file or None
+        return FLANNEL_SUBNET_ENV if self.installs_flannel else None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))

@@ -1,0 +1,202 @@
+"""A stack spec resolved into a checked plan, and the manifests it renders to (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..args.nad import CniNetworkArgs, NadFields
+from ..args.pod import PodArgs
+from ..args.stack import CONFIG_KEY, StackSpec
+from ..args.workload import WorkloadArgs
+from ..checks.addresses import check_network_addresses
+from ..checks.capacity import check_capacity
+from ..checks.cluster import check_cluster_overlap
+from ..checks.ipam_scope import check_node_local_ipam
+from ..checks.multus import check_default_route_support, check_namespace_isolation
+from ..checks.names import repeated
+from ..checks.networks import check_networks
+from ..checks.segments import check_segments
+from ..checks.selections import check_device_pools, check_policy_targets, check_selections
+from ..errors import Finding, PlanError, format_path, raise_on_errors
+from ..gcpause import collector_paused
+from ..render.crds import multi_network_policy_crd
+from ..render.guardrails import guardrail_manifests
+from ..render.multus import install_manifests
+from ..render.nad import nad, nad_crd
+from ..render.pod import pod
+from ..render.sriov import sriov_manifests
+from ..render.workload import workload
+from .fixups import add_ips_capability, container_resources, device_requests
+from .network import PlannedNetwork
+from .workload import workload_of, workload_of_pod
+
+A = TypeVar("A", PodArgs, WorkloadArgs)
+
+
+@dataclass
+class Plan:
+    spec: StackSpec
+    networks: list[tuple[PlannedNetwork, NadFields]] = field(default_factory=list)
+    pods: list[tuple[str, PodArgs]] = field(default_factory=list)
+    workloads: list[tuple[str, WorkloadArgs]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``Kind/namespace/name`` → the container's requests and limits with the device
+    resources its selections need (pods and workloads that need any)."""
+
+    def resource_of(self) -> dict[str, str]:
+        """``ns/name`` → device resource, for the networks that name one."""
+        return {net.key: args.resource_name for net, args in self.networks
+                if args.resource_name}
+
+    def container_resources(self, kind: str, name: str, args: PodArgs | WorkloadArgs
+                            ) -> dict[str, Any]:
+        """What the plan gives the container of a pod (``kind`` Pod) or workload."""
+        found = self.resources.get(f"{kind}/{args.namespace}/{name}")
+        return found if found is not None else args.resources.to_dict()
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity != "error"]
+
+
+def build_plan(spec: StackSpec, *, root: tuple[str, ...] = ("config", CONFIG_KEY)) -> Plan:
+    """Resolve names, build every CNI config, run every check, add what netplumb adds
+    itself (capabilities, device resources); raise :class:`PlanError`."""
+    with collector_paused():
+        return _build_plan(spec, root)
+
+
+def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
+    plan = Plan(spec)
+    errors: list[Finding] = []
+    for i, args in enumerate(spec.networks):
+        where: tuple[str | int, ...] = (*root, "networks", i)
+        if args.name is None:
+            errors.append(Finding(format_path((*where, "name")), None,
+                                  "required in a stack file; expected the NAD name"))
+            continue
+        try:
+            config = args.cni_config(args.name)
+        except PlanError as exc:
+            errors += exc.prefixed(where).findings
+            continue
+        plan.networks.append((PlannedNetwork(
+            args.name, args.namespace, config, format_path(where),
+            given_as="config" if isinstance(args, CniNetworkArgs) else "args"), args))
+    plan.pods = _named(spec.pods, (*root, "pods"), "pod", errors)
+    plan.workloads = _named(spec.workloads, (*root, "workloads"), "workload", errors)
+    if errors:
+        raise PlanError(errors, context="stack spec")
+    base = format_path(root)
+    users = [workload_of_pod(f"{base}.pods[{j}]", p) for j, (_, p) in enumerate(plan.pods)]
+    users += [workload_of(f"{base}.workloads[{k}]", w)
+              for k, (_, w) in enumerate(plan.workloads)]
+    fixed, findings = add_ips_capability([n for n, _ in plan.networks], users)
+    plan.networks = [(n, a) for n, (_, a) in zip(fixed, plan.networks, strict=True)]
+    findings += repeated((((p.namespace, name), name) for name, p in plan.pods),
+                         lambda j: f"{base}.pods[{j}].name", "pod")
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        of_kind = [k for k, (_, w) in enumerate(plan.workloads) if w.kind == kind]
+
+        def path(i: int, of_kind: list[int] = of_kind) -> str:
+            return f"{base}.workloads[{of_kind[i]}].name"
+
+        findings += repeated(
+            (((plan.workloads[k][1].namespace, plan.workloads[k][0]), plan.workloads[k][0])
+             for k in of_kind), path, kind)
+    findings += check_networks(fixed)
+    for net in fixed:
+        findings += check_network_addresses(net)
+    findings += check_selections(fixed, users, external=spec.external_networks)
+    findings += check_segments(fixed, users)
+    findings += check_capacity(fixed, users)
+    findings += check_default_route_support(spec.multus, users)
+    findings += check_namespace_isolation(spec.multus, users)
+    findings += check_node_local_ipam(fixed, users)
+    findings += check_cluster_overlap(fixed, spec.cluster_cidrs())
+    pools = set(spec.sriov.resource_names().values()) if spec.sriov is not None else None
+    findings += check_device_pools([(n, a.resource_name) for n, a in plan.networks], pools)
+    if spec.guardrails is not None:
+        known = {n.key for n in fixed} | set(spec.external_networks)
+        findings += check_policy_targets(spec.guardrails, known, at=(*root, "guardrails"))
+    findings += _device_resources(plan, base)
+    raise_on_errors(findings)
+    plan.findings = findings
+    return plan
+
+
+def _named(items: list[A], at: tuple[str | int, ...], what: str, errors: list[Finding]
+           ) -> list[tuple[str, A]]:
+    """``(name, item)`` of every item that has a name (a stack file must give it)."""
+    out = []
+    for i, item in enumerate(items):
+        if item.name is None:
+            errors.append(Finding(format_path((*at, i, "name")), None,
+                                  f"required in a stack file; expected the {what} name"))
+        else:
+            out.append((item.name, item))
+    return out
+
+
+def _device_resources(plan: Plan, base: str) -> list[Finding]:
+    """Device resources of every pod and workload whose selections need any, into
+    ``plan.resources``; a conflict with what the user set is a finding."""
+    resource_of = plan.resource_of()
+    if not resource_of:
+        return []
+    findings: list[Finding] = []
+    owners: list[tuple[str, str, str, PodArgs | WorkloadArgs]] = [
+        ("Pod", name, f"{base}.pods[{j}]", p) for j, (name, p) in enumerate(plan.pods)]
+    owners += [(w.kind, name, f"{base}.workloads[{k}]", w)
+               for k, (name, w) in enumerate(plan.workloads)]
+    for kind, name, where, args in owners:
+        needs = device_requests(args.networks, args.namespace, resource_of)
+        if not needs:
+            continue
+        try:
+            plan.resources[f"{kind}/{args.namespace}/{name}"] = container_resources(
+                args.resources, needs, where=f"{where}.resources")
+        except PlanError as exc:
+            findings += exc.findings
+    return findings
+
+
+def nad_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's NetworkAttachmentDefinitions."""
+    return [nad(net.name, net.namespace, net.config, resource_name=args.resource_name,
+                labels=args.labels, annotations=args.annotations)
+            for net, args in plan.networks]
+
+
+def pod_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's bare pods (device requests added for SR-IOV attachments)."""
+    return [pod(name, p, plan.container_resources("Pod", name, p)) for name, p in plan.pods]
+
+
+def workload_manifests(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's Deployments, StatefulSets and DaemonSets."""
+    return [workload(name, w, plan.container_resources(w.kind, name, w))
+            for name, w in plan.workloads]
+
+
+def render_plan(plan: Plan) -> list[dict[str, Any]]:
+    """Every object the plan deploys, in apply order (platform, CRDs, guardrails, NADs,
+    pods, workloads)."""
+    spec = plan.spec
+    out: list[dict[str, Any]] = []
+    if spec.multus is not None:
+        out += install_manifests(spec.multus)
+    if spec.install_nad_crd:
+        out.append(nad_crd())
+    if spec.sriov is not None:
+        out += sriov_manifests(spec.sriov)
+    if spec.guardrails is not None:
+        if spec.guardrails.install_multi_network_policy_crd:
+            out.append(multi_network_policy_crd())
+        out += guardrail_manifests(spec.guardrails)
+    out += nad_manifests(plan)
+    out += pod_manifests(plan)
+    out += workload_manifests(plan)
+    return out

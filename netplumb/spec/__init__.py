@@ -1,1 +1,0 @@
-"""Typed models (pure): CNI plugin configs, IPAM, network selections, stack spec."""
