@@ -37,6 +37,7 @@ typecheck: venv
 	$(VENV)/bin/mypy --strict netplumb harness bench tests
 	$(VENV)/bin/mypy --strict __main__.py
 	$(VENV)/bin/mypy --strict examples/storage_network/__main__.py
+	$(VENV)/bin/mypy --strict provider/__main__.py
 
 gocheck:
 	@bash tools/gocheck.sh

@@ -26,9 +26,9 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 
+from ..args import MacvlanNetworkArgs as MacvlanModel
+from ..args import PodArgs
 from ..errors import Finding, PlanError
-from ..spec.networks import MacvlanNetworkArgs as MacvlanModel
-from ..spec.workloads import PodArgs
 from . import network as _network
 from . import pod as _pod
 
@@ -213,7 +213,7 @@ def macvlan_args(args: Mapping[str, Any]) -> MacvlanModel:
     """The provider's MacvlanNetwork args as netplumb's model; :class:`PlanError` naming the
     field (in schema spelling) if they are invalid."""
     try:
-        checked = MacvlanModel.typed(_plain(dict(args), MacvlanNetworkArgs, ""))
+        checked = MacvlanModel.parse(_plain(dict(args), MacvlanNetworkArgs, ""))
     except PlanError as exc:
         raise _in_schema_terms(exc) from None
     assert isinstance(checked, MacvlanModel)

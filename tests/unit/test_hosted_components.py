@@ -16,13 +16,17 @@ import pulumi
 import pytest
 from pulumi.provider.experimental.component import ComponentProvider
 
-from netplumb import PlanError
+from netplumb import (
+    HostLocalIpam,
+    MacvlanNetworkArgs,
+    NetworkSelection,
+    PlanError,
+    PodArgs,
+    Route,
+)
+from netplumb import StaticAddress as StaticAddressModel
+from netplumb.cni.ipam import KNOWN_IPAM
 from netplumb.components import hosted
-from netplumb.spec.ipam import KNOWN_IPAM, HostLocalIpam, Route
-from netplumb.spec.ipam import StaticAddress as StaticAddressModel
-from netplumb.spec.networks import MacvlanNetworkArgs
-from netplumb.spec.selection import NetworkSelection
-from netplumb.spec.workloads import PodArgs
 
 from .pulumi_mocks import run_program
 
