@@ -9,11 +9,14 @@ registers.
 from __future__ import annotations
 
 import json
+import re
 import typing
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+import yaml
 from pulumi.provider.experimental.component import ComponentProvider
 
 from netplumb import (
@@ -187,3 +190,25 @@ def test_construct_with_bad_args_registers_nothing() -> None:
     inner = getattr(failure, "inner", failure)
     assert isinstance(inner, PlanError) and inner.path == "ipam.rangeStart"
     assert mocks.registered == []
+
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_the_readme_yaml_program_constructs_and_its_quoted_error_is_real() -> None:
+    text = README.read_text()
+    [program] = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+                 if "runtime: yaml" in b]
+    provider = ComponentProvider(hosted.COMPONENTS, hosted.PACKAGE, None, hosted.VERSION)
+
+    def construct_all() -> None:
+        for name, res in program["resources"].items():
+            _construct(provider, res["type"].rsplit(":", 1)[1], name, res["properties"])
+
+    mocks = run_program(construct_all)
+    [nad] = mocks.of_type(NAD)
+    assert json.loads(nad.inputs["spec"]["config"])["ipam"]["rangeStart"] == "192.0.2.100"
+    assert len(mocks.of_type(POD)) == 1
+    with pytest.raises(PlanError) as err:
+        hosted.macvlan_args({"mode": "bridgee"})
+    assert f"`{err.value}`" in text.replace("\n", " ")
