@@ -11,7 +11,7 @@ export NETPLUMB_POD_CHURN_CYCLES ?= 1000
 # The stack `make run` deploys and verifies (stacks/Pulumi.$(STACK).yaml).
 STACK ?= dev
 
-.PHONY: run test venv tools lint typecheck gocheck unit e2e cluster-up cluster-down clean
+.PHONY: run test venv tools lint typecheck gocheck unit e2e docs cluster-up cluster-down clean
 
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ typecheck: venv
 
 gocheck:
 	@bash tools/gocheck.sh
+
+# docs/reference.md from the models' docstrings (a unit test keeps it current).
+docs: venv
+	$(VPY) -m harness.refdoc
 
 unit: venv
 	$(VPY) -m pytest -q tests/unit
