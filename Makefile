@@ -36,7 +36,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy --strict netplumb harness bench tests
 	$(VENV)/bin/mypy --strict __main__.py
-	$(VENV)/bin/mypy --strict examples/storage_network/__main__.py
+	for ex in examples/*/__main__.py; do $(VENV)/bin/mypy --strict $$ex || exit 1; done
 	$(VENV)/bin/mypy --strict provider/__main__.py
 
 gocheck:
