@@ -49,7 +49,7 @@ NAMESPACE = "default"
 
 
 def spec(count: int) -> dict[str, Any]:
-    """``count`` bridge networks, one address each, in 198.18.0.0/15."""
+    """``count`` bridge networks, one address each (not the gateway), in 198.18.0.0/15."""
     nets = []
     for i in range(count):
         third, fourth = divmod(i, 250)
@@ -57,8 +57,8 @@ def spec(count: int) -> dict[str, Any]:
         nets.append({"name": f"scale-{i:05d}", "namespace": NAMESPACE, "type": "bridge",
                      "bridge": "np-scale0",
                      "ipam": {"type": "host-local", "subnet": f"{net}.0/24",
-                              "rangeStart": f"{net}.{fourth + 1}",
-                              "rangeEnd": f"{net}.{fourth + 1}"}})
+                              "rangeStart": f"{net}.{fourth + 2}",
+                              "rangeEnd": f"{net}.{fourth + 2}"}})
     return {"networks": nets}
 
 

@@ -39,6 +39,11 @@ class StackSpec(InputModel):
     """Secondary networks, one NAD each."""
     pods: list[PodArgs] = Field(default_factory=list)
     """Multi-homed pods."""
+    await_pods: bool = True
+    """Wait during ``pulumi up`` until every pod in ``pods`` is Ready (the default: an
+    attachment that fails shows as a failed update). ``false``: pods are created and left to
+    the scheduler and kubelet, as Pulumi's ``pulumi.com/skipAwait`` does for single objects;
+    for stacks with more pods than the cluster runs at once."""
     multus: MultusInstallArgs | None = None
     """Install Multus (with Flannel unless ``default_network: none``)."""
     sriov: SriovPoolArgs | None = None

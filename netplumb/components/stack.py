@@ -75,7 +75,7 @@ class NetplumbStack(pulumi.ComponentResource):
         self.network_sets = self._sets(f"{name}-networks", nad_manifests(plan), deps, policy)
         nads: list[pulumi.Resource] = list(self.network_sets.values())
         self.pod_sets = self._sets(f"{name}-pods", pod_manifests(plan), nads, policy,
-                                   await_ready=True)
+                                   await_ready=spec.await_pods)
         resource_of = plan.resource_of()
         self.workloads: dict[str, MultiHomedWorkload] = {}
         for wl_name, w in plan.workloads:

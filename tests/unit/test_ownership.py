@@ -116,6 +116,17 @@ def test_team_stack_installs_no_crd_by_default_and_keeps_nads_deletable(
     assert cluster.reads == []  # nothing cluster-wide, nothing read
 
 
+@pytest.mark.parametrize(("setting", "expected"), [({}, "ready"),
+                                                 ({"await_pods": False}, "none")])
+def test_pods_are_awaited_unless_the_stack_says_not_to(
+        cluster: FakeCluster, setting: dict[str, Any], expected: str) -> None:
+    mocks = run_program(lambda: NetplumbStack("team-a", StackSpec.parse({**TEAM, **setting})),
+                        "team-a")
+    nads, pods = mocks.of_type(SET_TYPE)
+    assert pods.inputs["await"] == expected
+    assert nads.inputs["await"] == "none"
+
+
 def test_team_stack_asking_for_the_crd_another_stack_owns_fails_before_registering(
         cluster: FakeCluster) -> None:
     cluster.objects[CRD_KEY] = live("netplumb/platform")
