@@ -4,9 +4,7 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# The embedded node wires pods through real Multus and CNI plugins (root needed).
-export NETPLUMB_PODNET ?= multus
-# Pod churn: create/delete cycles of real pods through apiserver, node agent and Multus.
+# Pod churn: create/delete cycles of real pods through the kubelet, containerd and Multus thick.
 export NETPLUMB_POD_CHURN_CYCLES ?= 1000
 # The stack `make run` deploys and verifies (stacks/Pulumi.$(STACK).yaml).
 STACK ?= dev
@@ -29,6 +27,7 @@ venv: $(VENV)/.stamp $(VENV)/.harness-path
 
 tools: venv
 	$(VPY) -m harness.tools build
+	$(VPY) -m harness.node.images build
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""Attach latency on the embedded node: from a pod being bound to its Node to Multus having
+"""Attach latency on the real node: from a pod being bound to its Node to Multus thick having
 written the ``k8s.v1.cni.cncf.io/network-status`` annotation, for pods with 1, 2 and 4
 secondary networks (macvlan and bridge NADs on ``np-`` underlay links, host-local IPAM).
 
@@ -6,11 +6,11 @@ Run (root; the tool cache built by ``make tools``):
 
     .venv/bin/python bench/attach_latency.py [--pods 20] [--concurrency 1] [--timeout 60]
 
-It starts a PRIVATE embedded cluster (its own directory under a temp dir, node agent with the
-Multus pod network), measures, deletes every pod, NAD and link it made, and stops the cluster,
-also on failure. Two Multus node agents on one host clash (the cluster bridge ``np-cluster0``
-and the garbage collection of ``np-<12 hex>`` namespaces), so it refuses to start while another
-one runs or while pod namespaces of someone else exist.
+It uses the embedded cluster and its node's pod network (Flannel + Multus thick, as the
+``platform`` stack installs them). With ``make run``'s cluster up it measures there (touching
+only its own namespace, NADs and links); with no cluster running it starts one, brings the
+platform stack up as ``make run`` does, and takes the cluster down afterwards, also on
+failure. One node per machine: run it under the machine lock.
 
 Timestamps are this process's monotonic clock at the arrival of pod watch events: "bound" is
 the first event with ``spec.nodeName`` set, "network-status" the first with the annotation,
@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import secrets
 import shutil
 import statistics
@@ -38,79 +37,67 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import cluster, podnet, underlay
-from harness.node import Api, ApiError
-from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad_crd
+from harness import cluster, engine, node, podnetwork, underlay
+from harness.cluster import Api, ApiError
+from harness.node import cri
+from harness.node.images import TOOLBOX_IMAGE
+from harness.paths import pulumi_backend_dir
+from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 GROUP, VERSION, PLURAL = NAD_GROUP, NAD_VERSION, NAD_PLURAL
-CRD_NAME = f"{PLURAL}.{GROUP}"
 NAMESPACE = "attach-bench"
 COUNTS = (1, 2, 4)
 MAX_PODS = 100  # each NAD pool below is a /25 (126 addresses); pods of one batch coexist
-NAD_CRD: dict[str, Any] = nad_crd()  # netplumb's own CRD, as its stacks install it
 
 
 class BenchError(RuntimeError):
     pass
 
 
-# --------------------------------------------------------------------------- preconditions
+# --------------------------------------------------------------------------- the node
 
 
-def _environ(pid: int) -> dict[str, str]:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    out: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.decode(errors="replace").partition("=")
-        if sep:
-            out[key] = value
-    return out
+@dataclass
+class Node:
+    """The cluster measured on, and whether this run started it (to take it down again)."""
+
+    kubeconfig: Path
+    started_cluster: bool
 
 
-def multus_agents() -> list[str]:
-    """Running node agents (any cluster directory) whose pod network is not ``null``."""
-    found: list[str] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        args = cluster.process_cmdline(int(entry.name))
-        if "harness.node" not in args:
-            continue
-        podnets = [a.split("=", 1)[1] for a in args if a.startswith("--podnet=")]
-        chosen = podnets[-1] if podnets else _environ(int(entry.name)).get("NETPLUMB_PODNET",
-                                                                            "null")
-        if chosen != "null":
-            found.append(f"pid {entry.name} (--podnet={chosen}): {' '.join(args)[:200]}")
-    return found
+def bring_up(say: Callable[[str], None]) -> Node:
+    """The running embedded cluster with its pod network, or one started for this run; the
+    network is the ``platform`` stack's, brought up as ``make run`` does if it is missing."""
+    reason = node.why_not()
+    if reason:
+        raise BenchError(reason)
+    info = cluster.up(progress=lambda m: say(f"[cluster] {m}"))
+    if not info.node:
+        raise BenchError("the embedded cluster runs without its node")
+    here = Node(info.kubeconfig, started_cluster=not info.reused)
+    api = Api(info.kubeconfig)
+    if not podnetwork.installed(api):
+        say("[bench] bringing up the platform stack (Flannel + Multus thick)")
+        st = engine.stack("platform", kubeconfig=info.kubeconfig)
+        engine.up(st, pulumi_backend_dir())
+    deadline = time.monotonic() + 180
+    while not (state := podnetwork.network_state(api)).ready:
+        if time.monotonic() > deadline:
+            raise BenchError(f"the node's pod network is not ready: {state.problems}")
+        time.sleep(1)
+    return here
 
 
-def refuse_reason() -> str | None:
-    """Why this benchmark must not start now, or None."""
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, host links)"
-    info = cluster.status()
-    if info.ready:
-        with contextlib.suppress(OSError, ValueError):
-            state = json.loads((info.cluster_dir / "cluster.json").read_text())
-            if state.get("podnet", "null") != "null":
-                return (f"the project's embedded cluster at {info.cluster_dir} runs the "
-                        f"{state['podnet']!r} pod network; stop it (or restart it with "
-                        "podnet null) first")
-    agents = multus_agents()
-    if agents:
-        return ("another node agent with a Multus pod network is running (it would clash on "
-                "np-cluster0 and the np-<12 hex> namespace gc):\n  " + "\n  ".join(agents))
-    others = podnet.list_pod_netns()
-    if others:
-        return (f"pod network namespaces of someone else exist ({', '.join(others[:5])}"
-                f"{' ...' if len(others) > 5 else ''}); the private node agent's gc would "
-                "remove them")
-    return None
+def take_down(here: Node) -> list[str]:
+    problems = []
+    if here.started_cluster:
+        try:
+            cluster.down()
+        except Exception as e:
+            problems.append(f"cluster down: {e}")
+    return problems
 
 
 # --------------------------------------------------------------------------- pod watch
@@ -123,7 +110,6 @@ class Timing:
     bound: float | None = None
     status: float | None = None
     ready: float | None = None
-    add_seconds: float | None = None
 
 
 @dataclass
@@ -202,20 +188,6 @@ def _retry(what: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
             time.sleep(0.3)
 
 
-def install_crd(api: Api) -> None:
-    _retry("NAD CRD", lambda: api.request(
-        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", NAD_CRD))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        crd = api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
-        conds = {c.get("type"): c.get("status")
-                 for c in (crd.get("status") or {}).get("conditions") or []}
-        if conds.get("Established") == "True":
-            return
-        time.sleep(0.2)
-    raise BenchError("NAD CRD not Established within 30s")
-
-
 def create_namespace(api: Api) -> None:
     _retry("namespace", lambda: api.request("POST", "/api/v1/namespaces", {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
@@ -255,7 +227,8 @@ def pod_body(name: str, networks: list[str]) -> dict[str, Any]:
                          "annotations": {NETWORKS_ANNOTATION: json.dumps(selection)}},
             "spec": {"automountServiceAccountToken": False,
                      "terminationGracePeriodSeconds": 0,
-                     "containers": [{"name": "c", "image": "registry.invalid/pause:1"}]}}
+                     "containers": [{"name": "c", "image": TOOLBOX_IMAGE,
+                                     "command": ["sleep", "86400"]}]}}
 
 
 def pod_events(api: Api, name: str) -> list[str]:
@@ -273,7 +246,6 @@ def pod_events(api: Api, name: str) -> list[str]:
 class Bench:
     api: Api
     watcher: Watcher
-    node_state: Path
     timeout: float
     uids: set[str] = field(default_factory=set)
 
@@ -297,9 +269,6 @@ class Bench:
                     raise BenchError(f"pod {name} not Ready with network-status within "
                                      f"{self.timeout:.0f}s ({events})")
                 self.watcher.cond.wait(min(left, 1.0))
-        rec = self.node_state / "sandboxes" / f"{t.uid}.json"
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            t.add_seconds = float(json.loads(rec.read_text())["add_seconds"])
         return t
 
     def batch(self, prefix: str, networks: list[str], count: int,
@@ -328,14 +297,10 @@ class Bench:
         while time.monotonic() < deadline:
             left = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods").get("items") or []
             mine = [p for p in left if p["metadata"]["name"] in names]
-            if not mine and not self.my_netns():
+            if not mine:
                 return
             time.sleep(0.2)
-        raise BenchError(f"pods/namespaces still there after deletion: {self.my_netns()}")
-
-    def my_netns(self) -> list[str]:
-        wanted = {podnet.netns_name(u) for u in self.uids}
-        return [n for n in podnet.list_netns() if n in wanted]
+        raise BenchError(f"pods still there after deletion: {names}")
 
 
 def nearest_rank(values: list[float], q: float) -> float:
@@ -349,39 +314,35 @@ def fmt_ms(values: list[float]) -> tuple[str, str]:
     return (f"{statistics.median(values) * 1000:.0f}", f"{nearest_rank(values, 0.95) * 1000:.0f}")
 
 
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
-    reason = refuse_reason()
-    if reason:
-        print(f"attach_latency: refusing to run: {reason}", file=sys.stderr)
-        return 2
     tag = secrets.token_hex(3)
-    bridge_existed = podnet.CLUSTER_BRIDGE in underlay.host_links()
     tmp = Path(tempfile.mkdtemp(prefix="np-attach-bench-"))
-    cdir = tmp / "cluster"
     nads = nad_configs(tag, tmp / "ipam")
     links = [li for conf in nads.values() for li in underlay.links_for_nad(conf)]
+    here: Node | None = None
     bench: Bench | None = None
     watcher: Watcher | None = None
+    made: list[str] = []
     results: dict[int, list[Timing]] = {}
     t_start = time.monotonic()
     try:
-        info = cluster.up(cluster_dir=cdir, podnet="multus",
-                          progress=lambda m: print(f"[cluster] {m}", file=sys.stderr))
-        print(f"[bench] private cluster up in {info.elapsed:.1f}s ({info.version})",
-              file=sys.stderr)
-        api = Api(info.kubeconfig)
-        install_crd(api)
+        here = bring_up(say)
+        api = Api(here.kubeconfig)
         create_namespace(api)
         for name, conf in nads.items():
             create_nad(api, name, conf)
-        underlay.ensure_underlay(links)  # so the first timed pod does not pay for them
-        watcher = Watcher(Api(info.kubeconfig))
+        made = underlay.ensure_underlay(links)  # so the first timed pod does not pay for them
+        watcher = Watcher(Api(here.kubeconfig))
         watcher.start()
-        bench = Bench(api, watcher, cdir / "node" / cluster.NODE_NAME, args.timeout)
+        bench = Bench(api, watcher, args.timeout)
         order = list(nads)
         bench.batch("warmup", order, 1, 1)
         for k in COUNTS:
-            print(f"[bench] {args.pods} pods x {k} secondary network(s) ...", file=sys.stderr)
+            say(f"[bench] {args.pods} pods x {k} secondary network(s) ...")
             results[k] = bench.batch(f"n{k}", order[:k], args.pods, args.concurrency)
     except (BenchError, cluster.ClusterError, ApiError, underlay.UnderlayError) as e:
         print(f"attach_latency: {e}", file=sys.stderr)
@@ -389,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if watcher is not None:
             watcher.stop.set()
-        leftover = cleanup(bench, cdir, links, bridge_existed)
+        leftover = cleanup(bench, here, made)
         if leftover:
             print(f"attach_latency: cleanup problems: {'; '.join(leftover)}", file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -397,59 +358,47 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cleanup(bench: Bench | None, cdir: Path, links: list[underlay.Link],
-            bridge_existed: bool) -> list[str]:
-    """Pods/NADs go with the private cluster; then leftover namespaces and links go."""
+def cleanup(bench: Bench | None, here: Node | None, links: list[str]) -> list[str]:
+    """The namespace (pods, NADs), the links this run made, and whatever it started."""
     problems: list[str] = []
     if bench is not None:
         try:
             left = bench.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods").get("items") or []
             if left:
                 bench.delete([p["metadata"]["name"] for p in left])
-            with contextlib.suppress(ApiError):
-                bench.api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}")
+            bench.api.delete(f"/api/v1/namespaces/{NAMESPACE}")
+            deadline = time.monotonic() + 120
+            while cri.sandboxes(namespace=NAMESPACE) and time.monotonic() < deadline:
+                time.sleep(2)  # the kubelet removes stopped sandboxes once a minute
         except Exception as e:
             problems.append(f"deleting pods: {e}")
     try:
-        cluster.down(cluster_dir=cdir)
+        underlay.remove_underlay(links)
     except Exception as e:
-        problems.append(f"cluster down: {e}")
-    if bench is not None:
-        for ns in bench.my_netns():  # only if the agent did not get to tear them down
-            with contextlib.suppress(Exception):
-                podnet.delete_netns(ns)
-                problems.append(f"removed leftover namespace {ns}")
-    names = [li.name for li in links]
-    if not bridge_existed and not multus_agents():
-        names.append(podnet.CLUSTER_BRIDGE)
-    try:
-        underlay.remove_underlay(names)
-    except Exception as e:
-        problems.append(f"removing links {names}: {e}")
+        problems.append(f"removing links {links}: {e}")
+    if here is not None:
+        problems += take_down(here)
     return problems
 
 
 def print_table(results: dict[int, list[Timing]], args: argparse.Namespace,
                 elapsed: float) -> None:
-    print(f"\nAttach latency, embedded node with real Multus, {args.pods} pods per row, "
-          f"concurrency {args.concurrency} (ms; p95 nearest-rank)")
+    print(f"\nAttach latency, real node (kubelet, containerd, Multus thick), {args.pods} pods "
+          f"per row, concurrency {args.concurrency} (ms; p95 nearest-rank)")
     head = (f"{'networks':>8} {'pods':>5} {'bound->status med':>18} {'p95':>6} "
-            f"{'bound->Ready med':>17} {'p95':>6} {'netns+ADD med':>15} {'p95':>6} "
-            f"{'create->bound med':>18}")
+            f"{'bound->Ready med':>17} {'p95':>6} {'create->bound med':>18}")
     print(head)
     print("-" * len(head))
     for k, ts in results.items():
         st = [t.status - t.bound for t in ts if t.status is not None and t.bound is not None]
         rd = [t.ready - t.bound for t in ts if t.ready is not None and t.bound is not None]
-        add = [t.add_seconds for t in ts if t.add_seconds is not None]
         sched = [t.bound - t.created for t in ts if t.bound is not None]
         s_med, s_p95 = fmt_ms(st)
         r_med, r_p95 = fmt_ms(rd)
-        a_med, a_p95 = fmt_ms(add)
         c_med, _ = fmt_ms(sched)
         print(f"{k:>8} {len(st):>5} {s_med:>18} {s_p95:>6} {r_med:>17} {r_p95:>6} "
-              f"{a_med:>15} {a_p95:>6} {c_med:>18}")
-    print(f"(total run {elapsed:.0f}s incl. cluster start/stop)")
+              f"{c_med:>18}")
+    print(f"(total run {elapsed:.0f}s)")
 
 
 def main(argv: list[str] | None = None) -> int:

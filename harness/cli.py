@@ -33,10 +33,10 @@ def _up(args: argparse.Namespace) -> int:
         from harness import tools
 
         say(f"building {', '.join(missing)} (first run: this takes a while)")
-        tools.ensure(["etcd", "kubernetes"])
+        tools.ensure()
         say("toolchain ready")
     t_start = time.monotonic()
-    info = cluster.up(args.dir, progress=say, timeout=args.timeout, podnet=args.podnet)
+    info = cluster.up(args.dir, progress=say, timeout=args.timeout, node=args.node)
     if info.reused:
         say(f"cluster already running ({info.version})")
     else:
@@ -66,6 +66,7 @@ def _status(args: argparse.Namespace) -> int:
         return 0 if info.ready else 3
     state = "Ready" if info.ready else "not ready"
     print(f"cluster: {state}  {info.server or ''}  {info.version or ''}".rstrip())
+    print(f"node:    {'real node (containerd, kubelet, kube-proxy)' if info.node else 'none'}")
     print(f"dir:     {info.cluster_dir}")
     if info.kubeconfig.exists():
         print(f"kubeconfig: {info.kubeconfig}")
@@ -85,12 +86,11 @@ def cluster_main(argv: list[str]) -> int:
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="start the embedded cluster (or reuse a healthy one)")
-    p_up.add_argument("--timeout", type=float, default=90.0, help="per-step readiness timeout")
-    p_up.add_argument(
-        "--podnet", default=None, help="node pod network: null | multus | module:Class"
-    )
+    p_up.add_argument("--timeout", type=float, default=120.0, help="per-step readiness timeout")
+    p_up.add_argument("--node", action=argparse.BooleanOptionalAction, default=None,
+                      help="run the real node (default: where it can run, i.e. as root)")
     p_up.add_argument("--no-build", action="store_true", help="fail instead of building tools")
-    sub.add_parser("down", help="stop everything and remove the cluster state")
+    sub.add_parser("down", help="stop everything, restore the host, remove the cluster state")
     p_st = sub.add_parser("status", help="show components, pids and health")
     p_st.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

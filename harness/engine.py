@@ -6,10 +6,13 @@ passphrase, the built CLI and kubernetes plugin from the tool cache, never a dow
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pulumi import automation as auto
 
@@ -102,3 +105,62 @@ def printer(prefix: str = "  ") -> Callable[[str], None]:
     def out(line: str) -> None:
         print(prefix + line.rstrip(), flush=True)
     return out
+
+
+class EngineError(RuntimeError):
+    """The stack cannot be deployed (e.g. another ``pulumi`` is updating it right now)."""
+
+
+def _stale_locks(backend: Path, name: str) -> tuple[list[Path], list[str]]:
+    """Lock files of stack ``name`` in a file backend: (left by dead processes, held by live
+    ones). The file backend writes ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` with
+    the pid and host of the ``pulumi`` holding it."""
+    stale: list[Path] = []
+    live: list[str] = []
+    me = socket.gethostname()
+    for lock in sorted(backend.glob(f".pulumi/locks/*/*/{name}/*.json")):
+        try:
+            content = json.loads(lock.read_text())
+            pid, host = int(content.get("pid", 0)), str(content.get("hostname", ""))
+        except (OSError, ValueError):
+            continue
+        if host == me and pid > 0 and not Path(f"/proc/{pid}").exists():
+            stale.append(lock)
+        else:
+            live.append(f"pid {pid} on {host}")
+    return stale, live
+
+
+def clear_interrupted(st: auto.Stack, backend: Path,
+                      say: Callable[[str], None] | None = None) -> list[str]:
+    """Undo what an interrupted ``pulumi up`` (killed, say) leaves behind, the ways Pulumi
+    documents: ``pulumi cancel`` removes the file backend's lock of a process that no longer
+    runs, and ``pulumi refresh --clear-pending-creates`` reads the real state back and drops
+    the pending operations (creates whose outcome is unknown are created again by the next
+    ``up``; server-side apply adopts an object the interrupted run did create). Returns what
+    was done."""
+    done: list[str] = []
+    stale, live = _stale_locks(backend, st.name)
+    if live:
+        raise EngineError(f"stack {st.name} is being updated by another pulumi "
+                          f"({', '.join(live)})")
+    if stale:
+        st.cancel()
+        done.append(f"removed {len(stale)} lock(s) of an interrupted pulumi (pulumi cancel)")
+    deployment: Any = st.export_stack().deployment or {}
+    pending = deployment.get("pending_operations") or []
+    if pending:
+        st.refresh(clear_pending_creates=True, on_output=printer("    ") if say else None)
+        done.append(f"cleared {len(pending)} pending operation(s) of an interrupted update "
+                    "(pulumi refresh --clear-pending-creates)")
+    for line in done:
+        if say:
+            say(line)
+    return done
+
+
+def up(st: auto.Stack, backend: Path, on_output: Callable[[str], None] | None = None,
+       say: Callable[[str], None] | None = None) -> auto.UpResult:
+    """``pulumi up``, after clearing what an interrupted earlier run left behind."""
+    clear_interrupted(st, backend, say)
+    return st.up(on_output=on_output)

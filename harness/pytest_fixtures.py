@@ -1,19 +1,22 @@
-"""pytest plugin: the session-scoped ``cluster`` fixture.
+"""pytest plugin: the session's cluster, its real node, and the node's installed network.
 
-Use with ``pytest_plugins = ["harness.pytest_fixtures"]`` (root conftest or a test module).
+Use with ``pytest_plugins = ["harness.pytest_fixtures"]`` (the root conftest does).
 
-* ``KUBECONFIG`` set: the fixture targets that cluster and never starts or stops anything.
-* ``NETPLUMB_CLUSTER=kind`` (machines with Docker): a kind cluster from
-  ``harness/kind/cluster.yaml`` (:mod:`harness.kind`).
-* Otherwise it brings up the embedded cluster (:func:`harness.cluster.up`; a healthy one
-  already running is reused) and, if this session started it, tears it down at the end --
-  unless ``NETPLUMB_KEEP_CLUSTER=1``.
-
-The session-scoped ``platform`` fixture makes sure the cluster has what team stacks build on
-(the NAD CRD), as ``make run`` does: it runs ``pulumi up`` of the ``platform`` stack on the
-embedded cluster (a no-op when ``make run`` already did), in the project's own backend. On
-an external cluster it deploys nothing and skips the tests that need it when the CRD is
-missing.
+* ``cluster``: ``KUBECONFIG`` set -> that cluster, nothing started or stopped;
+  ``NETPLUMB_CLUSTER=kind`` -> a kind cluster (machines with Docker); otherwise the embedded
+  cluster (:func:`harness.cluster.up`; a healthy one already running is reused). A cluster
+  this session started is stopped at the end (the host restored) unless
+  ``NETPLUMB_KEEP_CLUSTER=1``.
+* ``node``: the one gate for tests that need the real node (pods that run, namespaces to look
+  into, host state): it skips, saying why, when the session's cluster has none.
+* ``platform``: what team stacks build on, as ``make run`` brings it up: ``pulumi up`` of the
+  ``platform`` stack on the embedded cluster, in the project's own backend (a no-op when
+  ``make run`` already did). On the embedded cluster it installs the node's network (Flannel
+  and Multus thick, which brings the NAD CRD), so it needs the node. On an external cluster it
+  deploys nothing and skips the tests that need it when the CRD is missing. Returns the owner
+  of the cluster-wide objects.
+* ``pod_network``: the node and its installed network, ready (the platform's DaemonSets
+  Ready, the Node Ready, Multus' config on the node).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 import pytest
 
 from harness import cluster as _cluster
+from harness.cluster.api import Api
 
 
 @dataclass
@@ -36,10 +40,18 @@ class ClusterHandle:
 
     kubeconfig: Path
     embedded: bool
-    """True for the harness' embedded cluster (False: an external ``KUBECONFIG``)."""
+    """True for the harness' embedded cluster (False: an external ``KUBECONFIG`` or kind)."""
     started: bool
     """True if this session started it (and so will stop it)."""
     info: _cluster.ClusterInfo | None = None
+    host_before: dict[str, Any] | None = None
+    """The host as recorded just before this session started the cluster and its node."""
+    stopped: bool = False
+    """Already taken down (by the host-restore test): nothing left to stop."""
+
+    def api(self) -> Api:
+        """The harness' API client for this cluster."""
+        return Api(self.kubeconfig)
 
     def api_client(self) -> Any:
         """A new ``kubernetes.client.ApiClient`` for this cluster."""
@@ -53,6 +65,24 @@ class ClusterHandle:
         env = dict(os.environ)
         env["KUBECONFIG"] = str(self.kubeconfig)
         return env
+
+
+@dataclass
+class NodeHandle:
+    """The real node of the session's embedded cluster."""
+
+    cluster: ClusterHandle
+    layout: _cluster.Layout
+    name: str = _cluster.NODE_NAME
+
+
+@dataclass
+class NetworkHandle:
+    """The node and its pod network (Flannel + Multus thick, from the platform stack)."""
+
+    node: NodeHandle
+    owner: str
+    """Who owns the cluster-wide objects (``netplumb/platform`` on the embedded cluster)."""
 
 
 @pytest.fixture(scope="session")
@@ -72,18 +102,50 @@ def cluster() -> Iterator[ClusterHandle]:
             if os.environ.get("NETPLUMB_KEEP_CLUSTER") != "1":
                 kind.down()
         return
-    if _cluster.missing_binaries():
-        from harness import tools
+    from harness import node, tools
 
-        tools.ensure(["etcd", "kubernetes"])
+    tools.ensure()
+    before = None
+    if node.why_not() is None and not _cluster.status().ready:
+        from harness.node import host
+
+        if _cluster.layout().root.exists():
+            # a cluster that crashed (or was killed) left its state: putting the host back as
+            # it was before that cluster comes first, so the record below is the host's own
+            _cluster.down(progress=lambda msg: print(f"[cluster] {msg}"))
+        before = host.snapshot()
     t0 = time.monotonic()
-    info = _cluster.up(progress=lambda msg: print(f"[cluster +{time.monotonic() - t0:.1f}s] {msg}"))
-    handle = ClusterHandle(info.kubeconfig, embedded=True, started=not info.reused, info=info)
+    info = _cluster.up(progress=lambda msg: print(f"[cluster +{time.monotonic() - t0:.1f}s] "
+                                                  f"{msg}"))
+    handle = ClusterHandle(info.kubeconfig, embedded=True, started=not info.reused, info=info,
+                           host_before=before if not info.reused else None)
     try:
         yield handle
     finally:
-        if handle.started and os.environ.get("NETPLUMB_KEEP_CLUSTER") != "1":
-            _cluster.down()
+        if (handle.started and not handle.stopped
+                and os.environ.get("NETPLUMB_KEEP_CLUSTER") != "1"):
+            _cluster.down(progress=lambda msg: print(f"[cluster down] {msg}"))
+
+
+def node_unavailable(handle: ClusterHandle) -> str | None:
+    """Why the session's cluster has no real node (None: it has one)."""
+    if not handle.embedded:
+        return "the cluster is not the embedded one (KUBECONFIG or kind): no node to look into"
+    if handle.info is None or not handle.info.node:
+        from harness import node
+
+        return f"the embedded cluster runs without the real node: {node.why_not()}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def node(cluster: ClusterHandle) -> NodeHandle:
+    """The real node (skips the test, saying why, where there is none)."""
+    reason = node_unavailable(cluster)
+    if reason:
+        pytest.skip(reason)
+    assert cluster.info is not None
+    return NodeHandle(cluster, _cluster.layout(cluster.info.cluster_dir))
 
 
 PLATFORM_STACK = "platform"
@@ -98,11 +160,31 @@ def platform(cluster: ClusterHandle) -> str:
 
     kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
     if cluster.embedded:
+        reason = node_unavailable(cluster)
+        if reason:
+            pytest.skip(f"the platform stack installs the node's network: {reason}")
         from harness import engine
+        from harness.paths import pulumi_backend_dir
 
         st = engine.stack(PLATFORM_STACK, kubeconfig=cluster.kubeconfig)
-        st.up(on_output=engine.printer("  [platform] "))
+        engine.up(st, pulumi_backend_dir(), on_output=engine.printer("  [platform] "))
     crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", NAD_CRD)
     if crd is None:
         pytest.skip(f"the cluster has no {NAD_CRD} CRD (no platform installed)")
     return owner_of(crd) or "unknown"
+
+
+@pytest.fixture(scope="session")
+def pod_network(node: NodeHandle, platform: str) -> NetworkHandle:
+    """The node's pod network, installed by the platform stack and ready."""
+    from harness import podnetwork as net
+
+    api = node.cluster.api()
+    deadline = time.monotonic() + 180
+    state = net.network_state(api)
+    while not state.ready and time.monotonic() < deadline:
+        time.sleep(1)
+        state = net.network_state(api)
+    if not state.ready:
+        pytest.fail(f"the node's pod network is not ready: {'; '.join(state.problems)}")
+    return NetworkHandle(node, platform)

@@ -137,14 +137,17 @@ def load_tool(tool_dir: Path) -> Tool:
         raise ToolError(f"{where}: {exc}") from exc
     if not (tool_dir / "go.mod").is_file():
         raise ToolError(f"{where}: the wrapper has no go.mod")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict) or set(defaults) - {"ldflags", "tags", "cgo", "bin"}:
+        raise ToolError(f"{where}: [defaults] may only set ldflags, tags, cgo and bin")
     binaries = tuple(
         Binary(
             package=_req(b, "package", f"{where} [[binary]]"),
             output=_req(b, "output", f"{where} [[binary]]"),
-            ldflags=_str_list(b.get("ldflags"), f"{where} ldflags"),
-            tags=_str_list(b.get("tags"), f"{where} tags"),
-            cgo=bool(b.get("cgo", False)),
-            bin=bool(b.get("bin", True)),
+            ldflags=_str_list(b.get("ldflags", defaults.get("ldflags")), f"{where} ldflags"),
+            tags=_str_list(b.get("tags", defaults.get("tags")), f"{where} tags"),
+            cgo=bool(b.get("cgo", defaults.get("cgo", False))),
+            bin=bool(b.get("bin", defaults.get("bin", True))),
         )
         for b in _table_list(data.get("binary"), f"{where} binary")
     )
@@ -389,16 +392,8 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
             cmd = [subst(a) for a in argv]
             with step(f"{tool.name}: prebuild {_short(cmd)}"):
                 _run(cmd, cwd=src, env=go_env, what=f"{tool.name} prebuild")
-        for b in tool.binaries:
-            env = dict(go_env)
-            env["CGO_ENABLED"] = "1" if b.cgo else "0"
-            ldflags = " ".join(["-s", "-w", *(subst(f) for f in b.ldflags)])
-            cmd = ["go", "build", "-o", str(out / b.output), f"-ldflags={ldflags}"]
-            if b.tags:
-                cmd.append("-tags=" + ",".join(b.tags))
-            cmd.append(b.package)
-            with step(f"building {tool.name}: {b.output}"):
-                _run(cmd, cwd=src, env=env, what=f"building {b.output}")
+        for group in _build_groups(tool.binaries):
+            _build_group(tool, group, src, out, go_env, subst)
         for e in tool.extras:
             source = Path(subst.moddir(e.module)) / e.path
             if not source.is_file():
@@ -414,6 +409,70 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
             shutil.rmtree(dest)
         out.rename(dest)
     log(f"built {tool.name} ... {time.monotonic() - total:.1f}s")
+
+
+def _build_groups(binaries: Sequence[Binary]) -> list[list[Binary]]:
+    """Binaries sharing ldflags, tags and cgo, in order of first appearance: each group is
+    one ``go build`` (it loads the package graph once and links in parallel)."""
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...], bool], list[Binary]] = {}
+    for b in binaries:
+        groups.setdefault((b.ldflags, b.tags, b.cgo), []).append(b)
+    return list(groups.values())
+
+
+_VERSION_ELEM = re.compile(r"v[2-9][0-9]*|v[1-9][0-9]+")
+
+
+def _exec_name(package: str, module: str) -> str:
+    """The file name ``go build -o <dir>/`` gives ``package``'s binary (cmd/go's rule: the
+    last path element, or the one before a major-version suffix like ``/v3``)."""
+    path = module if package == "." else (
+        f"{module}/{package[2:]}" if package.startswith("./") else package)
+    parts = path.rstrip("/").split("/")
+    if len(parts) > 1 and _VERSION_ELEM.fullmatch(parts[-1]):
+        return parts[-2]
+    return parts[-1]
+
+
+def _module_path(src: Path) -> str:
+    for line in (src / "go.mod").read_text().splitlines():
+        if line.startswith("module "):
+            return line.split()[1]
+    raise ToolError(f"{src / 'go.mod'}: no module line")
+
+
+def _build_group(tool: Tool, group: Sequence[Binary], src: Path, out: Path,
+                 go_env: Mapping[str, str], subst: _Subst) -> None:
+    first = group[0]
+    env = dict(go_env)
+    env["CGO_ENABLED"] = "1" if first.cgo else "0"
+    ldflags = " ".join(["-s", "-w", *(subst(f) for f in first.ldflags)])
+    tags = ["-tags=" + ",".join(first.tags)] if first.tags else []
+    names = ", ".join(b.output for b in group)
+    if len(group) == 1:
+        cmd = ["go", "build", "-o", str(out / first.output), f"-ldflags={ldflags}", *tags,
+               first.package]
+        with step(f"building {tool.name}: {names}"):
+            _run(cmd, cwd=src, env=env, what=f"building {first.output}")
+        return
+    module = _module_path(src)
+    expected = {_exec_name(b.package, module): b for b in group}
+    if len(expected) != len(group):
+        raise ToolError(f"{tool.name}: {names} would get the same file name from go build; "
+                        "give them different ldflags or tags to build them separately")
+    scratch = out.parent / "group"
+    scratch.mkdir()
+    cmd = ["go", "build", "-o", f"{scratch}/", f"-ldflags={ldflags}", *tags,
+           *(b.package for b in group)]
+    with step(f"building {tool.name}: {names}"):
+        _run(cmd, cwd=src, env=env, what=f"building {names}")
+    built = {p.name for p in scratch.iterdir()}
+    if built != set(expected):
+        raise ToolError(f"{tool.name}: go build wrote {sorted(built)}, expected "
+                        f"{sorted(expected)}")
+    for exec_name, b in expected.items():
+        (scratch / exec_name).rename(out / b.output)
+    scratch.rmdir()
 
 
 def _short(cmd: Sequence[str], width: int = 90) -> str:

@@ -16,8 +16,8 @@ Only links whose name starts with :data:`PREFIX` (``np-``) are ever created or r
 name is the node's business (as on a real node), :func:`links_for_nad` leaves it out and
 :func:`ensure_underlay` refuses it. Everything is idempotent.
 
-The module also holds the small ``ip`` wrapper (:func:`ip`, :func:`ip_json`) the pod network
-(:mod:`harness.podnet`) and the data-plane tests share.
+The module also holds the small ``ip`` wrapper (:func:`ip`, :func:`ip_json`) the harness and
+the data-plane tests share.
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ def ip_json(*args: str, netns: str | None = None) -> list[dict[str, Any]]:
         return []
     data = json.loads(out)
     return list(data) if isinstance(data, list) else [data]
+
+
+def netns_names() -> list[str]:
+    """Every named network namespace (``ip netns list``)."""
+    return [str(n["name"]) for n in ip_json("netns", "list")]
 
 
 # --------------------------------------------------------------------------- what NADs need

@@ -1,10 +1,11 @@
 """Data-path verification of a deployed stack on the embedded node.
 
 For every pod netplumb manages: each attachment listed in Multus' network-status annotation
-must exist in the pod's network namespace with the interface name, MAC and addresses the
-annotation reports; the addresses and default route its selection asked for must be in
-place; and it must reach another pod on the same subnet (ping over that interface). This is
-the hand-run guide's step 6, as a check.
+must exist in the pod's network namespace (found through the CRI: the sandbox containerd
+made for the pod) with the interface name, MAC and addresses the annotation reports; the
+addresses and default route its selection asked for must be in place; and it must reach
+another pod on the same subnet (ping over that interface). This is the hand-run guide's
+step 6, as a check.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATIO
 from netplumb.render.manifests import MANAGED_BY
 
 from . import icmp, underlay
-from .podnet import netns_name
+from .cluster.api import Api
+from .node import cri
 
 MANAGED = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
@@ -61,19 +63,23 @@ def ping(netns: str, target: str, count: int = 2) -> bool:
 
 def attachments(kubeconfig: Path, namespace: str | None = None) -> list[Attachment]:
     """Every secondary attachment of netplumb's pods, checked against its namespace."""
-    from kubernetes import client, config
-
-    load: Any = config.new_client_from_config
-    api: Any = client.CoreV1Api(load(config_file=str(kubeconfig)))
-    pods: list[Any] = (api.list_namespaced_pod(namespace, label_selector=MANAGED) if namespace
-            else api.list_pod_for_all_namespaces(label_selector=MANAGED)).items
+    api = Api(kubeconfig)
+    path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+    pods: list[Any] = api.get(path, {"labelSelector": MANAGED})["items"]
     found: list[Attachment] = []
     for pod in pods:
-        notes = pod.metadata.annotations or {}
+        meta = pod["metadata"]
+        notes = meta.get("annotations") or {}
         if NETWORKS_ANNOTATION not in notes:
             continue
-        ns = netns_name(pod.metadata.uid)
-        key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        key = f"{meta['namespace']}/{meta['name']}"
+        try:
+            ns = cri.pod_netns(meta["namespace"], meta["name"], meta["uid"])
+        except cri.CriError as exc:
+            a = Attachment(key, "?", "?", "?", [], "")
+            a.problems.append(f"no network namespace: {exc}")
+            found.append(a)
+            continue
         status = json.loads(notes.get(NETWORK_STATUS_ANNOTATION, "[]"))
         secondary = [s for s in status if not s.get("default")]
         wanted = _requested(notes[NETWORKS_ANNOTATION])

@@ -1,6 +1,6 @@
 """The pinned images of what netplumb installs, and the image reference rules.
 
-Defaults follow what the pinned upstream versions do (Multus v4.3.0, Flannel v0.28.9,
+Defaults follow what the pinned upstream versions do (Multus v4.3.0, Flannel v0.28.10,
 sriov-network-device-plugin v3.11.0, sriov-cni v2.10.0).
 """
 
@@ -13,7 +13,7 @@ from ..validation import FieldIssue
 MULTUS_VERSION = "v4.3.0"
 MULTUS_THICK_IMAGE = f"ghcr.io/k8snetworkplumbingwg/multus-cni:{MULTUS_VERSION}-thick"
 MULTUS_THIN_IMAGE = f"ghcr.io/k8snetworkplumbingwg/multus-cni:{MULTUS_VERSION}"
-FLANNEL_IMAGE = "ghcr.io/flannel-io/flannel:v0.28.9"
+FLANNEL_IMAGE = "ghcr.io/flannel-io/flannel:v0.28.10"
 FLANNEL_CNI_PLUGIN_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"
 SRIOV_DEVICE_PLUGIN_IMAGE = "ghcr.io/k8snetworkplumbingwg/sriov-network-device-plugin:v3.11.0"
 SRIOV_CNI_IMAGE = "ghcr.io/k8snetworkplumbingwg/sriov-cni:v2.10.0"
@@ -29,7 +29,7 @@ def pinned_image(value: str) -> str:
     m = IMAGE_REF.match(value)
     if not m:
         raise FieldIssue("not an image reference; expected e.g. "
-                         "ghcr.io/flannel-io/flannel:v0.28.9")
+                         "ghcr.io/flannel-io/flannel:v0.28.10")
     if not m["digest"] and (not m["tag"] or m["tag"] == "latest"):
         raise FieldIssue("image is not pinned; expected a version tag (not 'latest') or an "
                          "@sha256 digest so every node runs the same build")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness import underlay
+from harness.cni import Cni
 from tests.dataplane.netns import (
-    Cni,
     Sandbox,
     leftover_links,
     leftover_namespaces,
@@ -51,17 +51,6 @@ def cni_bin() -> Path:
     if missing:
         pytest.fail(f"{path}: CNI plugins missing: {', '.join(missing)}")
     return path
-
-
-@pytest.fixture(scope="session")
-def multus_bin(cni_bin: Path) -> Path:
-    """A dir with ``multus`` and the CNI plugins (``$NETPLUMB_CNI_BIN`` or the tool cache)."""
-    if (cni_bin / "multus").is_file():
-        return cni_bin
-    from harness import tools
-
-    path = tools.bin_dir()
-    return path if (path / "multus").is_file() else tools.ensure(["multus", "cni-plugins"])
 
 
 @pytest.fixture(scope="session")

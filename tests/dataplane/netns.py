@@ -1,26 +1,27 @@
-"""Helpers for the data-plane tests: namespaces, links, running CNI plugins, ICMP ping.
+"""Helpers for the data-plane tests: namespaces, links, CNI attachments, ICMP ping.
 
-Test namespaces are named ``npt-<hex>`` (never ``np-…``: those belong to the node's pod network
-and its garbage collector) and test host links ``np-t<hex>`` (inside the ``np-`` prefix
-:mod:`harness.underlay` manages). Everything is removed by the fixtures in ``conftest.py``.
+Plugins run through the project's one CNI invoker, :class:`harness.cni.Cni`. Test namespaces
+are named ``npt-<hex>`` (pod namespaces of the node are containerd's ``cni-…``) and test host
+links ``np-t<hex>`` (inside the ``np-`` prefix :mod:`harness.underlay` manages). Everything is
+removed by the fixtures in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import icmp, underlay
+from harness import cni, icmp, underlay
+from harness.cni import Cni, CniError
+
+__all__ = ["Cni", "CniError"]
 
 NS_PREFIX = "npt-"
 LINK_PREFIX = "np-t"
@@ -69,63 +70,6 @@ def require_driver(drivers: Mapping[str, str | None], kind: str) -> None:
     err = drivers.get(kind)
     if err is not None:
         pytest.skip(f"kernel has no {kind} link driver here ({err})")
-
-
-class PluginError(RuntimeError):
-    def __init__(self, plugin: str, command: str, code: int, msg: str, details: str) -> None:
-        self.plugin, self.command, self.code, self.msg, self.details = (
-            plugin, command, code, msg, details)
-        super().__init__(f"{plugin} {command}: code {code}: {msg} {details}".strip())
-
-
-@dataclass
-class Cni:
-    """Runs reference plugins directly, the way a runtime does (no libcni, no Multus)."""
-
-    bin_dir: Path
-
-    def run(
-        self,
-        command: str,
-        conf: Mapping[str, Any],
-        container_id: str,
-        netns: str | None,
-        ifname: str = "net1",
-        args: str = "",
-        timeout: float = 60.0,
-    ) -> dict[str, Any]:
-        plugin = str(conf["type"])
-        env = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "CNI_COMMAND": command,
-            "CNI_CONTAINERID": container_id,
-            "CNI_NETNS": f"/run/netns/{netns}" if netns else "",
-            "CNI_IFNAME": ifname,
-            "CNI_PATH": str(self.bin_dir),
-        }
-        if args:
-            env["CNI_ARGS"] = args
-        proc = subprocess.run(
-            [str(self.bin_dir / plugin)], input=json.dumps(conf).encode(), env=env,
-            capture_output=True, timeout=timeout, check=False,
-        )
-        out = proc.stdout.decode(errors="replace").strip()
-        if proc.returncode != 0:
-            try:
-                err = json.loads(out)
-            except ValueError:
-                err = {"code": proc.returncode, "msg": out or proc.stderr.decode(errors="replace")}
-            raise PluginError(plugin, command, int(err.get("code") or 0),
-                              str(err.get("msg", "")), str(err.get("details", "")))
-        return json.loads(out) if out else {}
-
-    def add(self, conf: Mapping[str, Any], cid: str, netns: str, ifname: str = "net1",
-            args: str = "") -> dict[str, Any]:
-        return self.run("ADD", conf, cid, netns, ifname, args)
-
-    def delete(self, conf: Mapping[str, Any], cid: str, netns: str | None,
-               ifname: str = "net1", args: str = "") -> None:
-        self.run("DEL", conf, cid, netns, ifname, args)
 
 
 @dataclass
@@ -209,11 +153,7 @@ def link(netns: str | None, ifname: str) -> dict[str, Any] | None:
 
 
 def leftover_namespaces() -> list[str]:
-    return [n for n in _netns_names() if n.startswith(NS_PREFIX)]
-
-
-def _netns_names() -> list[str]:
-    return [str(n["name"]) for n in underlay.ip_json("netns", "list")]
+    return [n for n in underlay.netns_names() if n.startswith(NS_PREFIX)]
 
 
 def leftover_links() -> list[str]:
@@ -222,15 +162,7 @@ def leftover_links() -> list[str]:
 
 def reservations(data_dir: Path, network: str) -> list[str]:
     """host-local's reservation files (one per allocated address) for ``network``."""
-    d = data_dir / network
-    if not d.is_dir():
-        return []
-    out = []
-    for f in d.iterdir():
-        with contextlib.suppress(ValueError):
-            ipaddress.ip_address(f.name)
-            out.append(f.name)
-    return sorted(out)
+    return sorted(cni.reservations(data_dir / network))
 
 
 ping = icmp.ping

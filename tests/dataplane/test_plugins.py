@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from harness import underlay
+from harness.cni import Cni, CniError
 from tests.dataplane.netns import (
-    Cni,
-    PluginError,
     Sandbox,
     addresses,
     link,
@@ -142,11 +141,11 @@ def test_static_ipam_without_addresses_fails_clearly(sandbox: Sandbox) -> None:
     br = sandbox.link_name("b")
     c = conf("npt-static", {"type": "bridge", "bridge": br, "ipam": {"type": "static"}})
     ns = sandbox.netns()
-    with pytest.raises(PluginError) as exc:
+    with pytest.raises(CniError) as exc:
         sandbox.add(c, ns)
     assert "missing ip config" in str(exc.value).lower()  # static with no addresses
     # bridge v1.9.1 leaves the veth behind after this IPAM failure; the runtime's DEL
-    # (kubelet does one after every failed ADD, and so does harness.podnet) removes it
+    # (the kubelet does one after every failed ADD) removes it
     sandbox.delete(sandbox.attachments[-1])
     assert link(ns, "net1") is None
     assert underlay.ip_json("link", "show", "master", br) == []
@@ -171,7 +170,7 @@ def test_failed_add_leaves_no_reservation(sandbox: Sandbox, tmp_path: Path) -> N
     c = conf("npt-nomaster", {"type": "macvlan", "master": "np-tmissing0",
                               "ipam": host_local(tmp_path, "192.0.2.0/24")})
     ns = sandbox.netns()
-    with pytest.raises(PluginError) as exc:
+    with pytest.raises(CniError) as exc:
         sandbox.add(c, ns)
     assert "link not found" in str(exc.value).lower()  # v1.9.1 does not name the master
     assert reservations(tmp_path, "npt-nomaster") == []
@@ -182,7 +181,7 @@ def test_macvlan_mtu_above_master_is_rejected(sandbox: Sandbox, tmp_path: Path) 
     underlay.ensure_underlay([master])  # 1500
     c = conf("npt-mtu", {"type": "macvlan", "master": master, "mtu": 9000,
                          "ipam": host_local(tmp_path, "192.0.2.0/24")})
-    with pytest.raises(PluginError) as exc:
+    with pytest.raises(CniError) as exc:
         sandbox.add(c, sandbox.netns())
     assert "mtu" in str(exc.value).lower()
     # the underlay raises the master's MTU when a NAD asks for it

@@ -1,9 +1,10 @@
 """A namespace for e2e tests that create NADs and pods directly (not through a stack).
 
-:func:`nad_namespace` creates the NAD CRD when the cluster lacks it (netplumb's own, from
-``render.nad.nad_crd``) and the namespace; on the way out, also after a failure, it deletes
-the namespace (and waits until its pods are gone), the CRD if it made it, the underlay links
-the test names and the host-local directories of the NADs it created, once they are idle.
+:func:`nad_namespace` needs the node's pod network (the NAD CRD comes with Multus) and creates
+the namespace; :meth:`NadSpace.create_nad` makes the underlay links a NAD names (bridges,
+macvlan masters, host devices) before creating it. On the way out, also after a failure, it
+deletes the namespace (and waits until its pods are gone, so their CNI DELs have run), the
+links it made, and the host-local directories of its NADs once they are idle.
 """
 
 from __future__ import annotations
@@ -11,75 +12,86 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import podnet, underlay
-from harness.pytest_fixtures import ClusterHandle
+from harness import cni, underlay
+from harness.node.images import TOOLBOX_IMAGE
+from harness.pytest_fixtures import NetworkHandle
 from netplumb.cni.config import CniConfig
-from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad, nad_crd
+from netplumb.cni.selection import NETWORKS_ANNOTATION
+from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad
+
+NADS = f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{{ns}}/{NAD_PLURAL}"
+
+
+def pod_body(name: str, selections: list[dict[str, Any]] | None = None,
+             **spec: Any) -> dict[str, Any]:
+    """A toolbox pod (``sleep`` until deleted, no grace period) selecting ``selections``."""
+    meta: dict[str, Any] = {"name": name, "labels": {"app": name}}
+    if selections:
+        meta["annotations"] = {NETWORKS_ANNOTATION: json.dumps(selections)}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {"containers": [{"name": "main", "image": TOOLBOX_IMAGE,
+                                     "command": ["sleep", "86400"]}],
+                     "terminationGracePeriodSeconds": 0, "automountServiceAccountToken": False,
+                     **spec}}
 
 
 @dataclass
 class NadSpace:
     core: Any
     """``kubernetes.client.CoreV1Api``."""
-    dyn: Any
-    """``kubernetes.dynamic.DynamicClient``."""
+    custom: Any
+    """``kubernetes.client.CustomObjectsApi``."""
     namespace: str
     ipam_dirs: list[Path] = field(default_factory=list)
+    made_links: list[str] = field(default_factory=list)
 
     def create_nad(self, name: str, config: CniConfig) -> None:
-        """Create a NAD (retrying while a just-created CRD is not served yet)."""
-        self.ipam_dirs += podnet.host_local_dirs(json.loads(config.to_json()))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.dyn.resources.invalidate_cache()
-                nads = self.dyn.resources.get(api_version=f"{NAD_GROUP}/{NAD_VERSION}",
-                                              kind="NetworkAttachmentDefinition")
-                nads.create(body=nad(name, self.namespace, config), namespace=self.namespace)
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        """The NAD, after the host links it names (only those missing are made)."""
+        conf = json.loads(config.to_json())
+        self.made_links += underlay.ensure_underlay(underlay.links_for_nad(conf))
+        self.ipam_dirs += cni.host_local_dirs(conf)
+        self.custom.create_namespaced_custom_object(
+            NAD_GROUP, NAD_VERSION, self.namespace, NAD_PLURAL,
+            nad(name, self.namespace, config))
+
+    def create_pod(self, name: str, selections: list[dict[str, Any]] | None = None,
+                   **spec: Any) -> Any:
+        return self.core.create_namespaced_pod(self.namespace, pod_body(name, selections,
+                                                                        **spec))
 
 
 @contextlib.contextmanager
-def nad_namespace(cluster: ClusterHandle, namespace: str,
-                  links: Sequence[str] = ()) -> Iterator[NadSpace]:
-    from kubernetes import client, dynamic
+def nad_namespace(network: NetworkHandle, namespace: str) -> Iterator[NadSpace]:
+    from kubernetes import client
 
-    api = cluster.api_client()
+    api = network.node.cluster.api_client()
     core: Any = client.CoreV1Api(api)
-    dyn: Any = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
-    crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1",
-                             kind="CustomResourceDefinition")
-    made_crd = False
-    try:
-        crds.create(body=nad_crd())
-        made_crd = True
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
-    space = NadSpace(core, dyn, namespace)
+    custom: Any = client.CustomObjectsApi(api)
+    space = NadSpace(core, custom, namespace)
     try:
         core.create_namespace({"metadata": {"name": namespace}})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # pods need the namespace's default ServiceAccount
+            try:
+                core.read_namespaced_service_account("default", namespace)
+                break
+            except client.exceptions.ApiException:
+                time.sleep(0.2)
         yield space
     finally:
         with contextlib.suppress(client.exceptions.ApiException):
             core.delete_namespace(namespace)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 core.read_namespace(namespace)
                 time.sleep(0.5)
             except client.exceptions.ApiException:
                 break
-        if made_crd:
-            crds.delete(name=f"{NAD_PLURAL}.{NAD_GROUP}")
-        underlay.remove_underlay(links)
-        podnet.remove_idle_ipam_dirs(space.ipam_dirs)
+        underlay.remove_underlay(space.made_links)
+        cni.remove_idle_ipam_dirs(space.ipam_dirs)

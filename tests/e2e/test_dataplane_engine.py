@@ -1,31 +1,31 @@
-"""Pods deployed through the real engine get real interfaces from real Multus.
+"""Pods deployed through the real engine get real interfaces from the node's Multus thick.
 
-Needs the embedded node with the Multus pod network (``NETPLUMB_PODNET=multus``, what
-``make test`` sets) and root. Checks the guide's step 6 for real: interface names and
-addresses in each pod's namespace, the network-status annotation against the namespace,
-pings over every secondary network, a static address, and a default route via net1.
+Needs the real node with its pod network (the ``pod_network`` fixture). Checks the guide's
+step 6 for real: interface names and addresses in each pod's namespace (containerd's
+sandbox namespace, found through the CRI), the network-status annotation against the
+namespace, pings over every secondary network, a static address, and a default route via
+net1.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pulumi import automation as auto
 
-from harness import engine, underlay, verify
-from harness.podnet import list_netns, netns_name
-from harness.pytest_fixtures import ClusterHandle
+from harness import engine, podnetwork, underlay, verify
+from harness.node import cri
+from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 
 pytestmark = pytest.mark.e2e
 
 STACK = """
 config:
   netplumb:spec:
+    install_nad_crd: false   # the node's Multus installed the CRD
     networks:
       - name: dp-macvlan
         namespace: dataplane
@@ -65,44 +65,38 @@ config:
 """
 
 
-def _need_multus_node() -> None:
-    if os.environ.get("KUBECONFIG") or os.environ.get("NETPLUMB_CLUSTER") == "kind":
-        pytest.skip("looks inside the embedded node's network namespaces")
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    if os.environ.get("NETPLUMB_PODNET", "null") != "multus":
-        pytest.skip("the embedded node runs without a pod network (set NETPLUMB_PODNET=multus)")
-
-
 @pytest.fixture(scope="module")
-def deployed(cluster: ClusterHandle, platform: str, tmp_path_factory: pytest.TempPathFactory
+def deployed(pod_network: NetworkHandle, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[auto.Stack]:
-    _need_multus_node()
-    from kubernetes import client
-
-    core: Any = client.CoreV1Api(cluster.api_client())
-    try:
-        core.create_namespace({"metadata": {"name": "dataplane"}})
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
+    cluster = pod_network.node.cluster
+    api = cluster.api()
+    made_ns = api.create("/api/v1/namespaces", {"metadata": {"name": "dataplane"}})
     tmp = tmp_path_factory.mktemp("dataplane")
     project = engine.project_copy(tmp / "project", {"dataplane": STACK})
+    made_links = underlay.ensure_underlay(
+        podnetwork.stack_links(project / "stacks/Pulumi.dataplane.yaml"))
     st = engine.stack("dataplane", work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp / "backend")
     try:
         st.up(on_output=engine.printer())
         yield st
     finally:
-        st.destroy(on_output=engine.printer())
-        st.workspace.remove_stack("dataplane")
+        try:
+            st.destroy(on_output=engine.printer())
+            st.workspace.remove_stack("dataplane")
+        finally:
+            if made_ns is not None:
+                api.delete("/api/v1/namespaces/dataplane")
+            underlay.remove_underlay(made_links)
 
 
 def _pod(cluster: ClusterHandle, name: str) -> Any:
-    from kubernetes import client
+    return cluster.api().get(f"/api/v1/namespaces/dataplane/pods/{name}")
 
-    core: Any = client.CoreV1Api(cluster.api_client())
-    return core.read_namespaced_pod(name, "dataplane")
+
+def _netns(cluster: ClusterHandle, name: str) -> str:
+    pod = _pod(cluster, name)
+    return cri.pod_netns("dataplane", name, pod["metadata"]["uid"])
 
 
 def _ip(netns: str, *args: str) -> Any:
@@ -110,8 +104,7 @@ def _ip(netns: str, *args: str) -> Any:
 
 
 def test_interfaces_and_addresses(deployed: auto.Stack, cluster: ClusterHandle) -> None:
-    pod = _pod(cluster, "two-nets")
-    ns = netns_name(pod.metadata.uid)
+    ns = _netns(cluster, "two-nets")
     links = {link["ifname"] for link in _ip(ns, "link", "show")}
     assert {"eth0", "net1", "net2"} <= links
     _, net1 = verify.link_state(ns, "net1")
@@ -139,29 +132,31 @@ def test_network_status_matches_namespaces_and_pings(deployed: auto.Stack,
 
 
 def test_static_ip(deployed: auto.Stack, cluster: ClusterHandle) -> None:
-    ns = netns_name(_pod(cluster, "static-ip").metadata.uid)
+    ns = _netns(cluster, "static-ip")
     _, addrs = verify.link_state(ns, "net1")
     assert addrs == {"192.0.2.245/24"}
 
 
 def test_default_route_via_secondary(deployed: auto.Stack, cluster: ClusterHandle) -> None:
-    ns = netns_name(_pod(cluster, "default-route").metadata.uid)
+    ns = _netns(cluster, "default-route")
     routes = _ip(ns, "route", "show", "default")
     assert [(r.get("gateway"), r.get("dev")) for r in routes] == [("192.0.2.1", "net1")]
-    plain = netns_name(_pod(cluster, "one-net").metadata.uid)
+    plain = _netns(cluster, "one-net")
     assert all(r.get("dev") != "net1" for r in _ip(plain, "route", "show", "default"))
 
 
 def test_destroy_releases_namespaces(deployed: auto.Stack, cluster: ClusterHandle) -> None:
-    uids = [_pod(cluster, n).metadata.uid for n in ("one-net", "two-nets", "static-ip")]
+    names = [_netns(cluster, n) for n in ("one-net", "two-nets", "static-ip")]
+    assert set(names) <= set(underlay.netns_names())
     deployed.destroy(on_output=engine.printer())
     deadline = time.monotonic() + 60
-    left = [netns_name(u) for u in uids]
+    left = names
     while time.monotonic() < deadline:
-        existing = set(list_netns())
-        left = [n for n in left if n in existing]
+        left = [n for n in left if n in set(underlay.netns_names())]
         if not left:
             break
         time.sleep(0.5)
     assert left == []
-    assert Path("/var/run/netns").exists()
+    # stopped (network torn down); the kubelet removes them in its next garbage collection
+    assert not [s for s in cri.sandboxes(namespace="dataplane")
+                if s.ready and s.name in ("one-net", "two-nets", "static-ip")]

@@ -12,14 +12,13 @@ A healthy NAD and pod in the same namespace are not named.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from harness.pytest_fixtures import ClusterHandle
+from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 from netplumb.cli.main import main
 from netplumb.cni.config import parse_cni_config
 from netplumb.kube import Kube
@@ -37,11 +36,8 @@ MISSING_MASTER = "ens9np7"
 
 
 @pytest.fixture(scope="module")
-def space(cluster: ClusterHandle, platform: str) -> Iterator[NadSpace]:
-    if cluster.embedded and os.environ.get("NETPLUMB_PODNET", "null") != "multus":
-        pytest.skip("pods get their networks only with the Multus pod network "
-                    "(NETPLUMB_PODNET=multus)")
-    with nad_namespace(cluster, NS, links=[BRIDGE, OK_BRIDGE]) as space:
+def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
+    with nad_namespace(pod_network, NS) as space:
         yield space
 
 
@@ -49,7 +45,8 @@ def _pod(space: NadSpace, name: str, nad: str) -> None:
     space.core.create_namespaced_pod(NS, {
         "metadata": {"name": name, "annotations": {
             "k8s.v1.cni.cncf.io/networks": json.dumps([{"name": nad, "interface": "net1"}])}},
-        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}],
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                                 "command": ["sleep", "86400"]}],
                  "terminationGracePeriodSeconds": 0}})
 
 

@@ -1,9 +1,10 @@
 """The prod stack's objects against the real apiserver, and its RBAC guardrails.
 
 Every object the prod plan renders is submitted to the embedded kube-apiserver: CRDs and
-namespaces for real (they must exist for the rest to be checked), everything else as a
-server-side dry-run create, so admission and schema validation run without starting
-Flannel or Multus on the node. Then the guardrails' roles and bindings are applied for
+namespaces for real (they must exist for the rest to be checked; ones already there are left
+alone), everything else as a server-side dry run (create, or apply where the object exists,
+e.g. the node's own Flannel and Multus), so admission and schema validation run without
+starting prod's DaemonSets on the node. Then the guardrails' roles and bindings are applied for
 real and SubjectAccessReviews ask who may write NetworkAttachmentDefinitions.
 """
 
@@ -80,6 +81,23 @@ def applied(cluster: ClusterHandle) -> Iterator[tuple[Any, list[dict[str, Any]]]
                     raise
 
 
+def _dry_run(dyn: Any, obj: dict[str, Any]) -> None:
+    """A server-side dry-run create; an object that already exists on the cluster (the
+    node's Flannel and Multus, installed by the dev stack, share prod's names) gets a
+    dry-run server-side apply instead: admission and schema validation run either way."""
+    from kubernetes.client import exceptions
+
+    res = _resource(dyn, obj)
+    namespace = obj["metadata"].get("namespace")
+    try:
+        res.create(body=obj, namespace=namespace, dry_run="All")
+    except exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+        dyn.server_side_apply(res, body=obj, namespace=namespace, dry_run="All",
+                              field_manager="netplumb-prod-accepted", force_conflicts=True)
+
+
 def test_every_prod_object_is_accepted(applied: tuple[Any, list[dict[str, Any]]]) -> None:
     dyn, objects = applied
     refused = []
@@ -88,8 +106,7 @@ def test_every_prod_object_is_accepted(applied: tuple[Any, list[dict[str, Any]]]
         if obj["kind"] in REAL_FIRST | RBAC:
             continue
         try:
-            _resource(dyn, obj).create(body=obj, namespace=obj["metadata"].get("namespace"),
-                                       dry_run="All")
+            _dry_run(dyn, obj)
             checked += 1
         except Exception as exc:
             refused.append((obj["kind"], obj["metadata"]["name"], str(exc)[:300]))

@@ -1,8 +1,12 @@
-"""The dev stack through the real Pulumi engine on the embedded cluster.
+"""The dev stack's networks and pods through the real Pulumi engine on the real node.
 
-up → objects in the apiserver exactly as rendered → a second up changes nothing → a manual
-edit shows in ``preview --refresh`` and the next up undoes it → destroy removes all. An
-invalid stack fails at preview with netplumb's error and nothing reaches the apiserver.
+up → objects in the apiserver exactly as rendered, pods Running → a second up changes nothing
+→ a manual edit shows in ``preview --refresh`` and the next up undoes it → destroy removes all.
+An invalid stack fails at preview with netplumb's error and nothing reaches the apiserver.
+
+The node's network (Flannel, Multus, the NAD CRD) belongs to whoever installed it (``make
+run``'s dev stack, or the session's): one Multus per cluster. So this test deploys the dev
+stack's networks and pods without its ``multus`` block, into a namespace of its own.
 """
 
 from __future__ import annotations
@@ -14,18 +18,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi import automation as auto
 
-from harness import engine
-from harness.pytest_fixtures import ClusterHandle
-from netplumb.args.stack import load_stack_file
+from harness import engine, podnetwork, underlay
+from harness.paths import REPO_ROOT
+from harness.pytest_fixtures import ClusterHandle, NetworkHandle
+from netplumb.args.stack import CONFIG_KEY, load_stack_file
 from netplumb.ownership import OWNER_ANNOTATION
 from netplumb.plan import build_plan, render_plan
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 
 pytestmark = pytest.mark.e2e
 
-STACK = "dev"
+STACK = "devapps"
+NS = "stack-e2e"
+
+
+def dev_apps_stack(namespace: str = NS) -> str:
+    """The dev stack file without its ``multus`` block, its networks and pods moved into
+    ``namespace``."""
+    doc = yaml.safe_load((REPO_ROOT / "stacks/Pulumi.dev.yaml").read_text())
+    spec = doc["config"][CONFIG_KEY]
+    spec.pop("multus", None)
+    spec["install_nad_crd"] = False
+    spec["guardrails"] = {"pod_security": [{"namespace": namespace, "enforce": "baseline",
+                                            "create": True}],
+                          # the network roles are cluster-wide: the platform's to declare
+                          "rbac": None}
+    # the namespace is cluster-wide and this stack made it: its destroy removes it
+    spec["cluster_objects"] = {"on_destroy": "delete"}
+    for item in spec["networks"] + spec["pods"]:
+        item["namespace"] = namespace
+    return str(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _api(cluster: ClusterHandle) -> tuple[Any, Any, Any]:
@@ -35,7 +60,7 @@ def _api(cluster: ClusterHandle) -> tuple[Any, Any, Any]:
     return client.CoreV1Api(api), client.CustomObjectsApi(api), client.ApiextensionsV1Api(api)
 
 
-def _nads(custom: Any, namespace: str = "default") -> dict[str, Any]:
+def _nads(custom: Any, namespace: str = NS) -> dict[str, Any]:
     items = custom.list_namespaced_custom_object(NAD_GROUP, NAD_VERSION, namespace,
                                                  NAD_PLURAL)["items"]
     return {i["metadata"]["name"]: i for i in items
@@ -44,13 +69,15 @@ def _nads(custom: Any, namespace: str = "default") -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return engine.project_copy(tmp_path_factory.mktemp("project"))
+    return engine.project_copy(tmp_path_factory.mktemp("project"), {STACK: dev_apps_stack()})
 
 
 @pytest.fixture(scope="module")
-def dev(cluster: ClusterHandle, platform: str, project: Path,
+def dev(pod_network: NetworkHandle, project: Path,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[auto.Stack]:
+    cluster = pod_network.node.cluster
     backend = tmp_path_factory.mktemp("backend")
+    made = underlay.ensure_underlay(podnetwork.stack_links(project / f"stacks/Pulumi.{STACK}.yaml"))
     st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
     try:
         yield st
@@ -59,16 +86,19 @@ def dev(cluster: ClusterHandle, platform: str, project: Path,
             st.destroy(on_output=engine.printer())
         finally:
             st.workspace.remove_stack(STACK)
+            underlay.remove_underlay(made)
 
 
 def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: ClusterHandle,
-                                                 platform: str, project: Path) -> None:
+                                                 pod_network: NetworkHandle,
+                                                 project: Path) -> None:
+    """(The CRD is the node's Multus installation's: checked to be there.)"""
     started = time.monotonic()
     result = dev.up(on_output=engine.printer())
     print(f"pulumi up (cold): {time.monotonic() - started:.1f}s")
     assert result.summary.result == "succeeded"
     core, custom, ext = _api(cluster)
-    expected = render_plan(build_plan(load_stack_file(project / "stacks/Pulumi.dev.yaml")))
+    expected = render_plan(build_plan(load_stack_file(project / f"stacks/Pulumi.{STACK}.yaml")))
     want_nads = {m["metadata"]["name"]: m for m in expected
                  if m["kind"] == "NetworkAttachmentDefinition"}
     got_nads = _nads(custom)
@@ -80,10 +110,10 @@ def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: Clust
         assert got["metadata"]["annotations"][OWNER_ANNOTATION] == f"netplumb/{STACK}"
     crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
     assert crd.spec.names.kind == "NetworkAttachmentDefinition"
-    assert crd.metadata.annotations[OWNER_ANNOTATION] == platform  # dev did not take it over
+    assert crd.metadata.annotations[OWNER_ANNOTATION] == pod_network.owner  # not taken over
     want_pods = {m["metadata"]["name"]: m for m in expected if m["kind"] == "Pod"}
     pods = {p.metadata.name: p for p in core.list_namespaced_pod(
-        "default", label_selector="app.kubernetes.io/managed-by=netplumb").items}
+        NS, label_selector="app.kubernetes.io/managed-by=netplumb").items}
     assert set(pods) == set(want_pods)
     for name, want in want_pods.items():
         got_ann = pods[name].metadata.annotations or {}
@@ -105,7 +135,7 @@ def test_manual_edit_is_seen_and_undone(dev: auto.Stack, cluster: ClusterHandle)
     before = _nads(custom)["bridge-conf"]["spec"]["config"]
     edited = json.loads(before)
     edited["ipam"]["ranges"][0][0]["rangeEnd"] = "203.0.113.20"
-    custom.patch_namespaced_custom_object(NAD_GROUP, NAD_VERSION, "default", NAD_PLURAL,
+    custom.patch_namespaced_custom_object(NAD_GROUP, NAD_VERSION, NS, NAD_PLURAL,
                                           "bridge-conf", {"spec": {"config": json.dumps(edited)}})
     preview = dev.preview(refresh=True, diff=True, on_output=engine.printer())
     assert preview.change_summary.get(auto.OpType.UPDATE, 0) >= 1, preview.change_summary
@@ -140,18 +170,20 @@ def test_invalid_stack_fails_at_preview_and_reaches_nothing(
 def test_destroy_removes_what_the_stack_made(dev: auto.Stack, cluster: ClusterHandle,
                                              platform: str) -> None:
     dev.destroy(on_output=engine.printer())
-    core, custom, _ = _api(cluster)
-    deadline = time.monotonic() + 60
+    core, _, ext = _api(cluster)
+    from kubernetes.client.exceptions import ApiException
+
+    deadline = time.monotonic() + 90
+    gone = False
     while time.monotonic() < deadline:
-        pods = core.list_namespaced_pod(
-            "default", label_selector="app.kubernetes.io/managed-by=netplumb").items
-        if not pods:
+        try:
+            core.read_namespace(NS)
+        except ApiException as exc:
+            gone = exc.status == 404
             break
         time.sleep(0.5)
-    assert pods == []
-    assert _nads(custom) == {}
-    # The CRD is the platform's, not dev's: it stays.
-    _, _, ext = _api(cluster)
+    assert gone, f"namespace {NS} (its pods and NADs) still there"
+    # the CRD belongs to the platform (the node's Multus installation), not to this stack
     crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
     assert crd.metadata.annotations[OWNER_ANNOTATION] == platform
 

@@ -1,0 +1,29 @@
+"""The embedded cluster: control plane (etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler) and, where it can run, the real node (:mod:`harness.node`).
+
+Modules: :mod:`.layout` (files and addresses), :mod:`.pki` (certificates, kubeconfigs),
+:mod:`.processes` (start, find, stop), :mod:`.controlplane` (command lines, health),
+:mod:`.api` (the harness' API client), :mod:`.lifecycle` (``up``, ``down``, ``status``).
+"""
+
+from .api import Api, ApiError, node_ready, pod_ready, wait_for
+from .layout import NODE_IP, NODE_LINK, NODE_NAME, POD_CIDR, SERVICE_CIDR, Layout, layout
+from .lifecycle import (
+    ClusterInfo,
+    ComponentStatus,
+    Progress,
+    component_pids,
+    down,
+    find_binary,
+    missing_binaries,
+    status,
+    up,
+)
+from .processes import ClusterError, listening_sockets, process_cmdline
+
+__all__ = [
+    "NODE_IP", "NODE_LINK", "NODE_NAME", "POD_CIDR", "SERVICE_CIDR", "Api", "ApiError",
+    "ClusterError", "ClusterInfo", "ComponentStatus", "Layout", "Progress", "component_pids",
+    "down", "find_binary", "layout", "listening_sockets", "missing_binaries", "node_ready",
+    "pod_ready", "process_cmdline", "status", "up", "wait_for",
+]

@@ -1,0 +1,81 @@
+"""The node's pod network as a stack installs it: Flannel (default network) and Multus thick.
+
+Helpers for ``make run``, the tests and the benchmarks: the underlay links a stack's NADs
+name (made on the host before ``pulumi up``), and whether the installed network is up: both
+DaemonSets ready, the Node Ready, Multus' generated config on the node delegating to Flannel.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import underlay
+from harness.cluster.api import Api, node_ready
+from harness.cluster.layout import NODE_NAME
+from netplumb.args.stack import load_stack_file
+from netplumb.plan import build_plan, render_plan
+
+FLANNEL_DS = ("kube-flannel", "kube-flannel-ds")
+MULTUS_DS = ("kube-system", "kube-multus-ds")
+MULTUS_CONF = Path("/etc/cni/net.d/00-multus.conf")
+FLANNEL_CONF = Path("/etc/cni/net.d/10-flannel.conflist")
+
+
+def stack_links(stack_file: Path) -> list[underlay.Link]:
+    """The ``np-`` underlay links the NADs of a stack file name (macvlan masters, bridges)."""
+    objects = render_plan(build_plan(load_stack_file(stack_file)))
+    links: list[underlay.Link] = []
+    for obj in objects:
+        if obj.get("kind") == "NetworkAttachmentDefinition":
+            links += underlay.links_for_nad(obj["spec"]["config"])
+    return links
+
+
+def _ds_ready(api: Api, namespace: str, name: str) -> tuple[bool, str]:
+    ds = api.get_or_none(f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}")
+    if ds is None:
+        return False, f"DaemonSet {namespace}/{name} missing"
+    st = ds.get("status") or {}
+    want = st.get("desiredNumberScheduled", 0)
+    ready = st.get("numberReady", 0)
+    fresh = st.get("updatedNumberScheduled", 0)
+    ok = want >= 1 and ready == want and fresh == want and (
+        st.get("observedGeneration") == ds["metadata"].get("generation"))
+    return ok, f"DaemonSet {namespace}/{name}: {ready}/{want} ready"
+
+
+@dataclass
+class NetworkState:
+    """Is the node's pod network installed and working (what is missing if not)."""
+
+    problems: list[str] = field(default_factory=list)
+    multus_conf: dict[str, Any] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+
+def network_state(api: Api) -> NetworkState:
+    state = NetworkState()
+    for ns, name in (FLANNEL_DS, MULTUS_DS):
+        ok, what = _ds_ready(api, ns, name)
+        if not ok:
+            state.problems.append(what)
+    node = api.get_or_none(f"/api/v1/nodes/{NODE_NAME}")
+    if node is None or not node_ready(node):
+        state.problems.append(f"node {NODE_NAME} not Ready")
+    try:
+        state.multus_conf = json.loads(MULTUS_CONF.read_text())
+    except (OSError, ValueError):
+        state.problems.append(f"{MULTUS_CONF} missing (Multus has not written its config)")
+    return state
+
+
+def installed(api: Api) -> bool:
+    """A stack has installed the node's network (whether or not it is ready yet)."""
+    return all(api.get_or_none(f"/apis/apps/v1/namespaces/{ns}/daemonsets/{name}") is not None
+               for ns, name in (FLANNEL_DS, MULTUS_DS))

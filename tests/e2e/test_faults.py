@@ -1,0 +1,279 @@
+"""Faults on the real node: the data path recovers and nothing leaks.
+
+* the Multus daemon pod is killed while pods churn: the DaemonSet starts a new one, pods
+  created meanwhile attach once it is back, and nothing is left behind;
+* containerd and then the kubelet restart while pods run: the pods keep their sandboxes,
+  interfaces and addresses, and still reach each other;
+* ``pulumi up`` is SIGKILLed half way: ``make run``'s path converges with no manual step
+  (netplumb clears the interrupted run's lock and pending operations).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pulumi import automation as auto
+
+from harness import cluster as embedded
+from harness import engine, icmp, podnetwork, underlay, verify
+from harness import node as node_mod
+from harness.cluster import Api, pod_ready, process_cmdline, wait_for
+from harness.cluster.processes import children_of, kill
+from harness.node import cri
+from harness.paths import REPO_ROOT
+from harness.pytest_fixtures import NetworkHandle
+from netplumb.args.nad import BridgeNetworkArgs
+from netplumb.args.stack import CONFIG_KEY
+from tests.e2e.churn import Cycle, NodeState, cycle
+from tests.e2e.nadspace import NadSpace, nad_namespace
+
+pytestmark = pytest.mark.e2e
+
+BRIDGE = "np-faultb0"
+
+
+@pytest.fixture(scope="module")
+def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
+    args = BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
+        "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
+                                           "rangeStart": "203.0.113.100",
+                                           "rangeEnd": "203.0.113.199"}]]}})
+    with nad_namespace(pod_network, "faults") as s:
+        s.create_nad("fault-br", args.cni_config("fault-br"))
+        yield s
+
+
+def _multus_pod(api: Api) -> Any:
+    ns, _ = podnetwork.MULTUS_DS
+    pods = api.get(f"/api/v1/namespaces/{ns}/pods", {"labelSelector": "name=multus"})["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return live[0] if len(live) == 1 else None
+
+
+def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle,
+                                           figure: Callable[[str], None]) -> None:
+    """The Multus pod is deleted (grace 0) while pods churn: the DaemonSet starts a new one,
+    every pod created once it is Ready attaches, and no sandbox, network namespace or veth
+    is left.
+
+    Two upstream behaviours of Multus v4.3.0 thick shape what the outage costs, and the test
+    bounds them instead of pretending they do not exist:
+
+    * on SIGTERM the daemon removes the config it wrote (its config manager does so on exit),
+      so pods sandboxed in the gap get Flannel alone (counted: they run without net1);
+    * ``multus-shim`` answers DEL with success when the daemon is unreachable (``CmdDel``:
+      "no error in DEL"), so a DEL during the gap is lost: its IPAM reservation and cache
+      entry stay. And a pod that got Flannel alone is later DELeted through Multus, which has
+      no cache entry for it and skips it, so its Flannel address stays reserved.
+
+    What leaks is at most one reservation per pod in the gap (Flannel) and, per operation in
+    flight at the kill, its reservations (Flannel's and the NAD's pool) and Multus cache
+    entry; the test removes those files it caused and fails on anything more."""
+    from kubernetes import client
+
+    api = pod_network.node.cluster.api()
+    before = NodeState.now()
+    old = _multus_pod(api)
+    assert old is not None and pod_ready(old)
+    cycles, lanes = 96, 4
+    done: list[Cycle] = []
+    lock = threading.Lock()
+
+    def lane(k: int) -> None:
+        core: Any = client.CoreV1Api(pod_network.node.cluster.api_client())
+        for i in range(k, cycles, lanes):
+            result = cycle(core, "faults", f"kill-{i:03d}", "fault-br", require_attach=False)
+            with lock:
+                done.append(result)
+
+    with ThreadPoolExecutor(lanes) as pool:
+        futures = [pool.submit(lane, k) for k in range(lanes)]
+        wait_for("a few cycles before the kill", lambda: len(done) >= 8, timeout=180)
+        api.delete(f"/api/v1/namespaces/{old['metadata']['namespace']}/pods/"
+                   f"{old['metadata']['name']}", {"gracePeriodSeconds": "0"})
+        killed_at = len(done)
+        new = wait_for("the DaemonSet's new Multus pod Ready",
+                       lambda: (p := _multus_pod(api)) and pod_ready(p)
+                       and p["metadata"]["uid"] != old["metadata"]["uid"] and p, timeout=120)
+        ready_at = time.monotonic()
+        for f in futures:
+            f.result()
+    assert len(done) == cycles and killed_at < cycles
+    after = [c for c in done if c.started > ready_at + 2]
+    assert after, "no pod was created after the new Multus pod was Ready"
+    assert all(c.attached for c in after), [c for c in after if not c.attached]
+    gap = [c for c in done if not c.attached]
+    leaks = before.leaks("faults", space.ipam_dirs)
+    figure(f"Multus killed after {killed_at} cycles; new daemon {new['metadata']['name']} "
+          f"Ready; {len(gap)} pod(s) sandboxed in the gap ran with the cluster network only; "
+          f"{len(after)} later pod(s) all attached; left by the outage: {leaks}")
+    try:
+        for kind in ("sandboxes", "netns", "veths"):
+            assert kind not in leaks, leaks
+        assert len(leaks.get("flannel reservations", [])) <= len(gap) + lanes, leaks
+        nad = sum(len(v) for v in leaks.get("NAD reservations", {}).values())
+        assert nad <= lanes, leaks
+        assert len(leaks.get("multus cache", [])) <= lanes + len(gap), leaks
+    finally:
+        _release(leaks)
+
+
+def _release(leaks: dict[str, Any]) -> None:
+    """Remove the reservation and cache files the outage left (this test's pods')."""
+    from tests.e2e.churn import FLANNEL_IPAM, MULTUS_CACHE
+
+    for ip in leaks.get("flannel reservations", []):
+        (FLANNEL_IPAM / ip).unlink(missing_ok=True)
+    for d, ips in leaks.get("NAD reservations", {}).items():
+        for ip in ips:
+            (Path(d) / ip).unlink(missing_ok=True)
+    for name in leaks.get("multus cache", []):
+        (MULTUS_CACHE / name).unlink(missing_ok=True)
+
+
+def test_containerd_and_kubelet_restart_keep_pod_interfaces(
+        space: NadSpace, pod_network: NetworkHandle) -> None:
+    node = pod_network.node
+    api = node.cluster.api()
+    names = ["steady-a", "steady-b"]
+    for n in names:
+        space.create_pod(n, [{"name": "fault-br", "interface": "net1"}])
+    try:
+        for n in names:
+            _wait_ready(api, f"/api/v1/namespaces/faults/pods/{n}")
+        before = {n: _pod_view(api, n) for n in names}
+        ports = embedded.status(node.layout.root).ports
+        assert ports is not None
+        for component in ("containerd", "kubelet"):
+            node_mod.restart(node.layout, ports, component, say=print)
+            wait_for("the node Ready again", lambda: podnetwork.network_state(api).ready,
+                     timeout=120)
+            time.sleep(3)  # a kubelet sync after the restart
+            after = {n: _pod_view(api, n) for n in names}
+            assert after == before, component
+        a, b = before["steady-a"], before["steady-b"]
+        assert icmp.ping(a["netns"], b["net1"].split("/")[0], count=2, timeout=2.0) > 0
+    finally:
+        for n in names:
+            api.delete(f"/api/v1/namespaces/faults/pods/{n}")
+        for n in names:
+            _wait_gone(api, f"/api/v1/namespaces/faults/pods/{n}")
+
+
+def _wait_ready(api: Api, path: str) -> None:
+    wait_for(f"{path} Running", lambda: pod_ready(api.get(path)), timeout=90)
+
+
+def _wait_gone(api: Api, path: str) -> None:
+    wait_for(f"{path} gone", lambda: api.get_or_none(path) is None, timeout=90)
+
+
+def _pod_view(api: Api, name: str) -> dict[str, Any]:
+    """What a restart must not change about a running pod."""
+    pod = api.get(f"/api/v1/namespaces/faults/pods/{name}")
+    assert pod_ready(pod), pod["status"]
+    [sandbox] = [s for s in cri.sandboxes(namespace="faults", name=name) if s.ready]
+    netns = cri.pod_netns("faults", name, pod["metadata"]["uid"])
+    mac, addrs = verify.link_state(netns, "net1")
+    return {"uid": pod["metadata"]["uid"], "sandbox": sandbox.id, "netns": netns,
+            "net1": sorted(addrs)[0], "mac": mac, "podIP": pod["status"]["podIP"],
+            "restarts": [c["restartCount"] for c in pod["status"]["containerStatuses"]]}
+
+
+# --------------------------------------------------------------------------- pulumi up killed
+
+
+def _crash_stack() -> str:
+    """The dev stack's networks and pods (no ``multus``), in a namespace of their own."""
+    doc = yaml.safe_load((REPO_ROOT / "stacks/Pulumi.dev.yaml").read_text())
+    spec = doc["config"][CONFIG_KEY]
+    spec.pop("multus", None)
+    spec["install_nad_crd"] = False
+    spec["guardrails"] = {"pod_security": [{"namespace": "crash", "enforce": "baseline",
+                                            "create": True}],
+                          # the network roles are cluster-wide: the platform's to declare
+                          "rbac": None}
+    # the namespace is cluster-wide and this stack made it: its destroy removes it
+    spec["cluster_objects"] = {"on_destroy": "delete"}
+    for item in spec["networks"] + spec["pods"]:
+        item["namespace"] = "crash"
+    return str(yaml.safe_dump(doc, sort_keys=False))
+
+
+def _pulumi_children() -> list[int]:
+    mine = children_of([os.getpid()])
+    return [p for p in mine if (args := process_cmdline(p)) and Path(args[0]).name == "pulumi"
+            and "up" in args]
+
+
+def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
+                                                      tmp_path: Path) -> None:
+    from harness import run
+
+    cluster = pod_network.node.cluster
+    project = engine.project_copy(tmp_path / "project", {"crash": _crash_stack()})
+    backend = tmp_path / "backend"
+    made = underlay.ensure_underlay(podnetwork.stack_links(project / "stacks/Pulumi.crash.yaml"))
+    st = engine.stack("crash", work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def watch(line: str) -> None:
+        print("    " + line.rstrip(), flush=True)
+
+    def kill_mid_create() -> None:
+        """SIGKILL ``pulumi up`` once its checkpoint shows the pod set's create in flight
+        (the engine records a pending operation before it calls the provider)."""
+        while not stop.wait(0.02):
+            for state in backend.glob(".pulumi/stacks/*/crash.json"):
+                with contextlib.suppress(ValueError, OSError):
+                    pending = json.loads(state.read_text())["checkpoint"]["latest"].get(
+                        "pending_operations") or []
+                    if any("-pods-" in op["resource"]["urn"] for op in pending):
+                        for pid in _pulumi_children():
+                            leftovers = children_of([pid])
+                            os.kill(pid, signal.SIGKILL)
+                            killed.append(pid)
+                            with contextlib.suppress(Exception):
+                                kill(leftovers, timeout=5.0)  # its plugins, orphaned
+                        return
+
+    killer = threading.Thread(target=kill_mid_create, daemon=True)
+    killer.start()
+    try:
+        with pytest.raises(auto.CommandError):
+            st.up(on_output=watch)
+        stop.set()
+        assert killed, "pulumi up was not killed half way"
+        deployment = st.export_stack().deployment or {}
+        assert deployment.get("pending_operations"), "the killed run left no pending operation"
+        assert list(backend.glob(".pulumi/locks/*/*/crash/*.json")), "and no lock"
+        code = run.main(["crash"], work_dir=project, backend=backend,
+                        cluster_dir=pod_network.node.layout.root)
+        assert code == 0
+        assert not (st.export_stack().deployment or {}).get("pending_operations")
+        found = verify.attachments(cluster.kubeconfig, "crash")
+        assert found and all(a.ok for a in found), [(a.pod, a.problems) for a in found]
+        assert set(st.preview().change_summary) == {auto.OpType.SAME}
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            engine.clear_interrupted(st, backend)
+        st.destroy(on_output=engine.printer())
+        st.workspace.remove_stack("crash")
+        # make run brought the platform up in this backend too: the node's network is the
+        # session's platform's (same owner), so only this record of it goes
+        with contextlib.suppress(auto.CommandError):
+            st.workspace.remove_stack("platform", force=True)
+        underlay.remove_underlay(made)

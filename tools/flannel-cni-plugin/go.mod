@@ -1,0 +1,20 @@
+// Wrapper module pinning the flannel CNI meta-plugin (`type: flannel`) from
+// containernetworking/plugins v0.9.1, its last release there (plugins/meta/flannel is gone
+// from v1.0.0 on; its successor github.com/flannel-io/cni-plugin is not served by the Go
+// module proxy). Built by harness.tools. Only pins live here: no third-party source.
+module netplumb.local/tools/flannel-cni-plugin
+
+go 1.26.0
+
+tool github.com/containernetworking/plugins/plugins/meta/flannel
+
+require (
+	github.com/Microsoft/go-winio v0.4.11 // indirect
+	github.com/Microsoft/hcsshim v0.8.6 // indirect
+	github.com/buger/jsonparser v0.0.0-20180808090653-f4dd9f5a6b44 // indirect
+	github.com/containernetworking/cni v0.8.1 // indirect
+	github.com/containernetworking/plugins v0.9.1 // indirect
+	github.com/sirupsen/logrus v1.0.6 // indirect
+	golang.org/x/crypto v0.0.0-20200622213623-75b288015ac9 // indirect
+	golang.org/x/sys v0.0.0-20201117170446-d9b008d0a637 // indirect
+)
