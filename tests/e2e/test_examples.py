@@ -2,11 +2,11 @@
 
 Each program is copied as it is (its ``Pulumi.yaml`` pointed at the repo's virtualenv) and
 given a stack whose config names host links the test creates (``np-…``, removed afterwards).
-The storage and multi-tenant programs go up (their pods get their interfaces, as Multus
-reports in network-status) and are destroyed; the SR-IOV program is previewed only: this
-machine has no NIC with virtual functions, and the device plugin and sriov-cni images cannot
-be built by this toolchain, so its pods could never start. None of them installs what the
-platform stack owns (the NAD CRD, Multus, Flannel).
+The storage and multi-tenant programs go up on the real node's pod network (their pods run
+and get their interfaces, as Multus reports in network-status) and are destroyed; the SR-IOV
+program is previewed only: this machine has no NIC with virtual functions, and the device
+plugin and sriov-cni images cannot be built by this toolchain, so its pods could never start.
+None of them installs what the platform stack owns (the NAD CRD, Multus, Flannel).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pulumi import automation as auto
 
 from harness import engine, underlay
 from harness.paths import REPO_ROOT
-from harness.pytest_fixtures import ClusterHandle
+from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.kube import Kube
 
@@ -94,7 +94,8 @@ def storage_links() -> Iterator[list[str]]:
                       underlay.Link("np-exmgmt0", kind="bridge"))
 
 
-def test_storage_network_goes_up_with_jumbo_frames(cluster: ClusterHandle, platform: str,
+def test_storage_network_goes_up_with_jumbo_frames(cluster: ClusterHandle,
+                                                   pod_network: NetworkHandle,
                                                    storage_links: list[str],
                                                    tmp_path: Path) -> None:
     kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
@@ -146,7 +147,8 @@ def retained_cleanup(cluster: ClusterHandle) -> Iterator[Kube]:
             kube.delete("v1", "Namespace", t)
 
 
-def test_multi_tenant_goes_up_with_guardrails(cluster: ClusterHandle, platform: str,
+def test_multi_tenant_goes_up_with_guardrails(cluster: ClusterHandle,
+                                              pod_network: NetworkHandle,
                                               tenant_links: list[str], retained_cleanup: Kube,
                                               tmp_path: Path) -> None:
     kube = retained_cleanup
