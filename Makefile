@@ -9,7 +9,7 @@ export NETPLUMB_POD_CHURN_CYCLES ?= 1000
 # The stack `make run` deploys and verifies (stacks/Pulumi.$(STACK).yaml).
 STACK ?= dev
 
-.PHONY: run test venv tools lint typecheck gocheck unit e2e cluster-up cluster-down clean
+.PHONY: run test venv tools lint typecheck gocheck unit e2e docs cluster-up cluster-down clean
 
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -35,10 +35,15 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy --strict netplumb harness bench tests
 	$(VENV)/bin/mypy --strict __main__.py
-	$(VENV)/bin/mypy --strict examples/storage_network/__main__.py
+	for ex in examples/*/__main__.py; do $(VENV)/bin/mypy --strict $$ex || exit 1; done
+	$(VENV)/bin/mypy --strict provider/__main__.py
 
 gocheck:
 	@bash tools/gocheck.sh
+
+# docs/reference.md from the models' docstrings (a unit test keeps it current).
+docs: venv
+	$(VPY) -m harness.refdoc
 
 unit: venv
 	$(VPY) -m pytest -q tests/unit

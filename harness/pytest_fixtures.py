@@ -109,6 +109,10 @@ def cluster() -> Iterator[ClusterHandle]:
     if node.why_not() is None and not _cluster.status().ready:
         from harness.node import host
 
+        if _cluster.layout().root.exists():
+            # a cluster that crashed (or was killed) left its state: putting the host back as
+            # it was before that cluster comes first, so the record below is the host's own
+            _cluster.down(progress=lambda msg: print(f"[cluster] {msg}"))
         before = host.snapshot()
     t0 = time.monotonic()
     info = _cluster.up(progress=lambda msg: print(f"[cluster +{time.monotonic() - t0:.1f}s] "

@@ -26,6 +26,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -255,6 +256,9 @@ class ApiResource:
 class Kube:
     """A client for one cluster. Thread-safe: each thread keeps its own connection."""
 
+    RETRY_429_SECONDS = 15.0
+    """How long one request keeps retrying answers of 429 Too Many Requests (Retry-After)."""
+
     def __init__(self, creds: Credentials, *, timeout: float = 30.0) -> None:
         self.creds = creds
         self.timeout = timeout
@@ -336,12 +340,30 @@ class Kube:
         elif self.creds.basic is not None:
             raw = f"{self.creds.basic[0]}:{self.creds.basic[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        waited = 0.0
+        while True:
+            status, reason, raw, retry_after = self._send_once(method, full, path, data,
+                                                               headers)
+            # 429 with Retry-After: the apiserver asks to come back (a CRD's storage just
+            # (re)initializing, priority and fairness); client-go retries these too.
+            if status != 429 or retry_after is None or waited >= self.RETRY_429_SECONDS:
+                return status, reason, raw
+            pause = min(max(retry_after, 0.1), self.RETRY_429_SECONDS - waited)
+            time.sleep(pause)
+            waited += pause
+
+    def _send_once(self, method: str, full: str, path: str, data: bytes | None,
+                   headers: Mapping[str, str]) -> tuple[int, str, bytes, float | None]:
         for attempt in (0, 1):
             conn = self._conn()
             try:
-                conn.request(method, full, body=data, headers=headers)
+                conn.request(method, full, body=data, headers=dict(headers))
                 resp = conn.getresponse()
-                return resp.status, resp.reason, resp.read()
+                body = resp.read()
+                retry_after: float | None = None
+                with contextlib.suppress(TypeError, ValueError):
+                    retry_after = float(resp.getheader("Retry-After") or "")
+                return resp.status, resp.reason, body, retry_after
             except (http.client.HTTPException, OSError) as exc:
                 self._drop()
                 if attempt == 1 or isinstance(exc, TimeoutError):

@@ -1,7 +1,11 @@
-"""Example: a program that composes netplumb components by hand.
+"""Example: a jumbo-frame storage network, composed from netplumb components by hand.
 
-A jumbo-frame storage network over macvlan, a management bridge, and one pod attached to
-both, with a static address on storage. Deploy with ``pulumi up`` in this directory.
+Storage traffic gets its own macvlan network at MTU 9000 on the storage NIC (config
+``master``, default ``ens2f0``; its MTU must be 9000 or more, or the plugin refuses the
+pod), addresses are assigned per pod (static IPAM, ``ips`` in the selection), and a small
+management bridge sits beside it. One pod is attached to both. Deploy with ``pulumi up`` in
+this directory; ``tests/e2e/test_examples.py`` deploys and destroys it on the embedded
+cluster.
 """
 
 import pulumi
@@ -17,12 +21,16 @@ from netplumb import (
     StaticIpam,
 )
 
+config = pulumi.Config()
+master = config.get("master") or "ens2f0"
+mgmt_bridge = config.get("mgmtBridge") or "br-mgmt"
+
 storage = MacvlanNetwork("storage", MacvlanNetworkArgs(
-    master="np-under0", mode="bridge", mtu=1500, capabilities={"ips": True},
+    master=master, mode="bridge", mtu=9000, capabilities={"ips": True},
     ipam=StaticIpam(type="static")))
 
 mgmt = BridgeNetwork("mgmt", BridgeNetworkArgs(
-    bridge="np-br-mgmt",
+    bridge=mgmt_bridge,
     ipam=HostLocalIpam(type="host-local", subnet="198.51.100.0/24",
                        range_start="198.51.100.50", range_end="198.51.100.99")))
 

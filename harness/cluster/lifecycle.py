@@ -108,6 +108,14 @@ def _load_state(lay: Layout) -> dict[str, Any] | None:
         data: dict[str, Any] = json.loads(lay.state_file.read_text())
     except (OSError, ValueError):
         return None
+    # a state file in another shape (written by an older harness) names a cluster this code
+    # cannot reuse: it reads as no state, so the cluster is not ready and up() cleans it up
+    # as it does a crashed one
+    try:
+        Ports(**data["ports"])
+        str(data["server"])
+    except (TypeError, KeyError):
+        return None
     return data
 
 

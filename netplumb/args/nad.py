@@ -48,7 +48,10 @@ class NadFields(InputModel, CniModel):
     resource_name: str | None = None
     """Device-plugin resource (``intel.com/sriov``), set as the resourceName annotation."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Labels of the NAD object."""
     annotations: dict[str, str] = Field(default_factory=dict)
+    """Annotations of the NAD object (netplumb adds its owner and, with ``resource_name``,
+    the resourceName annotation)."""
     chain: list[AnyPlugin] = Field(default_factory=list)
     """Chained plugins run after the interface plugin (tuning, portmap, bandwidth, sbr);
     with any, the config is written as a conflist."""
@@ -115,6 +118,7 @@ class MacvlanNetworkArgs(NadFields, MacvlanPlugin):
 
     model_config = INPUT_CONFIG
     type: Literal["macvlan"] = "macvlan"
+    """The CNI plugin type; fixed for this kind (may be left out)."""
 
 
 class IpvlanNetworkArgs(NadFields, IpvlanPlugin):
@@ -122,6 +126,7 @@ class IpvlanNetworkArgs(NadFields, IpvlanPlugin):
 
     model_config = INPUT_CONFIG
     type: Literal["ipvlan"] = "ipvlan"
+    """The CNI plugin type; fixed for this kind (may be left out)."""
 
 
 class BridgeNetworkArgs(NadFields, BridgePlugin):
@@ -129,6 +134,7 @@ class BridgeNetworkArgs(NadFields, BridgePlugin):
 
     model_config = INPUT_CONFIG
     type: Literal["bridge"] = "bridge"
+    """The CNI plugin type; fixed for this kind (may be left out)."""
 
 
 class HostDeviceNetworkArgs(NadFields, HostDevicePlugin):
@@ -136,6 +142,7 @@ class HostDeviceNetworkArgs(NadFields, HostDevicePlugin):
 
     model_config = INPUT_CONFIG
     type: Literal["host-device"] = "host-device"
+    """The CNI plugin type; fixed for this kind (may be left out)."""
 
 
 class SriovNetworkArgs(NadFields, SriovPlugin):
@@ -143,6 +150,7 @@ class SriovNetworkArgs(NadFields, SriovPlugin):
 
     model_config = INPUT_CONFIG
     type: Literal["sriov"] = "sriov"
+    """The CNI plugin type; fixed for this kind (may be left out)."""
 
 
 class VlanNetworkArgs(NadFields, VlanPlugin):
@@ -150,6 +158,7 @@ class VlanNetworkArgs(NadFields, VlanPlugin):
 
     model_config = INPUT_CONFIG
     type: Literal["vlan"] = "vlan"
+    """The CNI plugin type; fixed for this kind (may be left out)."""
 
 
 class CniNetworkArgs(NadFields):

@@ -19,15 +19,21 @@ class PodArgs(InputModel):
     name: WorkloadName | None = None
     """Pod name; in a program it defaults to the component's resource name."""
     namespace: fc.Namespace = "default"
+    """Namespace of the pod; it selects NADs of other namespaces as ``namespace/name``."""
     image: str = "busybox:1.36"
     """Container image."""
     command: list[str] = Field(default_factory=lambda: ["sleep", "infinity"])
+    """Container command (entrypoint); the default keeps a toolbox image running."""
     args: list[str] = Field(default_factory=list)
+    """Arguments to the command."""
     networks: list[NetworkSelection] = Field(default_factory=list)
     """Secondary attachments, written to the ``k8s.v1.cni.cncf.io/networks`` annotation."""
     labels: Labels = Field(default_factory=dict)
+    """Pod labels."""
     annotations: dict[str, str] = Field(default_factory=dict)
+    """Pod annotations; netplumb writes ``k8s.v1.cni.cncf.io/networks`` from ``networks``."""
     node_selector: Labels = Field(default_factory=dict)
+    """Node labels the pod must be scheduled on."""
     resources: ContainerResources = Field(default_factory=ContainerResources)
     """Container requests and limits (Kubernetes quantities; YAML numbers taken too)."""
     termination_grace_period_seconds: int = 0

@@ -1,4 +1,4 @@
-"""``netplumb check | render | diff | verify | doctor``.
+"""``netplumb check | render | diff | verify | doctor | pr-comment``.
 
 ``check``, ``render`` and ``diff`` work offline from the stack files (and git); ``verify`` and
 ``doctor`` read a cluster through the Kubernetes API only, so they work on any cluster. (The
@@ -16,7 +16,7 @@ from ..args.stack import load_stack_file
 from ..errors import PlanError
 from ..plan import build_plan, render_plan
 from ..render.yamlout import dump
-from . import diff, doctor, verify
+from . import diff, doctor, prcomment, verify
 from .common import existing_stack_file, stack_file
 
 __all__ = ["main", "stack_file"]
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     diff.register(sub)
     verify.register(sub)
     doctor.register(sub)
+    prcomment.register(sub)
     args = parser.parse_args(argv)
     rc: int = args.func(args)
     return rc

@@ -40,9 +40,13 @@ class ConfList(_Header):
     """The conflist object: header plus ``plugins``; unknown top-level keys kept."""
 
     name: str | None = None
+    """Network name; the plugins' IPAM state and the runtime's cache are keyed by it."""
     plugins: list[AnyPlugin]
+    """The plugins, run in order on ADD and in reverse on DEL."""
     disable_check: bool | None = Field(default=None, alias="disableCheck")
+    """Skip the runtime's CHECK calls for this network."""
     disable_gc: bool | None = Field(default=None, alias="disableGC")
+    """Skip the runtime's GC calls for this network (CNI 1.1)."""
 
     @model_validator(mode="after")
     def _check(self) -> ConfList:

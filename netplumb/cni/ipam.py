@@ -79,11 +79,15 @@ class Route(CniModel):
 
 
 class Dns(CniModel):
+    """DNS settings the IPAM plugin reports to the runtime."""
     nameservers: list[str] | None = None
     """Name server addresses."""
     domain: str | None = None
+    """Local domain."""
     search: list[str] | None = None
+    """Search domains."""
     options: list[str] | None = None
+    """Resolver options, e.g. ``ndots:2``."""
 
     @field_validator("nameservers")
     @classmethod
@@ -179,6 +183,7 @@ class HostLocalIpam(CniModel):
     """host-local: allocates from ranges, state in files on the node."""
 
     type: Literal["host-local"]
+    """The IPAM plugin's binary name (fixed for this model)."""
     subnet: str | None = None
     """Legacy single range: the CIDR (prefer ``ranges``)."""
     range_start: str | None = Field(default=None, alias="rangeStart")
@@ -190,9 +195,11 @@ class HostLocalIpam(CniModel):
     ranges: list[list[HostLocalRange]] | None = None
     """Range sets: one address is allocated from each set (one set per family for dual-stack)."""
     routes: list[Route] | None = None
+    """Routes to install in the pod."""
     data_dir: str | None = Field(default=None, alias="dataDir")
     """Where reservations are kept; default ``/var/lib/cni/networks``."""
     resolv_conf: str | None = Field(default=None, alias="resolvConf")
+    """A resolv.conf file whose settings are reported as the network's DNS."""
 
     @model_validator(mode="after")
     def _check(self) -> HostLocalIpam:
@@ -261,6 +268,7 @@ class StaticAddress(CniModel):
     address: str
     """Address with prefix length, e.g. ``192.0.2.10/24``."""
     gateway: str | None = None
+    """Gateway reported for this address."""
 
     @model_validator(mode="after")
     def _check(self) -> StaticAddress:
@@ -282,15 +290,21 @@ class StaticIpam(CniModel):
     """static: fixed addresses from the config, or per pod through ``capabilities.ips``."""
 
     type: Literal["static"]
+    """The IPAM plugin's binary name (fixed for this model)."""
     addresses: list[StaticAddress] | None = None
+    """Fixed addresses; every pod selecting the network gets them, unless the selection
+    asks for ``ips`` (with ``capabilities.ips``)."""
     routes: list[Route] | None = None
+    """Routes to install in the pod."""
     dns: Dns | None = None
+    """DNS settings reported to the runtime."""
 
 
 class DhcpIpam(CniModel):
     """dhcp: leases from a DHCP server on the segment, through the node's dhcp daemon."""
 
     type: Literal["dhcp"]
+    """The IPAM plugin's binary name (fixed for this model)."""
     daemon_socket_path: str | None = Field(default=None, alias="daemonSocketPath")
     """The dhcp daemon's socket; default ``/run/cni/dhcp.sock``."""
 
@@ -324,7 +338,9 @@ class WhereaboutsRange(CniModel):
     range: str
     """CIDR to allocate from (``192.0.2.0/24``, or ``first-last/prefix``)."""
     range_start: str | None = None
+    """First address handed out (inclusive)."""
     range_end: str | None = None
+    """Last address handed out (inclusive)."""
     exclude: list[str] | None = None
     """CIDRs never handed out."""
 
@@ -377,17 +393,28 @@ class WhereaboutsIpam(CniModel):
     """whereabouts: cluster-wide allocation kept in Kubernetes custom resources."""
 
     type: Literal["whereabouts"]
+    """The IPAM plugin's binary name (fixed for this model)."""
     range: str | None = None
     """CIDR to allocate from."""
     range_start: str | None = None
+    """First address handed out (inclusive)."""
     range_end: str | None = None
+    """Last address handed out (inclusive)."""
     exclude: list[str] | None = None
+    """CIDRs never handed out."""
     gateway: str | None = None
+    """Gateway reported to the pod."""
     routes: list[Route] | None = None
+    """Routes to install in the pod."""
     ip_ranges: list[WhereaboutsRange] | None = Field(default=None, alias="ipRanges")
     """Several ranges (e.g. dual-stack)."""
     enable_overlapping_ranges: bool | None = None
+    """Check every address against the cluster-wide reservations too, so overlapping ranges
+    (under one ``network_name``) never hand out an address twice; whereabouts' default is
+    true."""
     network_name: str | None = None
+    """Keeps this network's pools and reservations apart from those of other networks with
+    the same range (whereabouts names its pool objects after it)."""
 
     @model_validator(mode="after")
     def _check(self) -> WhereaboutsIpam:
@@ -416,6 +443,7 @@ class RawIpam(CniModel):
     open_schema: ClassVar[bool] = True
 
     type: str | None = None
+    """The IPAM plugin's binary name."""
 
     @model_validator(mode="after")
     def _typed_if_not_empty(self) -> RawIpam:

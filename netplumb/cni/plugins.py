@@ -55,6 +55,7 @@ class MacvlanPlugin(_WithIpam):
     """macvlan: a sub-interface of ``master`` with its own MAC address."""
 
     type: Literal["macvlan"]
+    """The plugin's binary name (fixed for this model)."""
     master: fc.IfName | None = None
     """Host interface to attach to; defaults to the node's default-route interface."""
     mode: Literal["bridge", "private", "vepa", "passthru"] | None = None
@@ -62,9 +63,12 @@ class MacvlanPlugin(_WithIpam):
     mtu: fc.Mtu | None = None
     """MTU; 0 or unset inherits the master's. Must not exceed the master's MTU."""
     mac: fc.Mac | None = None
+    """MAC address of the interface (a pod's selection can also set it, with
+    ``capabilities.mac``)."""
     link_in_container: bool | None = Field(default=None, alias="linkInContainer")
     """``master`` lives in the pod's namespace rather than the host's."""
     bcqueuelen: int | None = None
+    """Length of the macvlan broadcast/multicast queue (kernel default when unset)."""
 
 
     def master_link(self) -> str | None:
@@ -75,12 +79,15 @@ class IpvlanPlugin(_WithIpam):
     """ipvlan: a sub-interface of ``master`` sharing its MAC address."""
 
     type: Literal["ipvlan"]
+    """The plugin's binary name (fixed for this model)."""
     master: fc.IfName | None = None
     """Host interface to attach to; defaults to the node's default-route interface."""
     mode: Literal["l2", "l3", "l3s"] | None = None
     """Mode; default ``l2``."""
     mtu: fc.Mtu | None = None
+    """MTU; 0 or unset inherits the master's. Must not exceed the master's MTU."""
     link_in_container: bool | None = Field(default=None, alias="linkInContainer")
+    """``master`` lives in the pod's namespace rather than the host's."""
 
 
     def master_link(self) -> str | None:
@@ -89,8 +96,11 @@ class IpvlanPlugin(_WithIpam):
 
 class VlanTrunk(CniModel):
     min_id: int | None = Field(default=None, alias="minID")
+    """First VLAN id of a trunk range (1-4094)."""
     max_id: int | None = Field(default=None, alias="maxID")
+    """Last VLAN id of a trunk range (1-4094)."""
     id: int | None = None
+    """A single VLAN id carried by the trunk (1-4094)."""
 
     @model_validator(mode="after")
     def _check(self) -> VlanTrunk:
@@ -109,6 +119,7 @@ class BridgePlugin(_WithIpam):
     """bridge: a veth pair from the pod to a Linux bridge on the host."""
 
     type: Literal["bridge"]
+    """The plugin's binary name (fixed for this model)."""
     bridge: fc.IfName | None = None
     """Bridge name on the host; default ``cni0``."""
     is_gateway: bool | None = Field(default=None, alias="isGateway")
@@ -116,22 +127,35 @@ class BridgePlugin(_WithIpam):
     is_default_gateway: bool | None = Field(default=None, alias="isDefaultGateway")
     """Also make it the pod's default route (implies isGateway)."""
     force_address: bool | None = Field(default=None, alias="forceAddress")
+    """With ``isGateway``: replace an address the bridge already has instead of failing."""
     ip_masq: bool | None = Field(default=None, alias="ipMasq")
     """Masquerade traffic leaving the bridge's subnet."""
     ip_masq_backend: Literal["iptables", "nftables"] | None = Field(default=None,
                                                                      alias="ipMasqBackend")
+    """Which tool installs the masquerade rules; default iptables."""
     mtu: fc.Mtu | None = None
+    """MTU of the bridge and the pod's veth."""
     hairpin_mode: bool | None = Field(default=None, alias="hairpinMode")
+    """Let traffic leave the pod's bridge port and come back through it (hairpin);
+    not together with ``promiscMode``."""
     promisc_mode: bool | None = Field(default=None, alias="promiscMode")
+    """Put the bridge in promiscuous mode."""
     vlan: int | None = None
     """Access VLAN of the pod's port, 0 for none (bridge accepts 0-4094)."""
     vlan_trunk: list[VlanTrunk] | None = Field(default=None, alias="vlanTrunk")
+    """VLANs tagged on the pod's port (VLAN filtering on the bridge)."""
     preserve_default_vlan: bool | None = Field(default=None, alias="preserveDefaultVlan")
+    """Keep the port in the bridge's default VLAN (1) besides ``vlan``."""
     macspoofchk: bool | None = None
+    """Drop frames from the pod whose source MAC is not its interface's."""
     enabledad: bool | None = None
+    """Run IPv6 duplicate address detection on the pod's interface."""
     disable_container_interface: bool | None = Field(default=None,
                                                      alias="disableContainerInterface")
+    """Leave the pod's end of the veth down (no IPAM allowed then)."""
     port_isolation: bool | None = Field(default=None, alias="portIsolation")
+    """Isolate the pod's bridge port: isolated ports cannot talk to each other, only to
+    ports that are not isolated."""
 
 
     @field_validator("vlan")
@@ -147,6 +171,7 @@ class HostDevicePlugin(_WithIpam):
     """host-device: moves an existing host link into the pod."""
 
     type: Literal["host-device"]
+    """The plugin's binary name (fixed for this model)."""
     device: fc.IfName | None = None
     """Link name on the host."""
     hwaddr: fc.Mac | None = None
@@ -180,6 +205,7 @@ class SriovPlugin(_WithIpam):
     """sriov: a virtual function of an SR-IOV NIC, usually picked by the device plugin."""
 
     type: Literal["sriov"]
+    """The plugin's binary name (fixed for this model)."""
     device_id: fc.PciAddress | None = Field(default=None, alias="deviceID")
     """PCI address of the VF; normally filled in by Multus from the device plugin."""
     vlan: int | None = None
@@ -188,14 +214,19 @@ class SriovPlugin(_WithIpam):
     """802.1p priority, 0-7."""
     vlan_proto: Literal["802.1q", "802.1Q", "802.1ad", "802.1AD"] | None = Field(
         default=None, alias="vlanProto")
+    """VLAN protocol of ``vlan`` (802.1ad: QinQ); needs a non-zero ``vlan``."""
     spoofchk: Literal["on", "off"] | None = None
+    """MAC spoof checking on the VF."""
     trust: Literal["on", "off"] | None = None
+    """Trusted VF: may change its MAC, enter promiscuous or all-multicast mode."""
     link_state: Literal["auto", "enable", "disable"] | None = None
+    """VF link state: follow the PF (``auto``), always up, or always down."""
     min_tx_rate: int | None = None
     """Mbps, 0 for no limit."""
     max_tx_rate: int | None = None
     """Mbps, 0 for no limit."""
     mac: fc.Mac | None = None
+    """MAC address of the VF."""
 
     @field_validator("vlan")
     @classmethod
@@ -234,11 +265,15 @@ class VlanPlugin(_WithIpam):
     """vlan: an 802.1q sub-interface of ``master``."""
 
     type: Literal["vlan"]
+    """The plugin's binary name (fixed for this model)."""
     master: fc.IfName | None = None
+    """Host interface the VLAN sub-interface is created on."""
     vlan_id: int | None = Field(default=None, alias="vlanId")
     """VLAN id; the plugin accepts 0-4094."""
     mtu: fc.Mtu | None = None
+    """MTU; 0 or unset inherits the master's. Must not exceed the master's MTU."""
     link_in_container: bool | None = Field(default=None, alias="linkInContainer")
+    """``master`` lives in the pod's namespace rather than the host's."""
 
 
     @field_validator("vlan_id")
@@ -254,14 +289,22 @@ class TuningPlugin(Plugin):
     """tuning (chained): sysctls, MAC, MTU, promiscuous mode of the pod's interface."""
 
     type: Literal["tuning"]
+    """The plugin's binary name (fixed for this model)."""
     mtu: fc.Mtu | None = None
+    """MTU to set on the interface."""
     mac: fc.Mac | None = None
+    """MAC address to set on the interface."""
     promisc: bool | None = None
+    """Promiscuous mode of the interface."""
     allmulti: bool | None = None
+    """All-multicast mode of the interface."""
     sysctl: dict[str, str] | None = None
     """Interface sysctls, e.g. ``{"net.ipv4.conf.IFNAME.arp_filter": "1"}``."""
     tx_q_len: int | None = Field(default=None, alias="txQLen")
+    """Transmit queue length of the interface."""
     data_dir: str | None = Field(default=None, alias="dataDir")
+    """Where the interface's previous settings are kept for DEL to restore; default
+    ``/run/cni/tuning``."""
 
 
     @field_validator("tx_q_len")
@@ -276,13 +319,23 @@ class PortmapPlugin(Plugin):
     """portmap (chained): host port forwarding, driven by ``capabilities.portMappings``."""
 
     type: Literal["portmap"]
+    """The plugin's binary name (fixed for this model)."""
     snat: bool | None = None
+    """Masquerade hairpin and localhost traffic to mapped ports; default true."""
     mark_masq_bit: int | None = Field(default=None, alias="markMasqBit")
+    """Mark bit (0-31) that asks for masquerading; default 13. Not together with
+    ``externalSetMarkChain``."""
     external_set_mark_chain: str | None = Field(default=None, alias="externalSetMarkChain")
+    """An existing iptables chain that marks packets for masquerading (e.g.
+    ``KUBE-MARK-MASQ``), used instead of ``markMasqBit``."""
     conditions_v4: list[str] | None = Field(default=None, alias="conditionsV4")
+    """Extra match arguments every IPv4 port-mapping rule carries."""
     conditions_v6: list[str] | None = Field(default=None, alias="conditionsV6")
+    """Extra match arguments every IPv6 port-mapping rule carries."""
     masq_all: bool | None = Field(default=None, alias="masqAll")
+    """Masquerade all traffic to mapped ports, not only hairpin and localhost traffic."""
     backend: Literal["iptables", "nftables"] | None = None
+    """Which tool installs the rules; default iptables."""
 
     @field_validator("mark_masq_bit")
     @classmethod
@@ -294,10 +347,15 @@ class BandwidthPlugin(Plugin):
     """bandwidth (chained): token-bucket shaping in bits per second."""
 
     type: Literal["bandwidth"]
+    """The plugin's binary name (fixed for this model)."""
     ingress_rate: int | None = Field(default=None, alias="ingressRate")
+    """Rate of traffic to the pod, in bits per second (with ``ingressBurst``)."""
     ingress_burst: int | None = Field(default=None, alias="ingressBurst")
+    """Burst of traffic to the pod, in bits."""
     egress_rate: int | None = Field(default=None, alias="egressRate")
+    """Rate of traffic from the pod, in bits per second (with ``egressBurst``)."""
     egress_burst: int | None = Field(default=None, alias="egressBurst")
+    """Burst of traffic from the pod, in bits."""
 
     @field_validator("ingress_rate", "ingress_burst", "egress_rate", "egress_burst")
     @classmethod
@@ -321,6 +379,7 @@ class SbrPlugin(Plugin):
     """sbr (chained): source-based routing, one table per interface."""
 
     type: Literal["sbr"]
+    """The plugin's binary name (fixed for this model)."""
     table: int | None = None
     """First routing table id to use."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def churn(cni: Cni, confs: list[dict[str, Any]], cycles: int) -> list[float]:
     return times
 
 
-def test_add_del_churn_leaves_nothing_behind(sandbox: Sandbox, cni: Cni, tmp_path: Path) -> None:
+def test_add_del_churn_leaves_nothing_behind(sandbox: Sandbox, cni: Cni, tmp_path: Path,
+                                             figure: Callable[[str], None]) -> None:
     br, master = sandbox.link_name("b"), sandbox.link_name("m")
     underlay.ensure_underlay([underlay.Link(br, "bridge"), master])
     confs = [
@@ -71,7 +73,7 @@ def test_add_del_churn_leaves_nothing_behind(sandbox: Sandbox, cni: Cni, tmp_pat
     total = time.monotonic() - t0
     times.sort()
     median, p95 = times[len(times) // 2], times[int(len(times) * 0.95)]
-    print(f"\nchurn: {CYCLES} cycles in {total:.1f}s; per cycle median {median * 1000:.0f} ms, "
+    figure(f"churn: {CYCLES} cycles in {total:.1f}s; per cycle median {median * 1000:.0f} ms, "
           f"p95 {p95 * 1000:.0f} ms")
     assert set(leftover_namespaces()) == ns_before
     assert _host_link_names() == links_before, "host veths left behind"
@@ -80,7 +82,8 @@ def test_add_del_churn_leaves_nothing_behind(sandbox: Sandbox, cni: Cni, tmp_pat
     assert reservations(tmp_path, "npt-churn-mv") == []
 
 
-def test_concurrent_adds_exhaust_pool_cleanly(sandbox: Sandbox, cni: Cni, tmp_path: Path) -> None:
+def test_concurrent_adds_exhaust_pool_cleanly(sandbox: Sandbox, cni: Cni, tmp_path: Path,
+                                              figure: Callable[[str], None]) -> None:
     master = sandbox.link_name("m")
     underlay.ensure_underlay([master])
     conf = {"cniVersion": "1.0.0", "name": "npt-pool14", "type": "macvlan", "master": master,
@@ -103,7 +106,7 @@ def test_concurrent_adds_exhaust_pool_cleanly(sandbox: Sandbox, cni: Cni, tmp_pa
     elapsed = time.monotonic() - t0
     got = [a for _, a, _ in outcomes if a]
     errors = [e for _, _, e in outcomes if e]
-    print(f"\n20 concurrent ADDs on a 14-address pool: {len(got)} ok, {len(errors)} failed, "
+    figure(f"20 concurrent ADDs on a 14-address pool: {len(got)} ok, {len(errors)} failed, "
           f"{elapsed:.2f}s")
     assert len(got) == 14
     assert len(set(got)) == 14, f"duplicate addresses: {sorted(got)}"

@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ def _multus_pod(api: Api) -> Any:
     return live[0] if len(live) == 1 else None
 
 
-def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle) -> None:
+def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle,
+                                           figure: Callable[[str], None]) -> None:
     """The Multus pod is deleted (grace 0) while pods churn: the DaemonSet starts a new one,
     every pod created once it is Ready attaches, and no sandbox, network namespace or veth
     is left.
@@ -113,7 +115,7 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     assert all(c.attached for c in after), [c for c in after if not c.attached]
     gap = [c for c in done if not c.attached]
     leaks = before.leaks("faults", space.ipam_dirs)
-    print(f"\nMultus killed after {killed_at} cycles; new daemon {new['metadata']['name']} "
+    figure(f"Multus killed after {killed_at} cycles; new daemon {new['metadata']['name']} "
           f"Ready; {len(gap)} pod(s) sandboxed in the gap ran with the cluster network only; "
           f"{len(after)} later pod(s) all attached; left by the outage: {leaks}")
     try:
@@ -202,6 +204,8 @@ def _crash_stack() -> str:
                                             "create": True}],
                           # the network roles are cluster-wide: the platform's to declare
                           "rbac": None}
+    # the namespace is cluster-wide and this stack made it: its destroy removes it
+    spec["cluster_objects"] = {"on_destroy": "delete"}
     for item in spec["networks"] + spec["pods"]:
         item["namespace"] = "crash"
     return str(yaml.safe_dump(doc, sort_keys=False))
@@ -223,20 +227,34 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
     made = underlay.ensure_underlay(podnetwork.stack_links(project / "stacks/Pulumi.crash.yaml"))
     st = engine.stack("crash", work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
     killed: list[int] = []
+    stop = threading.Event()
 
     def watch(line: str) -> None:
         print("    " + line.rstrip(), flush=True)
-        if not killed and "kubernetes:core/v1:Pod" in line and "creating" in line:
-            for pid in _pulumi_children():
-                leftovers = children_of([pid])
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-                with contextlib.suppress(Exception):
-                    kill(leftovers, timeout=5.0)  # its plugins, orphaned by the kill
 
+    def kill_mid_create() -> None:
+        """SIGKILL ``pulumi up`` once its checkpoint shows the pod set's create in flight
+        (the engine records a pending operation before it calls the provider)."""
+        while not stop.wait(0.02):
+            for state in backend.glob(".pulumi/stacks/*/crash.json"):
+                with contextlib.suppress(ValueError, OSError):
+                    pending = json.loads(state.read_text())["checkpoint"]["latest"].get(
+                        "pending_operations") or []
+                    if any("-pods-" in op["resource"]["urn"] for op in pending):
+                        for pid in _pulumi_children():
+                            leftovers = children_of([pid])
+                            os.kill(pid, signal.SIGKILL)
+                            killed.append(pid)
+                            with contextlib.suppress(Exception):
+                                kill(leftovers, timeout=5.0)  # its plugins, orphaned
+                        return
+
+    killer = threading.Thread(target=kill_mid_create, daemon=True)
+    killer.start()
     try:
         with pytest.raises(auto.CommandError):
             st.up(on_output=watch)
+        stop.set()
         assert killed, "pulumi up was not killed half way"
         deployment = st.export_stack().deployment or {}
         assert deployment.get("pending_operations"), "the killed run left no pending operation"
@@ -249,6 +267,7 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
         assert found and all(a.ok for a in found), [(a.pod, a.problems) for a in found]
         assert set(st.preview().change_summary) == {auto.OpType.SAME}
     finally:
+        stop.set()
         with contextlib.suppress(Exception):
             engine.clear_interrupted(st, backend)
         st.destroy(on_output=engine.printer())

@@ -34,4 +34,5 @@ def test_down_puts_the_host_back(cluster: ClusterHandle) -> None:
     print("\n".join(lines))
     assert stopped, "down stopped no process"
     assert not [line for line in lines if line.startswith("host not fully restored")], lines
-    assert host.differences(cluster.host_before, host.snapshot()) == []
+    diffs = host.differences(cluster.host_before, host.snapshot())
+    assert diffs == [], "\n".join(diffs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ def _big_spec(count: int) -> dict[str, Any]:
 
 
 def test_thousand_networks_from_a_spec_file(cluster: ClusterHandle, platform: str, kube: Kube,
-                                            tmp_path: Path) -> None:
+                                            tmp_path: Path, figure: Callable[[str], None]) -> None:
     count = 1000
     project = engine.project_copy(tmp_path / "project", {
         "big": "config:\n  netplumb:specFile: specs/big.yaml\n"})
@@ -180,4 +180,4 @@ def test_thousand_networks_from_a_spec_file(cluster: ClusterHandle, platform: st
         st["big"].destroy(on_output=engine.printer())
         took_down = time.monotonic() - t0
         assert not any(owner == "netplumb/big" for owner, _ in _nads(kube).values())
-        print(f"{count} networks: up {took_up:.1f}s, destroy {took_down:.1f}s")
+        figure(f"{count} networks: up {took_up:.1f}s, destroy {took_down:.1f}s")

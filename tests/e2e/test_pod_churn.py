@@ -18,7 +18,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +64,8 @@ def env(pod_network: NetworkHandle) -> Iterator[Env]:
         yield e
 
 
-def test_pod_churn_leaves_nothing_behind(env: Env, pod_network: NetworkHandle) -> None:
+def test_pod_churn_leaves_nothing_behind(env: Env, pod_network: NetworkHandle,
+                                        figure: Callable[[str], None]) -> None:
     from kubernetes import client
 
     cluster = pod_network.node.cluster
@@ -88,7 +89,7 @@ def test_pod_churn_leaves_nothing_behind(env: Env, pod_network: NetworkHandle) -
             f.result()
     wall = time.monotonic() - t0
     times.sort()
-    print(f"\npod churn: {CYCLES} cycles in {wall:.1f}s ({LANES} lanes); per cycle median "
+    figure(f"pod churn: {CYCLES} cycles in {wall:.1f}s ({LANES} lanes); per cycle median "
           f"{statistics.median(times) * 1000:.0f} ms, p95 "
           f"{times[int(0.95 * (len(times) - 1))] * 1000:.0f} ms")
 

@@ -100,7 +100,9 @@ def test_readme_lines_preview_prod(cluster: ClusterHandle, tmp_path: Path) -> No
         assert "install_nad_crd: false under it" in out and "cluster_objects.adopt" in out
         # on the embedded cluster the platform stack also owns the node's Flannel and Multus
         # (prod's Multus install has the same names): each is named with the same way out
-        refs = sorted(set(re.findall(r'\(got "([^"]+)"\)', out)) | {ref})
+        # (the adopt hint spells each reference whole; `got "…"` may cut a long one short)
+        refs = sorted(set(re.findall(r"cluster_objects\.adopt: \['([^']+)'\]", out))
+                      | set(re.findall(r'\(got "([^"]+)"\)', out)) | {ref})
         text = stack_file.read_text().replace(
             "  netplumb:spec:\n",
             f"  netplumb:spec:\n    cluster_objects: {{adopt: [{', '.join(refs)}]}}\n", 1)

@@ -46,6 +46,8 @@ def dev_apps_stack(namespace: str = NS) -> str:
                                             "create": True}],
                           # the network roles are cluster-wide: the platform's to declare
                           "rbac": None}
+    # the namespace is cluster-wide and this stack made it: its destroy removes it
+    spec["cluster_objects"] = {"on_destroy": "delete"}
     for item in spec["networks"] + spec["pods"]:
         item["namespace"] = namespace
     return str(yaml.safe_dump(doc, sort_keys=False))

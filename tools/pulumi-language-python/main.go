@@ -4,10 +4,12 @@
 // is not served by the Go module proxy reachable here, so netplumb carries this minimal one.
 // It implements what `pulumi preview/up/destroy/refresh` and the Automation API need:
 // Handshake, GetPluginInfo, GetRequiredPackages, Run, About, GetProgramDependencies,
-// InstallDependencies and Cancel. Programs are run by the SDK's own
-// `pulumi-language-python-exec` script (copied next to this binary at build time), with the
-// Python toolchain helpers of the pulumi Go SDK (pip / poetry / uv, `virtualenv` option).
-// Everything else (RunPlugin, code generation, Link, Pack) answers Unimplemented.
+// InstallDependencies and Cancel, and RunPlugin, which runs a Python resource provider
+// (a component provider with a PulumiPlugin.yaml, as `pulumi package add <dir>` and programs
+// using it start it). Programs are run by the SDK's own `pulumi-language-python-exec` script
+// (copied next to this binary at build time), with the Python toolchain helpers of the pulumi
+// Go SDK (pip / poetry / uv, `virtualenv` option). Everything else (policy packs, code
+// generation, Link, Pack) answers Unimplemented.
 package main
 
 import (
@@ -338,14 +340,24 @@ func (h *host) InstallDependencies(req *pulumirpc.InstallDependenciesRequest,
 	if err != nil {
 		return err
 	}
+	if req.GetIsPlugin() {
+		opts = pluginOptions(opts)
+	}
 	tc, err := toolchain.ResolveToolchain(opts)
 	if err != nil {
 		return err
 	}
+	ctx := server.Context()
+	dir := req.GetInfo().GetProgramDirectory()
 	stdout := streamWriter{server: server}
 	stderr := streamWriter{server: server, stderr: true}
-	return tc.InstallDependencies(server.Context(), req.GetInfo().GetProgramDirectory(),
-		req.GetUseLanguageVersionTools(), true, stdout, stderr)
+	if req.GetIsPlugin() {
+		done, err := installPlugin(ctx, tc, dir, req.GetUseLanguageVersionTools(), stdout, stderr)
+		if err != nil || done {
+			return err
+		}
+	}
+	return tc.InstallDependencies(ctx, dir, req.GetUseLanguageVersionTools(), true, stdout, stderr)
 }
 
 // runArgs is the command line of the exec script for one RunRequest.
