@@ -84,7 +84,9 @@ def _veths() -> set[str]:
 
 
 def _listing(d: Path) -> set[str]:
-    return {p.name for p in d.iterdir()} if d.is_dir() else set()
+    """The files in ``d`` (a cache's entries; subdirectories such as libcni's ``results``,
+    which appears with the first cached result, are not entries)."""
+    return {p.name for p in d.iterdir() if not p.is_dir()} if d.is_dir() else set()
 
 
 @dataclass
