@@ -84,9 +84,11 @@ def _veths() -> set[str]:
 
 
 def _listing(d: Path) -> set[str]:
-    """The files in ``d`` (a cache's entries; subdirectories such as libcni's ``results``,
-    which appears with the first cached result, are not entries)."""
-    return {p.name for p in d.iterdir() if not p.is_dir()} if d.is_dir() else set()
+    """The files under ``d``, relative to it (a cache's entries; its subdirectories, such as
+    libcni's ``results``, which appears with the first cached result, are not entries, the
+    files in them are)."""
+    return {str(p.relative_to(d)) for p in d.rglob("*") if not p.is_dir()} if d.is_dir() \
+        else set()
 
 
 @dataclass
