@@ -6,7 +6,9 @@ The storage and multi-tenant programs go up on the real node's pod network (thei
 and get their interfaces, as Multus reports in network-status) and are destroyed; the SR-IOV
 program is previewed only: this machine has no NIC with virtual functions, and the device
 plugin and sriov-cni images cannot be built by this toolchain, so its pods could never start.
-None of them installs what the platform stack owns (the NAD CRD, Multus, Flannel).
+The monitoring program goes up beside the platform's own monitoring (its alerts and dashboard
+only: the platform owns the node plugin's metrics Service). None of them installs what the
+platform stack owns (the NAD CRD, Multus, Flannel, the monitoring CRDs).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.kube import Kube
+from netplumb.render.monitoring import DASHBOARD_CONFIG_MAP, PROMETHEUS_RULE
 
 pytestmark = pytest.mark.e2e
 
@@ -182,6 +185,55 @@ def test_multi_tenant_goes_up_with_guardrails(cluster: ClusterHandle,
     # namespaces and cluster roles are cluster-wide: left in place on destroy
     assert kube.get("rbac.authorization.k8s.io/v1", "ClusterRole",
                     f"{ROLE_PREFIX}-network-viewer") is not None
+
+
+# --------------------------------------------------------------------------- monitoring
+
+MON_NS = "np-exmon"
+
+
+@pytest.fixture
+def monitoring_cleanup(cluster: ClusterHandle) -> Iterator[Kube]:
+    """Deletes the namespace the program leaves on destroy (cluster-wide, by design)."""
+    kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
+    try:
+        yield kube
+    finally:
+        kube.delete("v1", "Namespace", MON_NS)
+
+
+def test_monitoring_goes_up_beside_the_platforms(cluster: ClusterHandle,
+                                                 pod_network: NetworkHandle,
+                                                 monitoring_cleanup: Kube,
+                                                 tmp_path: Path) -> None:
+    """On the embedded cluster the platform stack already scrapes the node plugin (its
+    MonitoringStack owns the one metrics Service and brings the operator's CRDs), so the
+    example runs with ``scrape: false``: its alerts and dashboard, in a namespace of its own,
+    next to the platform's."""
+    kube = monitoring_cleanup
+    st = _stack("monitoring", cluster, tmp_path, {"scrape": "false", "namespace": MON_NS})
+    try:
+        result = st.up(on_output=engine.printer())
+        assert result.summary.result == "succeeded"
+        rule = kube.get("monitoring.coreos.com/v1", "PrometheusRule", PROMETHEUS_RULE,
+                        namespace=MON_NS)
+        assert rule is not None
+        assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+        assert alerts == result.outputs["alerts"].value and alerts
+        assert all(r["labels"]["team"] == "network"
+                   for g in rule["spec"]["groups"] for r in g["rules"])
+        dashboards = kube.list("v1", "ConfigMap", namespace=MON_NS,
+                               label_selector="grafana_dashboard=1")
+        assert [d["metadata"]["name"] for d in dashboards] == [DASHBOARD_CONFIG_MAP]
+        assert kube.list("monitoring.coreos.com/v1", "ServiceMonitor", namespace=MON_NS) == []
+    finally:
+        _destroy(st)
+    assert kube.get("monitoring.coreos.com/v1", "PrometheusRule", PROMETHEUS_RULE,
+                    namespace=MON_NS) is None
+    assert kube.get("v1", "ConfigMap", DASHBOARD_CONFIG_MAP, namespace=MON_NS) is None
+    # the namespace is cluster-wide: left in place on destroy (the fixture removes it)
+    assert kube.get("v1", "Namespace", MON_NS) is not None
 
 
 # --------------------------------------------------------------------------- SR-IOV pool

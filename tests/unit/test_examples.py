@@ -6,7 +6,9 @@ import json
 import runpy
 from pathlib import Path
 
-from .pulumi_mocks import run_program
+import pulumi
+
+from .pulumi_mocks import Registered, run_program
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -79,3 +81,38 @@ def test_sriov_pool_example() -> None:
     for p in pods:
         [container] = p.inputs["spec"]["containers"]
         assert container["resources"]["limits"]["intel.com/sriov_storage"] == "1"
+
+
+def _monitoring(config: dict[str, str]) -> dict[str, Registered]:
+    for key, value in config.items():
+        pulumi.runtime.set_config(f"netplumb:{key}", value)
+    try:
+        mocks = run_program(
+            lambda: runpy.run_path(str(EXAMPLES / "monitoring/__main__.py")) and None)
+    finally:
+        for key in config:
+            pulumi.runtime.config.CONFIG.get().pop(f"netplumb:{key}", None)
+    return {r.type.rsplit(":", 1)[-1]: r for r in mocks.registered
+            if r.type.startswith("kubernetes:")}
+
+
+def test_monitoring_example_labels_for_kube_prometheus_stack() -> None:
+    objects = _monitoring({})
+    assert set(objects) == {"Namespace", "Service", "ServiceMonitor", "PrometheusRule",
+                            "ConfigMap"}
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        meta = objects[kind].inputs["metadata"]
+        assert (meta["namespace"], meta["labels"]["release"]) == (
+            "netplumb-monitoring", "kube-prometheus-stack")
+    assert objects["Service"].inputs["metadata"]["namespace"] == "kube-system"
+    assert objects["ConfigMap"].inputs["metadata"]["labels"]["grafana_dashboard"] == "1"
+    rules = objects["PrometheusRule"].inputs["spec"]["groups"][0]["rules"]
+    assert all(r["labels"]["team"] == "network" for r in rules)
+    exprs = " ".join(r["expr"] for r in rules)
+    assert "0.02" in exprs and "0.8" in exprs  # the example's thresholds, not the defaults
+
+
+def test_monitoring_example_without_scraping_leaves_service_and_monitor_out() -> None:
+    objects = _monitoring({"scrape": "false", "namespace": "team-obs"})
+    assert set(objects) == {"Namespace", "PrometheusRule", "ConfigMap"}
+    assert objects["PrometheusRule"].inputs["metadata"]["namespace"] == "team-obs"
