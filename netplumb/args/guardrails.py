@@ -129,7 +129,8 @@ class RoleBindingArgs(InputModel):
     namespace: fc.Namespace | None = None
     """Bind in this namespace only (a RoleBinding); unset binds cluster-wide."""
     name: fc.K8sName | None = None
-    """Binding name; default ``netplumb-<role>-<namespace or cluster>-<index>``."""
+    """Binding name; default ``<name of the ClusterRole it binds>-<namespace or
+    cluster>-<index>`` (``netplumb-network-admin-cluster-0`` with the default roles)."""
 
 
 class NetworkRbacArgs(InputModel):

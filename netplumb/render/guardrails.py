@@ -82,14 +82,16 @@ def viewer_role(rbac: NetworkRbacArgs) -> dict[str, Any]:
                         labels)
 
 
-def binding_name(b: RoleBindingArgs, index: int) -> str:
-    return b.name or f"netplumb-network-{b.role}-{b.namespace or 'cluster'}-{index}"
+def binding_name(role: str, b: RoleBindingArgs, index: int) -> str:
+    """``b.name``, else named after the ClusterRole it binds (so stacks whose roles have
+    other names never share a binding)."""
+    return b.name or f"{role}-{b.namespace or 'cluster'}-{index}"
 
 
 def network_role_binding(rbac: NetworkRbacArgs, b: RoleBindingArgs, index: int) -> dict[str, Any]:
     """A ClusterRoleBinding, or a RoleBinding when the binding names a namespace."""
     role = rbac.admin_role if b.role == "admin" else rbac.viewer_role
-    return role_binding(binding_name(b, index), role, [s.to_dict() for s in b.subjects],
+    return role_binding(binding_name(role, b, index), role, [s.to_dict() for s in b.subjects],
                         namespace=b.namespace)
 
 

@@ -234,6 +234,17 @@ def test_network_admin_alone_may_write_nads() -> None:
     assert {"kind": "ServiceAccount", "name": "ci", "namespace": "team-a"} in tenant["subjects"]
 
 
+def test_bindings_are_named_after_the_roles_they_bind() -> None:
+    """Two stacks with their own role names never share a binding (nor take one over)."""
+    rbac = NetworkRbacArgs.parse({"admin_role": "tenants-network-admin", "bindings": [
+        {"role": "admin", "subjects": [{"kind": "Group", "name": "network-admins"}]},
+        {"role": "admin", "name": "ops-admins",
+         "subjects": [{"kind": "Group", "name": "ops"}]}]})
+    names = [m["metadata"]["name"] for m in rbac_manifests(rbac)
+             if m["kind"] == "ClusterRoleBinding"]
+    assert names == ["tenants-network-admin-cluster-0", "ops-admins"]
+
+
 def test_viewer_can_aggregate_into_view() -> None:
     rbac = NetworkRbacArgs(aggregate_viewer_to_view=True)
     viewer = rbac_manifests(rbac)[1]
