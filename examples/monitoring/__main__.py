@@ -12,8 +12,9 @@ This program adds what Prometheus and Grafana need to use them, in a namespace o
   ``team: network`` for routing;
 * the Grafana dashboard ConfigMap, picked up by the chart's dashboard sidecar.
 
-The namespace is cluster-wide: ``pulumi destroy`` leaves it in place, as netplumb does for
-every cluster-wide object (see the README's "Many teams on one cluster").
+A MonitoringStack is a shared install: ``pulumi destroy`` leaves its objects and namespace in
+place, as netplumb does for every cluster-wide install (see the README's "Many teams on one
+cluster").
 """
 
 import pulumi
