@@ -9,9 +9,16 @@ export NETPLUMB_POD_CHURN_CYCLES ?= 1000
 # The stack `make run` deploys and verifies (stacks/Pulumi.$(STACK).yaml).
 STACK ?= dev
 
-.PHONY: run test venv tools lint typecheck gocheck unit e2e docs cluster-up cluster-down clean
+.PHONY: run test deps venv tools lint typecheck gocheck unit e2e docs cluster-up cluster-down clean
 
-$(VENV)/.stamp: pyproject.toml
+# Debian packages (tools/debian-packages.txt), installed before anything builds: as root with
+# apt-get; without root the step stops at once and prints the apt-get line. `make test` also
+# needs the test group (iperf3, shellcheck, dnsmasq-base, promtool).
+DEPS_GROUPS ?= build run
+deps:
+	@bash tools/deps.sh $(DEPS_GROUPS)
+
+$(VENV)/.stamp: pyproject.toml | deps
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[dev]'
@@ -25,7 +32,7 @@ $(VENV)/.harness-path: $(VENV)/.stamp
 
 venv: $(VENV)/.stamp $(VENV)/.harness-path
 
-tools: venv
+tools: deps venv
 	$(VPY) -m harness.tools build
 	$(VPY) -m harness.node.images build
 
@@ -51,6 +58,7 @@ unit: venv
 run: tools
 	$(VPY) -m harness.run $(STACK)
 
+test: DEPS_GROUPS = build run test
 test: tools lint typecheck gocheck
 	$(VPY) -m pytest -q -ra tests
 
