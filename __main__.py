@@ -1,13 +1,14 @@
-"""The Pulumi program: read this stack's ``netplumb:spec`` (or the file its
-``netplumb:specFile`` names) and deploy it."""
+"""The Pulumi program: refuse a cluster the stack is not for (``netplumb:cluster``), read this
+stack's ``netplumb:spec`` (or the file its ``netplumb:specFile`` names) and deploy it."""
 
 from pathlib import Path
 
 import pulumi
 
-from netplumb import NetplumbStack, spec_from_config
+from netplumb import NetplumbStack, require_cluster, spec_from_config
 
 config = pulumi.Config("netplumb")
+require_cluster(config.get_object("cluster"))
 spec, at = spec_from_config(config.get_object("spec"), config.get("specFile"),
                             Path(__file__).resolve().parent)
 stack = NetplumbStack(pulumi.get_stack(), spec, at=at)

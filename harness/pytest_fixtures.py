@@ -2,13 +2,17 @@
 
 Use with ``pytest_plugins = ["harness.pytest_fixtures"]`` (the root conftest does).
 
-* ``cluster``: ``KUBECONFIG`` set -> that cluster, nothing started or stopped;
-  ``NETPLUMB_CLUSTER=kind`` -> a kind cluster (machines with Docker); otherwise the embedded
-  cluster (:func:`harness.cluster.up`; a healthy one already running is reused). A cluster
-  this session started is stopped at the end (the host restored) unless
+* ``cluster``: the session's target (:mod:`harness.target`). By default the embedded cluster
+  (:func:`harness.cluster.up`; a healthy one already running is reused), and an exported
+  ``KUBECONFIG`` is ignored, saying so; ``NETPLUMB_CLUSTER=kind`` -> a kind cluster (machines
+  with Docker); ``NETPLUMB_TARGET=current-context`` (``make test-cluster``) -> KUBECONFIG's
+  current context, nothing started or stopped, and the run ends with what it could not test
+  there. A cluster this session started is stopped at the end (the host restored) unless
   ``NETPLUMB_KEEP_CLUSTER=1``.
 * ``node``: the one gate for tests that need the real node (pods that run, namespaces to look
-  into, host state): it skips, saying why, when the session's cluster has none.
+  into, host state): it skips, saying why, when the session's cluster has none, and fails the
+  test instead when the target is the embedded cluster on a machine where the node can run (a
+  green ``make test`` always proved the data path).
 * ``platform``: what team stacks build on, as ``make run`` brings it up: ``pulumi up`` of the
   ``platform`` stack on the embedded cluster, in the project's own backend (a no-op when
   ``make run`` already did). On the embedded cluster it installs the node's network (Flannel
@@ -31,7 +35,47 @@ from typing import Any
 import pytest
 
 from harness import cluster as _cluster
+from harness import target as _target
 from harness.cluster.api import Api
+
+_TARGET = pytest.StashKey[_target.Target]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        where = _target.resolve()
+    except _target.TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_TARGET] = where
+    _target.ignore_exported_kubeconfig(where, lambda m: print(f"netplumb: {m}", flush=True))
+    if where.external:
+        print(f"netplumb: testing against {where.describe()}", flush=True)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        _SKIPS[reason] = _SKIPS.get(reason, 0) + 1
+
+
+_SKIPS: dict[str, int] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    where = config.stash.get(_TARGET, None)
+    if where is None or not where.external:
+        return
+    terminalreporter.section(f"not tested on {where.context} ({where.server})")
+    if not _SKIPS:
+        terminalreporter.write_line("nothing: every collected test ran")
+    for reason, count in sorted(_SKIPS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{count:4d} test(s): {reason}")
+
+
+def session_target(config: pytest.Config) -> _target.Target:
+    """The cluster this session tests (:mod:`harness.target`)."""
+    return config.stash[_TARGET]
 
 
 @dataclass
@@ -86,13 +130,14 @@ class NetworkHandle:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[ClusterHandle]:
+def cluster(pytestconfig: pytest.Config) -> Iterator[ClusterHandle]:
     """The cluster the session's tests run against (see the module docstring)."""
-    external = os.environ.get("KUBECONFIG")
-    if external:
-        yield ClusterHandle(Path(external), embedded=False, started=False)
+    where = session_target(pytestconfig)
+    if where.external:
+        assert where.kubeconfig is not None
+        yield ClusterHandle(where.kubeconfig, embedded=False, started=False)
         return
-    if os.environ.get("NETPLUMB_CLUSTER") == "kind":
+    if where.kind == "kind":
         from harness import kind
 
         handle = ClusterHandle(kind.up(), embedded=False, started=True)
@@ -138,12 +183,23 @@ def node_unavailable(handle: ClusterHandle) -> str | None:
     return None
 
 
+def skip_without_node(where: _target.Target, reason: str) -> None:
+    """Skip a test that needs the real node, or fail it where a skip would hide that the
+    embedded cluster's node should have run on this machine and did not."""
+    from harness import node as _node
+
+    if where.kind == "embedded" and _node.why_not() is None:
+        pytest.fail(f"this machine can run the real node, but the session has none: {reason}",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
-def node(cluster: ClusterHandle) -> NodeHandle:
+def node(cluster: ClusterHandle, pytestconfig: pytest.Config) -> NodeHandle:
     """The real node (skips the test, saying why, where there is none)."""
     reason = node_unavailable(cluster)
     if reason:
-        pytest.skip(reason)
+        skip_without_node(session_target(pytestconfig), reason)
     assert cluster.info is not None
     return NodeHandle(cluster, _cluster.layout(cluster.info.cluster_dir))
 
@@ -153,7 +209,7 @@ NAD_CRD = "network-attachment-definitions.k8s.cni.cncf.io"
 
 
 @pytest.fixture(scope="session")
-def platform(cluster: ClusterHandle) -> str:
+def platform(cluster: ClusterHandle, pytestconfig: pytest.Config) -> str:
     """The owner of the cluster-wide objects (``netplumb/platform`` on the embedded cluster)."""
     from netplumb.kube import Kube
     from netplumb.ownership import owner_of
@@ -162,7 +218,8 @@ def platform(cluster: ClusterHandle) -> str:
     if cluster.embedded:
         reason = node_unavailable(cluster)
         if reason:
-            pytest.skip(f"the platform stack installs the node's network: {reason}")
+            skip_without_node(session_target(pytestconfig),
+                              f"the platform stack installs the node's network: {reason}")
         from harness import engine
         from harness.paths import pulumi_backend_dir
 

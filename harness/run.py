@@ -1,7 +1,9 @@
-"""``make run [STACK=dev]``: bootstrap, start the embedded cluster and its node (unless
-KUBECONFIG is set), make the underlay links the stacks' NADs name, ``pulumi up`` the platform
-stack (cluster-wide objects; on the embedded cluster also the node's network: Flannel and
-Multus thick) and then the chosen stack, verify its attachments, print a summary.
+"""``make run [STACK=dev] [TARGET=current-context]``: bootstrap, start the embedded cluster
+and its node (unless the command targets another cluster: :mod:`harness.target`; an exported
+``KUBECONFIG`` alone is ignored, saying so), make the underlay links the stacks' NADs name,
+``pulumi up`` the platform stack (cluster-wide objects; on the embedded cluster also the
+node's network: Flannel and Multus thick) and then the chosen stack, verify its attachments,
+print a summary.
 
 A stack that installs cluster-wide objects itself (``multus:`` or ``install_nad_crd``, like
 ``prod``) is its cluster's platform: the ``platform`` stack is not brought up before it.
@@ -15,7 +17,6 @@ An interrupted earlier ``pulumi up`` (killed half way, say) is cleared first
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from netplumb.kube import Kube
 from netplumb.ops.verify import format_text, verify
 from netplumb.plan import build_plan
 
-from . import engine, podnetwork, tools
+from . import engine, podnetwork, target, tools
 from . import verify as netns_verify
 from .paths import REPO_ROOT, pulumi_backend_dir
 
@@ -46,20 +47,27 @@ def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT,
     stack_name = args[0] if args else "dev"
     backend = backend or pulumi_backend_dir()
     t0 = time.monotonic()
+    try:
+        where = target.resolve()
+    except target.TargetError as exc:
+        print(f"netplumb: {exc}", file=sys.stderr)
+        return 2
+    target.ignore_exported_kubeconfig(where, lambda m: _say(t0, m))
+    if where.external:
+        _say(t0, f"TARGET=current-context: acting on {where.describe()}")
     _say(t0, "toolchain")
     tools.ensure()
     stack_path = work_dir / "stacks" / f"Pulumi.{stack_name}.yaml"
     spec = load_stack_file(stack_path)
     own_platform = spec.multus is not None or spec.install_nad_crd
-    external = os.environ.get("KUBECONFIG")
+    external = where.kubeconfig if where.external else None
     order = [PLATFORM, stack_name] if stack_name != PLATFORM else [PLATFORM]
     if (external or own_platform) and PLATFORM in order and stack_name != PLATFORM:
         order.remove(PLATFORM)  # a real cluster's platform is its owners' business
     kubeconfig: Path
     embedded_node = False
     if external:
-        kubeconfig = Path(external)
-        _say(t0, f"using the cluster of KUBECONFIG={kubeconfig}")
+        kubeconfig = external
     else:
         from . import cluster, node
 

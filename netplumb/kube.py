@@ -73,6 +73,8 @@ class Credentials:
     basic: tuple[str, str] | None = None
     exec_spec: dict[str, Any] | None = None
     context: str = ""
+    cluster_name: str = ""
+    """The kubeconfig's name of the context's cluster."""
     source: str = ""
     _exec_cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -216,7 +218,7 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
         basic=((str(user["username"]), str(user.get("password", "")))
                if user.get("username") else None),
         exec_spec=dict(user["exec"]) if user.get("exec") else None,
-        context=ctx_name, source=docs[0][2])
+        context=ctx_name, cluster_name=str(ctx.get("cluster", "")), source=docs[0][2])
     return creds
 
 

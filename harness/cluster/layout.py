@@ -18,6 +18,9 @@ from pathlib import Path
 
 from harness import paths
 
+CLUSTER_NAME = "netplumb-embedded"
+"""The embedded cluster's name in its kubeconfigs (cluster and context): what stacks bound to
+it name in ``netplumb:cluster``."""
 NODE_NAME = "netplumb-node-0"
 LOOPBACK = "127.0.0.1"
 NODE_LINK = "np-node0"

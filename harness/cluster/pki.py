@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .layout import LOOPBACK, NODE_IP, NODE_NAME, Layout, kubernetes_service_ip
+from .layout import CLUSTER_NAME, LOOPBACK, NODE_IP, NODE_NAME, Layout, kubernetes_service_ip
 
 
 @dataclass(frozen=True)
@@ -140,12 +140,12 @@ def write_kubeconfig(layout: Layout, client: Client, server: str, path: Path) ->
     cfg = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "netplumb", "cluster": {
+        "clusters": [{"name": CLUSTER_NAME, "cluster": {
             "server": server, "certificate-authority-data": _b64(layout.cert("ca"))}}],
         "users": [{"name": stem, "user": {
             "client-certificate-data": _b64(layout.cert(stem)),
             "client-key-data": _b64(layout.key(stem))}}],
-        "contexts": [{"name": "netplumb", "context": {"cluster": "netplumb", "user": stem}}],
-        "current-context": "netplumb",
+        "contexts": [{"name": CLUSTER_NAME, "context": {"cluster": CLUSTER_NAME, "user": stem}}],
+        "current-context": CLUSTER_NAME,
     }
     write_private(path, yaml.safe_dump(cfg, sort_keys=False).encode())

@@ -28,6 +28,9 @@ FILE_KEY = "netplumb:specFile"
 """Stack config key naming a YAML file (relative to the project) that holds the spec:
 for stacks too large for one config value (Pulumi hands all config to the program in one
 environment variable, which Linux caps at 128 KiB)."""
+CLUSTER_KEY = "netplumb:cluster"
+"""Stack config key naming the clusters the stack is for: a kubeconfig context or cluster
+name, or an API server URL (one, or a list). Preview refuses any other cluster."""
 
 
 class StackSpec(InputModel):
@@ -185,6 +188,19 @@ def load_stack_file(path: Path) -> StackSpec:
     return load_stack_document(_read_yaml(path, str(path)), project_dir_of(path))
 
 
+def cluster_binding(value: Any) -> tuple[str, ...]:
+    """The clusters ``netplumb:cluster`` names (empty: the stack is for any cluster)."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if (not isinstance(items, list) or not items
+            or not all(isinstance(x, str) and x.strip() for x in items)):
+        raise PlanError.one(f"config.{CLUSTER_KEY}", value,
+                            "expected a kubeconfig context or cluster name, or an API server "
+                            "URL (https://host:port), or a list of them")
+    return tuple(x.strip() for x in items)
+
+
 def load_stack_document(doc: Any, project_dir: Path | None = None) -> StackSpec:
     """Validate the spec of a decoded stack file, whatever shape it has: a document that is
     not ``config: {netplumb:spec: {...}}`` (or ``netplumb:specFile``) is a
@@ -200,6 +216,7 @@ def load_stack_document(doc: Any, project_dir: Path | None = None) -> StackSpec:
     if CONFIG_KEY not in config and FILE_KEY not in config:
         raise PlanError.one(f"config.{CONFIG_KEY}", None, _missing(
             [CONFIG_KEY, FILE_KEY], config, f"the stack spec (or a file named by {FILE_KEY})"))
+    cluster_binding(config.get(CLUSTER_KEY))
     spec, _ = spec_from_config(config.get(CONFIG_KEY), config.get(FILE_KEY),
                                project_dir or Path.cwd())
     return spec

@@ -8,6 +8,7 @@ so a program needs one import::
 from .. import args, models
 from ..args import *  # noqa: F403  (every input model)
 from ..models import *  # noqa: F403  (the models args are made of)
+from .cluster import require_cluster
 from .flannel import Flannel
 from .guardrails import NetworkGuardrails
 from .monitoring import MonitoringStack
@@ -50,6 +51,7 @@ __all__ = [
     "SriovPool",
     "VlanNetwork",
     "Whereabouts",
+    "require_cluster",
 ]
 __all__ += models.__all__
 __all__ += args.__all__

@@ -15,7 +15,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks, settings
 
-from ..kube import Kube, KubeConfigError, KubeError
+from ..args.stack import CLUSTER_KEY, cluster_binding
+from ..errors import PlanError
+from ..kube import Credentials, Kube, KubeConfigError, KubeError, load_credentials
 from ..ownership import ObjectRef, Reader
 
 _override: list[Reader | None] = []
@@ -107,3 +109,47 @@ def _kube_once() -> Kube | None:
     if not _kube:
         _kube.append(program_kube())
     return _kube[0]
+
+
+def _same_server(a: str, b: str) -> bool:
+    def norm(url: str) -> str:
+        url = url.strip().rstrip("/").lower()
+        return url if url.count(":") >= 2 or not url.startswith("https://") else f"{url}:443"
+    return norm(a) == norm(b)
+
+
+def check_binding(bound: Any, creds: Credentials | None) -> None:
+    """Refuse a cluster the stack is not for. ``bound``: the ``netplumb:cluster`` config value;
+    ``creds``: the program's cluster (``None``: no kubeconfig resolves)."""
+    names = cluster_binding(bound)
+    if not names:
+        return
+    want = ", ".join(repr(n) for n in names)
+    if creds is None:
+        raise PlanError.one(f"config.{CLUSTER_KEY}", bound,
+                            f"this stack is for {want}, but no cluster is configured "
+                            "(kubernetes:kubeconfig, KUBECONFIG or ~/.kube/config)")
+    for name in names:
+        if name in (creds.context, creds.cluster_name) or _same_server(name, creds.server):
+            return
+    raise PlanError.one(
+        f"config.{CLUSTER_KEY}", bound,
+        f"this stack is for {want}, but the program's cluster is context {creds.context!r} "
+        f"(cluster {creds.cluster_name!r}, server {creds.server}, kubeconfig {creds.source}); "
+        "refusing to deploy there. Point kubernetes:kubeconfig/kubernetes:context (or "
+        f"KUBECONFIG) at the stack's cluster, or add this one to {CLUSTER_KEY}")
+
+
+def require_cluster(bound: Any) -> None:
+    """:func:`check_binding` against the cluster this Pulumi program deploys to, resolved as
+    the default kubernetes provider does. Nothing is checked under Pulumi mocks beyond the
+    value's shape; the kubeconfig is only read, the cluster is not contacted."""
+    if isinstance(settings.SETTINGS.monitor, mocks.MockMonitor):
+        cluster_binding(bound)
+        return
+    cfg = pulumi.Config("kubernetes")
+    try:
+        creds: Credentials | None = load_credentials(cfg.get("kubeconfig"), cfg.get("context"))
+    except KubeConfigError:
+        creds = None
+    check_binding(bound, creds)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import subprocess
 import time
 import tomllib
@@ -26,7 +25,7 @@ from harness import tools, underlay
 from harness.cluster import Api, ApiError, pod_ready, wait_for
 from harness.node.images import TOOLBOX_IMAGE
 from harness.paths import REPO_ROOT
-from harness.pytest_fixtures import ClusterHandle, NetworkHandle, NodeHandle
+from harness.pytest_fixtures import ClusterHandle, NetworkHandle, NodeHandle, session_target
 from tests.e2e.nadspace import pod_body
 
 pytestmark = pytest.mark.e2e
@@ -287,10 +286,11 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def test_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
+def test_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path,
+                                                  pytestconfig: pytest.Config) -> None:
     """A private control plane: up, up again (reused), crash-like loss of pidfiles, down."""
     cdir = tmp_path / "cluster"
-    if os.environ.get("KUBECONFIG"):
+    if session_target(pytestconfig).external:
         pytest.skip("external cluster: not starting an embedded one")
     try:
         t = time.monotonic()

@@ -26,6 +26,7 @@ from netplumb.args.nad import MacvlanNetworkArgs
 from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan
 from netplumb.render.manifests import MANAGED_BY
+from tests.e2e.decoy import decoy_cluster, kubeconfig_for
 from tests.e2e.nadspace import nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +37,10 @@ def _dev_pods_deployed(network: NetworkHandle) -> bool:
     return api.get_or_none("/api/v1/namespaces/default/pods/multus-pod-1") is not None
 
 
-def test_every_dev_attachment_verifies(pod_network: NetworkHandle, tmp_path: Path) -> None:
+def test_every_dev_attachment_verifies(pod_network: NetworkHandle, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a KUBECONFIG exported at another cluster (a listener standing in for it), ``make
+    run`` says it ignores it, never connects to it, and deploys to the embedded cluster."""
     cluster = pod_network.node.cluster
     plan = build_plan(load_stack_file(REPO_ROOT / "stacks/Pulumi.dev.yaml"))
     expected = sum(len(p.networks) for _, p in plan.pods)
@@ -46,10 +50,15 @@ def test_every_dev_attachment_verifies(pod_network: NetworkHandle, tmp_path: Pat
     try:
         if deployed_here:
             out = io.StringIO()
-            with contextlib.redirect_stdout(out):
+            with decoy_cluster() as (server, seen), contextlib.redirect_stdout(out):
+                decoy = kubeconfig_for(server, tmp_path / "prod.kubeconfig")
+                monkeypatch.delenv("NETPLUMB_TARGET", raising=False)
+                monkeypatch.setenv("KUBECONFIG", str(decoy))
                 code = run.main(["dev"], work_dir=project, backend=backend,
                                 cluster_dir=pod_network.node.layout.root)
             text = out.getvalue()
+            assert seen == [], "make run connected to the exported KUBECONFIG's cluster"
+            assert f"ignoring the exported KUBECONFIG={decoy}" in text.splitlines()[0]
             print(text[-4000:])
             assert f"netplumb: verified {expected}/{expected} attachments" in text, text[-3000:]
             assert len(re.findall(r"^\s+ok\s", text, flags=re.M)) == expected
