@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from harness import underlay
+from harness.nodens import Netns
 
 _PING = r"""
 import os, select, socket, struct, sys, time
@@ -34,12 +35,12 @@ print(got)
 """
 
 
-def ping(netns: str, dst: str, count: int = 3, timeout: float = 1.0) -> int:
+def ping(netns: Netns, dst: str, count: int = 3, timeout: float = 1.0) -> int:
     """ICMP echo from ``netns`` to ``dst`` (IPv4, raw socket; no iputils needed).
     Returns the number of replies."""
     proc = subprocess.run(
-        [underlay.ip_binary(), "netns", "exec", netns, sys.executable, "-c", _PING,
-         dst, str(count), str(timeout)],
+        underlay.exec_argv(netns, [sys.executable, "-c", _PING, dst, str(count),
+                                   str(timeout)]),
         capture_output=True, text=True, timeout=count * timeout + 15, check=False,
     )
     if proc.returncode != 0:

@@ -1,8 +1,9 @@
-"""The node's pod network as a stack installs it: Flannel (default network) and Multus thick.
+"""The nodes' pod network as a stack installs it: Flannel (default network) and Multus thick.
 
 Helpers for ``make run``, the tests and the benchmarks: the underlay links a stack's NADs
-name (made on the host before ``pulumi up``), and whether the installed network is up: both
-DaemonSets ready, the Node Ready, Multus' generated config on the node delegating to Flannel.
+name (made on every node before ``pulumi up``), and whether the installed network is up:
+both DaemonSets ready on every node, every Node Ready, Multus' generated config on each node
+delegating to Flannel.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from harness import underlay
 from harness.cluster.api import Api, node_ready
-from harness.cluster.layout import NODE_NAME
+from harness.nodens import NodeNs, NsError
 from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan, render_plan
 
@@ -53,6 +54,7 @@ class NetworkState:
 
     problems: list[str] = field(default_factory=list)
     multus_conf: dict[str, Any] | None = None
+    """Multus' config on the first node (every node's was read)."""
 
     @property
     def ready(self) -> bool:
@@ -65,13 +67,22 @@ def network_state(api: Api) -> NetworkState:
         ok, what = _ds_ready(api, ns, name)
         if not ok:
             state.problems.append(what)
-    node = api.get_or_none(f"/api/v1/nodes/{NODE_NAME}")
-    if node is None or not node_ready(node):
-        state.problems.append(f"node {NODE_NAME} not Ready")
-    try:
-        state.multus_conf = json.loads(MULTUS_CONF.read_text())
-    except (OSError, ValueError):
-        state.problems.append(f"{MULTUS_CONF} missing (Multus has not written its config)")
+    found = api.get("/api/v1/nodes").get("items") or []
+    if not found:
+        state.problems.append("no node registered")
+    for node in found:
+        name = str(node["metadata"]["name"])
+        if not node_ready(node):
+            state.problems.append(f"node {name} not Ready")
+        try:
+            text = NodeNs(name).run(["cat", str(MULTUS_CONF)]).stdout
+            conf = json.loads(text)
+        except (NsError, OSError, ValueError):
+            state.problems.append(f"{name}: {MULTUS_CONF} missing (Multus has not written its "
+                                  "config)")
+            continue
+        if state.multus_conf is None:
+            state.multus_conf = conf
     return state
 
 

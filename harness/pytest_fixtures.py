@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,11 @@ from typing import Any
 import pytest
 
 from harness import cluster as _cluster
+from harness import node as _node
 from harness import target as _target
+from harness import underlay
 from harness.cluster.api import Api
+from harness.nodens import PodNetns
 
 _TARGET = pytest.StashKey[_target.Target]()
 
@@ -113,11 +116,42 @@ class ClusterHandle:
 
 @dataclass
 class NodeHandle:
-    """The real node of the session's embedded cluster."""
+    """The real nodes of the session's embedded cluster (each in its own namespaces)."""
 
     cluster: ClusterHandle
     layout: _cluster.Layout
-    name: str = _cluster.NODE_NAME
+
+    @property
+    def nodes(self) -> list[_node.Node]:
+        return _node.running(self.layout)
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    def by_name(self, name: str) -> _node.Node:
+        return _node.by_name(self.layout, name)
+
+    def of_pod(self, namespace: str, name: str) -> _node.Node:
+        """The node a pod is bound to (``spec.nodeName``)."""
+        pod = self.cluster.api().get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+        bound = (pod.get("spec") or {}).get("nodeName")
+        if not bound:
+            raise AssertionError(f"pod {namespace}/{name} is not bound to a node")
+        return self.by_name(str(bound))
+
+    def pod_netns(self, namespace: str, name: str, uid: str | None = None) -> PodNetns:
+        """A running pod's network namespace, on whichever node runs it."""
+        from harness.node import cri
+
+        return cri.pod_netns(self.of_pod(namespace, name).ns, namespace, name, uid)
+
+    def ensure_underlay(self, links: Iterable[underlay.Link | str]) -> list[str]:
+        """Underlay links on every node, joined across them (:mod:`harness.segments`)."""
+        return _node.ensure_underlay(self.layout, links)
+
+    def remove_underlay(self, names: Iterable[str]) -> list[str]:
+        return _node.remove_underlay(self.layout, names)
 
 
 @dataclass

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness.nodens import Netns, NodeNs, PodNetns
+
 log = logging.getLogger("netplumb.underlay")
 
 PREFIX = "np-"
@@ -80,22 +82,44 @@ def ip_binary() -> str:
     return found
 
 
-def ip(*args: str, netns: str | None = None, check: bool = True, timeout: float = 30.0) -> str:
-    """Run ``ip [-n netns] args...`` and return stdout; :class:`IpError` on failure."""
-    argv = [ip_binary(), *(("-n", netns) if netns else ()), *args]
+Where = Netns | NodeNs
+"""Where ``ip`` runs: a named namespace of the host (``None``: the host's own), a pod's
+namespace on a node, or a node's own network namespace."""
+
+
+def ip(*args: str, netns: Where | None = None, check: bool = True,
+       timeout: float = 30.0) -> str:
+    """Run ``ip [-n netns] args...`` and return stdout; :class:`IpError` on failure. A pod's
+    namespace (:class:`~harness.nodens.PodNetns`) is entered inside its node."""
+    if isinstance(netns, NodeNs):
+        argv = [*netns.prefix(mount=False), ip_binary(), *args]
+    elif isinstance(netns, PodNetns):
+        argv = [*netns.node.prefix(net=False), ip_binary(), "-n", netns.name, *args]
+    else:
+        argv = [ip_binary(), *(("-n", netns) if netns else ()), *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise IpError(argv, proc.returncode, proc.stderr)
     return proc.stdout
 
 
-def ip_json(*args: str, netns: str | None = None) -> list[dict[str, Any]]:
+def ip_json(*args: str, netns: Where | None = None) -> list[dict[str, Any]]:
     """``ip -j ...`` decoded (an empty list when ``ip`` prints nothing)."""
     out = ip("-j", *args, netns=netns)
     if not out.strip():
         return []
     data = json.loads(out)
     return list(data) if isinstance(data, list) else [data]
+
+
+_ip = ip
+
+
+def exec_argv(netns: Netns, argv: list[str]) -> list[str]:
+    """``argv`` run inside ``netns``."""
+    if isinstance(netns, PodNetns):
+        return netns.exec_argv(argv)
+    return [ip_binary(), "netns", "exec", netns, *argv]
 
 
 def netns_names() -> list[str]:
@@ -168,9 +192,9 @@ def links_for_nad(config: Mapping[str, Any] | str) -> list[Link]:
 # --------------------------------------------------------------------------- host state
 
 
-def host_links() -> dict[str, dict[str, Any]]:
-    """Links in the host namespace by name (``ip -d -j link show``)."""
-    return {str(li["ifname"]): li for li in ip_json("-d", "link", "show")}
+def host_links(netns: NodeNs | None = None) -> dict[str, dict[str, Any]]:
+    """Links in the host namespace (or a node's) by name (``ip -d -j link show``)."""
+    return {str(li["ifname"]): li for li in ip_json("-d", "link", "show", netns=netns)}
 
 
 def _kind_of(info: Mapping[str, Any]) -> str:
@@ -184,9 +208,14 @@ def _check_name(name: str) -> None:
         raise UnderlayError(f"invalid link name {name!r}")
 
 
-def _ensure_one(link: Link, links: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Create/fix one link; True if something was created."""
+def _ensure_one(link: Link, links: Mapping[str, Mapping[str, Any]],
+                netns: NodeNs | None = None) -> bool:
+    """Create/fix one link (in the host namespace, or a node's); True if it was created."""
     _check_name(link.name)
+
+    def ip(*args: str, check: bool = True) -> str:
+        return _ip(*args, netns=netns, check=check)
+
     created = False
     mtu = [] if link.mtu is None else ["mtu", str(link.mtu)]
     if link.kind == "bridge":
@@ -233,8 +262,9 @@ def _ensure_one(link: Link, links: Mapping[str, Mapping[str, Any]]) -> bool:
     return created
 
 
-def ensure_underlay(links: Iterable[Link | str]) -> list[str]:
-    """Make sure every link exists in the host namespace and is up; return the names created.
+def ensure_underlay(links: Iterable[Link | str], netns: NodeNs | None = None) -> list[str]:
+    """Make sure every link exists in the host namespace (or the node ``netns``'s) and is up;
+    return the names created.
 
     A plain string means a veth pair (a macvlan/ipvlan master); pass :class:`Link` objects
     from :func:`links_for_nad` for bridges, MTUs and host-device links. Idempotent and
@@ -255,39 +285,40 @@ def ensure_underlay(links: Iterable[Link | str]) -> list[str]:
     if not wanted:
         return created
     with _lock:
-        current = host_links()
+        current = host_links(netns)
         for link in wanted.values():
             for attempt in (1, 2):
                 try:
-                    if _ensure_one(link, current):
+                    if _ensure_one(link, current, netns):
                         created.append(link.name)
                         log.info("underlay: created %s %s", link.kind, link.name)
                     break
                 except IpError as e:
                     # another process (a test, a second agent) created it meanwhile: look again
                     if attempt == 1 and "file exists" in e.stderr.lower():
-                        current = host_links()
+                        current = host_links(netns)
                         continue
                     raise UnderlayError(f"underlay link {link.name}: {e}") from e
     return created
 
 
-def remove_underlay(names: Iterable[str]) -> list[str]:
-    """Delete these ``np-`` links (and their veth peers); return what was removed."""
+def remove_underlay(names: Iterable[str], netns: NodeNs | None = None) -> list[str]:
+    """Delete these ``np-`` links (and their veth peers) from the host namespace (or the node
+    ``netns``'s); return what was removed."""
     removed: list[str] = []
     with _lock:
-        current = host_links()
+        current = host_links(netns)
         for name in names:
             _check_name(name)
             for n in (name, peer_name(name)):
                 if n in current:
                     try:
-                        ip("link", "del", n)
+                        ip("link", "del", n, netns=netns)
                         removed.append(n)
                     except IpError as e:
                         if not e.not_found:  # deleting one veth end removes the other
                             raise
-                    current = host_links()
+                    current = host_links(netns)
     return removed
 
 

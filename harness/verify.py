@@ -23,6 +23,7 @@ from netplumb.render.manifests import MANAGED_BY
 from . import icmp, underlay
 from .cluster.api import Api
 from .node import cri
+from .nodens import NodeNs, PodNetns
 
 MANAGED = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
@@ -30,7 +31,8 @@ MANAGED = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 @dataclass
 class Attachment:
     pod: str
-    netns: str
+    netns: PodNetns | None
+    """The pod's network namespace on its node (None: not found)."""
     network: str
     interface: str
     ips: list[str]
@@ -45,7 +47,7 @@ class Attachment:
         return not self.problems
 
 
-def link_state(netns: str, ifname: str) -> tuple[str, set[str]]:
+def link_state(netns: PodNetns | str, ifname: str) -> tuple[str, set[str]]:
     """(MAC, {address/prefix, …}) of ``ifname`` in ``netns``."""
     [link] = underlay.ip_json("addr", "show", "dev", ifname, netns=netns)
     addrs = {f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
@@ -53,7 +55,7 @@ def link_state(netns: str, ifname: str) -> tuple[str, set[str]]:
     return str(link.get("address", "")), addrs
 
 
-def ping(netns: str, target: str, count: int = 2) -> bool:
+def ping(netns: PodNetns | str, target: str, count: int = 2) -> bool:
     """Echo replies from ``target`` (IPv4; the route to its subnet picks the interface)."""
     try:
         return icmp.ping(netns, target.split("/")[0], count=count, timeout=2.0) > 0
@@ -74,9 +76,10 @@ def attachments(kubeconfig: Path, namespace: str | None = None) -> list[Attachme
             continue
         key = f"{meta['namespace']}/{meta['name']}"
         try:
-            ns = cri.pod_netns(meta["namespace"], meta["name"], meta["uid"])
-        except cri.CriError as exc:
-            a = Attachment(key, "?", "?", "?", [], "")
+            node = NodeNs(str((pod.get("spec") or {}).get("nodeName") or "?"))
+            ns = cri.pod_netns(node, meta["namespace"], meta["name"], meta["uid"])
+        except (cri.CriError, OSError) as exc:
+            a = Attachment(key, None, "?", "?", [], "")
             a.problems.append(f"no network namespace: {exc}")
             found.append(a)
             continue
@@ -128,7 +131,7 @@ def _requested(annotation: str) -> dict[str, dict[str, Any]]:
             for i, sel in enumerate(selections, start=1) if isinstance(sel, dict)}
 
 
-def _default_route_problem(netns: str, interface: str, gateway: str) -> str | None:
+def _default_route_problem(netns: PodNetns, interface: str, gateway: str) -> str | None:
     """None when the pod's default route of ``gateway``'s family goes via ``gateway`` on
     ``interface``; else what is there instead."""
     family = "-6" if ipaddress.ip_address(gateway).version == 6 else "-4"
@@ -160,7 +163,7 @@ def check_reachability(found: list[Attachment]) -> None:
         if not targets:
             continue  # alone on its network and subnet: nothing to reach
         pod, target = targets[0]
-        if ping(a.netns, target):
+        if a.netns is not None and ping(a.netns, target):
             a.reached = f"{pod} {target}"
         else:
             a.problems.append(f"cannot reach {pod} at {target} over {a.interface}")

@@ -7,7 +7,16 @@ Modules: :mod:`.layout` (files and addresses), :mod:`.pki` (certificates, kubeco
 """
 
 from .api import Api, ApiError, node_ready, pod_ready, wait_for
-from .layout import NODE_IP, NODE_LINK, NODE_NAME, POD_CIDR, SERVICE_CIDR, Layout, layout
+from .layout import (
+    APISERVER_IP,
+    NODE_LINK,
+    POD_CIDR,
+    SERVICE_CIDR,
+    Layout,
+    NodeSpec,
+    layout,
+    node_specs,
+)
 from .lifecycle import (
     ClusterInfo,
     ComponentStatus,
@@ -22,8 +31,30 @@ from .lifecycle import (
 from .processes import ClusterError, listening_sockets, process_cmdline
 
 __all__ = [
-    "NODE_IP", "NODE_LINK", "NODE_NAME", "POD_CIDR", "SERVICE_CIDR", "Api", "ApiError",
-    "ClusterError", "ClusterInfo", "ComponentStatus", "Layout", "Progress", "component_pids",
-    "down", "find_binary", "layout", "listening_sockets", "missing_binaries", "node_ready",
-    "pod_ready", "process_cmdline", "status", "up", "wait_for",
+    "APISERVER_IP",
+    "NODE_LINK",
+    "POD_CIDR",
+    "SERVICE_CIDR",
+    "Api",
+    "ApiError",
+    "ClusterError",
+    "ClusterInfo",
+    "ComponentStatus",
+    "Layout",
+    "NodeSpec",
+    "Progress",
+    "component_pids",
+    "down",
+    "find_binary",
+    "layout",
+    "listening_sockets",
+    "missing_binaries",
+    "node_count",
+    "node_ready",
+    "node_specs",
+    "pod_ready",
+    "process_cmdline",
+    "status",
+    "up",
+    "wait_for",
 ]

@@ -2,17 +2,20 @@
 
 Every address comes from the documentation and benchmark ranges (RFC 5737, RFC 2544):
 
-* the node's underlay link :data:`NODE_LINK` (a veth pair the harness makes) carries
-  :data:`NODE_IP` in :data:`NODE_SUBNET`; the apiserver binds and advertises there (pods reach
-  it through the ``kubernetes`` Service, and Endpoints may not hold loopback addresses), the
-  kubelet serves there, Flannel runs with ``--iface`` on it;
+* the host bridge :data:`CLUSTER_BRIDGE` joins the nodes: it carries the apiserver's address
+  :data:`APISERVER_IP` in :data:`NODE_SUBNET`, and each node reaches it through its link
+  :data:`NODE_LINK` (a veth pair: one end on the bridge, the other inside the node's network
+  namespace with the node's address, :attr:`NodeSpec.ip`). The kubelet serves there, Flannel
+  runs with ``--iface`` on it and its VXLAN carries pods between the nodes over it;
 * Services get addresses from :data:`SERVICE_CIDR`, pods from :data:`POD_CIDR` (Flannel's
-  network; the controller-manager gives the node a /24 of it).
+  network; the controller-manager gives each node a /24 of it).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +24,60 @@ from harness import paths
 CLUSTER_NAME = "netplumb-embedded"
 """The embedded cluster's name in its kubeconfigs (cluster and context): what stacks bound to
 it name in ``netplumb:cluster``."""
-NODE_NAME = "netplumb-node-0"
 LOOPBACK = "127.0.0.1"
+CLUSTER_BRIDGE = "np-cluster"
+"""The host bridge joining the nodes (the cluster network's switch)."""
 NODE_LINK = "np-node0"
-"""The node's underlay (Flannel's ``--iface``): one end of a veth pair made by the harness."""
+"""Each node's link to :data:`CLUSTER_BRIDGE`, as named inside the node (Flannel's ``--iface``)."""
 NODE_SUBNET = "198.19.255.0/24"
-NODE_IP = "198.19.255.10"
+APISERVER_IP = "198.19.255.1"
+"""The apiserver's address, on :data:`CLUSTER_BRIDGE` (the host's side of the cluster network)."""
 SERVICE_CIDR = "198.19.0.0/24"
 POD_CIDR = "198.18.0.0/16"
 NODE_CIDR_MASK = 24
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+DEFAULT_NODES = 2
+"""Nodes ``cluster up`` starts unless told otherwise (``--nodes``, ``NETPLUMB_NODES``)."""
+MAX_NODES = 9
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the embedded cluster (``index`` from 1)."""
+
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"worker-{self.index}"
+
+    @property
+    def ip(self) -> str:
+        return str(ipaddress.ip_address(APISERVER_IP) + 9 + self.index)
+
+    @property
+    def host_link(self) -> str:
+        """The host end of the node's :data:`NODE_LINK` (on :data:`CLUSTER_BRIDGE`)."""
+        return f"np-c-{self.name}"
+
+
+def node_specs(count: int) -> list[NodeSpec]:
+    if not 1 <= count <= MAX_NODES:
+        raise ValueError(f"nodes: expected 1 to {MAX_NODES}, got {count}")
+    return [NodeSpec(i) for i in range(1, count + 1)]
+
+
+def requested_nodes() -> int:
+    """``NETPLUMB_NODES`` (default :data:`DEFAULT_NODES`)."""
+    raw = os.environ.get("NETPLUMB_NODES", "").strip()
+    if not raw:
+        return DEFAULT_NODES
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ValueError(f"NETPLUMB_NODES={raw!r}: expected a number of nodes") from None
+    node_specs(count)
+    return count
 
 
 def kubernetes_service_ip() -> str:
@@ -46,11 +93,13 @@ class Layout:
         etcd/                 etcd data
         logs/<component>.log  one log per process
         run/<component>.pid   one pidfile per process
-        *.kubeconfig          admin, controller-manager, scheduler, kubelet, kube-proxy
-        cluster.json          ports, binaries, whether the node runs
-        node/                 containerd root and config, kubelet and kube-proxy config
-        host/                 what the host looked like before the node started (restored
-                              by ``down``) and the underlay links the harness made
+        *.kubeconfig          admin, controller-manager, scheduler, kube-proxy, and a
+                              kubelet-<node>.kubeconfig per node
+        cluster.json          ports, binaries, the nodes
+        nodes/<name>/conf/    the node's containerd, kubelet and kube-proxy configs
+        nodes/<name>/fs/      the node's own directories (``/run``, ``/var/lib/kubelet``, …)
+        host/                 what the host looked like before the nodes started (restored
+                              by ``down``) and the links the harness made on it
     """
 
     root: Path
@@ -83,9 +132,15 @@ class Layout:
     def lock_file(self) -> Path:
         return self.root.parent / f".{self.root.name}.lock"
 
-    @property
-    def node(self) -> Path:
-        return self.root / "node"
+    def node_dir(self, name: str) -> Path:
+        return self.root / "nodes" / name
+
+    def node_count(self) -> int:
+        """How many nodes the cluster's state file records (0: none, or no cluster)."""
+        try:
+            return int(json.loads(self.state_file.read_text())["nodes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
 
     @property
     def host(self) -> Path:

@@ -1,5 +1,6 @@
-"""``up``, ``down`` and ``status`` of the embedded cluster: the control plane and, where it can
-run (root, Linux), the real node.
+"""``up``, ``down`` and ``status`` of the embedded cluster: the control plane and, where they
+can run (root, Linux), its real nodes (:data:`~.layout.DEFAULT_NODES` unless told otherwise),
+each in namespaces of its own.
 
 ``up()`` is idempotent (a healthy running cluster is reused). ``down()`` stops every process
 it started -- also those of a crashed earlier run, recognised by their ``/proc`` command line
@@ -25,7 +26,7 @@ from harness import tools
 from . import controlplane, pki, processes
 from .api import Api, ApiError
 from .controlplane import Ports
-from .layout import LOOPBACK, NODE_IP, NODE_NAME, Layout, layout
+from .layout import APISERVER_IP, LOOPBACK, Layout, layout, node_specs, requested_nodes
 from .processes import ClusterError
 
 Progress = Callable[[str], None]
@@ -52,7 +53,9 @@ class ClusterInfo:
     ready: bool
     """Every process runs and answers its health check."""
     node: bool = False
-    """The real node runs (containerd, kubelet, kube-proxy)."""
+    """The real nodes run (containerd, kubelet, kube-proxy on each)."""
+    nodes: list[str] = field(default_factory=list)
+    """The nodes' names (empty: the control plane alone)."""
     reused: bool = False
     elapsed: float = 0.0
     components: list[ComponentStatus] = field(default_factory=list)
@@ -114,29 +117,24 @@ def _load_state(lay: Layout) -> dict[str, Any] | None:
     try:
         Ports(**data["ports"])
         str(data["server"])
-    except (TypeError, KeyError):
+        node_specs(int(data["nodes"])) if data["nodes"] else None
+    except (TypeError, KeyError, ValueError):
         return None
     return data
 
 
-def _components(with_node: bool) -> tuple[str, ...]:
+def _status(lay: Layout) -> ClusterInfo:
     from harness import node
 
-    return controlplane.COMPONENTS + (node.COMPONENTS if with_node else ())
-
-
-def _status(lay: Layout) -> ClusterInfo:
     state = _load_state(lay)
     ports = Ports(**state["ports"]) if state else None
-    with_node = bool(state and state.get("node"))
+    members = node.nodes(lay, int(state["nodes"])) if state else []
     api = Api(lay.admin_kubeconfig, timeout=10.0) if lay.admin_kubeconfig.exists() else None
     node_health: dict[str, bool] = {}
-    if with_node and ports is not None:
-        from harness import node
-
-        node_health = node.healthy(lay, ports)
+    if members and ports is not None:
+        node_health = node.healthy(lay, members, ports)
     components: list[ComponentStatus] = []
-    for comp in _components(with_node):
+    for comp in (*controlplane.COMPONENTS, *(c for n in members for c in n.components)):
         pid = processes.running_pid(lay, comp)
         healthy = False
         if pid is not None and ports is not None:
@@ -159,7 +157,8 @@ def _status(lay: Layout) -> ClusterInfo:
     return ClusterInfo(
         cluster_dir=lay.root, kubeconfig=lay.admin_kubeconfig,
         server=str(state["server"]) if state else None, ports=ports, ready=ready,
-        node=with_node, components=components, version=version)
+        node=bool(members), nodes=[n.name for n in members], components=components,
+        version=version)
 
 
 def status(cluster_dir: Path | None = None) -> ClusterInfo:
@@ -171,16 +170,18 @@ def status(cluster_dir: Path | None = None) -> ClusterInfo:
 
 
 def up(cluster_dir: Path | None = None, progress: Progress | None = None,
-       timeout: float = 120.0, node: bool | None = None) -> ClusterInfo:
+       timeout: float = 120.0, node: bool | None = None,
+       nodes: int | None = None) -> ClusterInfo:
     """Start the embedded cluster, or reuse the healthy one already running there.
 
-    ``node``: run the real node (default: wherever it can run, see
-    :func:`harness.node.why_not`). ``True`` where it cannot is an error. A running cluster is
-    reused as it is unless ``node`` is given and differs.
+    ``node``: run the real nodes (default: wherever they can run, see
+    :func:`harness.node.why_not`). ``True`` where they cannot is an error. ``nodes``: how many
+    (default ``NETPLUMB_NODES``, else :data:`~.layout.DEFAULT_NODES`). A running cluster is
+    reused as it is unless ``node`` or ``nodes`` is given and differs.
 
     Returns once the control plane is healthy, the ``default`` ServiceAccount exists and, with
-    the node, containerd, the kubelet and kube-proxy run and the Node is registered with a pod
-    CIDR (it turns Ready once a stack installs the pod network).
+    the nodes, each node's containerd, kubelet and kube-proxy run and every Node is
+    registered with a pod CIDR (they turn Ready once a stack installs the pod network).
     """
     from harness import node as node_mod
 
@@ -191,9 +192,12 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
     if node and reason:
         raise ClusterError(f"the node cannot run here: {reason}")
     with_node = reason is None if node is None else node
+    count = (nodes if nodes is not None else requested_nodes()) if with_node else 0
+    node_specs(count) if count else None
     with _locked(lay):
         current = _status(lay)
-        if current.ready and (node is None or current.node == node):
+        if current.ready and (node is None or current.node == node) and (
+                nodes is None or len(current.nodes) == nodes):
             current.reused = True
             current.elapsed = time.monotonic() - t0
             say(f"reusing the running cluster at {current.server}")
@@ -210,24 +214,25 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
 
         t = time.monotonic()
         lay.root.mkdir(parents=True, exist_ok=True)
-        apiserver_ip = NODE_IP if with_node else LOOPBACK
-        pki.generate(lay)
+        apiserver_ip = APISERVER_IP if with_node else LOOPBACK
+        members = node_mod.nodes(lay, count)
+        pki.generate(lay, [n.spec for n in members])
         ports = Ports.allocate()
         server = f"https://{apiserver_ip}:{ports.apiserver}"
-        for client in pki.KUBECONFIG_CLIENTS:
+        for client in (*pki.KUBECONFIG_CLIENTS, *(pki.kubelet_client(n.spec) for n in members)):
             path = lay.admin_kubeconfig if client is pki.ADMIN else lay.kubeconfig(client.stem)
             pki.write_kubeconfig(lay, client, server, path)
-        state = {"ports": asdict(ports), "server": server, "node": with_node,
+        state = {"ports": asdict(ports), "server": server, "nodes": count,
                  "binaries": {k: str(v) for k, v in bins.items()}}
         lay.state_file.write_text(json.dumps(state, indent=2) + "\n")
         step("certificates and kubeconfigs written", t)
         argv = controlplane.argv(lay, ports, bins, apiserver_ip)
         api = Api(lay.admin_kubeconfig, timeout=10.0)
         try:
-            if with_node:
+            if members:
                 t = time.monotonic()
-                node_mod.provision(lay, say)
-                step("host prepared for the node", t)
+                node_mod.provision(lay, members, say)
+                step(f"host prepared for {count} node(s)", t)
             t = time.monotonic()
             processes.spawn(lay, "etcd", argv["etcd"])
             processes.wait("etcd /health", lambda: controlplane.etcd_healthy(ports), timeout,
@@ -251,10 +256,11 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
             processes.wait("the default ServiceAccount", lambda: _default_sa(api), timeout,
                            lay, watch)
             step("kube-controller-manager and kube-scheduler healthy", t)
-            if with_node:
+            if members:
                 t = time.monotonic()
-                node_mod.start(lay, ports, api, say, timeout)
-                step(f"node {NODE_NAME}: containerd, kubelet, kube-proxy running", t)
+                node_mod.start(lay, members, ports, api, say, timeout)
+                step(f"nodes {', '.join(n.name for n in members)}: containerd, kubelet, "
+                     "kube-proxy running", t)
         except BaseException:
             # Keep the logs for inspection; stop the processes and put the host back.
             _stop(lay, say)
@@ -279,13 +285,17 @@ def _default_sa(api: Api) -> bool:
 
 def _stop(lay: Layout, say: Progress) -> list[int]:
     """Stop the node (pods first, host restored), then the control plane, newest first."""
+    from harness import nodens
+
     stopped: list[int] = []
-    if (lay.host / "before.json").exists() or any(
+    if (lay.host / "before.json").exists() or nodens.all_node_names() or any(
             processes.program_of(p) in ("containerd", "kubelet", "kube-proxy")
             for p in processes.scan_ours(lay)):
         from harness import node
 
-        pids, left = node.stop(lay, say)
+        state = _load_state(lay)
+        count = int(state["nodes"]) if state else 0
+        pids, left = node.stop(lay, node.nodes(lay, count), say)
         stopped += pids
         for line in left:
             say(f"host not fully restored: {line}")

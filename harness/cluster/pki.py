@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .layout import CLUSTER_NAME, LOOPBACK, NODE_IP, NODE_NAME, Layout, kubernetes_service_ip
+from .layout import APISERVER_IP, CLUSTER_NAME, LOOPBACK, Layout, NodeSpec, kubernetes_service_ip
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,26 @@ class Client:
 ADMIN = Client("admin", "netplumb-admin", ("system:masters",))
 CONTROLLER_MANAGER = Client("controller-manager", "system:kube-controller-manager")
 SCHEDULER = Client("scheduler", "system:kube-scheduler")
-KUBELET = Client("kubelet", f"system:node:{NODE_NAME}", ("system:nodes",))
-"""The node's identity (the Node authorizer grants what a kubelet needs for its own pods)."""
+
+
+def kubelet_client(node: NodeSpec) -> Client:
+    """A node's identity (the Node authorizer grants what a kubelet needs for its own pods)."""
+    return Client(f"kubelet-{node.name}", f"system:node:{node.name}", ("system:nodes",))
+
+
+def kubelet_serving(node: NodeSpec) -> str:
+    """The stem of a node's kubelet serving certificate."""
+    return f"kubelet-serving-{node.name}"
+
+
 KUBE_PROXY = Client("kube-proxy", "system:kube-proxy")
 """Bound to ``system:node-proxier`` by the apiserver's default RBAC."""
 APISERVER_KUBELET = Client("apiserver-kubelet-client", "kube-apiserver-kubelet-client",
                            ("system:masters",))
 """The apiserver's identity towards the kubelet (logs, exec, port-forward)."""
-CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBELET, KUBE_PROXY, APISERVER_KUBELET)
-KUBECONFIG_CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBELET, KUBE_PROXY)
+CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, APISERVER_KUBELET)
+KUBECONFIG_CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY)
+"""Clients with a kubeconfig of their own (each node's kubelet has one too)."""
 
 APISERVER_DNS_NAMES = (
     "localhost",
@@ -75,9 +86,10 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def generate(layout: Layout) -> None:
-    """The CA, serving certificates (apiserver, kubelet, the loopback components), every
-    client certificate of :data:`CLIENTS`, and the service-account signing key pair."""
+def generate(layout: Layout, nodes: list[NodeSpec]) -> None:
+    """The CA, serving certificates (apiserver, each node's kubelet, the loopback
+    components), every client certificate of :data:`CLIENTS` and each node's kubelet, and the
+    service-account signing key pair."""
     layout.pki.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
 
@@ -118,10 +130,11 @@ def generate(layout: Layout) -> None:
 
     server = ExtendedKeyUsageOID.SERVER_AUTH
     leaf("apiserver", _name("kube-apiserver"), server, APISERVER_DNS_NAMES,
-         (LOOPBACK, NODE_IP, kubernetes_service_ip()))
+         (LOOPBACK, APISERVER_IP, kubernetes_service_ip()))
     leaf("loopback-serving", _name("netplumb-loopback"), server, ("localhost",), (LOOPBACK,))
-    leaf("kubelet-serving", _name(NODE_NAME), server, (NODE_NAME,), (NODE_IP, LOOPBACK))
-    for c in CLIENTS:
+    for node in nodes:
+        leaf(kubelet_serving(node), _name(node.name), server, (node.name,), (node.ip, LOOPBACK))
+    for c in (*CLIENTS, *(kubelet_client(n) for n in nodes)):
         leaf(c.stem, _name(c.user, c.groups), ExtendedKeyUsageOID.CLIENT_AUTH)
 
     sa = ec.generate_private_key(ec.SECP256R1())

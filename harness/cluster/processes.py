@@ -25,7 +25,8 @@ from .layout import LOOPBACK, Layout
 
 PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
             "containerd", "kubelet", "kube-proxy")
-"""Programs the cluster runs as its own processes (one each)."""
+"""Programs the cluster runs as its own processes (the node programs once per node: their
+components are named ``<program>@<node>``, and their arguments name ``nodes/<node>/``)."""
 
 
 class ClusterError(RuntimeError):
@@ -168,11 +169,20 @@ def running_pid(layout: Layout, component: str) -> int | None:
     return pid if pid is not None and is_ours(pid, layout) else None
 
 
+def serves(pid: int, component: str) -> bool:
+    """Whether ``pid`` runs ``component`` (``kubelet@worker-1``: the kubelet whose arguments
+    name that node's directory; ``etcd``: any etcd)."""
+    program, _, node = component.partition("@")
+    if program_of(pid) != program:
+        return False
+    return not node or any(f"/nodes/{node}/" in a for a in process_cmdline(pid)[1:])
+
+
 def stop(layout: Layout, components: Iterable[str]) -> list[int]:
     """Stop these components together (SIGTERM to all, then wait): pidfile first, else a
-    /proc scan by program name. Returns the pids stopped."""
+    /proc scan by program (and node). Returns the pids stopped."""
     wanted = set(components)
-    pids = {p for p in scan_ours(layout) if program_of(p) in wanted}
+    pids = {p for p in scan_ours(layout) if any(serves(p, c) for c in wanted)}
     pids |= {pid for comp in wanted if (pid := running_pid(layout, comp)) is not None}
     if pids:
         kill(sorted(pids))

@@ -1,62 +1,145 @@
-"""The embedded cluster's real node: containerd, runc, the kubelet and kube-proxy on this host.
+"""The embedded cluster's real nodes: containerd, runc, the kubelet and kube-proxy, each node
+in namespaces of its own (:mod:`harness.nodens`), kind's model without a container engine.
 
-:func:`provision` prepares the host (records it first: :mod:`.host`), makes the node's
-underlay link and installs the CNI reference plugins the node's OS would ship;
-:func:`start` starts containerd, imports the images (:mod:`.images`), starts the kubelet and
-kube-proxy and waits until the Node is registered with a pod CIDR; :func:`stop` takes every
-pod sandbox down through the CRI, stops the processes and puts the host back as it was.
+:func:`provision` records the host (:mod:`.host`), makes the cluster network's host bridge
+(:data:`~harness.cluster.layout.CLUSTER_BRIDGE`, with the apiserver's address) and then, per
+node, its namespaces, its own directories, its link to the bridge (:data:`NODE_LINK` inside,
+with the node's address), a cgroup parent and the CNI reference plugins the node's OS would
+ship; :func:`start` starts each node's containerd, imports the images (:mod:`.images`),
+starts its kubelet and kube-proxy and waits until every Node is registered with a pod CIDR;
+:func:`stop` takes every pod sandbox down through the CRI, stops the processes, frees the
+namespaces and puts the host back as it was.
 
-The node's pod network is not the harness' business: the Node stays NotReady
-(``NetworkPluginNotReady``) until a stack installs one (the dev stack deploys Flannel and
-Multus thick), exactly as on a kubeadm node.
+The nodes' pod network is not the harness' business: each Node stays NotReady
+(``NetworkPluginNotReady``) until a stack installs one (the platform stack deploys Flannel
+and Multus thick), exactly as on a kubeadm node.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness import tools, underlay
+from harness import nodens, segments, tools, underlay
 from harness.cluster import processes
 from harness.cluster.api import Api
 from harness.cluster.controlplane import Ports
-from harness.cluster.layout import NODE_IP, NODE_LINK, NODE_NAME, NODE_SUBNET, Layout
+from harness.cluster.layout import (
+    APISERVER_IP,
+    CLUSTER_BRIDGE,
+    NODE_LINK,
+    NODE_SUBNET,
+    Layout,
+    NodeSpec,
+    node_specs,
+)
+from harness.nodens import NodeNs
 
 from . import containerd, cri, host, images, kubelet, kubeproxy
 
 COMPONENTS = ("containerd", "kubelet", "kube-proxy")
-"""The node's processes, in start order."""
+"""Each node's processes, in start order."""
 TOOLS = ["containerd", "runc", "kubernetes", "cri-tools", "cni-plugins"]
 SHIM = "containerd-shim-runc-v2"
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SYSTEM_PATH = nodens.SYSTEM_PATH
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 Progress = Callable[[str], None]
 
 
 def why_not() -> str | None:
-    """Why the real node cannot run on this machine (None: it can)."""
+    """Why the real nodes cannot run on this machine (None: they can)."""
     if sys.platform != "linux":
         return "the real node needs Linux"
     if os.geteuid() != 0:
-        return "the real node needs root (containers, network namespaces, mounts)"
-    for prog, package in (("ip", "iproute2"), ("iptables", "iptables"), ("mount", "mount")):
+        return "the real node needs root (containers, namespaces, mounts)"
+    for prog, package in (("ip", "iproute2"), ("iptables", "iptables"), ("mount", "mount"),
+                          ("unshare", "util-linux"), ("nsenter", "util-linux")):
         if shutil.which(prog, path=SYSTEM_PATH) is None:
             return f"`{prog}` is missing (apt-get install {package})"
     version = subprocess.run([shutil.which("iptables", path=SYSTEM_PATH) or "iptables",
                               "--version"], capture_output=True, text=True, check=False).stdout
     if "nf_tables" not in version:
         return (f"the host's iptables is not iptables-nft ({version.strip()}): the Flannel "
-                "image carries iptables-nft, and kube-proxy on the host and flanneld in its "
+                "image carries iptables-nft, and kube-proxy on each node and flanneld in its "
                 "pod must write rules through the same backend")
     if not Path("/sys/fs/cgroup/memory").is_dir() and not Path(
             "/sys/fs/cgroup/cgroup.controllers").exists():
         return "no memory cgroup controller"
     return None
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a cluster directory: its name, address, files and namespaces."""
+
+    spec: NodeSpec
+    layout: Layout
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def ip(self) -> str:
+        return self.spec.ip
+
+    @property
+    def dir(self) -> Path:
+        return self.layout.node_dir(self.name)
+
+    @property
+    def conf(self) -> Path:
+        """The node's configs (containerd, kubelet, kube-proxy), outside its own paths."""
+        return self.dir / "conf"
+
+    @property
+    def ns(self) -> NodeNs:
+        return NodeNs(self.name, self.dir / "fs")
+
+    def component(self, program: str) -> str:
+        """The name of one of the node's processes (pidfile, log): ``kubelet@worker-1``."""
+        return f"{program}@{self.name}"
+
+    @property
+    def components(self) -> list[str]:
+        return [self.component(c) for c in COMPONENTS]
+
+    def path(self, inside: str) -> Path:
+        """The host directory that is ``inside`` within the node (``/var/lib/cni/...``)."""
+        return self.ns.fs(inside)
+
+    def run(self, argv: list[str], *, timeout: float = 60.0, check: bool = True,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the node."""
+        return self.ns.run(argv, timeout=timeout, check=check, input=input)
+
+
+def nodes(layout: Layout, count: int) -> list[Node]:
+    return [Node(spec, layout) for spec in node_specs(count)] if count else []
+
+
+def running(layout: Layout) -> list[Node]:
+    """The nodes of the cluster in ``layout`` (as its state file records them)."""
+    return nodes(layout, layout.node_count())
+
+
+def by_name(layout: Layout, name: str) -> Node:
+    """Node ``name`` of the cluster (also by its number: ``2`` for ``worker-2``)."""
+    for n in running(layout):
+        if name in (n.name, str(n.spec.index)):
+            return n
+    known = ", ".join(n.name for n in running(layout)) or "none"
+    raise processes.ClusterError(f"no node {name!r} (nodes: {known})")
 
 
 def _bin(name: str) -> Path:
@@ -72,129 +155,276 @@ def _env() -> dict[str, str]:
     return env
 
 
-def provision(layout: Layout, say: Progress) -> None:
-    """Record the host, make the node's underlay link (``NODE_IP`` on ``np-node0``) and put
-    the CNI reference plugins into ``/opt/cni/bin``."""
-    busy = host.busy_reason()
-    if busy:
-        raise processes.ClusterError(f"cannot start the node: {busy}")
+# --------------------------------------------------------------------------- provisioning
+
+
+def _make_cgroup(path: Path) -> None:
+    """A cgroup directory (cpuset: with the parent's cpus and mems, or nothing can join)."""
+    if path.is_dir():
+        return
+    path.mkdir()
+    if path.parts[4:5] == ("cpuset",):
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            with contextlib.suppress(OSError):
+                (path / f).write_text((path.parent / f).read_text())
+
+
+def _cgroups(node: Node) -> None:
+    """The node's ``cgroupRoot`` in every v1 controller (the kubelet refuses a missing one)."""
+    for controller in sorted(CGROUP_ROOT.iterdir()):
+        if not controller.is_dir() or controller.is_symlink():
+            continue
+        parent = controller / kubelet.CGROUP_PARENT
+        with contextlib.suppress(OSError):
+            _make_cgroup(parent)
+            _make_cgroup(parent / node.name)
+
+
+def _cgroup_pids(node: Node) -> set[int]:
+    pids: set[int] = set()
+    for controller in CGROUP_ROOT.iterdir():
+        top = controller / kubelet.CGROUP_PARENT / node.name
+        if not top.is_dir():
+            continue
+        for procs in top.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError, ValueError):
+                pids |= {int(p) for p in procs.read_text().split()}
+    return pids
+
+
+def _remove_cgroups(node: Node) -> None:
+    for controller in CGROUP_ROOT.iterdir():
+        top = controller / kubelet.CGROUP_PARENT / node.name
+        if not top.is_dir():
+            continue
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
+        with contextlib.suppress(OSError):
+            top.parent.rmdir()  # the parent, once no node is left in it
+
+
+def provision(layout: Layout, members: list[Node], say: Progress) -> None:
+    """Record the host, make the cluster bridge, then each node's namespaces, link, cgroup
+    parent and CNI reference plugins."""
+    left = nodens.all_node_names()
+    if left:
+        raise processes.ClusterError(
+            f"cannot start the nodes: node namespaces of another cluster exist on this host "
+            f"({', '.join(left)} under {nodens.NS_ROOT}); `make cluster-down` removes them")
     host.prepare(layout.host)
-    host.record_links(layout.host, [NODE_LINK])
-    underlay.ensure_underlay([NODE_LINK])
     prefix = NODE_SUBNET.split("/")[1]
-    addrs = underlay.ip_json("addr", "show", "dev", NODE_LINK)
-    have = {a["local"] for li in addrs for a in li.get("addr_info", [])}
-    if NODE_IP not in have:
-        underlay.ip("addr", "add", f"{NODE_IP}/{prefix}", "dev", NODE_LINK)
+    host.record_links(layout.host, [CLUSTER_BRIDGE, *(n.spec.host_link for n in members)])
+    underlay.ensure_underlay([underlay.Link(CLUSTER_BRIDGE, "bridge")])
+    addrs = underlay.ip_json("addr", "show", "dev", CLUSTER_BRIDGE)
+    if APISERVER_IP not in {a["local"] for li in addrs for a in li.get("addr_info", [])}:
+        underlay.ip("addr", "add", f"{APISERVER_IP}/{prefix}", "dev", CLUSTER_BRIDGE)
     plugins = tools.discover()["cni-plugins"]
     src = tools.build_dir(plugins)
-    containerd.CNI_BIN_DIR.mkdir(parents=True, exist_ok=True)
-    containerd.CNI_CONF_DIR.mkdir(parents=True, exist_ok=True)
-    for out in plugins.outputs:
-        dest = containerd.CNI_BIN_DIR / out
-        if not dest.exists():
-            shutil.copy2(src / out, dest)
-    say(f"host recorded; {NODE_LINK} {NODE_IP}; CNI plugins in {containerd.CNI_BIN_DIR}")
+    mount_points: list[str] = []
+    for node in members:
+        node.ns.create(mount_points)
+        _cgroups(node)
+        ns = node.ns
+        underlay.ip("link", "add", node.spec.host_link, "type", "veth", "peer", "name",
+                    NODE_LINK, "netns", str(ns.file("net")))
+        underlay.ip("link", "set", node.spec.host_link, "master", CLUSTER_BRIDGE, "up")
+        underlay.ip("addr", "add", f"{node.ip}/{prefix}", "dev", NODE_LINK, netns=ns)
+        underlay.ip("link", "set", NODE_LINK, "up", netns=ns)
+        underlay.ip("route", "add", "default", "via", APISERVER_IP, netns=ns)
+        node.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        cni_bin = node.path(containerd.CNI_BIN_DIR.as_posix())
+        node.path(containerd.CNI_CONF_DIR.as_posix()).mkdir(parents=True, exist_ok=True)
+        cni_bin.mkdir(parents=True, exist_ok=True)
+        for out in plugins.outputs:
+            if not (cni_bin / out).exists():
+                shutil.copy2(src / out, cni_bin / out)
+        say(f"{node.name}: namespaces, {NODE_LINK} {node.ip}, CNI plugins")
+    if mount_points:
+        say(f"made mount points on the host: {', '.join(mount_points)} (removed at down)")
 
 
-def start(layout: Layout, ports: Ports, api: Api, say: Progress, timeout: float) -> None:
-    """Start containerd, import the images, start the kubelet and kube-proxy; return once
-    the Node is registered and has its pod CIDR."""
+# --------------------------------------------------------------------------- processes
+
+
+def _argvs(layout: Layout, node: Node) -> dict[str, list[str]]:
+    inside = node.ns.prefix()
+    return {
+        "containerd": [*inside, *containerd.argv(node.conf, _bin("containerd"))],
+        "kubelet": [*inside, *kubelet.argv(layout, node.spec, node.conf, _bin("kubelet"))],
+        "kube-proxy": [*inside, *kubeproxy.argv(node.conf, _bin("kube-proxy"))],
+    }
+
+
+def ctr(node: Node) -> list[str]:
+    """``ctr`` against the node's containerd, as a command line run from the host."""
+    return [*node.ns.prefix(), *containerd.ctr_argv(_bin("ctr"))]
+
+
+def containerd_healthy(node: Node) -> bool:
+    if not node.ns.exists():
+        return False
+    try:
+        proc = subprocess.run([*ctr(node), "version"], capture_output=True, timeout=5,
+                              check=False)
+    except (subprocess.TimeoutExpired, processes.ClusterError):
+        return False
+    return proc.returncode == 0
+
+
+def _checks(node: Node, ports: Ports) -> dict[str, Callable[[], bool]]:
+    return {
+        "containerd": lambda: containerd_healthy(node),
+        "kubelet": lambda: kubelet.healthy(node.spec, ports),
+        "kube-proxy": lambda: kubeproxy.healthy(node.spec, ports),
+    }
+
+
+def _start_node(layout: Layout, node: Node, ports: Ports, built: dict[str, images.Built],
+                say: Progress, timeout: float) -> None:
+    containerd.write_config(node.conf, runc=_bin("runc"), sandbox_image=images.PAUSE_IMAGE)
+    kubelet.write_config(layout, node.spec, node.conf, ports)
+    kubeproxy.write_config(layout, node.spec, node.conf, ports)
+    env = _env()
+    argvs = _argvs(layout, node)
+    checks = _checks(node, ports)
+    processes.spawn(layout, node.component("containerd"), argvs["containerd"], env)
+    processes.wait(f"{node.name}: containerd", checks["containerd"], timeout, layout,
+                   [node.component("containerd")])
+    t = time.monotonic()
+    done = images.import_into(ctr(node), built, say=lambda m: say(f"{node.name}: {m}"))
+    if done:
+        say(f"{node.name}: imported {len(done)} image(s) ({time.monotonic() - t:.1f}s)")
+    for prog in ("kubelet", "kube-proxy"):
+        processes.spawn(layout, node.component(prog), argvs[prog], env)
+    for prog in ("kubelet", "kube-proxy"):
+        processes.wait(f"{node.name}: {prog} healthy", checks[prog], timeout, layout,
+                       node.components)
+
+
+def start(layout: Layout, members: list[Node], ports: Ports, api: Api, say: Progress,
+          timeout: float) -> None:
+    """Start every node's containerd, import the images, start the kubelets and kube-proxies;
+    return once every Node is registered with a pod CIDR."""
     tools.ensure(TOOLS)
     built = images.build(say=say)
-    containerd.write_config(layout, runc=_bin("runc"), sandbox_image=images.PAUSE_IMAGE)
-    kubelet.write_config(layout, ports)
-    kubeproxy.write_config(layout, ports)
-    env = _env()
-    processes.spawn(layout, "containerd", containerd.argv(layout, _bin("containerd")), env)
-    ctr = _bin("ctr")
-    processes.wait("containerd", lambda: containerd.healthy(ctr), timeout, layout,
-                   ["containerd"])
-    images.import_into(ctr, containerd.ADDRESS, built, say=say)
-    processes.spawn(layout, "kubelet", kubelet.argv(layout, _bin("kubelet")), env)
-    processes.spawn(layout, "kube-proxy", kubeproxy.argv(layout, _bin("kube-proxy")), env)
-    watch = list(COMPONENTS)
-    processes.wait("kubelet /healthz", lambda: kubelet.healthy(ports), timeout, layout, watch)
-    processes.wait("kube-proxy /livez", lambda: kubeproxy.healthy(ports), timeout, layout,
-                   watch)
-
-    def registered() -> bool:
-        with contextlib.suppress(Exception):
-            node = api.get_or_none(f"/api/v1/nodes/{NODE_NAME}")
-            return bool(node and (node.get("spec") or {}).get("podCIDR"))
-        return False
-
-    processes.wait(f"node {NODE_NAME} registered with a pod CIDR", registered, timeout, layout,
-                   watch)
+    with ThreadPoolExecutor(max_workers=len(members) or 1) as pool:
+        for f in [pool.submit(_start_node, layout, n, ports, built, say, timeout)
+                  for n in members]:
+            f.result()
+    for node in members:
+        processes.wait(f"node {node.name} registered with a pod CIDR",
+                       functools.partial(_registered, api, node.name), timeout, layout,
+                       node.components)
 
 
-def healthy(layout: Layout, ports: Ports) -> dict[str, bool]:
-    ctr = tools.bin_dir() / "ctr"
-    return {
-        "containerd": processes.running_pid(layout, "containerd") is not None
-        and containerd.healthy(ctr),
-        "kubelet": processes.running_pid(layout, "kubelet") is not None
-        and kubelet.healthy(ports),
-        "kube-proxy": processes.running_pid(layout, "kube-proxy") is not None
-        and kubeproxy.healthy(ports),
-    }
+def _registered(api: Api, name: str) -> bool:
+    with contextlib.suppress(Exception):
+        found = api.get_or_none(f"/api/v1/nodes/{name}")
+        return bool(found and (found.get("spec") or {}).get("podCIDR"))
+    return False
 
 
-def restart(layout: Layout, ports: Ports, component: str, say: Progress,
-            timeout: float = 120.0) -> int:
-    """Stop one of the node's processes (SIGTERM) and start it again with the same command
-    line, as a service manager restarting it would; return the new pid. Containers keep
-    running meanwhile: their shims do not depend on containerd or the kubelet."""
-    argvs = {
-        "containerd": lambda: containerd.argv(layout, _bin("containerd")),
-        "kubelet": lambda: kubelet.argv(layout, _bin("kubelet")),
-        "kube-proxy": lambda: kubeproxy.argv(layout, _bin("kube-proxy")),
-    }
-    checks = {
-        "containerd": lambda: containerd.healthy(_bin("ctr")),
-        "kubelet": lambda: kubelet.healthy(ports),
-        "kube-proxy": lambda: kubeproxy.healthy(ports),
-    }
-    if component not in argvs:
-        raise processes.ClusterError(f"not a node component: {component}")
-    old = processes.stop(layout, [component])
-    pid = processes.spawn(layout, component, argvs[component](), _env())
-    processes.wait(f"{component} healthy again", checks[component], timeout, layout,
-                   [component])
-    say(f"restarted {component}: pid {old} -> {pid}")
-    return pid
-
-
-def shim_pids() -> list[int]:
-    """containerd runc shims serving this node's containerd socket."""
-    out = []
-    for pid in processes.all_pids():
-        args = processes.process_cmdline(pid)
-        if args and Path(args[0]).name == SHIM and containerd.ADDRESS in " ".join(args):
-            out.append(pid)
+def healthy(layout: Layout, members: list[Node], ports: Ports) -> dict[str, bool]:
+    """Each node component's health, by :meth:`Node.component` name."""
+    out: dict[str, bool] = {}
+    for node in members:
+        for prog, check in _checks(node, ports).items():
+            comp = node.component(prog)
+            out[comp] = processes.running_pid(layout, comp) is not None and check()
     return out
 
 
-def stop(layout: Layout, say: Progress) -> tuple[list[int], list[str]]:
-    """Stop the node and restore the host. Returns (pids stopped, differences left)."""
-    stopped = processes.stop(layout, ["kubelet", "kube-proxy"])
+def restart(layout: Layout, node: Node, ports: Ports, component: str, say: Progress,
+            timeout: float = 120.0) -> int:
+    """Stop one of a node's processes (SIGTERM) and start it again with the same command
+    line, as a service manager restarting it would; return the new pid. Containers keep
+    running meanwhile: their shims do not depend on containerd or the kubelet."""
+    if component not in COMPONENTS:
+        raise processes.ClusterError(f"not a node component: {component}")
+    comp = node.component(component)
+    old = processes.stop(layout, [comp])
+    pid = processes.spawn(layout, comp, _argvs(layout, node)[component], _env())
+    processes.wait(f"{comp} healthy again", _checks(node, ports)[component], timeout, layout,
+                   [comp])
+    say(f"restarted {comp}: pid {old} -> {pid}")
+    return pid
+
+
+def crash(node: Node) -> list[int]:
+    """Kill every process of ``node`` at once (SIGKILL: containerd, kubelet, kube-proxy, the
+    shims and every container), as a power cut would; the namespaces stay."""
+    pids = set(node.ns.pids()) | _cgroup_pids(node)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+    node.ns.kill_all()
+    return sorted(pids)
+
+
+def boot(layout: Layout, node: Node, ports: Ports, say: Progress,
+         timeout: float = 120.0) -> None:
+    """Start a crashed node's processes again (its images are still in its containerd)."""
+    _start_node(layout, node, ports, images.build(say=say), say, timeout)
+
+
+def shim_pids(node: Node) -> list[int]:
+    """containerd runc shims of ``node``."""
+    want = f"mnt:[{node.ns.inode('mnt')}]" if node.ns.exists() else None
+    out = []
+    for pid in processes.all_pids():
+        args = processes.process_cmdline(pid)
+        if not args or Path(args[0]).name != SHIM:
+            continue
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/ns/mnt") == want:
+                out.append(pid)
+    return out
+
+
+def stop(layout: Layout, members: Iterable[Node], say: Progress
+         ) -> tuple[list[int], list[str]]:
+    """Stop the nodes and restore the host. Returns (pids stopped, differences left)."""
+    members = list(members)
+    stopped: list[int] = []
     problems: list[str] = []
-    if processes.running_pid(layout, "containerd") is not None and containerd.SOCKET.exists():
-        with contextlib.suppress(Exception):
-            problems += cri.remove_all(say)
-    stopped += processes.stop(layout, ["containerd"])
-    shims = shim_pids()
-    if shims:
-        doomed = processes.children_of(shims) + shims
-        processes.kill(doomed, timeout=5.0)
-        stopped += shims
-    left = host.restore(layout.host, say, mount_prefixes=[str(layout.node)])
+
+    def one(node: Node) -> tuple[list[int], list[str]]:
+        pids = processes.stop(layout, [node.component("kubelet"), node.component("kube-proxy")])
+        issues: list[str] = []
+        if (processes.running_pid(layout, node.component("containerd")) is not None
+                and node.ns.exists()):
+            with contextlib.suppress(Exception):
+                issues += cri.remove_all(node.ns, say)
+        pids += processes.stop(layout, [node.component("containerd")])
+        pids += sorted(set(node.ns.destroy()) | _cgroup_pids(node))
+        _remove_cgroups(node)
+        return pids, issues
+
+    with ThreadPoolExecutor(max_workers=len(members) or 1) as pool:
+        for pids, issues in pool.map(one, members):
+            stopped += pids
+            problems += issues
+    for name in nodens.all_node_names():  # a crashed run's nodes this layout no longer lists
+        stopped += NodeNs(name, layout.node_dir(name) / "fs").destroy()
+    left = host.restore(layout.host, say, mount_prefixes=[str(nodens.NS_ROOT)])
     for p in problems:
         say(p)
     return stopped, left
 
 
-def ensure_underlay(layout: Layout, links: list[underlay.Link]) -> list[str]:
-    """Make underlay links for the cluster's NADs and record them for ``cluster down``."""
-    host.record_links(layout.host, [li.name for li in links])
-    return underlay.ensure_underlay(links)
+def ensure_underlay(layout: Layout, links: Iterable[underlay.Link | str]) -> list[str]:
+    """Make the underlay links the cluster's NADs name on every node, joined across them
+    (:mod:`harness.segments`), and record the host's side for ``cluster down``."""
+    wanted = [underlay.Link(li) if isinstance(li, str) else li for li in links]
+    host.record_links(layout.host, [li.name for li in wanted if not li.movable])
+    made = segments.ensure([n.ns for n in running(layout)], wanted)
+    host.record_links(layout.host, made)
+    return made
+
+
+def remove_underlay(layout: Layout, names: Iterable[str]) -> list[str]:
+    """Take underlay links down on every node, with their host side."""
+    return segments.remove([n.ns for n in running(layout)], names)

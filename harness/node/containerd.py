@@ -10,19 +10,17 @@ Settings this host needs (``REAL-NODE-FACTS.md``, checked against containerd v2.
   ``/var/run/netns/cni-…``, where the Multus thick daemon's ``/run/netns`` mount finds them;
 * CNI from the real node paths ``/opt/cni/bin`` and ``/etc/cni/net.d``: what the shipped
   DaemonSets (Flannel, Multus) write to;
-* the sandbox image is the locally imported pause image, and nothing is ever pulled: the
-  root directory (content, snapshots) lives in the cluster directory and goes with it.
+* the sandbox image is the locally imported pause image, and nothing is ever pulled.
 
-The socket and state stay at containerd's defaults under ``/run/containerd`` (its shims put
-their sockets there); ``cluster down`` removes them.
+Every path is containerd's default as seen inside the node (root ``/var/lib/containerd``,
+state and socket under ``/run/containerd``): those are the node's own directories
+(:mod:`.ns`), so several nodes' containerds never meet. The config file lives in the node's
+``conf`` directory.
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-
-from harness.cluster.layout import Layout
 
 STATE_DIR = Path("/run/containerd")
 SOCKET = STATE_DIR / "containerd.sock"
@@ -32,23 +30,21 @@ CNI_BIN_DIR = Path("/opt/cni/bin")
 CNI_CONF_DIR = Path("/etc/cni/net.d")
 
 
-def root_dir(layout: Layout) -> Path:
-    return layout.node / "containerd" / "root"
+ROOT_DIR = Path("/var/lib/containerd")
 
 
-def config_path(layout: Layout) -> Path:
-    return layout.node / "containerd" / "config.toml"
+def config_path(conf: Path) -> Path:
+    return conf / "containerd.toml"
 
 
-def write_config(layout: Layout, *, runc: Path, sandbox_image: str) -> Path:
-    path = config_path(layout)
+def write_config(conf: Path, *, runc: Path, sandbox_image: str) -> Path:
+    """The config of one node's containerd (``conf``: the node's config directory)."""
+    path = config_path(conf)
     path.parent.mkdir(parents=True, exist_ok=True)
-    root = root_dir(layout)
-    root.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""\
-# written by harness/node/containerd.py for the embedded node
+# written by harness/node/containerd.py for an embedded node
 version = 3
-root = "{root}"
+root = "{ROOT_DIR}"
 state = "{STATE_DIR}"
 disabled_plugins = [
   "io.containerd.snapshotter.v1.btrfs",
@@ -68,7 +64,7 @@ disabled_plugins = [
   level = "info"
 
 [plugins.'io.containerd.internal.v1.opt']
-  path = "{layout.node / 'containerd' / 'opt'}"
+  path = "{conf / 'containerd-opt'}"
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
@@ -97,19 +93,10 @@ disabled_plugins = [
     return path
 
 
-def argv(layout: Layout, containerd: Path) -> list[str]:
-    return [str(containerd), "--config", str(config_path(layout))]
+def argv(conf: Path, containerd: Path) -> list[str]:
+    return [str(containerd), "--config", str(config_path(conf))]
 
 
-def ctr(ctr_bin: Path, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ctr_bin), "--address", ADDRESS, *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-def healthy(ctr_bin: Path) -> bool:
-    if not SOCKET.exists():
-        return False
-    try:
-        return ctr(ctr_bin, "version", timeout=5).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
+def ctr_argv(ctr_bin: Path) -> list[str]:
+    """``ctr`` against the node's containerd (run it inside the node)."""
+    return [str(ctr_bin), "--address", ADDRESS]

@@ -494,37 +494,34 @@ def build(names: Sequence[str] | None = None, *, say: Any = None) -> dict[str, B
 # --------------------------------------------------------------------------- importing
 
 
-def import_into(ctr: Path, address: str, built: Mapping[str, Built], *,
+def import_into(ctr: Sequence[str], built: Mapping[str, Built], *,
                 say: Any = None) -> list[str]:
     """Import every image whose references are not all there yet; return their names.
+    ``ctr``: the command line of ``ctr`` against the node's containerd (entering the node's
+    namespaces).
 
     ``ctr images list`` shows the manifest digest, which containerd computes itself when it
     imports a docker archive, so the check is by reference; a rebuilt image (new cache key)
     is imported again because its tarball's name is recorded in a label.
     """
-    present = _labelled(ctr, address)
+    present = _labelled(ctr)
     done = []
     for img in built.values():
         if all(present.get(ref) == img.tarball.name for ref in img.refs):
             continue
         if say:
             say(f"importing image {img.name}")
-        _ctr(ctr, address, "images", "import", str(img.tarball))
+        _ctr(ctr, "images", "import", str(img.tarball))
         for ref in img.refs:
-            _ctr(ctr, address, "images", "label", ref, PINNED_LABEL,
+            _ctr(ctr, "images", "label", ref, PINNED_LABEL,
                  f"dev.netplumb.tarball={img.tarball.name}")
         done.append(img.name)
     return done
 
 
-def _labelled(ctr: Path, address: str) -> dict[str, str]:
-    proc = subprocess.run(
-        [str(ctr), "--address", address, "--namespace", K8S_NAMESPACE, "images", "list"],
-        capture_output=True, text=True, check=False, timeout=60)
-    if proc.returncode != 0:
-        raise ImageError(f"ctr images list: {proc.stderr.strip()}")
+def _labelled(ctr: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in proc.stdout.splitlines()[1:]:
+    for line in _ctr(ctr, "images", "list", timeout=60).splitlines()[1:]:
         parts = line.split()
         if not parts:
             continue
@@ -535,10 +532,9 @@ def _labelled(ctr: Path, address: str) -> dict[str, str]:
     return out
 
 
-def _ctr(ctr: Path, address: str, *args: str) -> str:
-    proc = subprocess.run(
-        [str(ctr), "--address", address, "--namespace", K8S_NAMESPACE, *args],
-        capture_output=True, text=True, check=False, timeout=300)
+def _ctr(ctr: Sequence[str], *args: str, timeout: float = 300) -> str:
+    proc = subprocess.run([*ctr, "--namespace", K8S_NAMESPACE, *args],
+                          capture_output=True, text=True, check=False, timeout=timeout)
     if proc.returncode != 0:
         raise ImageError(f"ctr {' '.join(args)}: {proc.stderr.strip()}")
     return proc.stdout

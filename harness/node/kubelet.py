@@ -5,11 +5,13 @@ cgroup v1 otherwise), ``cgroupDriver: cgroupfs`` (as containerd), ``failSwapOn: 
 ``evictionHard`` (small disks) and image garbage collection that never starts (preloaded
 images cannot be pulled again here; they are also labelled pinned).
 
-The root directory is the real ``/var/lib/kubelet``: the Multus thick daemon mounts it (pod
-resources socket, device plugins) and the kubelet hard-codes ``/var/lib/kubelet/device-plugins``
-anyway. Certificates (``--cert-dir``) and the volume plugin directory live in the cluster
-directory. It serves on the node address (:data:`~harness.cluster.layout.NODE_IP`), where the
-apiserver dials it for logs and exec; its healthz port is on 127.0.0.1.
+The root directory is ``/var/lib/kubelet`` as seen inside the node (the node's own
+directory): the Multus thick daemon mounts it (pod resources socket, device plugins) and the
+kubelet hard-codes ``/var/lib/kubelet/device-plugins`` anyway. Certificates (``--cert-dir``)
+and the volume plugin directory live in the node's config directory. It serves, and answers
+its health checks, on the node's address, where the apiserver dials it for logs and exec.
+Its pods' cgroups live under ``/netplumb/<node>`` (``cgroupRoot``), so nodes never share
+``kubepods``.
 """
 
 from __future__ import annotations
@@ -20,30 +22,37 @@ from typing import Any
 
 import yaml
 
+from harness.cluster import pki
 from harness.cluster.controlplane import Ports
-from harness.cluster.layout import LOOPBACK, NODE_IP, NODE_NAME, Layout
+from harness.cluster.layout import Layout, NodeSpec
 
 from . import containerd
 
 ROOT_DIR = Path("/var/lib/kubelet")
+CGROUP_PARENT = "netplumb"
+"""Top-level cgroup (every v1 controller) holding each node's ``cgroupRoot``."""
 
 
-def config_path(layout: Layout) -> Path:
-    return layout.node / "kubelet" / "config.yaml"
+def cgroup_root(node: NodeSpec) -> str:
+    return f"/{CGROUP_PARENT}/{node.name}"
 
 
-def config(layout: Layout, ports: Ports) -> dict[str, Any]:
-    base = layout.node / "kubelet"
+def config_path(conf: Path) -> Path:
+    return conf / "kubelet.yaml"
+
+
+def config(layout: Layout, node: NodeSpec, conf: Path, ports: Ports) -> dict[str, Any]:
+    serving = pki.kubelet_serving(node)
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
-        "address": NODE_IP,
+        "address": node.ip,
         "port": ports.kubelet,
         "readOnlyPort": 0,
-        "healthzBindAddress": LOOPBACK,
+        "healthzBindAddress": node.ip,
         "healthzPort": ports.kubelet_healthz,
-        "tlsCertFile": str(layout.cert("kubelet-serving")),
-        "tlsPrivateKeyFile": str(layout.key("kubelet-serving")),
+        "tlsCertFile": str(layout.cert(serving)),
+        "tlsPrivateKeyFile": str(layout.key(serving)),
         "authentication": {
             "anonymous": {"enabled": False},
             "webhook": {"enabled": True},
@@ -51,6 +60,7 @@ def config(layout: Layout, ports: Ports) -> dict[str, Any]:
         },
         "authorization": {"mode": "Webhook"},
         "cgroupDriver": "cgroupfs",
+        "cgroupRoot": cgroup_root(node),
         "failCgroupV1": False,
         "failSwapOn": False,
         "containerRuntimeEndpoint": containerd.ENDPOINT,
@@ -59,7 +69,7 @@ def config(layout: Layout, ports: Ports) -> dict[str, Any]:
                          "nodefs.inodesFree": "1%", "imagefs.available": "1%"},
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
-        "volumePluginDir": str(base / "volume-plugins"),
+        "volumePluginDir": str(conf / "volume-plugins"),
         "clusterDomain": "cluster.local",
         "resolvConf": "/etc/resolv.conf",
         "maxPods": 110,
@@ -71,31 +81,31 @@ def config(layout: Layout, ports: Ports) -> dict[str, Any]:
     }
 
 
-def write_config(layout: Layout, ports: Ports) -> Path:
-    path = config_path(layout)
+def write_config(layout: Layout, node: NodeSpec, conf: Path, ports: Ports) -> Path:
+    path = config_path(conf)
     path.parent.mkdir(parents=True, exist_ok=True)
-    (path.parent / "volume-plugins").mkdir(exist_ok=True)
-    (path.parent / "pki").mkdir(exist_ok=True)
-    path.write_text(yaml.safe_dump(config(layout, ports), sort_keys=False))
+    (conf / "volume-plugins").mkdir(exist_ok=True)
+    (conf / "kubelet-pki").mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(config(layout, node, conf, ports), sort_keys=False))
     return path
 
 
-def argv(layout: Layout, kubelet: Path) -> list[str]:
+def argv(layout: Layout, node: NodeSpec, conf: Path, kubelet: Path) -> list[str]:
     return [
         str(kubelet),
-        f"--config={config_path(layout)}",
-        f"--kubeconfig={layout.kubeconfig('kubelet')}",
+        f"--config={config_path(conf)}",
+        f"--kubeconfig={layout.kubeconfig(pki.kubelet_client(node).stem)}",
         f"--root-dir={ROOT_DIR}",
-        f"--cert-dir={layout.node / 'kubelet' / 'pki'}",
-        f"--hostname-override={NODE_NAME}",
-        f"--node-ip={NODE_IP}",
+        f"--cert-dir={conf / 'kubelet-pki'}",
+        f"--hostname-override={node.name}",
+        f"--node-ip={node.ip}",
         "--v=1",
     ]
 
 
-def healthy(ports: Ports) -> bool:
+def healthy(node: NodeSpec, ports: Ports) -> bool:
     try:
-        conn = http.client.HTTPConnection(LOOPBACK, ports.kubelet_healthz, timeout=2.0)
+        conn = http.client.HTTPConnection(node.ip, ports.kubelet_healthz, timeout=2.0)
         try:
             conn.request("GET", "/healthz")
             resp = conn.getresponse()

@@ -1,7 +1,8 @@
 """kube-proxy of the embedded node (iptables mode): it makes the ``kubernetes`` Service work
 for pods and for hostNetwork DaemonSets (Flannel's kube-subnet-mgr, the Multus thick daemon).
 
-Its health and metrics listen on 127.0.0.1. It is told not to raise ``nf_conntrack_max``
+Each node runs its own, in the node's network namespace; its health and metrics listen on
+the node's address. It is told not to raise ``nf_conntrack_max``
 (``conntrack.maxPerCore: 0``) and not to route NodePorts on localhost
 (``localhostNodePorts: false``, which would set ``net.ipv4.conf.all.route_localnet``).
 """
@@ -15,44 +16,44 @@ from typing import Any
 import yaml
 
 from harness.cluster.controlplane import Ports
-from harness.cluster.layout import LOOPBACK, NODE_IP, NODE_NAME, POD_CIDR, Layout
+from harness.cluster.layout import POD_CIDR, Layout, NodeSpec
 
 
-def config_path(layout: Layout) -> Path:
-    return layout.node / "kube-proxy" / "config.yaml"
+def config_path(conf: Path) -> Path:
+    return conf / "kube-proxy.yaml"
 
 
-def config(layout: Layout, ports: Ports) -> dict[str, Any]:
+def config(layout: Layout, node: NodeSpec, ports: Ports) -> dict[str, Any]:
     return {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
         "clientConnection": {"kubeconfig": str(layout.kubeconfig("kube-proxy"))},
         "mode": "iptables",
-        "hostnameOverride": NODE_NAME,
-        "bindAddress": NODE_IP,
-        "healthzBindAddress": f"{LOOPBACK}:{ports.kube_proxy_healthz}",
-        "metricsBindAddress": f"{LOOPBACK}:{ports.kube_proxy_metrics}",
+        "hostnameOverride": node.name,
+        "bindAddress": node.ip,
+        "healthzBindAddress": f"{node.ip}:{ports.kube_proxy_healthz}",
+        "metricsBindAddress": f"{node.ip}:{ports.kube_proxy_metrics}",
         "clusterCIDR": POD_CIDR,
-        "nodePortAddresses": [f"{NODE_IP}/32"],
+        "nodePortAddresses": [f"{node.ip}/32"],
         "conntrack": {"maxPerCore": 0, "min": 0},
         "iptables": {"localhostNodePorts": False, "masqueradeAll": False},
     }
 
 
-def write_config(layout: Layout, ports: Ports) -> Path:
-    path = config_path(layout)
+def write_config(layout: Layout, node: NodeSpec, conf: Path, ports: Ports) -> Path:
+    path = config_path(conf)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config(layout, ports), sort_keys=False))
+    path.write_text(yaml.safe_dump(config(layout, node, ports), sort_keys=False))
     return path
 
 
-def argv(layout: Layout, kube_proxy: Path) -> list[str]:
-    return [str(kube_proxy), f"--config={config_path(layout)}", "--v=1"]
+def argv(conf: Path, kube_proxy: Path) -> list[str]:
+    return [str(kube_proxy), f"--config={config_path(conf)}", "--v=1"]
 
 
-def healthy(ports: Ports) -> bool:
+def healthy(node: NodeSpec, ports: Ports) -> bool:
     try:
-        conn = http.client.HTTPConnection(LOOPBACK, ports.kube_proxy_healthz, timeout=2.0)
+        conn = http.client.HTTPConnection(node.ip, ports.kube_proxy_healthz, timeout=2.0)
         try:
             conn.request("GET", "/livez")
             resp = conn.getresponse()
