@@ -16,8 +16,8 @@ node a pod may land on. For the embedded cluster's nodes (each in its own networ
   NIC moves into the pod); no segment.
 
 Host-side ports are named ``np-`` plus a hash of the link and node names. Everything is
-idempotent; the host links made are returned so ``cluster down`` can remove them (the nodes'
-own links go with their namespaces).
+idempotent; :func:`ensure` returns the links that did not exist before, so whoever made them
+can remove them (:func:`remove`). The nodes' own links go with their namespaces.
 """
 
 from __future__ import annotations
@@ -51,14 +51,20 @@ def _wanted(links: Iterable[Link | str]) -> list[Link]:
     return list(merged.values())
 
 
+def host_links(nodes: Sequence[NodeNs], link: str) -> list[str]:
+    """The host's side of segment ``link``: its bridge and each node's port."""
+    return [link, *(port_name(link, n.name) for n in nodes)]
+
+
 def ensure(nodes: Sequence[NodeNs], links: Iterable[Link | str]) -> list[str]:
     """Make every link on every node, joined across them (see the module doc); return the
-    host links created (bridges and ports)."""
+    names of the links that did not exist before."""
     made: list[str] = []
     for link in _wanted(links):
         if link.movable:
             for node in nodes:
-                underlay.ensure_underlay([link], netns=node)
+                if underlay.ensure_underlay([link], netns=node) and link.name not in made:
+                    made.append(link.name)
             continue
         bridge = Link(link.name, "bridge", link.mtu)
         made += underlay.ensure_underlay([bridge])
@@ -79,7 +85,6 @@ def ensure(nodes: Sequence[NodeNs], links: Iterable[Link | str]) -> list[str]:
             ip("link", "del", port, check=False)
             ip("link", "add", port, *mtu, "type", "veth", "peer", "name", inside, *mtu,
                "netns", str(node.file("net")))
-            made.append(port)
             ip("link", "set", port, "master", link.name, "up")
             if link.kind == "bridge":
                 ip("link", "set", inside, "master", link.name, netns=node)

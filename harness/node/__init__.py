@@ -114,9 +114,14 @@ class Node:
     def components(self) -> list[str]:
         return [self.component(c) for c in COMPONENTS]
 
-    def path(self, inside: str) -> Path:
-        """The host directory that is ``inside`` within the node (``/var/lib/cni/...``)."""
-        return self.ns.fs(inside)
+    def path(self, inside: str | Path) -> Path:
+        """The host path of ``inside`` as the node sees it: the node's own directory for its
+        own paths (``/var/lib/cni/...``), the path itself for what the node shares with the
+        host (``/tmp/...``)."""
+        try:
+            return self.ns.fs(str(inside))
+        except nodens.NsError:
+            return Path(inside)
 
     def run(self, argv: list[str], *, timeout: float = 60.0, check: bool = True,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -419,10 +424,10 @@ def ensure_underlay(layout: Layout, links: Iterable[underlay.Link | str]) -> lis
     """Make the underlay links the cluster's NADs name on every node, joined across them
     (:mod:`harness.segments`), and record the host's side for ``cluster down``."""
     wanted = [underlay.Link(li) if isinstance(li, str) else li for li in links]
-    host.record_links(layout.host, [li.name for li in wanted if not li.movable])
-    made = segments.ensure([n.ns for n in running(layout)], wanted)
-    host.record_links(layout.host, made)
-    return made
+    members = [n.ns for n in running(layout)]
+    host.record_links(layout.host, [h for li in wanted if not li.movable
+                                    for h in segments.host_links(members, li.name)])
+    return segments.ensure(members, wanted)
 
 
 def remove_underlay(layout: Layout, names: Iterable[str]) -> list[str]:

@@ -1,18 +1,19 @@
-"""The host the node runs on: what it looked like before, and putting it back.
+"""The host the nodes run on: what it looked like before, and putting it back.
 
-A real node changes its host in many places. :func:`snapshot` records them before the node
-starts; :func:`restore` undoes the changes after it stopped; :func:`differences` compares two
-snapshots (``cluster down`` reports what it could not undo, and a test checks that nothing is
-left). What is recorded and how it is restored:
+Each node lives in namespaces of its own (:mod:`harness.nodens`), so most of what a node
+changes (its mounts, links, iptables rules, per-namespace sysctls, files under its own
+paths) goes with its namespaces. What the nodes still change on the host, and what a crashed
+run may leave, is recorded here: :func:`snapshot` before the nodes start; :func:`restore`
+undoes the changes after they stopped; :func:`differences` compares two snapshots
+(``cluster down`` reports what it could not undo, and a test checks that nothing is left).
+What is recorded and how it is restored:
 
-* mounts (``/proc/self/mountinfo``: mount point, type, source, propagation). The node's new
-  mounts (containerd's rootfs and shm mounts, the kubelet's volumes, netns bind mounts) are
-  unmounted, deepest first. ``/`` is private on these machines; ``mountPropagation:
-  HostToContainer`` or ``Bidirectional`` on a host path (the Multus DaemonSet mounts ``/``,
-  ``/var/lib/kubelet``, ``/run/netns`` and ``/opt/cni/bin`` so) needs the mount holding the
-  path to be shared, so :func:`prepare` makes ``/`` shared and :func:`restore` private again;
-* links: ``cni0``, ``flannel.*`` and pod veths that appeared are deleted, and so are the
-  underlay links the harness made for the cluster (recorded by :func:`record_links`);
+* mounts (``/proc/self/mountinfo``: mount point, type, source, propagation): new mounts under
+  :data:`NODE_PATHS` and the prefixes ``restore`` is given (the nodes' namespace files) are
+  unmounted, deepest first;
+* links: the cluster bridge, the nodes' host-side veths and the underlay segments the
+  harness made (recorded by :func:`record_links`), and anything matching
+  :data:`NODE_LINK_RE` that appeared;
 * network namespaces ``cni-*`` containerd made;
 * iptables/ip6tables rules and chains the cluster added (kube-proxy, Flannel, the portmap
   plugin) are deleted; nftables tables that appeared (iptables-nft makes ``ip filter``,
@@ -50,11 +51,10 @@ NODE_PATHS = (
     "/run/k8s.cni.cncf.io", "/etc/cni/multus", "/run/xtables.lock", "/run/netns",
     "/opt/containerd", "/var/lib/containerd", "/run/nri", "/run/netplumb", "/run/cni",
 )
-"""Paths the node (kubelet, containerd, Flannel, Multus, the node plugin's state dir and the
-dhcp daemon's socket dir) creates; removed at down if new (new entries only, where the path
-existed)."""
-MUST_NOT_EXIST = ("/var/lib/kubelet", "/run/containerd")
-"""If these exist before the node starts, another node owns this host: refuse."""
+"""Paths a node (kubelet, containerd, Flannel, Multus, the node plugin's state dir and the
+dhcp daemon's socket dir) creates, inside the node now (the host gets at most the empty
+directories the nodes' own paths are mounted on); removed at down if new (new entries only,
+where the path existed)."""
 SYSCTL_ROOTS = ("kernel", "vm", "net/core", "net/ipv4", "net/ipv6/conf/all",
                 "net/ipv6/conf/default", "net/bridge", "net/netfilter")
 SYSCTL_VOLATILE = ("kernel/ns_last_pid", "kernel/perf_event_max_sample_rate",
@@ -263,21 +263,13 @@ def _brief(listing: list[str] | None) -> str:
 # --------------------------------------------------------------------------- preparing
 
 
-def busy_reason() -> str | None:
-    """Why another node seems to own this host (or None)."""
-    for p in MUST_NOT_EXIST:
-        if os.path.exists(p):
-            return f"{p} exists: another kubelet/containerd uses this host"
-    return None
-
-
 def backup_dir(state: Path) -> Path:
     return state / "backup"
 
 
 def prepare(state: Path) -> dict[str, Any]:
-    """Record the host (``state/before.json``), copy the CNI directories aside, make ``/``
-    a shared mount. Returns the snapshot."""
+    """Record the host (``state/before.json``) and copy the CNI directories aside. Returns
+    the snapshot."""
     state.mkdir(parents=True, exist_ok=True)
     before = snapshot()
     for d in RESTORED_DIRS:
@@ -285,9 +277,6 @@ def prepare(state: Path) -> dict[str, Any]:
             dest = backup_dir(state) / d.strip("/").replace("/", "_")
             shutil.copytree(d, dest, symlinks=True)
     (state / "before.json").write_text(json.dumps(before))
-    root = next((m for m in reversed(before["mounts"]) if m["point"] == "/"), None)
-    if root is not None and root["propagation"] == "private":
-        _run("mount", "--make-shared", "/")
     return before
 
 

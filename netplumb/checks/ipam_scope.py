@@ -7,8 +7,12 @@ whose pods run on several nodes and attach to such a network with host-local IPA
 up with two pods holding one address on one segment. whereabouts (cluster-wide
 allocation) is the usual fix; separate ranges per node with pinned pods is the other.
 
+The same holds for bare pods: two pods on such a network that the plan does not pin to one
+node (``node_selector: {kubernetes.io/hostname: ...}``) may be scheduled to two nodes and get
+the same address (shown on the embedded cluster's two nodes: ``tests/e2e/test_multinode.py``).
+
 A bridge network stays inside its node (unless the bridge is enslaved to a NIC, which the
-plan cannot see), and bare pods are placed one by one, so neither is reported.
+plan cannot see), so it is not reported.
 """
 
 from __future__ import annotations
@@ -36,15 +40,21 @@ def check_node_local_ipam(networks: Iterable[PlannedNetwork],
         return []
     users: dict[str, dict[str, Workload]] = {}
     for w in workloads:
-        if not w.spreads:
-            continue
         for key in w.keys:
             if key in candidates:
                 users.setdefault(key, {})[w.where] = w
     findings = []
-    for key, found in users.items():
+    for key, every in users.items():
+        found = {where: w for where, w in every.items() if w.spreads}
+        if not found:
+            # bare pods (and pinned workloads): a clash needs two of them on two nodes
+            pins = [w.pinned for w in every.values()]
+            if len(pins) < 2 or (None not in pins and len(set(pins)) < 2):
+                continue
+            found = every
         net = candidates[key]
-        shown = [f"{w.where} ×{w.replicas}" for w in list(found.values())[:3]]
+        shown = [f"{w.where} ×{w.replicas}" if w.replicas > 1 or w.spreads else w.where
+                 for w in list(found.values())[:3]]
         more = len(found) - len(shown)
         who = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
         link = net.config.main.master_link()
@@ -54,6 +64,8 @@ def check_node_local_ipam(networks: Iterable[PlannedNetwork],
             f"network {key} ({where}) uses host-local "
             f"IPAM, which allocates per node; {who} can run pods on several nodes, and two "
             "of them may get the same address on that shared segment. Expected whereabouts "
-            "IPAM (cluster-wide), or a separate range per node with the pods pinned to it",
+            "IPAM (cluster-wide), or the pods pinned to one node (node_selector: "
+            "{kubernetes.io/hostname: <node>}), or a separate range per node with the pods "
+            "pinned to it",
             severity="warning"))
     return findings

@@ -29,6 +29,8 @@ class Workload:
     spreads: bool = False
     """Its pods may run on several nodes at once: a DaemonSet, or more than one replica,
     unless a ``kubernetes.io/hostname`` node selector pins them to one node."""
+    pinned: str | None = None
+    """The node a ``kubernetes.io/hostname`` node selector pins its pods to (None: any)."""
 
     @cached_property
     def keys(self) -> tuple[str, ...]:
@@ -38,10 +40,11 @@ class Workload:
 
 
 def workload_of_pod(where: str, pod: PodArgs) -> Workload:
-    return Workload(where, pod.namespace, pod.networks, 1)
+    return Workload(where, pod.namespace, pod.networks, 1,
+                    pinned=pod.node_selector.get(HOSTNAME_LABEL))
 
 
 def workload_of(where: str, args: WorkloadArgs) -> Workload:
-    spreads = ((args.kind == "DaemonSet" or args.replicas > 1)
-               and HOSTNAME_LABEL not in args.node_selector)
-    return Workload(where, args.namespace, args.networks, args.replicas, spreads)
+    pinned = args.node_selector.get(HOSTNAME_LABEL)
+    spreads = (args.kind == "DaemonSet" or args.replicas > 1) and pinned is None
+    return Workload(where, args.namespace, args.networks, args.replicas, spreads, pinned)

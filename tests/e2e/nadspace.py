@@ -1,10 +1,11 @@
 """A namespace for e2e tests that create NADs and pods directly (not through a stack).
 
-:func:`nad_namespace` needs the node's pod network (the NAD CRD comes with Multus) and creates
+:func:`nad_namespace` needs the nodes' pod network (the NAD CRD comes with Multus) and creates
 the namespace; :meth:`NadSpace.create_nad` makes the underlay links a NAD names (bridges,
-macvlan masters, host devices) before creating it. On the way out, also after a failure, it
-deletes the namespace (and waits until its pods are gone, so their CNI DELs have run), the
-links it made, and the host-local directories of its NADs once they are idle.
+macvlan masters, host devices) on every node, joined across them, before creating it. On the
+way out, also after a failure, it deletes the namespace (and waits until its pods are gone,
+so their CNI DELs have run), the links it made, and the host-local directories of its NADs on
+each node once they are idle.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from harness import cni, underlay
 from harness.node.images import TOOLBOX_IMAGE
-from harness.pytest_fixtures import NetworkHandle
+from harness.pytest_fixtures import NetworkHandle, NodeHandle
 from netplumb.cni.config import CniConfig
 from netplumb.cni.selection import NETWORKS_ANNOTATION
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad
@@ -47,14 +48,17 @@ class NadSpace:
     custom: Any
     """``kubernetes.client.CustomObjectsApi``."""
     namespace: str
+    nodes: NodeHandle
     ipam_dirs: list[Path] = field(default_factory=list)
+    """host-local directories of the NADs, on every node (host paths)."""
     made_links: list[str] = field(default_factory=list)
 
     def create_nad(self, name: str, config: CniConfig) -> None:
-        """The NAD, after the host links it names (only those missing are made)."""
+        """The NAD, after the links it names on every node (only those missing are made)."""
         conf = json.loads(config.to_json())
-        self.made_links += underlay.ensure_underlay(underlay.links_for_nad(conf))
-        self.ipam_dirs += cni.host_local_dirs(conf)
+        self.made_links += self.nodes.ensure_underlay(underlay.links_for_nad(conf))
+        self.ipam_dirs += [n.path(d) for d in cni.host_local_dirs(conf)
+                           for n in self.nodes.nodes]
         self.custom.create_namespaced_custom_object(
             NAD_GROUP, NAD_VERSION, self.namespace, NAD_PLURAL,
             nad(name, self.namespace, config))
@@ -72,7 +76,7 @@ def nad_namespace(network: NetworkHandle, namespace: str) -> Iterator[NadSpace]:
     api = network.node.cluster.api_client()
     core: Any = client.CoreV1Api(api)
     custom: Any = client.CustomObjectsApi(api)
-    space = NadSpace(core, custom, namespace)
+    space = NadSpace(core, custom, namespace, network.node)
     try:
         core.create_namespace({"metadata": {"name": namespace}})
         deadline = time.monotonic() + 30
@@ -93,5 +97,5 @@ def nad_namespace(network: NetworkHandle, namespace: str) -> Iterator[NadSpace]:
                 time.sleep(0.5)
             except client.exceptions.ApiException:
                 break
-        underlay.remove_underlay(space.made_links)
+        network.node.remove_underlay(space.made_links)
         cni.remove_idle_ipam_dirs(space.ipam_dirs)

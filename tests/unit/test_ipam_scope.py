@@ -56,18 +56,35 @@ def test_daemonset_spreads_even_with_one_replica() -> None:
     assert check_node_local_ipam([network(MACVLAN, HOST_LOCAL)], [deployment(1, "DaemonSet")])
 
 
+def _pod(i: int, node: str | None = None) -> Any:
+    selector = {"kubernetes.io/hostname": node} if node else {}
+    return workload_of_pod(f"pods[{i}]", PodArgs(name=f"p{i}", node_selector=selector,
+                                                 networks=[NetworkSelection(name="n")]))
+
+
 @pytest.mark.parametrize(("net", "users"), [
     (network(MACVLAN, HOST_LOCAL), [deployment(1)]),                      # one pod
     (network(MACVLAN, HOST_LOCAL),
      [deployment(3, node_selector={"kubernetes.io/hostname": "n1"})]),   # pinned to a node
     (network(MACVLAN, WHEREABOUTS), [deployment(3)]),                     # cluster-wide IPAM
     (network({"type": "bridge", "bridge": "br0"}, HOST_LOCAL), [deployment(3)]),  # node-local
-    (network(MACVLAN, HOST_LOCAL),                                        # bare pods
-     [workload_of_pod(f"pods[{i}]", PodArgs(name=f"p{i}", networks=[NetworkSelection(name="n")]))
-      for i in range(5)]),
+    (network(MACVLAN, HOST_LOCAL), [_pod(0)]),                            # one bare pod
+    (network(MACVLAN, HOST_LOCAL), [_pod(i, "n1") for i in range(5)]),   # pinned to one node
 ])
 def test_quiet_where_no_address_can_repeat(net: PlannedNetwork, users: list[Any]) -> None:
     assert check_node_local_ipam([net], users) == []
+
+
+@pytest.mark.parametrize("users", [
+    [_pod(i) for i in range(3)],                 # unpinned bare pods: any two nodes
+    [_pod(0, "n1"), _pod(1)],                    # one pinned, one free to go elsewhere
+    [_pod(0, "n1"), _pod(1, "n2")],              # pinned to two nodes
+])
+def test_bare_pods_that_can_land_on_two_nodes_warn(users: list[Any]) -> None:
+    """Two bare pods on one host-local range, scheduled to two nodes, get the same address
+    (shown on two real nodes in tests/e2e/test_multinode.py)."""
+    [f] = check_node_local_ipam([network(MACVLAN, HOST_LOCAL)], users)
+    assert f.path == "networks.n.ipam" and "pods[0]" in f.message and "pods[1]" in f.message
 
 
 def test_one_warning_per_network_naming_every_workload() -> None:
