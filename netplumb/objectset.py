@@ -224,11 +224,27 @@ def _summary(verb: str, failures: Sequence[tuple[str, Exception]]) -> str:
     return f"could not {verb} {len(failures)} object(s):\n{shown}{more}"
 
 
+REPLACED_KINDS = frozenset({"Pod"})
+"""Kinds whose spec is (mostly) immutable: a change the apiserver refuses as invalid (422,
+``pod updates may not change fields …``) replaces the object, delete then create, as the
+kubernetes provider replaces a resource whose immutable field changed."""
+
+
 def apply_all(kube: Kube, manifests: Sequence[Mapping[str, Any]]) -> None:
-    """Server-side apply every manifest (netplumb's field manager, conflicts forced)."""
+    """Server-side apply every manifest (netplumb's field manager, conflicts forced); a Pod
+    whose change cannot be applied in place is replaced."""
     failures = _parallel(lambda m: kube.apply(m, field_manager=FIELD_MANAGER), manifests)
+    immutable = {key for key, exc in failures
+                 if isinstance(exc, KubeError) and exc.status == 422}
+    replace = [m for m in manifests
+               if object_key(m) in immutable and m.get("kind") in REPLACED_KINDS]
+    if replace:
+        delete_all(kube, replace, wait=300.0)
+        replaced = {object_key(m) for m in replace}
+        failures = [f for f in failures if f[0] not in replaced]
+        failures += _parallel(lambda m: kube.apply(m, field_manager=FIELD_MANAGER), replace)
     if failures:
-        raise SetError(_summary("apply", failures))
+        raise SetError(_summary("apply", sorted(failures, key=lambda f: f[0])))
 
 
 def delete_all(kube: Kube, manifests: Sequence[Mapping[str, Any]], *,

@@ -181,3 +181,53 @@ def test_kube_client_against_a_fake_apiserver() -> None:
         assert err.value.status == 409 and err.value.reason == "Conflict"
     finally:
         server.shutdown()
+
+
+class _PodApi:
+    """A stand-in for :class:`netplumb.kube.Kube` that refuses in-place pod spec changes the
+    way the apiserver does (422 Invalid) and records every call."""
+
+    def __init__(self, live: dict[str, dict[str, Any]]) -> None:
+        self.live = live
+        self.calls: list[tuple[str, str]] = []
+
+    def apply(self, m: dict[str, Any], *, field_manager: str) -> dict[str, Any]:
+        from netplumb.kube import KubeError
+
+        key = object_key(m)
+        self.calls.append(("apply", key))
+        old = self.live.get(key)
+        if old is not None and m["kind"] == "Pod" and old["spec"] != m["spec"]:
+            raise KubeError(422, "Invalid", "pod updates may not change fields")
+        self.live[key] = m
+        return m
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
+        key = object_key({"apiVersion": api_version, "kind": kind,
+                          "metadata": {"name": name, "namespace": namespace}})
+        self.calls.append(("delete", key))
+        self.live.pop(key, None)
+
+    def iter_list(self, api_version: str, kind: str, *, namespace: str | None = None,
+                  label_selector: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in self.live.values()
+                if m["kind"] == kind and m["metadata"].get("namespace") == namespace]
+
+
+def test_a_pod_change_refused_in_place_replaces_the_pod_and_nothing_else() -> None:
+    from netplumb.objectset import apply_all
+
+    def pod(name: str, selector: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"nodeSelector": selector, "containers": [{"name": "c"}]}}
+
+    moved, kept = pod("moved", {}), pod("kept", {})
+    api = _PodApi({object_key(moved): moved, object_key(kept): kept})
+    pinned = pod("moved", {"kubernetes.io/hostname": "worker-1"})
+    apply_all(api, [pinned, kept])  # type: ignore[arg-type]
+    assert api.live[object_key(pinned)]["spec"]["nodeSelector"] == {
+        "kubernetes.io/hostname": "worker-1"}
+    assert ("delete", object_key(pinned)) in api.calls
+    assert ("delete", object_key(kept)) not in api.calls
+    assert api.calls[-1] == ("apply", object_key(pinned))
