@@ -25,6 +25,7 @@ Use with ``pytest_plugins = ["harness.pytest_fixtures"]`` (the root conftest doe
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -257,8 +258,13 @@ def platform(cluster: ClusterHandle, pytestconfig: pytest.Config) -> str:
         from harness import engine
         from harness.paths import pulumi_backend_dir
 
-        st = engine.stack(PLATFORM_STACK, kubeconfig=cluster.kubeconfig)
-        engine.up(st, pulumi_backend_dir(), on_output=engine.printer("  [platform] "))
+        backend = pulumi_backend_dir()
+        backend.mkdir(parents=True, exist_ok=True)
+        # several pytest sessions on one cluster (one file each, say) take turns
+        with (backend / ".platform.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            st = engine.stack(PLATFORM_STACK, kubeconfig=cluster.kubeconfig)
+            engine.up(st, backend, on_output=engine.printer("  [platform] "))
     crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", NAD_CRD)
     if crd is None:
         pytest.skip(f"the cluster has no {NAD_CRD} CRD (no platform installed)")

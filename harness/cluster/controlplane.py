@@ -1,9 +1,9 @@
 """The control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
 
 etcd, the controller-manager and the scheduler listen on 127.0.0.1 only. The apiserver binds
-the node's address on the harness-made underlay link (:data:`~.layout.NODE_IP`) when the
-node runs: pods and hostNetwork DaemonSets reach it through the ``kubernetes`` Service, whose
-Endpoints may not hold a loopback address. Without the node (no root) it binds 127.0.0.1.
+:data:`~.layout.APISERVER_IP` on the cluster bridge when the nodes run: pods and hostNetwork
+DaemonSets reach it through the ``kubernetes`` Service, whose Endpoints may not hold a
+loopback address. Without the nodes (no root) it binds 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -132,6 +132,9 @@ def argv(layout: Layout, ports: Ports, bins: dict[str, Path], apiserver_ip: str
             "--allocate-node-cidrs=true",
             f"--cluster-cidr={POD_CIDR}",
             f"--node-cidr-mask-size={NODE_CIDR_MASK}",
+            # a node that stops renewing its lease (the kubelet renews it every 10 s) is
+            # NotReady after 20 s instead of the default 50 s: node failures show sooner
+            "--node-monitor-grace-period=20s",
             "--profiling=false",
         ],
         "kube-scheduler": [

@@ -196,6 +196,13 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
     node_specs(count) if count else None
     with _locked(lay):
         current = _status(lay)
+        deadline = time.monotonic() + 30
+        while (not current.ready and current.components and time.monotonic() < deadline
+               and all(c.running for c in current.components)):
+            # every process runs but a health check failed: on a busy machine (a check
+            # enters a node's namespaces) that is often a slow answer, not a dead cluster
+            time.sleep(1)
+            current = _status(lay)
         if current.ready and (node is None or current.node == node) and (
                 nodes is None or len(current.nodes) == nodes):
             current.reused = True

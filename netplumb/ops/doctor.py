@@ -254,6 +254,32 @@ def check_multus(snap: Snapshot, requesting: Sequence[Obj]) -> list[Finding]:
     return out
 
 
+def check_nodes(snap: Snapshot, in_scope: Sequence[Obj]) -> list[Finding]:
+    """A node that is not Ready, with the pods (in scope) bound to it: they keep their
+    addresses (whereabouts allocations, the node's host-local files) until they are deleted,
+    and the node's pods get no network until the node is back."""
+    out: list[Finding] = []
+    for node in snap.nodes:
+        if _node_ready(node):
+            continue
+        name = str(_meta(node).get("name"))
+        conds = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
+        ready = conds.get("Ready") or {}
+        why = str(ready.get("reason") or ready.get("message") or "no Ready condition")
+        pods = sorted(key_of(p) for p in in_scope
+                      if (p.get("spec") or {}).get("nodeName") == name)
+        held = f"; {len(pods)} pod(s) on it: {_pods_list(pods)}" if pods else ""
+        out.append(Finding(
+            "error", "node", f"Node {name}",
+            f"node {name} is not Ready ({why}){held}",
+            "bring the node back (its kubelet and container runtime), or delete its pods so "
+            "their workloads move and their whereabouts allocations are freed (`kubectl "
+            f"drain {name} --ignore-daemonsets --delete-emptydir-data`, `--force` for bare "
+            "pods)",
+            pods=pods))
+    return out
+
+
 def _node_ready(node: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or [])
@@ -718,6 +744,7 @@ def diagnose(snap: Snapshot) -> Diagnosis:
         Finding("warning", "access", "netplumb doctor", f"could not read {what}",
                 "run doctor with a kubeconfig that may read it (list/get)")
         for what in snap.unreadable]
+    findings += check_nodes(snap, in_scope)
     findings += check_multus(snap, requesting)
     refs, users = check_references(requesting, nads)
     findings += check_nads(nads, users, scope)

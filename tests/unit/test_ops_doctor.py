@@ -174,3 +174,19 @@ def test_no_multus_at_all_and_selection_forms() -> None:
     pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] = "[{"
     refs, problem = selection_refs(pod)
     assert refs == [] and problem is not None and "not valid JSON" in problem
+
+
+def test_a_node_that_is_not_ready_is_named_with_its_pods() -> None:
+    down = {"metadata": {"name": "n1"}, "status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}]}}
+    on_down = _running_on_tiny("stranded", "198.18.7.10")
+    on_down["spec"]["nodeName"] = "n1"
+    fine = _running_on_tiny("fine", "198.18.7.11")
+    d = diagnose(Snapshot([NODE, down], [], [], {}, [_nad("tiny", TINY)], [on_down, fine], [],
+                          NOW, None))
+    [f] = [f for f in d.findings if f.check == "node"]
+    assert f.severity == "error" and f.subject == "Node n1"
+    assert "NodeStatusUnknown" in f.message and "t/stranded" in f.message
+    assert f.pods == ["t/stranded"] and "drain n1" in f.fix
+    assert not [f for f in diagnose(Snapshot([NODE], [], [], {}, [], [fine], [], NOW,
+                                             None)).findings if f.check == "node"]
