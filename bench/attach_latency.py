@@ -1,21 +1,25 @@
-"""Attach latency on the real node: from a pod being bound to its Node to Multus thick having
+"""Attach latency on a real node: from a pod being bound to its Node to Multus thick having
 written the ``k8s.v1.cni.cncf.io/network-status`` annotation, for pods with 1, 2 and 4
 secondary networks (macvlan and bridge NADs on ``np-`` underlay links, host-local IPAM).
 
 Run (root; the tool cache built by ``make tools``):
 
     .venv/bin/python bench/attach_latency.py [--pods 20] [--concurrency 1] [--timeout 60]
+                                             [--node worker-1]
 
-It uses the embedded cluster and its node's pod network (Flannel + Multus thick, as the
+It uses the embedded cluster and its nodes' pod network (Flannel + Multus thick, as the
 ``platform`` stack installs them). With ``make run``'s cluster up it measures there (touching
-only its own namespace, NADs and links); with no cluster running it starts one, brings the
-platform stack up as ``make run`` does, and takes the cluster down afterwards, also on
-failure. One node per machine: run it under the machine lock.
+only its own namespace, NADs and links, the links made on every node as for any NAD); with
+no cluster running it starts one, brings the platform stack up as ``make run`` does, and
+takes the cluster down afterwards, also on failure. Every pod is pinned to one node
+(``--node``, default the first): the figures are one node's per-pod cost (``--concurrency``
+pods on that node at once), and a batch's pods share that node's host-local pools. The
+cluster's nodes share the machine's cores: run it under the machine lock.
 
 Timestamps are this process's monotonic clock at the arrival of pod watch events: "bound" is
 the first event with ``spec.nodeName`` set, "network-status" the first with the annotation,
 "Ready" the first with condition Ready=True. Pods are created ``--concurrency`` at a time
-(default 1: each pod alone on the node, so the figure is the per-pod cost, without queueing).
+(default 1: each pod alone on its node, so the figure is the per-pod cost, without queueing).
 p95 is the nearest-rank percentile. One untimed warm-up pod with 4 networks runs first.
 """
 
@@ -65,6 +69,8 @@ class Node:
 
     kubeconfig: Path
     started_cluster: bool
+    layout: cluster.Layout
+    """The cluster's files and nodes (:func:`harness.node.running`)."""
 
 
 def bring_up(say: Callable[[str], None]) -> Node:
@@ -76,7 +82,8 @@ def bring_up(say: Callable[[str], None]) -> Node:
     info = cluster.up(progress=lambda m: say(f"[cluster] {m}"))
     if not info.node:
         raise BenchError("the embedded cluster runs without its node")
-    here = Node(info.kubeconfig, started_cluster=not info.reused)
+    here = Node(info.kubeconfig, started_cluster=not info.reused,
+                layout=cluster.layout(info.cluster_dir))
     api = Api(info.kubeconfig)
     if not podnetwork.installed(api):
         say("[bench] bringing up the platform stack (Flannel + Multus thick)")
@@ -85,7 +92,7 @@ def bring_up(say: Callable[[str], None]) -> Node:
     deadline = time.monotonic() + 180
     while not (state := podnetwork.network_state(api)).ready:
         if time.monotonic() > deadline:
-            raise BenchError(f"the node's pod network is not ready: {state.problems}")
+            raise BenchError(f"the nodes' pod network is not ready: {state.problems}")
         time.sleep(1)
     return here
 
@@ -220,13 +227,15 @@ def create_nad(api: Api, name: str, config: dict[str, Any]) -> None:
         "POST", f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}", body))
 
 
-def pod_body(name: str, networks: list[str]) -> dict[str, Any]:
+def pod_body(name: str, networks: list[str], node_name: str) -> dict[str, Any]:
+    """A pod selecting ``networks``, pinned to node ``node_name``."""
     selection = [{"name": n, "interface": f"net{i + 1}"} for i, n in enumerate(networks)]
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": NAMESPACE,
                          "annotations": {NETWORKS_ANNOTATION: json.dumps(selection)}},
             "spec": {"automountServiceAccountToken": False,
                      "terminationGracePeriodSeconds": 0,
+                     "nodeSelector": {"kubernetes.io/hostname": node_name},
                      "containers": [{"name": "c", "image": TOOLBOX_IMAGE,
                                      "command": ["sleep", "86400"]}]}}
 
@@ -247,13 +256,15 @@ class Bench:
     api: Api
     watcher: Watcher
     timeout: float
+    node_name: str
+    """Every pod runs there."""
     uids: set[str] = field(default_factory=set)
 
     def create(self, name: str, networks: list[str]) -> None:
         with self.watcher.cond:
             self.watcher.pods[name] = Timing(created=time.monotonic())
         pod = self.api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/pods",
-                               pod_body(name, networks))
+                               pod_body(name, networks, self.node_name))
         uid = str(pod["metadata"]["uid"])
         self.uids.add(uid)
         with self.watcher.cond:
@@ -328,17 +339,22 @@ def run(args: argparse.Namespace) -> int:
     watcher: Watcher | None = None
     made: list[str] = []
     results: dict[int, list[Timing]] = {}
+    pinned = args.node or ""
     t_start = time.monotonic()
     try:
         here = bring_up(say)
+        pinned = (node.by_name(here.layout, args.node) if args.node
+                  else node.running(here.layout)[0]).name
+        say(f"[bench] every pod on node {pinned}")
         api = Api(here.kubeconfig)
         create_namespace(api)
         for name, conf in nads.items():
             create_nad(api, name, conf)
-        made = underlay.ensure_underlay(links)  # so the first timed pod does not pay for them
+        # on every node, joined (as for any NAD), so the first timed pod does not pay for them
+        made = node.ensure_underlay(here.layout, links)
         watcher = Watcher(Api(here.kubeconfig))
         watcher.start()
-        bench = Bench(api, watcher, args.timeout)
+        bench = Bench(api, watcher, args.timeout, pinned)
         order = list(nads)
         bench.batch("warmup", order, 1, 1)
         for k in COUNTS:
@@ -354,7 +370,7 @@ def run(args: argparse.Namespace) -> int:
         if leftover:
             print(f"attach_latency: cleanup problems: {'; '.join(leftover)}", file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
-    print_table(results, args, time.monotonic() - t_start)
+    print_table(results, args, pinned, time.monotonic() - t_start)
     return 0
 
 
@@ -367,13 +383,16 @@ def cleanup(bench: Bench | None, here: Node | None, links: list[str]) -> list[st
             if left:
                 bench.delete([p["metadata"]["name"] for p in left])
             bench.api.delete(f"/api/v1/namespaces/{NAMESPACE}")
+            nodes = node.running(here.layout) if here is not None else []
             deadline = time.monotonic() + 120
-            while cri.sandboxes(namespace=NAMESPACE) and time.monotonic() < deadline:
+            while (any(cri.sandboxes(n.ns, namespace=NAMESPACE) for n in nodes)
+                   and time.monotonic() < deadline):
                 time.sleep(2)  # the kubelet removes stopped sandboxes once a minute
         except Exception as e:
             problems.append(f"deleting pods: {e}")
     try:
-        underlay.remove_underlay(links)
+        if here is not None and links:
+            node.remove_underlay(here.layout, links)
     except Exception as e:
         problems.append(f"removing links {links}: {e}")
     if here is not None:
@@ -381,10 +400,10 @@ def cleanup(bench: Bench | None, here: Node | None, links: list[str]) -> list[st
     return problems
 
 
-def print_table(results: dict[int, list[Timing]], args: argparse.Namespace,
+def print_table(results: dict[int, list[Timing]], args: argparse.Namespace, node_name: str,
                 elapsed: float) -> None:
-    print(f"\nAttach latency, real node (kubelet, containerd, Multus thick), {args.pods} pods "
-          f"per row, concurrency {args.concurrency} (ms; p95 nearest-rank)")
+    print(f"\nAttach latency, real node {node_name} (kubelet, containerd, Multus thick), "
+          f"{args.pods} pods per row, concurrency {args.concurrency} (ms; p95 nearest-rank)")
     head = (f"{'networks':>8} {'pods':>5} {'bound->status med':>18} {'p95':>6} "
             f"{'bound->Ready med':>17} {'p95':>6} {'create->bound med':>18}")
     print(head)
@@ -408,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="pods in flight at once (default 1)")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="seconds one pod may take to be Ready (default 60)")
+    ap.add_argument("--node", default=None,
+                    help="the node every pod runs on (default: the cluster's first node)")
     args = ap.parse_args(argv)
     if not 1 <= args.pods <= MAX_PODS:
         ap.error(f"--pods must be 1..{MAX_PODS}")

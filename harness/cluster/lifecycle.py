@@ -295,7 +295,8 @@ def _stop(lay: Layout, say: Progress) -> list[int]:
     from harness import nodens
 
     stopped: list[int] = []
-    if (lay.host / "before.json").exists() or nodens.all_node_names() or any(
+    if (lay.host / "before.json").exists() or any(
+            lay.node_dir(n).exists() for n in nodens.all_node_names()) or any(
             processes.program_of(p) in ("containerd", "kubelet", "kube-proxy")
             for p in processes.scan_ours(lay)):
         from harness import node

@@ -412,8 +412,9 @@ def stop(layout: Layout, members: Iterable[Node], say: Progress
         for pids, issues in pool.map(one, members):
             stopped += pids
             problems += issues
-    for name in nodens.all_node_names():  # a crashed run's nodes this layout no longer lists
-        stopped += NodeNs(name, layout.node_dir(name) / "fs").destroy()
+    for name in nodens.all_node_names():  # a crashed run's nodes of this cluster directory
+        if layout.node_dir(name).exists():
+            stopped += NodeNs(name, layout.node_dir(name) / "fs").destroy()
     left = host.restore(layout.host, say, mount_prefixes=[str(nodens.NS_ROOT)])
     for p in problems:
         say(p)

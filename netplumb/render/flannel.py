@@ -129,14 +129,15 @@ def daemonset_spec(args: FlannelArgs) -> dict[str, Any]:
 def flannel_manifests(args: FlannelArgs) -> list[dict[str, Any]]:
     """Every Flannel object, in apply order: namespace, ClusterRole and its binding,
     ServiceAccount, ConfigMap, DaemonSet."""
+    data = {"cni-conf.json": json_file(cni_conf(args)), "net-conf.json": json_file(net_conf(args))}
     return [
         namespace(args.namespace, {**_LABELS, **_PRIVILEGED}),
         *service_account_with_role(NAME, args.namespace, [
             rule([""], ["pods"], ["get"]),
             rule([""], ["nodes"], ["get", "list", "watch"]),
             rule([""], ["nodes/status"], ["patch"])], _LABELS),
-        config_map(CONFIG_MAP, args.namespace, {"cni-conf.json": json_file(cni_conf(args)),
-                                                "net-conf.json": json_file(net_conf(args))},
-                   _LABELS),
-        daemonset(DAEMONSET, args.namespace, _LABELS, _SELECTOR, daemonset_spec(args)),
+        config_map(CONFIG_MAP, args.namespace, data, _LABELS),
+        # flanneld and its CNI config installer read the ConfigMap at start: a change rolls
+        daemonset(DAEMONSET, args.namespace, _LABELS, _SELECTOR, daemonset_spec(args),
+                  config=[data]),
     ]

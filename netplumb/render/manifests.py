@@ -4,6 +4,7 @@ builder returns a plain manifest dict; the add-on modules say only what is their
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -136,15 +137,31 @@ def placed(pod_spec: dict[str, Any], priority_class_name: str | None,
     return pod_spec
 
 
+CONFIG_DIGEST_ANNOTATION = "netplumb.dev/config-digest"
+"""On a pod template: a digest of the ConfigMap data its pods read once at start, so a change
+of that configuration rolls the pods (a ConfigMap change alone restarts nothing)."""
+
+
+def config_digest(*data: Mapping[str, str]) -> str:
+    """A short stable digest of ConfigMap ``data`` (for :data:`CONFIG_DIGEST_ANNOTATION`)."""
+    text = json.dumps(list(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def daemonset(name: str, namespace: str, labels: Mapping[str, str],
-              selector: Mapping[str, str], pod_spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A DaemonSet updated node by node; its pods carry ``labels`` and ``selector``."""
+              selector: Mapping[str, str], pod_spec: Mapping[str, Any], *,
+              config: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    """A DaemonSet updated node by node; its pods carry ``labels`` and ``selector``, and
+    (``config``: the data of the ConfigMaps they read at start) a digest of that data, so
+    a configuration change rolls them."""
     template_labels = {**MANAGED_BY, **labels, **selector}
+    template: dict[str, Any] = {"labels": template_labels}
+    if config:
+        template["annotations"] = {CONFIG_DIGEST_ANNOTATION: config_digest(*config)}
     return manifest("apps/v1", "DaemonSet", metadata(name, namespace, labels=labels),
                     spec={"selector": {"matchLabels": dict(selector)},
                           "updateStrategy": {"type": "RollingUpdate"},
-                          "template": {"metadata": {"labels": template_labels},
-                                       "spec": dict(pod_spec)}})
+                          "template": {"metadata": template, "spec": dict(pod_spec)}})
 
 
 def deployment(name: str, namespace: str, labels: Mapping[str, str],

@@ -192,10 +192,16 @@ def daemonset_spec(args: MultusInstallArgs) -> dict[str, Any]:
     return pod_spec
 
 
+def _daemon_config_data(args: MultusInstallArgs) -> dict[str, str]:
+    return {"daemon-config.json": json_file(daemon_config(args))}
+
+
 def daemonset(args: MultusInstallArgs) -> dict[str, Any]:
-    """The Multus DaemonSet of the chosen mode."""
+    """The Multus DaemonSet of the chosen mode (thick: it rolls when the daemon's
+    configuration changes, which the daemon reads once at start)."""
+    config = [_daemon_config_data(args)] if args.mode == "thick" else []
     return daemonset_manifest(DAEMONSET, args.namespace, _LABELS, _SELECTOR,
-                              daemonset_spec(args))
+                              daemonset_spec(args), config=config)
 
 
 def metrics_service(args: MultusInstallArgs) -> dict[str, Any]:
@@ -224,8 +230,8 @@ def multus_manifests(args: MultusInstallArgs) -> list[dict[str, Any]]:
     """The Multus objects (not Flannel's, not the CRDs), in apply order."""
     out = service_account_with_role(NAME, args.namespace, rules(), _LABELS)
     if args.mode == "thick":
-        out.append(config_map(DAEMON_CONFIG_MAP, args.namespace,
-                              {"daemon-config.json": json_file(daemon_config(args))}, _LABELS))
+        out.append(config_map(DAEMON_CONFIG_MAP, args.namespace, _daemon_config_data(args),
+                              _LABELS))
     out.append(daemonset(args))
     if args.metrics_port is not None:
         out.append(metrics_service(args))

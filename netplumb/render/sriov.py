@@ -97,9 +97,11 @@ def daemonset_spec(args: SriovPoolArgs) -> dict[str, Any]:
 
 def sriov_manifests(args: SriovPoolArgs) -> list[dict[str, Any]]:
     """Every object of the pool, in apply order: ServiceAccount, ConfigMap, DaemonSet."""
+    data = {"config.json": json_file(device_plugin_config(args))}
     return [
         service_account(NAME, args.namespace, _LABELS),
-        config_map(CONFIG_MAP, args.namespace,
-                   {"config.json": json_file(device_plugin_config(args))}, _LABELS),
-        daemonset(DAEMONSET, args.namespace, _LABELS, _SELECTOR, daemonset_spec(args)),
+        config_map(CONFIG_MAP, args.namespace, data, _LABELS),
+        # the device plugin reads its pools at start: a change rolls it
+        daemonset(DAEMONSET, args.namespace, _LABELS, _SELECTOR, daemonset_spec(args),
+                  config=[data]),
     ]

@@ -1,21 +1,27 @@
-"""Pod create/delete cycles on the real node and what they may leave behind (shared by the
-churn test and the fault tests)."""
+"""Pod create/delete cycles on the real nodes and what they may leave behind on each node
+(shared by the churn test and the fault tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import cni, underlay
-from harness.node import cri
+from harness.node import Node, cri
+from harness.pytest_fixtures import NodeHandle
 from tests.e2e.nadspace import pod_body
 
 STEP_TIMEOUT_S = 120.0
 MULTUS_CACHE = Path("/var/lib/cni/multus")
+"""Multus' cache, as the node sees it (each node has its own: ``Node.path``)."""
 FLANNEL_IPAM = cni.HOST_LOCAL_DIR / "cbr0"
+"""The reservations of Flannel's host-local range, as the node sees them (one per node)."""
 
 
 @dataclass(frozen=True)
@@ -27,12 +33,15 @@ class Cycle:
     attached: bool
     """Multus attached the secondary network (False: the pod ran with its cluster network
     only, which only ``cycle(..., require_attach=False)`` accepts)."""
+    node: str = ""
+    """The node the pod ran on."""
 
 
 def cycle(core: Any, namespace: str, name: str, network: str,
-          timeout: float = STEP_TIMEOUT_S, *, require_attach: bool = True) -> Cycle:
-    """One pod's life: created selecting ``network`` as net1, Running with Multus'
-    network-status, deleted, gone from the apiserver.
+          timeout: float = STEP_TIMEOUT_S, *, require_attach: bool = True,
+          node: str | None = None) -> Cycle:
+    """One pod's life: created selecting ``network`` as net1 (pinned to ``node`` if given),
+    Running with Multus' network-status, deleted, gone from the apiserver.
 
     With ``require_attach=False`` a pod Running for 20 s without a network-status annotation
     (sandboxed while the node had no Multus config: only the cluster network) is accepted
@@ -40,8 +49,11 @@ def cycle(core: Any, namespace: str, name: str, network: str,
     from kubernetes import client
 
     t0 = time.monotonic()
+    spec: dict[str, Any] = {}
+    if node is not None:
+        spec["nodeSelector"] = {"kubernetes.io/hostname": node}
     pod = core.create_namespaced_pod(namespace, pod_body(name, [{"name": network,
-                                                                 "interface": "net1"}]))
+                                                                 "interface": "net1"}], **spec))
     uid = pod.metadata.uid
     deadline = time.monotonic() + timeout
     running_since: float | None = None
@@ -64,6 +76,9 @@ def cycle(core: Any, namespace: str, name: str, network: str,
             raise AssertionError(f"{name} not Running with network-status in "
                                  f"{timeout:.0f}s: phase {pod.status.phase}")
         time.sleep(0.05)
+    ran_on = str(pod.spec.node_name or "")
+    if node is not None:
+        assert ran_on == node, (name, ran_on, node)
     core.delete_namespaced_pod(name, namespace)
     deadline = time.monotonic() + timeout
     while True:
@@ -76,11 +91,7 @@ def cycle(core: Any, namespace: str, name: str, network: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} not finalised in {timeout:.0f}s")
         time.sleep(0.05)
-    return Cycle(t0, time.monotonic() - t0, uid, attached)
-
-
-def _veths() -> set[str]:
-    return {n for n in underlay.host_links() if n.startswith("veth")}
+    return Cycle(t0, time.monotonic() - t0, uid, attached, ran_on)
 
 
 def _listing(d: Path) -> set[str]:
@@ -91,37 +102,172 @@ def _listing(d: Path) -> set[str]:
         else set()
 
 
+def _netns(node: Node) -> set[str]:
+    """The node's named network namespaces (``ip netns list`` inside it: ``/run/netns``)."""
+    d = node.path(cni.NETNS_DIR)
+    return {p.name for p in d.iterdir()} if d.is_dir() else set()
+
+
+def _veths(node: Node) -> set[str]:
+    return {n for n in underlay.host_links(node.ns) if n.startswith("veth")}
+
+
+def entry(node: Node | str, item: str) -> str:
+    """How :class:`NodeState` names ``item`` of ``node``: ``worker-1:<item>``."""
+    return f"{node if isinstance(node, str) else node.name}:{item}"
+
+
+def split(named: str) -> tuple[str, str]:
+    """(node name, item) of an :func:`entry`."""
+    node, _, item = named.partition(":")
+    return node, item
+
+
+def file_of(nodes: NodeHandle, base: Path, named: str) -> Path:
+    """The host path of an :func:`entry` under ``base`` (a path as the node sees it, such as
+    :data:`FLANNEL_IPAM` or :data:`MULTUS_CACHE`): where to remove a leaked file."""
+    node, item = split(named)
+    return nodes.by_name(node).path(base) / item
+
+
+@dataclass
+class _Others:
+    """What belongs to the pods of other namespaces on one node (other tests', or other
+    sessions' on a shared cluster): their sandbox IDs, network namespaces and veths."""
+
+    ids: set[str]
+    netns: set[str]
+    veths: set[str]
+
+    @classmethod
+    def of(cls, node: Node, namespace: str) -> _Others:
+        others = cls(set(), set(), set())
+        for sb in cri.sandboxes(node.ns):
+            if sb.namespace == namespace:
+                continue
+            others.ids.add(sb.id)
+            if not sb.host_network:
+                with contextlib.suppress(cri.CriError):
+                    path = cri.netns_path(node.ns, sb.id)
+                    if path:
+                        others.netns.add(Path(path).name)
+        listed = json.loads(node.run(["ip", "-j", "netns", "list"]).stdout or "[]")
+        by_id = {int(x["id"]): str(x["name"]) for x in listed if "id" in x}
+        for name, link in underlay.host_links(node.ns).items():
+            nsid = link.get("link_netnsid")
+            if name.startswith("veth") and nsid is not None and by_id.get(int(nsid)) in \
+                    others.netns:
+                others.veths.add(name)
+        return others
+
+
+_SANDBOX_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _owner(reservation: Path) -> str:
+    """The container (sandbox) ID a host-local reservation file names (its first line)."""
+    try:
+        return reservation.read_text().split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 @dataclass
 class NodeState:
-    """What pods leave on the node: network namespaces, host veths, Multus cache entries and
-    the reservations of Flannel's host-local range."""
+    """What pods leave on the nodes: network namespaces, veths, Multus cache entries and the
+    reservations of Flannel's host-local range, of every node. Each item is named after its
+    node (:func:`entry`, ``worker-2:cni-…``), so the sets cover all nodes and a leak on any
+    node shows, with where it is."""
 
+    nodes: list[Node]
     netns: set[str]
     veths: set[str]
     multus_cache: set[str]
     flannel_ipam: set[str]
 
     @classmethod
-    def now(cls) -> NodeState:
-        return cls(set(underlay.netns_names()), _veths(), _listing(MULTUS_CACHE),
-                   cni.reservations(FLANNEL_IPAM))
+    def now(cls, nodes: NodeHandle | list[Node]) -> NodeState:
+        members = nodes.nodes if isinstance(nodes, NodeHandle) else list(nodes)
+        state = cls(members, set(), set(), set(), set())
+        for n in members:
+            state.netns |= {entry(n, x) for x in _netns(n)}
+            state.veths |= {entry(n, x) for x in _veths(n)}
+            state.multus_cache |= {entry(n, x) for x in _listing(n.path(MULTUS_CACHE))}
+            state.flannel_ipam |= {entry(n, x) for x in cni.reservations(n.path(FLANNEL_IPAM))}
+        return state
+
+    def sandboxes(self, namespace: str) -> list[tuple[str, str]]:
+        """The sandboxes of ``namespace``'s pods on every node: (node:pod, state)."""
+        return [(entry(n, s.name), s.state) for n in self.nodes
+                for s in cri.sandboxes(n.ns, namespace=namespace)]
 
     def leaks(self, namespace: str, ipam_dirs: list[Path],
               timeout: float = 150.0) -> dict[str, Any]:
-        """What is left beyond this state once the pods of ``namespace`` are gone: waits up
-        to ``timeout`` for the kubelet's garbage collection of stopped sandboxes (every
-        minute), then reports anything left, by kind (empty: nothing leaked)."""
+        """What is left beyond this state, on any node, once the pods of ``namespace`` are
+        gone: waits up to ``timeout`` for the kubelets' garbage collection of stopped
+        sandboxes (every minute), then reports anything left, by kind (empty: nothing
+        leaked). ``ipam_dirs`` are host paths (each node's own directories).
+
+        Pods of other namespaces may come and go on the nodes meanwhile (other tests, other
+        sessions on a shared cluster): what belongs to one of their sandboxes is not counted,
+        and what is found is looked at again a few seconds later, so that only what stays
+        counts (a pod being set up or torn down at that moment is not a leak)."""
         deadline = time.monotonic() + timeout
-        while cri.sandboxes(namespace=namespace) and time.monotonic() < deadline:
+        while self.sandboxes(namespace) and time.monotonic() < deadline:
             time.sleep(2)
-        now = NodeState.now()
+        found = self._left(namespace, ipam_dirs)
+        for _ in range(3):
+            if not found:
+                break
+            time.sleep(3)
+            found = _common(found, self._left(namespace, ipam_dirs))
+        return found
+
+    def _left(self, namespace: str, ipam_dirs: list[Path]) -> dict[str, Any]:
+        others = {n.name: _Others.of(n, namespace) for n in self.nodes}
+        ids = {i for o in others.values() for i in o.ids}
+        now = NodeState.now(self.nodes)
+
+        def mine(items: set[str], theirs: Callable[[_Others, Node, str], bool]) -> list[str]:
+            out = []
+            for named in sorted(items):
+                node, item = split(named)
+                if not theirs(others[node], self._node(node), item):
+                    out.append(named)
+            return out
+
         found: dict[str, Any] = {
-            "sandboxes": [(s.name, s.state) for s in cri.sandboxes(namespace=namespace)],
-            "netns": sorted(now.netns - self.netns),
-            "veths": sorted(now.veths - self.veths),
-            "multus cache": sorted(now.multus_cache - self.multus_cache),
-            "flannel reservations": sorted(now.flannel_ipam - self.flannel_ipam),
-            "NAD reservations": {str(d): sorted(cni.reservations(d)) for d in ipam_dirs
-                                 if cni.reservations(d)},
+            "sandboxes": self.sandboxes(namespace),
+            "netns": mine(now.netns - self.netns, lambda o, _n, x: x in o.netns),
+            "veths": mine(now.veths - self.veths, lambda o, _n, x: x in o.veths),
+            "multus cache": mine(
+                now.multus_cache - self.multus_cache,
+                lambda o, _n, x: bool((m := _SANDBOX_ID.search(x)) and m.group(0) in o.ids)),
+            "flannel reservations": mine(
+                now.flannel_ipam - self.flannel_ipam,
+                lambda o, n, x: _owner(n.path(FLANNEL_IPAM) / x) in o.ids),
+            "NAD reservations": {str(d): left for d in ipam_dirs
+                                 if (left := sorted(x for x in cni.reservations(d)
+                                                    if _owner(d / x) not in ids))},
         }
         return {k: v for k, v in found.items() if v}
+
+    def _node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+
+def _common(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """The leaks found both times."""
+    out: dict[str, Any] = {}
+    for kind, items in first.items():
+        again = second.get(kind)
+        if again is None:
+            continue
+        if isinstance(items, dict):
+            both = {d: [x for x in xs if x in again.get(d, [])] for d, xs in items.items()}
+            kept: Any = {d: xs for d, xs in both.items() if xs}
+        else:
+            kept = [x for x in items if x in again]
+        if kept:
+            out[kind] = kept
+    return out

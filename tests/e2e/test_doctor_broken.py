@@ -4,7 +4,8 @@ real Multus: each NAD is named with the pods it affects and a fix.
 * ``badjson``: its spec.config is not valid JSON (Multus fails to unmarshal it);
 * ``nomaster``: a macvlan whose master link does not exist on the node (the plugin's bare
   ``Link not found``);
-* ``tiny``: a host-local pool of two addresses, with three pods on it.
+* ``tiny``: a host-local pool of two addresses, with three pods on it, all on one node
+  (host-local allocates per node: on two nodes the pool would hold two addresses on each).
 
 A healthy NAD and pod in the same namespace are not named.
 """
@@ -32,7 +33,9 @@ pytestmark = pytest.mark.e2e
 NS = "doctor-broken"
 BRIDGE, OK_BRIDGE = "np-doc0", "np-doc1"
 MISSING_MASTER = "ens9np7"
-"""Not ``np-…``: the embedded node creates no such link, as a node without that NIC."""
+"""Not ``np-…``: the embedded nodes create no such link, as nodes without that NIC."""
+TINY_NODE = "worker-1"
+"""Where the tiny pool's three pods run: one node, one host-local allocator for its pool."""
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +44,14 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
         yield space
 
 
-def _pod(space: NadSpace, name: str, nad: str) -> None:
+def _pod(space: NadSpace, name: str, nad: str, node: str | None = None) -> None:
     space.core.create_namespaced_pod(NS, {
         "metadata": {"name": name, "annotations": {
             "k8s.v1.cni.cncf.io/networks": json.dumps([{"name": nad, "interface": "net1"}])}},
         "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
                                  "command": ["sleep", "86400"]}],
-                 "terminationGracePeriodSeconds": 0}})
+                 "terminationGracePeriodSeconds": 0,
+                 **({"nodeSelector": {"kubernetes.io/hostname": node}} if node else {})}})
 
 
 def test_three_broken_nads_named_with_pods_and_fixes(space: NadSpace, cluster: ClusterHandle,
@@ -69,9 +73,10 @@ def test_three_broken_nads_named_with_pods_and_fixes(space: NadSpace, cluster: C
     space.create_nad("fine", parse_cni_config(json.dumps({
         "cniVersion": "1.0.0", "name": "fine", "type": "bridge", "bridge": OK_BRIDGE,
         "ipam": {"type": "host-local", "subnet": "198.18.22.0/24"}})))
+    assert TINY_NODE in space.nodes.names, space.nodes.names
     for name, nad in (("a-json", "badjson"), ("b-master", "nomaster"), ("c-pool-1", "tiny"),
                       ("c-pool-2", "tiny"), ("c-pool-3", "tiny"), ("d-fine", "fine")):
-        _pod(space, name, nad)
+        _pod(space, name, nad, TINY_NODE if nad == "tiny" else None)
     wanted = {f"NetworkAttachmentDefinition {NS}/{n}" for n in ("badjson", "nomaster", "tiny")}
     deadline = time.monotonic() + 90
     subjects: set[str] = set()

@@ -1,8 +1,9 @@
 """The example programs of examples/, through the real engine on the cluster.
 
 Each program is copied as it is (its ``Pulumi.yaml`` pointed at the repo's virtualenv) and
-given a stack whose config names host links the test creates (``np-…``, removed afterwards).
-The storage and multi-tenant programs go up on the real node's pod network (their pods run
+given a stack whose config names underlay links the test creates on every node, joined across
+them (``np-…``, removed afterwards).
+The storage and multi-tenant programs go up on the real nodes' pod network (their pods run
 and get their interfaces, as Multus reports in network-status) and are destroyed; the SR-IOV
 program is previewed only: this machine has no NIC with virtual functions, and the device
 plugin and sriov-cni images cannot be built by this toolchain, so its pods could never start.
@@ -26,7 +27,7 @@ from pulumi import automation as auto
 
 from harness import engine, underlay
 from harness.paths import REPO_ROOT
-from harness.pytest_fixtures import ClusterHandle, NetworkHandle
+from harness.pytest_fixtures import ClusterHandle, NetworkHandle, NodeHandle
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.kube import Kube
 from netplumb.render.monitoring import DASHBOARD_CONFIG_MAP, PROMETHEUS_RULE
@@ -54,14 +55,16 @@ def _stack(name: str, cluster: ClusterHandle, tmp: Path, config: dict[str, str])
     return st
 
 
-def _links(*links: underlay.Link) -> Iterator[list[str]]:
+def _links(nodes: NodeHandle, *links: underlay.Link) -> Iterator[list[str]]:
+    """The links on every node (a pod may land on either), joined across them."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create host links")
-    created = underlay.ensure_underlay(list(links))
+    created: list[str] = []
     try:
+        created += nodes.ensure_underlay(list(links))
         yield created
     finally:
-        underlay.remove_underlay(created)
+        nodes.remove_underlay(created)
 
 
 def _network_status(kube: Kube, namespace: str, pod: str, interfaces: set[str],
@@ -92,8 +95,8 @@ def _destroy(st: auto.Stack) -> None:
 
 
 @pytest.fixture
-def storage_links() -> Iterator[list[str]]:
-    yield from _links(underlay.Link("np-exstor0", mtu=9000),
+def storage_links(pod_network: NetworkHandle) -> Iterator[list[str]]:
+    yield from _links(pod_network.node, underlay.Link("np-exstor0", mtu=9000),
                       underlay.Link("np-exmgmt0", kind="bridge"))
 
 
@@ -129,8 +132,9 @@ ROLE_PREFIX = "np-ex"
 
 
 @pytest.fixture
-def tenant_links() -> Iterator[list[str]]:
-    yield from _links(*(underlay.Link(f"np-br-{t}", kind="bridge") for t in TENANTS))
+def tenant_links(pod_network: NetworkHandle) -> Iterator[list[str]]:
+    yield from _links(pod_network.node,
+                      *(underlay.Link(f"np-br-{t}", kind="bridge") for t in TENANTS))
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Faults on the real node: the data path recovers and nothing leaks.
+"""Faults on a real node: the data path recovers and nothing leaks.
 
-* the Multus daemon pod is killed while pods churn: the DaemonSet starts a new one, pods
-  created meanwhile attach once it is back, and nothing is left behind;
-* containerd and then the kubelet restart while pods run: the pods keep their sandboxes,
-  interfaces and addresses, and still reach each other;
+* the Multus daemon pod of a node is killed while pods churn on that node: the DaemonSet
+  starts a new one there, pods created meanwhile attach once it is back, and nothing is left
+  behind;
+* the node's containerd and then its kubelet restart while pods run on it: the pods keep their
+  sandboxes, interfaces and addresses, and still reach each other;
 * ``pulumi up`` is SIGKILLed half way: ``make run``'s path converges with no manual step
   (netplumb clears the interrupted run's lock and pending operations).
 """
@@ -27,13 +28,13 @@ import yaml
 from pulumi import automation as auto
 
 from harness import cluster as embedded
-from harness import engine, icmp, podnetwork, underlay, verify
+from harness import engine, icmp, podnetwork, verify
 from harness import node as node_mod
 from harness.cluster import Api, pod_ready, process_cmdline, wait_for
 from harness.cluster.processes import children_of, kill
 from harness.node import cri
 from harness.paths import REPO_ROOT
-from harness.pytest_fixtures import NetworkHandle
+from harness.pytest_fixtures import NetworkHandle, NodeHandle
 from netplumb.args.nad import BridgeNetworkArgs
 from netplumb.args.stack import CONFIG_KEY
 from tests.e2e.churn import Cycle, NodeState, cycle
@@ -42,6 +43,12 @@ from tests.e2e.nadspace import NadSpace, nad_namespace
 pytestmark = pytest.mark.e2e
 
 BRIDGE = "np-faultb0"
+HOSTNAME = "kubernetes.io/hostname"
+FAULT_NODE = "worker-2"
+"""The node whose Multus pod, containerd and kubelet the tests take down, and where their pods
+run (pinned with a ``kubernetes.io/hostname`` node selector): a fault on one node touches only
+that node's pods, and fault-br's host-local range allocates per node. worker-2, as other
+tests pin their pods to worker-1 and share the cluster."""
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +62,20 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
         yield s
 
 
-def _multus_pod(api: Api) -> Any:
+def _multus_pod(api: Api, node: str) -> Any:
+    """The Multus daemon pod of ``node`` (None while there is not exactly one live one)."""
     ns, _ = podnetwork.MULTUS_DS
     pods = api.get(f"/api/v1/namespaces/{ns}/pods", {"labelSelector": "name=multus"})["items"]
-    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")
+            and (p.get("spec") or {}).get("nodeName") == node]
     return live[0] if len(live) == 1 else None
 
 
 def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: NetworkHandle,
                                            figure: Callable[[str], None]) -> None:
-    """The Multus pod is deleted (grace 0) while pods churn: the DaemonSet starts a new one,
-    every pod created once it is Ready attaches, and no sandbox, network namespace or veth
-    is left.
+    """The Multus pod of :data:`FAULT_NODE` is deleted (grace 0) while pods churn on that
+    node: the DaemonSet starts a new one there, every pod created once it is Ready attaches,
+    and no sandbox, network namespace or veth is left.
 
     Two upstream behaviours of Multus v4.3.0 thick shape what the outage costs, and the test
     bounds them instead of pretending they do not exist:
@@ -83,18 +92,22 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     entry; the test removes those files it caused and fails on anything more."""
     from kubernetes import client
 
-    api = pod_network.node.cluster.api()
-    before = NodeState.now()
-    old = _multus_pod(api)
+    nodes = pod_network.node
+    api = nodes.cluster.api()
+    # what the outage may leave is on the node whose Multus goes (all the churned pods run
+    # there); other sessions' pods on the other node are not this test's
+    before = NodeState.now([nodes.by_name(FAULT_NODE)])
+    old = _multus_pod(api, FAULT_NODE)
     assert old is not None and pod_ready(old)
     cycles, lanes = 96, 4
     done: list[Cycle] = []
     lock = threading.Lock()
 
     def lane(k: int) -> None:
-        core: Any = client.CoreV1Api(pod_network.node.cluster.api_client())
+        core: Any = client.CoreV1Api(nodes.cluster.api_client())
         for i in range(k, cycles, lanes):
-            result = cycle(core, "faults", f"kill-{i:03d}", "fault-br", require_attach=False)
+            result = cycle(core, "faults", f"kill-{i:03d}", "fault-br", require_attach=False,
+                           node=FAULT_NODE)
             with lock:
                 done.append(result)
 
@@ -105,7 +118,7 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
                    f"{old['metadata']['name']}", {"gracePeriodSeconds": "0"})
         killed_at = len(done)
         new = wait_for("the DaemonSet's new Multus pod Ready",
-                       lambda: (p := _multus_pod(api)) and pod_ready(p)
+                       lambda: (p := _multus_pod(api, FAULT_NODE)) and pod_ready(p)
                        and p["metadata"]["uid"] != old["metadata"]["uid"] and p, timeout=120)
         ready_at = time.monotonic()
         for f in futures:
@@ -131,41 +144,45 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
                      if (m := re.search(r"[0-9a-f]{64}", name))}
         assert len(sandboxes) <= lanes + len(gap), leaks
     finally:
-        _release(leaks)
+        _release(nodes, leaks)
 
 
-def _release(leaks: dict[str, Any]) -> None:
-    """Remove the reservation and cache files the outage left (this test's pods')."""
-    from tests.e2e.churn import FLANNEL_IPAM, MULTUS_CACHE
+def _release(nodes: NodeHandle, leaks: dict[str, Any]) -> None:
+    """Remove the reservation and cache files the outage left (this test's pods'), in the
+    node's own directories (``worker-2:<file>`` entries of :class:`NodeState`)."""
+    from tests.e2e.churn import FLANNEL_IPAM, MULTUS_CACHE, file_of
 
-    for ip in leaks.get("flannel reservations", []):
-        (FLANNEL_IPAM / ip).unlink(missing_ok=True)
+    for named in leaks.get("flannel reservations", []):
+        file_of(nodes, FLANNEL_IPAM, named).unlink(missing_ok=True)
     for d, ips in leaks.get("NAD reservations", {}).items():
         for ip in ips:
-            (Path(d) / ip).unlink(missing_ok=True)
-    for name in leaks.get("multus cache", []):
-        (MULTUS_CACHE / name).unlink(missing_ok=True)
+            (Path(d) / ip).unlink(missing_ok=True)  # host paths of the node's directories
+    for named in leaks.get("multus cache", []):
+        file_of(nodes, MULTUS_CACHE, named).unlink(missing_ok=True)
 
 
 def test_containerd_and_kubelet_restart_keep_pod_interfaces(
         space: NadSpace, pod_network: NetworkHandle) -> None:
-    node = pod_network.node
-    api = node.cluster.api()
+    nodes = pod_network.node
+    api = nodes.cluster.api()
+    node = nodes.by_name(FAULT_NODE)
     names = ["steady-a", "steady-b"]
     for n in names:
-        space.create_pod(n, [{"name": "fault-br", "interface": "net1"}])
+        # both on the node that restarts (and one host-local allocator for their addresses)
+        space.create_pod(n, [{"name": "fault-br", "interface": "net1"}],
+                         nodeSelector={HOSTNAME: node.name})
     try:
         for n in names:
             _wait_ready(api, f"/api/v1/namespaces/faults/pods/{n}")
-        before = {n: _pod_view(api, n) for n in names}
-        ports = embedded.status(node.layout.root).ports
+        before = {n: _pod_view(api, node, n) for n in names}
+        ports = embedded.status(nodes.layout.root).ports
         assert ports is not None
         for component in ("containerd", "kubelet"):
-            node_mod.restart(node.layout, ports, component, say=print)
-            wait_for("the node Ready again", lambda: podnetwork.network_state(api).ready,
+            node_mod.restart(nodes.layout, node, ports, component, say=print)
+            wait_for("the nodes Ready again", lambda: podnetwork.network_state(api).ready,
                      timeout=120)
             time.sleep(3)  # a kubelet sync after the restart
-            after = {n: _pod_view(api, n) for n in names}
+            after = {n: _pod_view(api, node, n) for n in names}
             assert after == before, component
         a, b = before["steady-a"], before["steady-b"]
         assert icmp.ping(a["netns"], b["net1"].split("/")[0], count=2, timeout=2.0) > 0
@@ -184,12 +201,13 @@ def _wait_gone(api: Api, path: str) -> None:
     wait_for(f"{path} gone", lambda: api.get_or_none(path) is None, timeout=90)
 
 
-def _pod_view(api: Api, name: str) -> dict[str, Any]:
-    """What a restart must not change about a running pod."""
+def _pod_view(api: Api, node: node_mod.Node, name: str) -> dict[str, Any]:
+    """What a restart must not change about a running pod on ``node``."""
     pod = api.get(f"/api/v1/namespaces/faults/pods/{name}")
     assert pod_ready(pod), pod["status"]
-    [sandbox] = [s for s in cri.sandboxes(namespace="faults", name=name) if s.ready]
-    netns = cri.pod_netns("faults", name, pod["metadata"]["uid"])
+    assert pod["spec"]["nodeName"] == node.name, pod["spec"].get("nodeName")
+    [sandbox] = [s for s in cri.sandboxes(node.ns, namespace="faults", name=name) if s.ready]
+    netns = cri.pod_netns(node.ns, "faults", name, pod["metadata"]["uid"])
     mac, addrs = verify.link_state(netns, "net1")
     return {"uid": pod["metadata"]["uid"], "sandbox": sandbox.id, "netns": netns,
             "net1": sorted(addrs)[0], "mac": mac, "podIP": pod["status"]["podIP"],
@@ -226,10 +244,11 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
                                                       tmp_path: Path) -> None:
     from harness import run
 
-    cluster = pod_network.node.cluster
+    nodes = pod_network.node
+    cluster = nodes.cluster
     project = engine.project_copy(tmp_path / "project", {"crash": _crash_stack()})
     backend = tmp_path / "backend"
-    made = underlay.ensure_underlay(podnetwork.stack_links(project / "stacks/Pulumi.crash.yaml"))
+    made = nodes.ensure_underlay(podnetwork.stack_links(project / "stacks/Pulumi.crash.yaml"))
     st = engine.stack("crash", work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
     killed: list[int] = []
     stop = threading.Event()
@@ -265,7 +284,7 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
         assert deployment.get("pending_operations"), "the killed run left no pending operation"
         assert list(backend.glob(".pulumi/locks/*/*/crash/*.json")), "and no lock"
         code = run.main(["crash"], work_dir=project, backend=backend,
-                        cluster_dir=pod_network.node.layout.root)
+                        cluster_dir=nodes.layout.root)
         assert code == 0
         assert not (st.export_stack().deployment or {}).get("pending_operations")
         found = verify.attachments(cluster.kubeconfig, "crash")
@@ -281,4 +300,4 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
         # session's platform's (same owner), so only this record of it goes
         with contextlib.suppress(auto.CommandError):
             st.workspace.remove_stack("platform", force=True)
-        underlay.remove_underlay(made)
+        nodes.remove_underlay(made)

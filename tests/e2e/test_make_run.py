@@ -69,7 +69,10 @@ def test_every_dev_attachment_verifies(pod_network: NetworkHandle, tmp_path: Pat
         [static] = [a for a in found if a.pod == "default/static-ip-pod"]
         assert static.cidrs == {"192.0.2.245/24"}
         [routed] = [a for a in found if a.pod == "default/default-route-pod"]
-        assert routed.ok and routed.netns.startswith("cni-")
+        assert routed.ok and routed.netns is not None and routed.netns.name.startswith("cni-")
+        # the namespace is found on the node the pod runs on
+        pod_node = pod_network.node.of_pod("default", "default-route-pod")
+        assert routed.netns.node.name == pod_node.name
     finally:
         if deployed_here:
             st = engine.stack("dev", work_dir=project, kubeconfig=cluster.kubeconfig,
@@ -100,6 +103,7 @@ def test_a_missing_default_route_is_reported(pod_network: NetworkHandle) -> None
         kubeconfig = pod_network.node.cluster.kubeconfig
         [before] = verify.attachments(kubeconfig, "verify-route")
         assert before.ok, before.problems
+        assert before.netns is not None
         underlay.ip("route", "del", "default", netns=before.netns)
         [after] = verify.attachments(kubeconfig, "verify-route")
         assert any("requested default route via 198.51.100.1 on net1" in p

@@ -1,5 +1,5 @@
 """A real Prometheus, configured by a real prometheus-operator from netplumb's ServiceMonitor,
-scrapes the node plugin on the real node.
+scrapes the node plugin on every real node.
 
 The platform stack deployed the MonitoringStack (metrics Service, ServiceMonitor,
 PrometheusRule, dashboard ConfigMap) with netplumb's two minimal CRDs. This module deploys
@@ -7,8 +7,12 @@ prometheus-operator v0.85.0 (image built here from tools/prometheus-operator; it
 and its ClusterRole read from the pinned module's ``bundle.yaml`` in the Go module cache) and
 a ``Prometheus`` object (Prometheus v3.16.0, built here from tools/prometheus), selecting every
 ServiceMonitor and PrometheusRule. Then: a PromQL query returns the attachments of the pods
-this test created, every dashboard panel's query and every alert's expression evaluates
-without error, and the operator loaded netplumb's rule groups into Prometheus.
+this test created (pinned to one node: one series, labelled with that node), every node's
+node plugin is an active target, every dashboard panel's query and every alert's expression
+evaluates without error, and the operator loaded netplumb's rule groups into Prometheus.
+
+Prometheus' pod address is not routed from the host: its HTTP API is queried with ``curl``
+run inside the node that runs it.
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ import contextlib
 import json
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,12 @@ import pytest
 import yaml
 
 from harness.cluster.api import Api, pod_ready, wait_for
+from harness.node import Node
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
 from netplumb.args.nad import MacvlanNetworkArgs
 from netplumb.render.monitoring import as_promql, dashboard_queries
+from tests.e2e import nodemetrics as nm
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -119,9 +124,33 @@ def _namespaced(path: str) -> str:
     return path
 
 
+@dataclass(frozen=True)
+class Prometheus:
+    """Prometheus' HTTP API: ``base`` (its pod's address, port 9090), reached from ``node``
+    (the node that runs it; the host has no route to pod addresses)."""
+
+    node: Node
+    base: str
+
+    def fetch(self, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET ``path`` (with ``query`` URL-encoded): the JSON answer, also of an error
+        status (Prometheus explains a failed query in the body)."""
+        argv = ["curl", "-sS", "--globoff", "--max-time", "15"]
+        if query:
+            argv.append("--get")
+            for key, value in query.items():
+                argv += ["--data-urlencode", f"{key}={value}"]
+        proc = self.node.run([*argv, f"{self.base}{path}"], timeout=30, check=False)
+        if proc.returncode != 0:
+            raise OSError(f"curl {self.base}{path} on {self.node.name}: exit "
+                          f"{proc.returncode}: {proc.stderr.strip()}")
+        doc: dict[str, Any] = json.loads(proc.stdout)
+        return doc
+
+
 @pytest.fixture(scope="module")
-def prometheus(pod_network: NetworkHandle) -> Iterator[str]:
-    """Prometheus' base URL (its pod's address, port 9090), with the operator behind it."""
+def prometheus(pod_network: NetworkHandle) -> Iterator[Prometheus]:
+    """Prometheus' API, with the operator behind it."""
     api = pod_network.node.cluster.api()
     bundle = _bundle()
     crds_made: list[str] = []
@@ -150,7 +179,8 @@ def prometheus(pod_network: NetworkHandle) -> Iterator[str]:
                        lambda: (p := api.get_or_none(pod_path)) and pod_ready(p) and p,
                        timeout=240, interval=1)
         print(f"operator + Prometheus Ready in {time.monotonic() - started:.1f}s")
-        yield f"http://{pod['status']['podIP']}:9090"
+        yield Prometheus(pod_network.node.of_pod(PROM_NS, "prometheus-netplumb-0"),
+                         f"http://{pod['status']['podIP']}:9090")
     finally:
         with contextlib.suppress(Exception):
             api.delete(f"{MONITORING}/namespaces/{PROM_NS}/prometheuses/netplumb")
@@ -166,40 +196,56 @@ def prometheus(pod_network: NetworkHandle) -> Iterator[str]:
             api.delete(path)
 
 
-def _query(base: str, expr: str) -> dict[str, Any]:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    try:
-        with urllib.request.urlopen(url, timeout=15) as resp:
-            doc: dict[str, Any] = json.load(resp)
-    except urllib.error.HTTPError as exc:  # 400/422: the expression does not evaluate
-        doc = json.load(exc)
-    return doc
+def _query(prom: Prometheus, expr: str) -> dict[str, Any]:
+    # 400/422 (the expression does not evaluate) come back as the JSON error document
+    return prom.fetch("/api/v1/query", {"query": expr})
 
 
-def _get(base: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{base}{path}", timeout=15) as resp:
-        doc: dict[str, Any] = json.load(resp)
-    return doc
+def _get(prom: Prometheus, path: str) -> dict[str, Any]:
+    return prom.fetch(path)
 
 
 @pytest.fixture(scope="module")
-def attached(pod_network: NetworkHandle) -> Iterator[NadSpace]:
-    """Three pods on one network of this test's own namespace."""
+def pinned(pod_network: NetworkHandle) -> Node:
+    """The node the attached pods run on: host-local allocates per node (three pods on two
+    nodes would share addresses on the one macvlan segment), and the node plugin counts
+    attachments per node."""
+    return pod_network.node.nodes[0]
+
+
+@dataclass(frozen=True)
+class Attached:
+    space: NadSpace
+    adds_before: float
+    """The nodes' count of successful macvlan ADDs on the network before the pods, summed
+    (the node plugins' counters outlive a test run)."""
+
+
+@pytest.fixture(scope="module")
+def attached(pod_network: NetworkHandle, pinned: Node) -> Iterator[Attached]:
+    """Three pods on one network of this test's own namespace, all on node ``pinned``."""
     with nad_namespace(pod_network, PODS_NS) as space:
         config = MacvlanNetworkArgs.parse({"master": "np-promunder0", "mode": "bridge", "ipam": {
             "type": "host-local", "subnet": "198.51.100.0/24",
             "rangeStart": "198.51.100.200", "rangeEnd": "198.51.100.209"}}).cni_config("np-prom")
         space.create_nad("np-prom", config)
+        adds_before = nm.scrape_all(pod_network.node.nodes).value(
+            "multus_cni_operations_total", network="np-prom", op="ADD", plugin="macvlan",
+            result="success")
         for i in range(3):
-            space.create_pod(f"scraped-{i}", [{"name": "np-prom", "interface": "net1"}])
+            space.create_pod(f"scraped-{i}", [{"name": "np-prom", "interface": "net1"}],
+                             nodeSelector={"kubernetes.io/hostname": pinned.name})
         for i in range(3):
             wait_for(f"pod scraped-{i} Running", lambda i=i: space.core.read_namespaced_pod(  # type: ignore[misc]
                 f"scraped-{i}", PODS_NS).status.phase == "Running", timeout=90)
-        yield space
+        yield Attached(space, adds_before)
 
 
-def test_prometheus_scrapes_the_node_plugin(prometheus: str, attached: NadSpace) -> None:
-    expr = f'multus_network_attachments_total{{namespace="{PODS_NS}",network="np-prom"}}'
+def test_prometheus_scrapes_the_node_plugin(prometheus: Prometheus, attached: Attached,
+                                           pinned: Node, pod_network: NetworkHandle) -> None:
+    # the pods' node's series (a node plugin keeps a network's series, at 0, once it had one)
+    expr = (f'multus_network_attachments_total{{namespace="{PODS_NS}",network="np-prom",'
+            f'node="{pinned.name}"}}')
     started = time.monotonic()
 
     def three() -> Any:
@@ -216,17 +262,27 @@ def test_prometheus_scrapes_the_node_plugin(prometheus: str, attached: NadSpace)
     print(f"attachments visible in Prometheus after {time.monotonic() - started:.1f}s")
     [series] = result
     # the ServiceMonitor's relabeling adds the node; the target is the node plugin's Service
-    assert series["metric"]["node"]
+    assert series["metric"]["node"] == pinned.name, series
     assert series["metric"]["job"].endswith("netplumb-node")
+    # summed over the nodes: the three attachments are all on the pods' node
+    every = _query(prometheus, f'sum(multus_network_attachments_total{{namespace="{PODS_NS}",'
+                               'network="np-prom"})')
+    assert [float(r["value"][1]) for r in every["data"]["result"]] == [3.0], every
     targets = _get(prometheus, "/api/v1/targets")["data"]["activeTargets"]
     ours = [t for t in targets if "netplumb-node" in t["scrapePool"]]
     assert ours and all(t["health"] == "up" for t in ours), ours
+    # one target per node: every node's node plugin is scraped
+    assert sorted(t["labels"].get("node") for t in ours) == sorted(
+        pod_network.node.names), ours
+    # the three ADDs, summed over the nodes (the count before this run, if any, read from
+    # the node plugins themselves)
     ops = _query(prometheus, 'sum(multus_cni_operations_total{network="np-prom",op="ADD",'
                              'plugin="macvlan",result="success"})')
-    assert [float(r["value"][1]) for r in ops["data"]["result"]] == [3.0]
+    assert [float(r["value"][1]) for r in ops["data"]["result"]] == [
+        attached.adds_before + 3.0], ops
 
 
-def test_every_dashboard_query_and_alert_evaluates(prometheus: str, attached: NadSpace,
+def test_every_dashboard_query_and_alert_evaluates(prometheus: Prometheus, attached: Attached,
                                                   pod_network: NetworkHandle) -> None:
     api: Api = pod_network.node.cluster.api()
     board_cm = api.get("/api/v1/namespaces/monitoring/configmaps/netplumb-node-dashboard")

@@ -39,6 +39,7 @@ from harness.node.images import TOOLBOX_IMAGE
 from harness.paths import REPO_ROOT, pulumi_backend_dir
 from harness.pytest_fixtures import PLATFORM_STACK, NetworkHandle, NodeHandle
 from harness.verify import link_state
+from netplumb.args.sriov import SriovPoolArgs
 from netplumb.args.stack import StackSpec
 from netplumb.cni.config import CniConfig
 from netplumb.cni.selection import NETWORKS_ANNOTATION
@@ -46,6 +47,7 @@ from netplumb.kube import Kube
 from netplumb.ops.doctor import diagnose
 from netplumb.ops.live import read_snapshot
 from netplumb.plan import build_plan
+from netplumb.render.sriov import sriov_manifests
 from tests.e2e.multinode import HOSTNAME, Placed, addresses, http_get, place, router
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
@@ -483,16 +485,20 @@ def _scheduled_on_one(api: Api, path: str) -> bool:
 
 def test_a_pool_node_selector_keeps_workload_and_device_plugin_on_labelled_nodes(
         nodes: NodeHandle, tmp_path: Any) -> None:
+    """The workload goes through the engine; the pool's device plugin objects are netplumb's
+    render, applied directly: its image is not built here, so the engine would wait for a
+    DaemonSet that can never be ready (what matters is where it is scheduled)."""
     _, w2 = _two(nodes)
     api = nodes.cluster.api()
+    kube = Kube.from_kubeconfig(str(nodes.cluster.kubeconfig))
+    selector = {SRIOV_LABEL: "true"}
+    pool = SriovPoolArgs.parse({
+        "namespace": f"{NS}-sel", "resource_prefix": "netplumb.test",
+        "pools": [{"resource_name": "mnpool",
+                   "selectors": {"vendors": ["8086"], "drivers": ["iavf"]}}],
+        "node_selector": selector})
     stack = f"""config:
   netplumb:spec:
-    sriov:
-      resource_prefix: netplumb.test
-      pools:
-        - resource_name: mnpool
-          selectors: {{vendors: ["8086"], drivers: [iavf]}}
-      node_selector: {{{SRIOV_LABEL}: "true"}}
     workloads:
       - kind: Deployment
         name: mn-selected
@@ -502,33 +508,28 @@ def test_a_pool_node_selector_keeps_workload_and_device_plugin_on_labelled_nodes
         replicas: 2
         termination_grace_period_seconds: 0
         node_selector: {{{SRIOV_LABEL}: "true"}}
-    await_pods: false
 """
-    api.merge_patch(f"/api/v1/nodes/{w2}", {"metadata": {"labels": {SRIOV_LABEL: "true"}}})
+    api.merge_patch(f"/api/v1/nodes/{w2}", {"metadata": {"labels": selector}})
     made_ns = api.create("/api/v1/namespaces", {"metadata": {"name": f"{NS}-sel"}})
     project = engine.project_copy(tmp_path / "project", {"mnsel": stack})
     st = engine.stack("mnsel", work_dir=project, kubeconfig=nodes.cluster.kubeconfig,
                       backend=tmp_path / "backend")
     try:
         st.up(on_output=engine.printer())
-        pods = wait_for("the workload's two pods scheduled", lambda: (
-            found if len(found := [p for p in api.get(
-                f"/api/v1/namespaces/{NS}-sel/pods", {"labelSelector": "app=mn-selected"}
-            )["items"] if p["spec"].get("nodeName")]) == 2 else None), timeout=60)
-        assert {p["spec"]["nodeName"] for p in pods} == {w2}
-        dss = [d for d in api.get("/apis/apps/v1/daemonsets")["items"]
-               if (d["spec"]["template"]["spec"].get("nodeSelector") or {}).get(SRIOV_LABEL)]
-        assert dss, "no device plugin DaemonSet with the pool's node selector"
-        for ds in dss:
-            path = (f"/apis/apps/v1/namespaces/{ds['metadata']['namespace']}/daemonsets/"
-                    f"{ds['metadata']['name']}")
-            wait_for(f"{ds['metadata']['name']} scheduled", functools.partial(
-                _scheduled_on_one, api, path), timeout=60)
-            owned = [p for p in api.get(f"/api/v1/namespaces/{ds['metadata']['namespace']}/pods"
-                                        )["items"]
-                     if any(o.get("name") == ds["metadata"]["name"]
-                            for o in p["metadata"].get("ownerReferences") or [])]
-            assert [p["spec"]["nodeName"] for p in owned] == [w2]
+        pods = api.get(f"/api/v1/namespaces/{NS}-sel/pods",
+                       {"labelSelector": "app=mn-selected"})["items"]
+        assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {w2}
+        for manifest in sriov_manifests(pool):
+            kube.apply(manifest, field_manager="netplumb-test")
+        [ds] = [m for m in sriov_manifests(pool) if m["kind"] == "DaemonSet"]
+        path = f"/apis/apps/v1/namespaces/{NS}-sel/daemonsets/{ds['metadata']['name']}"
+        wait_for("the device plugin DaemonSet scheduled", functools.partial(
+            _scheduled_on_one, api, path), timeout=60)
+        owned = wait_for("its pod", lambda: [
+            p for p in api.get(f"/api/v1/namespaces/{NS}-sel/pods")["items"]
+            if any(o.get("name") == ds["metadata"]["name"]
+                   for o in p["metadata"].get("ownerReferences") or [])] or None, timeout=60)
+        assert [p["spec"]["nodeName"] for p in owned] == [w2]
     finally:
         try:
             st.destroy(on_output=engine.printer())
@@ -537,3 +538,5 @@ def test_a_pool_node_selector_keeps_workload_and_device_plugin_on_labelled_nodes
             api.merge_patch(f"/api/v1/nodes/{w2}", {"metadata": {"labels": {SRIOV_LABEL: None}}})
             if made_ns is not None:
                 api.delete(f"/api/v1/namespaces/{NS}-sel")
+                wait_for(f"namespace {NS}-sel gone", lambda: api.get_or_none(
+                    f"/api/v1/namespaces/{NS}-sel") is None, timeout=120, interval=1)

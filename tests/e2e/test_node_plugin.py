@@ -2,12 +2,14 @@
 thick, operations unaffected when the metrics side is stopped, and dhcp IPAM through its
 dhcp daemon with Debian's dnsmasq as the DHCP server.
 
-The platform stack (session fixture ``pod_network``) placed the node plugin beside Multus:
-its init container put the pinned plugins into ``/opt/cni/bin``, each behind the measuring
-shim; its ``metrics`` container serves ``127.0.0.1:9561`` on the node (host network). Pods
-here are created directly in one namespace (``nadspace``) so the test knows exactly which CNI
-operations happened: each pod is one ADD per plugin of its network when its sandbox starts
-and one DEL when it stops.
+The platform stack (session fixture ``pod_network``) placed the node plugin beside Multus on
+every node: its init container put the pinned plugins into the node's ``/opt/cni/bin``, each
+behind the measuring shim; its ``metrics`` container serves ``:9561`` on the node's host
+network (reached from the host at the node's address). Pods here are created directly in one
+namespace (``nadspace``) so the test knows exactly which CNI operations happened: each pod is
+one ADD per plugin of its network when its sandbox starts and one DEL when it stops, counted
+by the node that runs it. So every test pins its pods to one node (``nodeSelector``) and
+reads that node's metrics.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import pytest
 
 from harness import underlay
 from harness.cluster.api import wait_for
-from harness.node import cri
+from harness.node import Node, cri
 from harness.pytest_fixtures import NetworkHandle
 from harness.verify import link_state
 from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
@@ -50,19 +52,23 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def node_plugin(pod_network: NetworkHandle) -> NetworkHandle:
-    """The node plugin placed by the platform stack, Ready, its shims in the CNI bin dir."""
+    """The node plugin placed by the platform stack, Ready on every node, its shims in each
+    node's CNI bin dir, each node's metrics endpoint answering."""
     api = pod_network.node.cluster.api()
+    nodes = pod_network.node.nodes
 
     def ready() -> bool:
         ds = api.get_or_none(NODE_PLUGIN_DS)
         st = (ds or {}).get("status") or {}
-        return bool(ds) and st.get("numberReady", 0) >= 1 and (
-            st.get("numberReady") == st.get("desiredNumberScheduled"))
+        return bool(ds) and st.get("numberReady", 0) == len(nodes) == (
+            st.get("desiredNumberScheduled"))
 
-    wait_for("the netplumb-node DaemonSet Ready", ready, timeout=120)
-    installed = json.loads(Path("/opt/cni/bin/.netplumb/installed.json").read_text())
-    assert "macvlan" in json.dumps(installed)
-    wait_for("the node plugin's metrics endpoint", lambda: nm.scrape(), timeout=60)
+    wait_for(f"the netplumb-node DaemonSet Ready on {len(nodes)} nodes", ready, timeout=120)
+    for node in nodes:
+        installed = json.loads(node.path("/opt/cni/bin/.netplumb/installed.json").read_text())
+        assert "macvlan" in json.dumps(installed), node.name
+        wait_for(f"the node plugin's metrics endpoint on {node.name}",
+                 lambda n=node: nm.scrape(n), timeout=60)  # type: ignore[misc]
     return pod_network
 
 
@@ -70,6 +76,18 @@ def node_plugin(pod_network: NetworkHandle) -> NetworkHandle:
 def space(node_plugin: NetworkHandle) -> Iterator[NadSpace]:
     with nad_namespace(node_plugin, NS) as space:
         yield space
+
+
+@pytest.fixture(scope="module")
+def pinned(space: NadSpace) -> Node:
+    """The node the tests' pods are pinned to (CNI operations are counted, and host-local
+    pools kept, per node)."""
+    return space.nodes.nodes[0]
+
+
+def _on(node: Node) -> dict[str, Any]:
+    """Pod spec fields that pin a pod to ``node``."""
+    return {"nodeSelector": {"kubernetes.io/hostname": node.name}}
 
 
 def _macvlan(name: str, master: str, ipam: dict[str, Any],
@@ -91,8 +109,9 @@ def _running(space: NadSpace, name: str, timeout: float = 90) -> Any:
     return wait_for(f"pod {NS}/{name} Running", check, timeout=timeout)
 
 
-def _gone(space: NadSpace, name: str, uid: str, timeout: float = 90) -> None:
-    """Deleted: the API object gone and its sandbox no longer ready (its network torn down)."""
+def _gone(space: NadSpace, name: str, uid: str, node: Node, timeout: float = 90) -> None:
+    """Deleted: the API object gone and its sandbox on ``node`` no longer ready (its network
+    torn down)."""
     from kubernetes import client
 
     def check() -> bool:
@@ -102,14 +121,16 @@ def _gone(space: NadSpace, name: str, uid: str, timeout: float = 90) -> None:
         except client.exceptions.ApiException as exc:
             if exc.status != 404:
                 raise
-        return not any(s.ready and s.uid == uid for s in cri.sandboxes(namespace=NS, name=name))
+        return not any(s.ready and s.uid == uid
+                       for s in cri.sandboxes(node.ns, namespace=NS, name=name))
     wait_for(f"pod {NS}/{name} gone", check, timeout=timeout)
 
 
 def _delete(space: NadSpace, name: str) -> None:
     uid = _pod(space, name).metadata.uid
+    node = space.nodes.of_pod(NS, name)
     space.core.delete_namespaced_pod(name, NS, grace_period_seconds=0)
-    _gone(space, name, uid)
+    _gone(space, name, uid, node)
 
 
 def _status_entry(pod: Any, interface: str = "net1") -> dict[str, Any]:
@@ -136,23 +157,30 @@ def _settled(fetch: Callable[[], T], ok: Callable[[T], bool], what: str,
 # --------------------------------------------------------------------------- ADD and DEL
 
 
-def test_add_and_del_through_multus_thick_counted_exactly(space: NadSpace) -> None:
+def test_add_and_del_through_multus_thick_counted_exactly(space: NadSpace, pinned: Node) -> None:
+    """Both pods on one node: its node plugin counts their operations, its host-local pool
+    holds their addresses (the other node's plugin counts nothing of this network)."""
     net = "np-metrics"
     space.create_nad(net, _macvlan(net, "np-mtrunder0", {
         "type": "host-local", "subnet": "198.51.100.0/24", "rangeStart": "198.51.100.130",
         "rangeEnd": "198.51.100.139"}))
     sel = [{"name": net, "interface": "net1"}]
     ours = {"network": net}
-    before = nm.scrape()
+    others_before = {n: nm.scrape(n) for n in space.nodes.nodes if n.name != pinned.name}
+    before = nm.scrape(pinned)
+
+    def scrape() -> nm.Samples:
+        return nm.scrape(pinned)
 
     for name in ("m1", "m2"):
-        space.create_pod(name, sel)
+        space.create_pod(name, sel, **_on(pinned))
     for name in ("m1", "m2"):
         _running(space, name)
+        assert space.nodes.of_pod(NS, name).name == pinned.name
 
     def counted(s: nm.Samples) -> bool:
         return s.value(OPS, op="ADD", plugin="macvlan", **ours) >= 2
-    added = _settled(nm.scrape, counted, "two macvlan ADDs counted")
+    added = _settled(scrape, counted, "two macvlan ADDs counted")
     for plugin in ("macvlan", "host-local"):
         assert added.delta(before, OPS, plugin=plugin, op="ADD", result="success",
                            **ours) == 2, plugin
@@ -160,10 +188,13 @@ def test_add_and_del_through_multus_thick_counted_exactly(space: NadSpace) -> No
         assert added.delta(before, f"{DURATION}_bucket", plugin=plugin, op="ADD", le="+Inf",
                            **ours) == 2
         assert added.delta(before, f"{DURATION}_sum", plugin=plugin, op="ADD", **ours) > 0
-    assert added.value(OPS, op="DEL", **ours) == 0
-    assert added.value(OPS, result="error", **ours) == 0
-    assert added.value(ERRORS, **ours) == 0
+    # (counters as deltas from before the pods: the node's counters outlive a test run)
+    assert added.delta(before, OPS, op="DEL", **ours) == 0
+    assert added.delta(before, OPS, result="error", **ours) == 0
+    assert added.delta(before, ERRORS, **ours) == 0
     assert added.value(ATTACHMENTS, namespace=NS, **ours) == 2
+    for other, was in others_before.items():  # counted where the pods ran only
+        assert nm.scrape(other).delta(was, OPS, **ours) == 0, other.name
     # host-local's pool on this node: 10 addresses, 2 handed out
     assert added.value("netplumb_ipam_pool_size", ipam="host-local", **ours) == 10
     assert added.value("netplumb_ipam_pool_allocated", ipam="host-local", **ours) == 2
@@ -172,7 +203,7 @@ def test_add_and_del_through_multus_thick_counted_exactly(space: NadSpace) -> No
     assert len(addrs) == 2 and all(a.startswith("198.51.100.13") for a in addrs)
 
     _delete(space, "m1")
-    one_gone = _settled(nm.scrape, lambda s: s.value(ATTACHMENTS, namespace=NS, **ours) == 1,
+    one_gone = _settled(scrape, lambda s: s.value(ATTACHMENTS, namespace=NS, **ours) == 1,
                         "one attachment left")
     for plugin in ("macvlan", "host-local"):
         assert one_gone.delta(added, OPS, plugin=plugin, op="DEL", result="success",
@@ -182,22 +213,23 @@ def test_add_and_del_through_multus_thick_counted_exactly(space: NadSpace) -> No
     assert one_gone.value("netplumb_ipam_pool_allocated", ipam="host-local", **ours) == 1
 
     _delete(space, "m2")
-    all_gone = _settled(nm.scrape, lambda s: s.value(ATTACHMENTS, namespace=NS, **ours) == 0,
+    all_gone = _settled(scrape, lambda s: s.value(ATTACHMENTS, namespace=NS, **ours) == 0,
                         "no attachment left")
     for plugin in ("macvlan", "host-local"):
         assert all_gone.delta(before, OPS, plugin=plugin, op="DEL", result="success",
                               **ours) == 2, plugin
         assert all_gone.delta(before, OPS, plugin=plugin, op="ADD", **ours) == 2
-    assert all_gone.value(OPS, result="error", **ours) == 0
+    assert all_gone.delta(before, OPS, result="error", **ours) == 0
     # the series stays, at 0, rather than vanishing
     assert all_gone.matching(ATTACHMENTS, namespace=NS, **ours)
     assert all_gone.value("netplumb_ipam_pool_allocated", ipam="host-local", **ours) == 0
 
 
-def test_failing_add_counted_with_its_reason(space: NadSpace) -> None:
+def test_failing_add_counted_with_its_reason(space: NadSpace, pinned: Node) -> None:
     net = "np-nomaster"
     absent = "np-absent0"  # never made: the NAD is created without its underlay
-    assert absent not in underlay.host_links()
+    for n in space.nodes.nodes:
+        assert absent not in underlay.host_links(n.ns), n.name
     # macvlan looks its master up before it calls IPAM: no address is ever taken
     config = _macvlan(net, absent, {"type": "host-local", "subnet": "198.51.100.0/24",
                                     "rangeStart": "198.51.100.141",
@@ -205,10 +237,11 @@ def test_failing_add_counted_with_its_reason(space: NadSpace) -> None:
     space.custom.create_namespaced_custom_object(NAD_GROUP, NAD_VERSION, NS, NAD_PLURAL,
                                                  nad(net, NS, config))
     ours = {"network": net, "plugin": "macvlan", "op": "ADD"}
-    before = nm.scrape()
-    space.create_pod("nomaster", [{"name": net, "interface": "net1"}])
+    before = nm.scrape(pinned)
+    # pinned: the node that tries (and fails) to set the pod up counts it
+    space.create_pod("nomaster", [{"name": net, "interface": "net1"}], **_on(pinned))
     try:
-        failed = _settled(nm.scrape, lambda s: s.delta(before, ERRORS, **ours) >= 1,
+        failed = _settled(lambda: nm.scrape(pinned), lambda s: s.delta(before, ERRORS, **ours) >= 1,
                           "a failed macvlan ADD counted", timeout=60)
         reasons = failed.matching(ERRORS, **ours)
         # macvlan v1.9.1 reads the master's MTU first and returns netlink's error as it is
@@ -217,7 +250,7 @@ def test_failing_add_counted_with_its_reason(space: NadSpace) -> None:
         # every failed operation counts once as an error and once with result=error
         assert failed.delta(before, OPS, result="error", **ours) == failed.delta(
             before, ERRORS, **ours)
-        assert failed.value(OPS, result="success", **ours) == 0
+        assert failed.delta(before, OPS, result="success", **ours) == 0
         assert failed.value(ATTACHMENTS, network=net) == 0
         assert _pod(space, "nomaster").status.phase == "Pending"
     finally:
@@ -227,10 +260,12 @@ def test_failing_add_counted_with_its_reason(space: NadSpace) -> None:
 # --------------------------------------------------------------------------- metrics stopped
 
 
-def test_operations_unchanged_with_the_metrics_container_stopped(space: NadSpace) -> None:
+def test_operations_unchanged_with_the_metrics_container_stopped(space: NadSpace,
+                                                                 pinned: Node) -> None:
     """The metrics process frozen (SIGSTOP: its socket unread, no scrape answered): a pod's
     ADD and DEL succeed with the same result as with metrics running, and what the shim
-    recorded meanwhile is counted once the process continues."""
+    recorded meanwhile is counted once the process continues. Both pods run on one node,
+    whose node plugin is the one frozen."""
     net = "np-fixed"
     space.create_nad(net, _macvlan(net, "np-fixunder0", {"type": "static"},
                                    {"ips": True, "mac": True}))
@@ -239,28 +274,32 @@ def test_operations_unchanged_with_the_metrics_container_stopped(space: NadSpace
     ours = {"network": net, "plugin": "macvlan"}
 
     def attach_and_detach(name: str) -> tuple[dict[str, Any], tuple[str, set[str]]]:
-        space.create_pod(name, sel)
+        space.create_pod(name, sel, **_on(pinned))
         pod = _running(space, name)
         entry = _status_entry(pod)
-        inside = link_state(cri.pod_netns(NS, name, pod.metadata.uid), "net1")
+        inside = link_state(space.nodes.pod_netns(NS, name, pod.metadata.uid), "net1")
         _delete(space, name)
         return entry, inside
 
+    def scrape() -> nm.Samples:
+        return nm.scrape(pinned)
+
+    start = scrape()  # (the node's counters outlive a test run: deltas from here)
     with_metrics = attach_and_detach("fixed-a")
-    counted = _settled(nm.scrape, lambda s: s.value(OPS, op="DEL", **ours) == 1,
+    counted = _settled(scrape, lambda s: s.delta(start, OPS, op="DEL", **ours) == 1,
                        "fixed-a's DEL counted")
-    pids = nm.node_plugin_pids("metrics")
+    pids = nm.node_plugin_pids(pinned, "metrics")  # the pods' node's
     assert len(pids) == 1, pids
     started = time.monotonic()
     with nm.frozen(pids):
         with pytest.raises(OSError):
-            nm.scrape(timeout=1)
+            nm.scrape(pinned, timeout=1)
         without_metrics = attach_and_detach("fixed-b")
         took = time.monotonic() - started
     assert without_metrics == with_metrics
     assert with_metrics[1] == ("02:00:c6:33:64:96", {"198.51.100.150/24"})
     print(f"pod create, Running, delete, gone with the metrics process stopped: {took:.1f}s")
-    after = _settled(nm.scrape, lambda s: s.value(OPS, op="DEL", **ours) == 2,
+    after = _settled(scrape, lambda s: s.delta(start, OPS, op="DEL", **ours) == 2,
                      "fixed-b's operations counted after the metrics process continued")
     assert after.delta(counted, OPS, op="ADD", result="success", **ours) == 1
     assert after.delta(counted, OPS, op="DEL", result="success", **ours) == 1
@@ -280,24 +319,28 @@ DHCP_RANGE = ("198.51.100.170", "198.51.100.180")
 
 @pytest.fixture
 def dhcp_server(space: NadSpace) -> Iterator[Path]:
-    """dnsmasq serving DHCP in a network namespace of its own, reachable from pods on the
-    bridge ``np-dhcpbr0`` through a veth pair; everything removed afterwards."""
+    """dnsmasq serving DHCP in a network namespace of its own on the host, reachable from
+    pods on the bridge ``np-dhcpbr0`` of every node: the nodes' bridges are joined by the
+    host bridge of that name (:mod:`harness.segments`), and the server's veth pair is a port
+    of that host bridge. Everything removed afterwards."""
     dnsmasq = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
     if not os.path.exists(dnsmasq):
         pytest.skip("Debian's dnsmasq is not installed (apt-get install dnsmasq-base; "
                     ".ci/run does it)")
     if DHCP_NETNS in underlay.netns_names():
         raise AssertionError(f"netns {DHCP_NETNS} exists already: left by someone else")
-    made = underlay.ensure_underlay([underlay.Link(DHCP_BRIDGE, "bridge")])
+    made: list[str] = []
+    host_made: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="np-dnsmasq-"))
     leases = tmp / "leases"
     proc: subprocess.Popen[bytes] | None = None
     log = open(tmp / "dnsmasq.log", "wb")
-    underlay.ip("netns", "add", DHCP_NETNS)
     try:
+        made += space.nodes.ensure_underlay([underlay.Link(DHCP_BRIDGE, "bridge")])
+        underlay.ip("netns", "add", DHCP_NETNS)
         peer = "np-dhcpv1"
         underlay.ip("link", "add", DHCP_VETH, "type", "veth", "peer", "name", peer)
-        made.append(DHCP_VETH)
+        host_made.append(DHCP_VETH)
         underlay.ip("link", "set", peer, "netns", DHCP_NETNS)
         underlay.ip("link", "set", DHCP_VETH, "master", DHCP_BRIDGE, "up")
         underlay.ip("addr", "add", f"{DHCP_SERVER}/27", "dev", peer, netns=DHCP_NETNS)
@@ -324,20 +367,29 @@ def dhcp_server(space: NadSpace) -> Iterator[Path]:
         log.close()
         print((tmp / "dnsmasq.log").read_text()[-3000:])
         underlay.ip("netns", "del", DHCP_NETNS, check=False)
-        underlay.remove_underlay(made)
+        underlay.remove_underlay(host_made)
+        space.nodes.remove_underlay(made)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server: Path) -> None:
+def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server: Path,
+                                                   pinned: Node) -> None:
+    """The client pod pinned to one node: that node's dhcp daemon leases for it, that node's
+    node plugin counts its operations."""
     net = "np-dhcp"
     config = BridgeNetworkArgs.parse({"bridge": DHCP_BRIDGE, "isGateway": False,
                                       "ipam": {"type": "dhcp"}}).cni_config(net)
     space.create_nad(net, config)
-    assert os.path.exists("/run/cni/dhcp.sock"), "the node plugin's dhcp daemon has no socket"
-    before = nm.scrape()
-    space.create_pod("dhcp-client", [{"name": net, "interface": "net1"}])
+    assert pinned.path("/run/cni/dhcp.sock").exists(), (
+        f"the node plugin's dhcp daemon on {pinned.name} has no socket")
+    before = nm.scrape(pinned)
+
+    def scrape() -> nm.Samples:
+        return nm.scrape(pinned)
+
+    space.create_pod("dhcp-client", [{"name": net, "interface": "net1"}], **_on(pinned))
     pod = _running(space, "dhcp-client", timeout=120)
-    mac, addrs = link_state(cri.pod_netns(NS, "dhcp-client", pod.metadata.uid), "net1")
+    mac, addrs = link_state(space.nodes.pod_netns(NS, "dhcp-client", pod.metadata.uid), "net1")
     [addr] = addrs
     ip, prefix = addr.split("/")
     assert prefix == "27"
@@ -346,7 +398,7 @@ def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server:
     assert _status_entry(pod)["ips"] == [ip]
     leases = dhcp_server.read_text()
     assert any(line.split()[1:3] == [mac, ip] for line in leases.splitlines()), leases
-    counted = _settled(nm.scrape, lambda s: s.delta(before, OPS, network=net, plugin="dhcp",
+    counted = _settled(scrape, lambda s: s.delta(before, OPS, network=net, plugin="dhcp",
                                                       op="ADD") >= 1, "the dhcp ADD counted")
     assert counted.delta(before, OPS, network=net, plugin="dhcp", op="ADD",
                          result="success") == 1
@@ -356,7 +408,7 @@ def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server:
     # DEL succeeds through the daemon. (Its DHCPRELEASE is not checked: the daemon v1.9.1
     # sends it from the lease's goroutine after answering, while the bridge plugin already
     # removes the pod's interface, so dnsmasq usually never sees it; the lease expires.)
-    deleted = _settled(nm.scrape, lambda s: s.delta(counted, OPS, network=net, plugin="dhcp",
+    deleted = _settled(scrape, lambda s: s.delta(counted, OPS, network=net, plugin="dhcp",
                                                       op="DEL") >= 1, "the dhcp DEL counted")
     for plugin in ("dhcp", "bridge"):
         assert deleted.delta(counted, OPS, network=net, plugin=plugin, op="DEL",

@@ -1,21 +1,23 @@
-"""The node's network as netplumb installs it: Flannel and Multus thick really run.
+"""The nodes' network as netplumb installs it: Flannel and Multus thick really run.
 
-The DaemonSets the stack rendered are Ready on the node and run the images built here (the
-image ID the node has for each reference is the one ``harness/node/images.py`` built);
-flanneld runs with the stack's ``--iface``; ``/etc/cni/net.d`` holds the config Multus thick
-wrote, delegating to Flannel; images that cannot be built here are rendered and never run.
+The DaemonSets the stack rendered have one Ready pod on every node, running the images built
+here (the image ID each node has for each reference is the one ``harness/node/images.py``
+built); flanneld runs with the stack's ``--iface`` on every node; each node's
+``/etc/cni/net.d`` holds the config Multus thick wrote, delegating to Flannel; images that
+cannot be built here are rendered and never run on any node.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
 import pytest
 
 from harness import podnetwork, underlay
-from harness.cluster import NODE_IP, NODE_LINK, pod_ready
-from harness.node import cri, images
+from harness.cluster import NODE_LINK, pod_ready
+from harness.node import Node, cri, images
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
 from netplumb.args.stack import load_stack_file
@@ -33,51 +35,68 @@ def _ds_pods(network: NetworkHandle, namespace: str, name: str) -> list[Any]:
     return pods
 
 
+def _per_node(network: NetworkHandle, namespace: str, name: str) -> list[tuple[Node, Any]]:
+    """The DaemonSet's pods, exactly one on every node, with their node."""
+    pods = _ds_pods(network, namespace, name)
+    nodes = network.node.nodes
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(n.name for n in nodes), [
+        (p["metadata"]["name"], p["spec"].get("nodeName")) for p in pods]
+    by_name = {p["spec"]["nodeName"]: p for p in pods}
+    return [(n, by_name[n.name]) for n in nodes]
+
+
 @pytest.mark.parametrize("daemonset", [podnetwork.FLANNEL_DS, podnetwork.MULTUS_DS],
                          ids=["flannel", "multus"])
 def test_daemonset_ready_running_images_built_here(pod_network: NetworkHandle,
                                                    daemonset: tuple[str, str]) -> None:
     namespace, name = daemonset
-    (pod,) = _ds_pods(pod_network, namespace, name)
-    assert pod_ready(pod)
     built = images.build()
     by_ref = {ref: b for b in built.values() for ref in b.refs}
-    refs = [c["image"] for c in pod["spec"]["containers"] + pod["spec"].get(
-        "initContainers", [])]
-    for ref in refs:
-        assert ref in by_ref, f"{ref} is not an image built here"
-        status = json.loads(cri.crictl("inspecti", "-o", "json", ref))["status"]
-        assert status["id"] == by_ref[ref].config, (ref, status["id"])
+    for node, pod in _per_node(pod_network, namespace, name):
+        assert pod_ready(pod), node.name
+        refs = [c["image"] for c in pod["spec"]["containers"] + pod["spec"].get(
+            "initContainers", [])]
+        for ref in refs:
+            assert ref in by_ref, f"{ref} is not an image built here"
+            status = json.loads(cri.crictl(node.ns, "inspecti", "-o", "json", ref))["status"]
+            assert status["id"] == by_ref[ref].config, (node.name, ref, status["id"])
 
 
 def test_flanneld_runs_with_the_stacks_iface(pod_network: NetworkHandle) -> None:
-    (pod,) = _ds_pods(pod_network, *podnetwork.FLANNEL_DS)
-    (container,) = pod["spec"]["containers"]
-    assert f"--iface={NODE_LINK}" in container["args"]
-    vxlan = underlay.ip_json("-d", "link", "show", "flannel.1")[0]
-    assert vxlan["linkinfo"]["info_kind"] == "vxlan"
-    assert vxlan["linkinfo"]["info_data"]["local"] == NODE_IP
-    subnet_env = dict(line.split("=", 1) for line in open("/run/flannel/subnet.env").read()
-                      .split() if "=" in line)
-    assert subnet_env["FLANNEL_NETWORK"] == "198.18.0.0/16"
+    api = pod_network.node.cluster.api()
+    for node, pod in _per_node(pod_network, *podnetwork.FLANNEL_DS):
+        (container,) = pod["spec"]["containers"]
+        assert f"--iface={NODE_LINK}" in container["args"]
+        vxlan = underlay.ip_json("-d", "link", "show", "flannel.1", netns=node.ns)[0]
+        assert vxlan["linkinfo"]["info_kind"] == "vxlan"
+        assert vxlan["linkinfo"]["info_data"]["local"] == node.ip, node.name
+        text = node.path("/run/flannel/subnet.env").read_text()
+        subnet_env = dict(line.split("=", 1) for line in text.split() if "=" in line)
+        assert subnet_env["FLANNEL_NETWORK"] == "198.18.0.0/16"
+        # each node's flanneld hands out the pod CIDR of its own node
+        pod_cidr = ipaddress.IPv4Network(
+            api.get(f"/api/v1/nodes/{node.name}")["spec"]["podCIDR"])
+        subnet = ipaddress.IPv4Interface(subnet_env["FLANNEL_SUBNET"]).network
+        assert subnet.subnet_of(pod_cidr), (node.name, subnet_env, pod_cidr)
 
 
 def test_multus_wrote_the_cni_config_delegating_to_flannel(pod_network: NetworkHandle) -> None:
     state = podnetwork.network_state(pod_network.node.cluster.api())
     assert state.ready, state.problems
-    conf = state.multus_conf
-    assert conf is not None and conf["type"] == "multus-shim"
-    assert conf["clusterNetwork"].endswith(str(podnetwork.FLANNEL_CONF.name))
-    flannel = json.loads(podnetwork.FLANNEL_CONF.read_text())
-    assert [p["type"] for p in flannel["plugins"]] == ["flannel", "portmap"]
-    listing = sorted(p.name for p in podnetwork.MULTUS_CONF.parent.iterdir())
-    assert listing[0] == podnetwork.MULTUS_CONF.name, listing
+    for node in pod_network.node.nodes:
+        conf = json.loads(node.path(podnetwork.MULTUS_CONF).read_text())
+        assert conf["type"] == "multus-shim", node.name
+        assert conf["clusterNetwork"].endswith(str(podnetwork.FLANNEL_CONF.name))
+        flannel = json.loads(node.path(podnetwork.FLANNEL_CONF).read_text())
+        assert [p["type"] for p in flannel["plugins"]] == ["flannel", "portmap"]
+        listing = sorted(p.name for p in node.path(podnetwork.MULTUS_CONF.parent).iterdir())
+        assert listing[0] == podnetwork.MULTUS_CONF.name, (node.name, listing)
 
 
 def test_unbuildable_images_are_rendered_but_never_run(pod_network: NetworkHandle) -> None:
     """The SR-IOV device plugin (and sriov-cni) cannot be built here: their Go modules are
-    not served by the module proxy, and this node has no SR-IOV devices. The prod stack
-    renders them (``test_prod_accepted`` has the apiserver accept them); this node has no
+    not served by the module proxy, and these nodes have no SR-IOV devices. The prod stack
+    renders them (``test_prod_accepted`` has the apiserver accept them); no node has an
     image for them, so a pod using them would never start."""
     _, unbuildable = images.load()
     refs = {ref: u.reason for u in unbuildable for ref in u.refs}
@@ -90,5 +109,6 @@ def test_unbuildable_images_are_rendered_but_never_run(pod_network: NetworkHandl
     assert sriov and sriov <= set(refs), (sriov, refs)
     for ref in sriov:
         assert "not served" in refs[ref]
-        out = cri.crictl("inspecti", "-o", "json", ref, check=False)
-        assert not out.strip(), f"{ref} unexpectedly present on the node"
+        for node in pod_network.node.nodes:
+            out = cri.crictl(node.ns, "inspecti", "-o", "json", ref, check=False)
+            assert not out.strip(), f"{ref} unexpectedly present on {node.name}"

@@ -1,8 +1,12 @@
-"""20 pods at once on a network whose pool has 14 addresses, on the real node.
+"""20 pods at once on a network whose pool has 14 addresses, on one real node.
 
 Through the apiserver, the scheduler, the kubelet, containerd and the node's Multus thick: 14
 pods run with 14 distinct addresses on net1; the other 6 stay Pending with the kubelet's
 FailedCreatePodSandBox event saying the range is exhausted.
+
+The pods are pinned to one node (``nodeSelector`` on ``kubernetes.io/hostname``): host-local
+allocates per node, so on two nodes the pool would be 14 addresses on each and all 20 pods
+would run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ pytestmark = pytest.mark.e2e
 NS = "exhaust"
 PODS = 20
 BRIDGE = "np-exhaust0"
+NODE = "worker-1"
+"""The one node every pod runs on (one host-local allocator for the pool)."""
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,10 @@ def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
     config = args.cni_config("pool14")
     assert config.pools()[0].size == 14
     space.create_nad("pool14", config)
+    assert NODE in space.nodes.names, space.nodes.names
     for i in range(PODS):
-        space.create_pod(f"p{i}", [{"name": "pool14", "interface": "net1"}])
+        space.create_pod(f"p{i}", [{"name": "pool14", "interface": "net1"}],
+                         nodeSelector={"kubernetes.io/hostname": NODE})
     deadline = time.monotonic() + 120
     running: list[Any] = []
     failed: set[str] = set()
@@ -56,6 +64,7 @@ def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
             break
         time.sleep(1)
     assert len(running) == 14
+    assert {p.spec.node_name for p in running} == {NODE}
     addrs = []
     for p in running:
         status = json.loads(p.metadata.annotations["k8s.v1.cni.cncf.io/network-status"])

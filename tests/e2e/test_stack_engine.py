@@ -21,7 +21,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from harness import engine, podnetwork, underlay
+from harness import engine, podnetwork
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 from netplumb.args.stack import CONFIG_KEY, load_stack_file
@@ -77,7 +77,9 @@ def dev(pod_network: NetworkHandle, project: Path,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[auto.Stack]:
     cluster = pod_network.node.cluster
     backend = tmp_path_factory.mktemp("backend")
-    made = underlay.ensure_underlay(podnetwork.stack_links(project / f"stacks/Pulumi.{STACK}.yaml"))
+    # the stack's underlay links on every node, joined across them
+    made = pod_network.node.ensure_underlay(
+        podnetwork.stack_links(project / f"stacks/Pulumi.{STACK}.yaml"))
     st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig, backend=backend)
     try:
         yield st
@@ -86,7 +88,7 @@ def dev(pod_network: NetworkHandle, project: Path,
             st.destroy(on_output=engine.printer())
         finally:
             st.workspace.remove_stack(STACK)
-            underlay.remove_underlay(made)
+            pod_network.node.remove_underlay(made)
 
 
 def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: ClusterHandle,
@@ -189,7 +191,10 @@ def test_destroy_removes_what_the_stack_made(dev: auto.Stack, cluster: ClusterHa
 
 
 def _capacity_stack(pods: int) -> str:
-    pod_list = "\n".join(f"      - {{name: cap-{i}, networks: [{{name: small}}]}}"
+    # host-local allocates per node: the pods are pinned to one node, so that their demand
+    # really meets the one pool of 20 addresses (as it did on the single node)
+    pod_list = "\n".join(f"      - {{name: cap-{i}, networks: [{{name: small}}],\n"
+                         f"         node_selector: {{kubernetes.io/hostname: worker-1}}}}"
                          for i in range(pods))
     return f"""config:
   netplumb:spec:

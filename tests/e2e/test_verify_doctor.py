@@ -11,9 +11,12 @@ Then:
 * verify names the pod and network whose net1 lost its network-status entry;
 * doctor scoped to the stack reports nothing to fix;
 * with probe pods: where the nodes run containers, verify pings across every network, and
-  after a test deletes a pod's secondary interface inside its network namespace, names that
-  pod and network; where they do not (the embedded node agent), the probes are skipped with
-  that reason and the test skips with it.
+  after a test deletes a pod's secondary interface inside its network namespace (on the
+  pod's node), names that pod and network; where they do not (the embedded node agent), the
+  probes are skipped with that reason and the test skips with it.
+
+The dev stack pins its pods on macvlan-conf's host-local range to one node (worker-1): the
+range allocates per node.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from typing import Any
 import pytest
 
 from harness import engine, podnetwork, underlay
-from harness.pytest_fixtures import NetworkHandle
+from harness.nodens import PodNetns
+from harness.pytest_fixtures import NetworkHandle, NodeHandle
 from netplumb.args.stack import load_stack_file
 from netplumb.cli.main import main
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
@@ -49,6 +53,7 @@ class Deployed:
     project: Path
     here: bool
     """Deployed by this test (False: ``make run``'s, not this test's to change)."""
+    nodes: NodeHandle
 
     def plan(self, text: str | None = None) -> Any:
         path = self.project / "stacks" / "Pulumi.dev.yaml"
@@ -61,25 +66,26 @@ class Deployed:
 @pytest.fixture(scope="module")
 def deployed(pod_network: NetworkHandle,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    cluster = pod_network.node.cluster
+    nodes = pod_network.node
+    cluster = nodes.cluster
     kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
     project = engine.project_copy(tmp_path_factory.mktemp("project"))
     if kube.get("v1", "Pod", "multus-pod-1", "default") is not None:
-        yield Deployed(kube, cluster.kubeconfig, project, here=False)
+        yield Deployed(kube, cluster.kubeconfig, project, here=False, nodes=nodes)
         return
-    made = underlay.ensure_underlay(podnetwork.stack_links(project / "stacks/Pulumi.dev.yaml"))
+    made = nodes.ensure_underlay(podnetwork.stack_links(project / "stacks/Pulumi.dev.yaml"))
     st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp_path_factory.mktemp("backend"))
     try:
         result = st.up(on_output=engine.printer())
         assert result.summary.result == "succeeded"
-        yield Deployed(kube, cluster.kubeconfig, project, here=True)
+        yield Deployed(kube, cluster.kubeconfig, project, here=True, nodes=nodes)
     finally:
         try:
             st.destroy(on_output=engine.printer())
         finally:
             st.workspace.remove_stack(STACK)
-            underlay.remove_underlay(made)
+            nodes.remove_underlay(made)
 
 
 def _cli(deployed: Deployed, capsys: pytest.CaptureFixture[str], *args: str
@@ -163,17 +169,19 @@ def test_doctor_finds_nothing_to_fix_on_the_stack(deployed: Deployed,
     assert code == 0 and text.rstrip().endswith("nothing to fix")
 
 
-def _netns_with_mac(mac: str) -> str | None:
-    """The named network namespace holding an interface with ``mac`` (pod sandboxes are
-    named namespaces on the embedded node and with containerd alike)."""
-    for entry in underlay.ip_json("netns", "list"):
-        ns = str(entry["name"])
-        try:
-            links = underlay.ip_json("link", "show", netns=ns)
-        except underlay.IpError:
-            continue
-        if any(str(li.get("address", "")).lower() == mac.lower() for li in links):
-            return ns
+def _netns_with_mac(nodes: NodeHandle, mac: str) -> PodNetns | None:
+    """The named network namespace, on any node, holding an interface with ``mac`` (pod
+    sandboxes are named namespaces inside their node, as ``ip netns list`` there shows)."""
+    for node in nodes.nodes:
+        listed = json.loads(node.run(["ip", "-j", "netns", "list"]).stdout or "[]")
+        for entry in listed:
+            ns = PodNetns(node.ns, str(entry["name"]))
+            try:
+                links = underlay.ip_json("link", "show", netns=ns)
+            except underlay.IpError:
+                continue
+            if any(str(li.get("address", "")).lower() == mac.lower() for li in links):
+                return ns
     return None
 
 
@@ -205,9 +213,9 @@ def test_probes_ping_every_network_and_find_a_deleted_interface(
     assert pod is not None
     [net1] = [s for s in json.loads(pod["metadata"]["annotations"][NETWORK_STATUS_ANNOTATION])
               if s.get("interface") == "net1"]
-    ns = _netns_with_mac(str(net1["mac"]))
-    if ns is None:
-        pytest.skip("the pod's network namespace is not a named namespace on this host")
+    ns = _netns_with_mac(deployed.nodes, str(net1["mac"]))
+    assert ns is not None, f"no network namespace on any node has {net1['mac']}"
+    assert ns.node.name == pod["spec"]["nodeName"], ns
     underlay.ip("link", "del", "net1", netns=ns)
     report = verify(deployed.kube, STACK, deployed.plan(),
                     VerifyOptions(networks=frozenset({"macvlan-conf"})))

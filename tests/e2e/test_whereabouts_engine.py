@@ -1,11 +1,12 @@
-"""whereabouts allocates for real on the node: a prod-style whereabouts network (a range with
+"""whereabouts allocates for real on the nodes: a prod-style whereabouts network (a range with
 start, end and gateway, like the prod stack's ``mgmt``) and a two-replica Deployment, deployed
 through the engine by a team stack that relies on the platform's whereabouts
 (``whereabouts: {installed: external}``).
 
-The two pods get distinct addresses from the range, the cluster-wide IPPool holds both
-allocations, the node plugin reports the pool's size and use, and destroying the stack frees
-the addresses (the IPPool's allocations empty again).
+The two pods get distinct addresses from the range (wherever they are scheduled: the pool is
+cluster-wide, so they are not pinned), the cluster-wide IPPool holds both allocations, the
+node plugin on every node reports the pool's size and use (each lists the cluster's IPPools),
+and destroying the stack frees the addresses (the IPPool's allocations empty again).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from harness import engine, podnetwork, underlay
+from harness import engine, podnetwork
 from harness.cluster.api import Api, wait_for
+from harness.node import Node
 from harness.node.images import TOOLBOX_IMAGE
 from harness.pytest_fixtures import NetworkHandle
 from tests.e2e import nodemetrics as nm
@@ -86,7 +88,7 @@ def deployed(pod_network: NetworkHandle, tmp_path_factory: pytest.TempPathFactor
     made_ns = api.create("/api/v1/namespaces", {"metadata": {"name": NS}})
     tmp = tmp_path_factory.mktemp("whereabouts")
     project = engine.project_copy(tmp / "project", {"wbtest": STACK})
-    made_links = underlay.ensure_underlay(
+    made_links = pod_network.node.ensure_underlay(
         podnetwork.stack_links(project / "stacks/Pulumi.wbtest.yaml"))
     st = engine.stack("wbtest", work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp / "backend")
@@ -103,7 +105,7 @@ def deployed(pod_network: NetworkHandle, tmp_path_factory: pytest.TempPathFactor
                 wait_for(f"namespace {NS} gone",
                          lambda: api.get_or_none(f"/api/v1/namespaces/{NS}") is None,
                          timeout=120, interval=1)
-            underlay.remove_underlay(made_links)
+            pod_network.node.remove_underlay(made_links)
             pool = _pool(api)
             if pool_before is None and pool is not None and not (
                     pool["spec"].get("allocations")):
@@ -124,7 +126,7 @@ def _addresses(api: Api) -> dict[str, str]:
 
 
 def test_two_replicas_get_distinct_addresses_and_free_them(
-        deployed: tuple[auto.Stack, Api]) -> None:
+        deployed: tuple[auto.Stack, Api], pod_network: NetworkHandle) -> None:
     st, api = deployed
     def both() -> dict[str, str] | None:
         found = _addresses(api)
@@ -139,14 +141,18 @@ def test_two_replicas_get_distinct_addresses_and_free_them(
     base = ipaddress.IPv4Network(RANGE).network_address
     assert {str(base + int(off)) for off in _ours(pool)} == set(addrs.values())
 
-    # the node plugin lists IPPools every 30 s: pool size (20 addresses) and use
-    def reported() -> nm.Samples | None:
-        s = nm.scrape()
-        used = s.value("netplumb_ipam_pool_allocated", ipam="whereabouts", network="wb-mgmt")
-        return s if used == 2 else None
-    samples = wait_for("the pool's use in the node plugin's metrics", reported, timeout=75,
-                       interval=2)
-    assert samples.value("netplumb_ipam_pool_size", ipam="whereabouts", network="wb-mgmt") == 20
+    # the node plugin lists IPPools every 30 s: pool size (20 addresses) and use, the
+    # cluster-wide pool's on every node (not only on the nodes that run the replicas)
+    for node in pod_network.node.nodes:
+        def reported(node: Node = node) -> nm.Samples | None:
+            s = nm.scrape(node)
+            used = s.value("netplumb_ipam_pool_allocated", ipam="whereabouts",
+                           network="wb-mgmt")
+            return s if used == 2 else None
+        samples = wait_for(f"the pool's use in {node.name}'s node plugin's metrics", reported,
+                           timeout=75, interval=2)
+        assert samples.value("netplumb_ipam_pool_size", ipam="whereabouts",
+                             network="wb-mgmt") == 20, node.name
 
     st.destroy(on_output=engine.printer())
     wait_for("the IPPool's allocations freed", lambda: not _ours(_pool(api)), timeout=90,

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from harness import engine, tools, underlay
+from harness import engine, tools
 from harness.paths import REPO_ROOT
-from harness.pytest_fixtures import ClusterHandle
+from harness.pytest_fixtures import ClusterHandle, NodeHandle
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 
@@ -115,14 +115,15 @@ def namespace(cluster: ClusterHandle, platform: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def master_link() -> Iterator[str]:
+def master_link(node: NodeHandle) -> Iterator[str]:
+    """The macvlan master on every node (the pod may land on either), joined across them."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create the macvlan master link")
-    created = underlay.ensure_underlay([MASTER])
+    created = node.ensure_underlay([MASTER])
     try:
         yield MASTER
     finally:
-        underlay.remove_underlay(created)
+        node.remove_underlay(created)
 
 
 def _nad(custom: Any, name: str) -> Any:

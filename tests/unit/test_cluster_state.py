@@ -19,6 +19,8 @@ PORTS = {"etcd_client": 1, "etcd_peer": 2, "apiserver": 3, "controller_manager":
     json.dumps({"ports": PORTS}),                                   # no server
     json.dumps({"ports": {"etcd": 1}, "server": "https://x"}),      # other port names
     json.dumps({"server": "https://x"}),                            # no ports
+    json.dumps({"ports": PORTS, "server": "https://x", "node": True}),  # one-node harness's
+    json.dumps({"ports": PORTS, "server": "https://x", "nodes": 99}),   # nodes out of range
 ])
 def test_a_state_file_in_another_shape_reads_as_none(tmp_path: Path, content: str) -> None:
     lay = layout(tmp_path)
@@ -32,9 +34,11 @@ def test_a_state_file_in_another_shape_reads_as_none(tmp_path: Path, content: st
 def test_a_state_file_of_this_shape_is_read(tmp_path: Path) -> None:
     lay = layout(tmp_path)
     lay.state_file.parent.mkdir(parents=True, exist_ok=True)
-    lay.state_file.write_text(json.dumps({"ports": PORTS, "server": "https://198.19.255.10:3"}))
+    lay.state_file.write_text(json.dumps({"ports": PORTS, "server": "https://198.19.255.1:3",
+                                          "nodes": 0}))
     state = _load_state(lay)
-    assert state is not None and state["server"] == "https://198.19.255.10:3"
+    assert state is not None and state["server"] == "https://198.19.255.1:3"
     info = _status(lay)
-    assert info.server == "https://198.19.255.10:3"
+    assert info.server == "https://198.19.255.1:3"
     assert not info.ready  # no process runs
+    assert info.nodes == [] and lay.node_count() == 0

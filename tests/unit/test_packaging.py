@@ -40,4 +40,4 @@ def test_harness_cli_runs_from_anywhere_in_the_venv(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "harness.cli", "--help"], cwd=tmp_path,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert "{up,down,status}" in done.stdout
+    assert "{up,down,status,node}" in done.stdout

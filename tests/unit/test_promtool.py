@@ -4,7 +4,7 @@ dashboard query as a recording rule, and ``promtool test rules``, which evaluate
 with Prometheus' query engine over synthetic series of the node plugin's metrics: each fires
 where it should, with the labels it should, and stays quiet otherwise.
 
-promtool comes with Debian's ``prometheus`` package (``.ci/run`` installs it)."""
+promtool comes with Debian's ``prometheus`` package (``make test`` installs it)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from netplumb.render.monitoring import (
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not found (Debian package prometheus; .ci/run installs it)")
+    PROMTOOL is None,
+    reason="promtool not found (Debian package prometheus; make test installs it: tools/deps.sh)")
 
 J = dict[str, Any]
 MAIN = 'plugin="macvlan"'
