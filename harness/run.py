@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from netplumb.args.stack import load_stack_file
+from netplumb.args.stack import config_env_finding, load_stack_file, read_stack_document
 from netplumb.kube import Kube
 from netplumb.ops.verify import format_text, verify
 from netplumb.plan import build_plan
@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None, *, work_dir: Path = REPO_ROOT,
     tools.ensure()
     stack_path = work_dir / "stacks" / f"Pulumi.{stack_name}.yaml"
     spec = load_stack_file(stack_path)
+    too_large = config_env_finding(read_stack_document(stack_path))
+    if too_large is not None:  # the engine would fail before the program starts
+        print(f"netplumb: {stack_path}: {too_large}", file=sys.stderr)
+        return 2
     own_platform = spec.multus is not None or spec.install_nad_crd
     external = where.kubeconfig if where.external else None
     order = [PLATFORM, stack_name] if stack_name != PLATFORM else [PLATFORM]

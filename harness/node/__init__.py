@@ -214,11 +214,16 @@ def _remove_cgroups(node: Node) -> None:
 def provision(layout: Layout, members: list[Node], say: Progress) -> None:
     """Record the host, make the cluster bridge, then each node's namespaces, link, cgroup
     parent and CNI reference plugins."""
-    left = nodens.all_node_names()
-    if left:
-        raise processes.ClusterError(
-            f"cannot start the nodes: node namespaces of another cluster exist on this host "
-            f"({', '.join(left)} under {nodens.NS_ROOT}); `make cluster-down` removes them")
+    for name in nodens.all_node_names():
+        stale = NodeNs(name)
+        if stale.pids():
+            raise processes.ClusterError(
+                f"cannot start the nodes: node {name} of another cluster runs on this host "
+                f"(namespaces under {nodens.NS_ROOT}, processes {stale.pids()[:5]}); take that "
+                "cluster down first (`make cluster-down` in its checkout)")
+        # a cluster whose processes all ended (a stopped session) left its namespaces
+        stale.destroy()
+        say(f"removed the namespaces of node {name} of an earlier cluster (no process left)")
     host.prepare(layout.host)
     prefix = NODE_SUBNET.split("/")[1]
     host.record_links(layout.host, [CLUSTER_BRIDGE, *(n.spec.host_link for n in members)])

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +14,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from ..cni import fields as fc
-from ..errors import PlanError
+from ..errors import Finding, PlanError
 from ..spelling import nearest
 from ..validation import FieldIssue, each
 from .base import InputModel
@@ -31,6 +36,126 @@ environment variable, which Linux caps at 128 KiB)."""
 CLUSTER_KEY = "netplumb:cluster"
 """Stack config key naming the clusters the stack is for: a kubeconfig context or cluster
 name, or an API server URL (one, or a list). Preview refuses any other cluster."""
+CONFIG_ENV = "PULUMI_CONFIG"
+"""The environment variable the Pulumi language host hands the program all its config in."""
+ENV_STRING_MAX = 131072
+"""Linux's ``MAX_ARG_STRLEN`` (32 pages of 4 KiB): the most bytes one environment string,
+``NAME=value`` with its terminating NUL, may have. exec refuses a longer one (E2BIG,
+"argument list too long"), so the engine fails to start the program at all."""
+
+
+# ---------------------------------------------------------------------------------------
+# the size of PULUMI_CONFIG
+# ---------------------------------------------------------------------------------------
+
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+               ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+_SHORT_EXPONENT = re.compile(r"e-0(\d)$")
+
+
+def _go_string(text: str) -> str:
+    """A JSON string as Go's ``encoding/json`` writes it: like ``json.dumps`` with UTF-8
+    kept, plus ``<``, ``>``, ``&``, U+2028 and U+2029 escaped (Go's HTML-safe default)."""
+    out = json.dumps(text, ensure_ascii=False)
+    for raw, escaped in _GO_ESCAPES:
+        out = out.replace(raw, escaped)
+    return out
+
+
+def _go_float(value: float) -> str:
+    """A float as Go's ``encoding/json`` writes it: shortest digits, fixed notation unless
+    below 1e-6 or from 1e21 on (``1e+21``, ``1e-7``); ``1.0`` is ``1``."""
+    if not math.isfinite(value):
+        return repr(value)  # Go refuses these; the size hardly matters then
+    if value != 0 and not 1e-6 <= abs(value) < 1e21:
+        return _SHORT_EXPONENT.sub(r"e-\1", repr(value))
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _go_json(value: Any) -> str:
+    """``value`` (decoded YAML) as Go's ``json.Marshal`` writes it: compact, map keys as
+    strings in sorted order; a value JSON has no type for (a YAML date) as its text."""
+    if isinstance(value, Mapping):
+        items = sorted(((str(k), v) for k, v in value.items()), key=lambda kv: kv[0])
+        return "{" + ",".join(f"{_go_string(k)}:{_go_json(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_go_json(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    return _go_string(str(value))
+
+
+def _config_value(value: Any) -> str:
+    """The string the engine hands the program for one stack config value: a string as it
+    is; a structured value (map or list) as compact JSON; a scalar as its text. A secret
+    (``{secure: ...}``) counts with its ciphertext, which is longer than what it decrypts
+    to (so the estimate errs on the large side)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and set(value) == {"secure"} and isinstance(
+            value["secure"], str):
+        return str(value["secure"])
+    if value is None:
+        return ""
+    return _go_json(value)
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def config_env_bytes(config: Mapping[Any, Any]) -> int:
+    """Estimated bytes of the environment string ``PULUMI_CONFIG=<value>`` (with its NUL)
+    the engine builds from a stack's ``config``.
+
+    How Pulumi builds it (pulumi's ``config.Value`` and the Python language host): every
+    config value becomes a string, a structured one Go's ``json.Marshal`` of it (so
+    ``netplumb:spec`` is compact JSON, keys sorted, ``<>&`` escaped); the language host
+    then encodes the map of key to string with ``json.Marshal`` again, which escapes that
+    JSON a second time (every ``"`` becomes ``\\"``). This function does the same, in
+    Python. It is an estimate, within a few bytes and on the large side: secrets count with
+    their ciphertext. Config that does not come from the stack file (``Pulumi.yaml``
+    defaults, ESC environments) is not counted."""
+    values = sorted((str(k), _config_value(v)) for k, v in config.items())
+    body = "{" + ",".join(f"{_go_string(k)}:{_go_string(v)}" for k, v in values) + "}"
+    return _utf8_len(f"{CONFIG_ENV}=") + _utf8_len(body) + 1
+
+
+def config_env_finding(doc: Any) -> Finding | None:
+    """A finding when the config of a decoded stack file would not fit in one environment
+    string (:data:`ENV_STRING_MAX`): then the engine cannot start the program, before any
+    netplumb code runs. When the inline ``netplumb:spec`` is the largest value it is named,
+    with the fix: the spec in a file named by ``netplumb:specFile``; otherwise the largest
+    value is. ``None`` when it fits (or ``doc`` is no stack file: :func:`load_stack_document`
+    names that)."""
+    config = doc.get("config") if isinstance(doc, Mapping) else None
+    if not isinstance(config, Mapping):
+        return None
+    size = config_env_bytes(config)
+    if size <= ENV_STRING_MAX:
+        return None
+    limit = (f"the engine hands the program all stack config in one environment variable, "
+             f"{CONFIG_ENV}, here about {size} bytes; Linux allows one environment string "
+             f"at most {ENV_STRING_MAX} bytes (128 KiB), so the engine would fail to start "
+             f"the program (argument list too long)")
+    shares = {k: _utf8_len(_go_string(_config_value(v))) for k, v in config.items()}
+    key = max(shares, key=lambda k: shares[k])
+    if key == CONFIG_KEY:
+        return Finding(f"config.{CONFIG_KEY}", size,
+                       f"{limit}; the inline spec is about {shares[key]} bytes of it. Fix: "
+                       f"move the spec to a YAML file in the project and name it with "
+                       f"{FILE_KEY} instead of {CONFIG_KEY} "
+                       f"(config: {{{FILE_KEY}: specs/<stack>.yaml}})")
+    return Finding(f"config.{key}", size,
+                   f"{limit}; {key} is the largest value (about {shares[key]} bytes): make it "
+                   "smaller")
 
 
 class StackSpec(InputModel):
@@ -182,10 +307,16 @@ def project_dir_of(stack_file: Path) -> Path:
     return stack_file.resolve().parent
 
 
+def read_stack_document(path: Path) -> Any:
+    """The decoded YAML of a stack file, unchecked (:class:`PlanError` if it cannot be read
+    or is not YAML)."""
+    return _read_yaml(path, str(path))
+
+
 def load_stack_file(path: Path) -> StackSpec:
     """Read ``Pulumi.<env>.yaml`` and validate its ``netplumb:spec`` (or the file its
     ``netplumb:specFile`` names); paths start there."""
-    return load_stack_document(_read_yaml(path, str(path)), project_dir_of(path))
+    return load_stack_document(read_stack_document(path), project_dir_of(path))
 
 
 def cluster_binding(value: Any) -> tuple[str, ...]:

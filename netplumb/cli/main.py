@@ -12,8 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-from ..args.stack import load_stack_file
-from ..errors import PlanError
+from ..args.stack import (
+    config_env_finding,
+    load_stack_document,
+    load_stack_file,
+    project_dir_of,
+    read_stack_document,
+)
+from ..errors import Finding, PlanError
 from ..plan import build_plan, render_plan
 from ..render.yamlout import dump
 from . import diff, doctor, prcomment, verify
@@ -29,11 +35,19 @@ def _load(stack: str, stacks_dir: Path) -> Path:
 def cmd_check(args: argparse.Namespace) -> int:
     path = _load(args.stack, args.stacks_dir)
     started = time.perf_counter()
+    errors: list[Finding] = []
     try:
-        plan = build_plan(load_stack_file(path))
+        doc = read_stack_document(path)
+        # the engine would not start the program at all: said even when the plan is fine
+        too_large = config_env_finding(doc)
+        if too_large is not None:
+            errors.append(too_large)
+        plan = build_plan(load_stack_document(doc, project_dir_of(path)))
     except PlanError as exc:
+        errors += exc.findings
+    if errors:
         print(f"{path}: error", file=sys.stderr)
-        for f in exc.findings:
+        for f in errors:
             print(f"  error: {f}", file=sys.stderr)
         return 1
     for w in plan.warnings:

@@ -2,8 +2,8 @@
 selection, as the plugins and Multus read them.
 
 Parsing keeps what it does not model: ``parse_cni_config(text).to_dict()`` equals the input
-for every valid config (unknown plugins and fields kept, no defaults added). Enums, ranges
-and defaults follow the plugins' own code.
+for every valid config, keys in the order they were read (unknown plugins and fields kept,
+no defaults added). Enums, ranges and defaults follow the plugins' own code.
 """
 
 from .base import CniModel

@@ -66,14 +66,18 @@ class CniConfig:
     :meth:`chain` from typed plugin models.
     """
 
-    __slots__ = ("_extra", "_header", "is_list", "plugins")
+    __slots__ = ("_extra", "_header", "_key_order", "is_list", "plugins")
 
     def __init__(self, header: _Header, plugins: list[Plugin], *, is_list: bool,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None,
+                 key_order: tuple[str, ...] = ()) -> None:
         self._header = header
         self.plugins: list[Plugin] = plugins
         self.is_list = is_list
         self._extra = extra or {}
+        # the top-level keys of a single-plugin config as read: header and plugin keys are
+        # split between two models, and written back interleaved as they came
+        self._key_order = key_order
 
     # construction -----------------------------------------------------------------
     @classmethod
@@ -90,7 +94,7 @@ class CniConfig:
                                 "type (or 'plugins' for a conflist)")
         body = {k: v for k, v in data.items() if k not in _TOP_KEYS}
         plugin = validate(lambda d: _PLUGIN.validate_python(d, by_alias=True, by_name=False), body)
-        return cls(header, [plugin], is_list=False)
+        return cls(header, [plugin], is_list=False, key_order=tuple(str(k) for k in data))
 
     @classmethod
     def single(cls, plugin: Plugin, *, name: str | None,
@@ -143,12 +147,18 @@ class CniConfig:
 
     # output -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object, exactly as read: no default added, no unknown key dropped."""
+        """The JSON object, exactly as read: no default added, no unknown key dropped, keys
+        in the order they were read (keys added since come after them)."""
         if self.is_list:
             out = self._header.to_dict()
             out["plugins"] = [p.to_dict() for p in self.plugins]
             return out
-        return {**self._header.to_dict(), **self.plugins[0].to_dict()}
+        merged = {**self._header.to_dict(), **self.plugins[0].to_dict()}
+        if not self._key_order:
+            return merged
+        ordered = {k: merged[k] for k in self._key_order if k in merged}
+        ordered.update((k, v) for k, v in merged.items() if k not in ordered)
+        return ordered
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -157,7 +167,8 @@ class CniConfig:
         return isinstance(other, CniConfig) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
-        return hash(self.to_json(indent=None))
+        # equality ignores key order (JSON objects are unordered): so must the hash
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def __repr__(self) -> str:
         kind = "conflist" if self.is_list else self.type

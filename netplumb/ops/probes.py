@@ -43,9 +43,6 @@ MAX_TARGETS = 32
 """Addresses one pinger tries (the peer first, then the plan's pods)."""
 END = "## end"
 
-FAKE_RUNTIMES = ("netplumb://",)
-"""Container runtimes that mark pods Running without running them (the embedded node agent)."""
-
 
 @dataclass(frozen=True)
 class ProbeSpec:
@@ -59,8 +56,6 @@ class ProbeSpec:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     addresses: tuple[str, str] | None = None
     """Static addresses (with prefix) for the peer and the pinger on a static-IPAM network."""
-    avoid_nodes: tuple[str, ...] = ()
-    """Nodes that cannot run containers (probes are kept off them)."""
 
     @property
     def namespace(self) -> str:
@@ -134,11 +129,6 @@ def _pod(name: str, spec: ProbeSpec, run_id: str, role: str, image: str,
     }
     if spec.node_selector:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.avoid_nodes:
-        pod_spec["affinity"]["nodeAffinity"] = {
-            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
-                "matchFields": [{"key": "metadata.name", "operator": "NotIn",
-                                 "values": list(spec.avoid_nodes)}]}]}}
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": spec.namespace,
                          "labels": {PROBE_LABEL: run_id, ROLE_LABEL: role,
@@ -259,15 +249,3 @@ def judge(report: ProbeReport, targets: Sequence[Target], status_ips: Sequence[s
             why = f": {answered[1]}" if answered[1] else ""
             problems.append(f"no answer from {t.address} ({t.owner}){why}")
     return problems, notes
-
-
-def runtime_cannot_run(nodes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Node name → its container runtime, for nodes whose runtime marks pods Running without
-    running containers (the embedded node agent): probes cannot run there."""
-    out = {}
-    for n in nodes:
-        runtime = str(((n.get("status") or {}).get("nodeInfo") or {})
-                      .get("containerRuntimeVersion") or "")
-        if runtime.startswith(FAKE_RUNTIMES):
-            out[str((n.get("metadata") or {}).get("name"))] = runtime
-    return out

@@ -10,8 +10,7 @@ chain of wrappers around the plugin's own error:
     [<ns>/<pod>/<uid>:<net>]: error adding container to network "<net>": <plugin error>
 
 * thick Multus adds ``CmdAdd (shim): CNI request failed with status 400: '... ERRORED: error
-  configuring pod [<ns>/<pod>] networking: [...]: error adding container to network ...'``;
-* the embedded node agent: ``Failed to create pod sandbox: CNI ADD failed (code N): ...``.
+  configuring pod [<ns>/<pod>] networking: [...]: error adding container to network ...'``.
 
 Multus also records ``NoNetworkFound`` when a selected NAD does not exist. The plugin errors
 matched here are the strings of Multus v4.3 (``cannot find a network-attachment-definition``,

@@ -6,8 +6,8 @@ Through the Kubernetes API only (so on any cluster, with any runtime):
    its selections (:mod:`.attachments`);
 2. per network a pair of probe pods pings across the network and every pod address of the
    plan on it, then is removed (:mod:`.probes`). Probes are skipped, with the reason, where
-   no node can run containers (the embedded node agent marks pods Running without starting
-   them), on static-IPAM networks without ``--probe-address`` and on networks without IPAM.
+   no node is schedulable, on static-IPAM networks without ``--probe-address`` and on
+   networks without IPAM.
 
 The result is a table per network (or JSON); the exit status says whether every attachment
 and every probe that ran is as planned.
@@ -49,7 +49,6 @@ from .probes import (
     parse_report,
     peer_pod,
     pinger_pod,
-    runtime_cannot_run,
 )
 from .progress import QUIET, Progress
 from .sandbox import classify
@@ -207,8 +206,8 @@ def check_attachments(kube: Kube, plan: Plan, options: VerifyOptions,
 # --------------------------------------------------------------------------- probes
 
 
-def probe_specs(plan: Plan, reports: Mapping[str, NetworkReport], options: VerifyOptions,
-                avoid_nodes: Sequence[str]) -> tuple[list[ProbeSpec], list[ProbeOutcome]]:
+def probe_specs(plan: Plan, reports: Mapping[str, NetworkReport],
+                options: VerifyOptions) -> tuple[list[ProbeSpec], list[ProbeOutcome]]:
     """What to probe per network, and the networks skipped (with the reason)."""
     users: dict[str, list[tuple[Owner, NetworkSelection]]] = {}
     for owner in owners_of(plan):
@@ -242,7 +241,7 @@ def probe_specs(plan: Plan, reports: Mapping[str, NetworkReport], options: Verif
         node_selector = next((dict(o.node_selector) for o, _ in users.get(key, [])
                               if o.node_selector), {})
         specs.append(ProbeSpec(key, selection, facts.resource_name, node_selector,
-                               addresses, tuple(avoid_nodes)))
+                               addresses))
     return specs, skipped
 
 
@@ -444,16 +443,11 @@ def run_probes(kube: Kube, plan: Plan, reports: dict[str, NetworkReport],
                options: VerifyOptions, progress: Progress = QUIET) -> None:
     """Probe every selected network (or record why not) into ``reports``."""
     nodes = kube.list("v1", "Node")
-    fake = runtime_cannot_run(nodes)
-    usable = [n for n in nodes if str(n["metadata"]["name"]) not in fake
-              and not (n.get("spec") or {}).get("unschedulable")]
-    if not usable:
-        names = ", ".join(f"{n} ({r})" for n, r in sorted(fake.items())) or "none"
-        reason = ("no node runs containers: " + names if fake else "no schedulable node")
+    if not any(not (n.get("spec") or {}).get("unschedulable") for n in nodes):
         for rep in reports.values():
-            rep.probe = ProbeOutcome(rep.network, "skipped", reason)
+            rep.probe = ProbeOutcome(rep.network, "skipped", "no schedulable node")
         return
-    specs, skipped = probe_specs(plan, reports, options, sorted(fake))
+    specs, skipped = probe_specs(plan, reports, options)
     for s in skipped:
         reports[s.network].probe = s
     run = ProbeRun(kube, options.image, options.timeout, progress)

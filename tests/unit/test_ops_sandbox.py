@@ -1,8 +1,8 @@
-"""Sandbox-failure messages classified by cause, for the embedded node and a real kubelet.
+"""Sandbox-failure messages classified by cause, as a kubelet reports them.
 
-The embedded-node messages are the events the node agent recorded for broken NADs with
-real Multus v4.3.0 and the CNI plugins v1.9.1; the kubelet ones wrap the same plugin errors
-the way kubelet v1.36 + containerd v2.4 (thin Multus) and the Multus thick shim do.
+The inner messages are what Multus v4.3.0 and the CNI plugins v1.9.1 return for broken NADs;
+each is wrapped the way kubelet v1.36 + containerd v2.4 (thin Multus) and the Multus thick
+shim wrap it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 from netplumb.ops.sandbox import classify, innermost
 
 UID = "a1040402-e70a-41b7-8b43-7ab6b4ab40f2"
-AGENT = "Failed to create pod sandbox: CNI ADD failed (code 999): "
 KUBELET = ('Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup '
            'network for sandbox "0b1c2d": plugin type="multus" name="multus-cni-network" '
            "failed (add): ")
@@ -64,7 +63,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("wrapper", [AGENT, KUBELET, THICK], ids=["agent", "kubelet", "thick"])
+@pytest.mark.parametrize("wrapper", [KUBELET, THICK], ids=["kubelet", "thick"])
 @pytest.mark.parametrize(("inner", "cause", "network", "detail"), CASES,
                          ids=[c[1] + f"-{i}" for i, c in enumerate(CASES)])
 def test_classified_through_every_wrapper(wrapper: str, inner: str, cause: str,
@@ -78,7 +77,7 @@ def test_classified_through_every_wrapper(wrapper: str, inner: str, cause: str,
 
 
 def test_named_things_are_extracted() -> None:
-    assert classify(AGENT + NO_NAD).nad == ("exp", "doesnotexist")
+    assert classify(KUBELET + NO_NAD).nad == ("exp", "doesnotexist")
     assert classify(KUBELET + _plugin("n", 'failed to lookup master "ens9": Link not found')
                     ).link == "ens9"
     assert classify(KUBELET + _plugin("n", 'failed to find plugin "sriov" in path [/x]')

@@ -47,13 +47,14 @@ def _status(iface: str, nad: str, ip: str, mac: str) -> str:
 
 
 class FakeCluster:
-    def __init__(self, runtime: str = "containerd://2.4.2") -> None:
+    def __init__(self, *, unschedulable: bool = False) -> None:
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
         self.deleted: list[tuple[str, str]] = []
         self.next_ip = 120
         self.nodes = [{"metadata": {"name": "w1"},
-                       "status": {"nodeInfo": {"containerRuntimeVersion": runtime}}}]
+                       "spec": {"unschedulable": True} if unschedulable else {},
+                       "status": {"nodeInfo": {"containerRuntimeVersion": "containerd://2.4.2"}}}]
         for name, ip in (("app", "192.0.2.101"), ("gw", DEAD)):
             self.pods[("default", name)] = {
                 "metadata": {"name": name, "namespace": "default", "annotations": {
@@ -139,7 +140,7 @@ def test_probes_ping_peers_and_the_plans_pods_then_leave_nothing() -> None:
     assert "FAIL: no answer from" in format_text(report)
 
 
-def test_static_network_probed_with_given_addresses_and_fake_nodes_skipped() -> None:
+def test_static_network_probed_with_given_addresses_and_cordoned_nodes_skipped() -> None:
     fake = FakeCluster()
     plan = build_plan(StackSpec.parse(SPEC))
     options = VerifyOptions(timeout=5, networks=frozenset({"fixed"}),
@@ -151,11 +152,10 @@ def test_static_network_probed_with_given_addresses_and_fake_nodes_skipped() -> 
             for p in fake.created]
     assert sels == [["192.0.2.240/24"], ["192.0.2.241/24"]]
 
-    agent = FakeCluster(runtime="netplumb://0.1.0")
-    report = verify(agent, "t", plan)  # type: ignore[arg-type]
-    assert {n.probe.reason for n in report.networks if n.probe} == {
-        "no node runs containers: w1 (netplumb://0.1.0)"}
-    assert agent.created == [] and report.ok
+    cordoned = FakeCluster(unschedulable=True)
+    report = verify(cordoned, "t", plan)  # type: ignore[arg-type]
+    assert {n.probe.reason for n in report.networks if n.probe} == {"no schedulable node"}
+    assert cordoned.created == [] and report.ok
 
 
 def test_progress_only_on_a_terminal_outside_ci(monkeypatch: Any) -> None:

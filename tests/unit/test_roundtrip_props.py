@@ -2,8 +2,10 @@
 
 (a) Generated valid CNI configs (single plugin and conflist; every known plugin type plus
     unknown ones with random extra fields; host-local ranges generated valid, static, dhcp,
-    whereabouts, unknown IPAM) read back exactly: ``parse(t).to_dict() == json.loads(t)``,
-    also after a trip through ``to_json``.
+    whereabouts, unknown IPAM; keys of every object in a random order) read back exactly,
+    key order included: ``json.dumps(parse(t).to_dict()) == json.dumps(json.loads(t))``,
+    also after a trip through ``to_json``. See :func:`same_json` for the normalisations this
+    comparison intends (layout, string escapes, number spelling) and none other.
 (b) host-local ranges: accepted iff start, end and gateway lie in the subnet, in its
     family, with start <= end; pool sizes match a count made here with ``ipaddress``.
 (c) ``check_pool_overlaps`` (a sort-and-sweep) agrees with a brute-force pairwise oracle.
@@ -526,18 +528,78 @@ CONFIGS = st.one_of(single_config(), conflist())
 # ---------------------------------------------------------------------------------------
 
 
+def same_json(written: J, text: str) -> None:
+    """``written`` (a ``to_dict()``) is the JSON object ``text`` holds, keys in its order.
+
+    Both sides are serialised by ``json.dumps`` with the same settings and compared as
+    text; the input is decoded first with its key order kept (``json.loads`` keeps it).
+    The normalisations this intends, and only these, are the ones decoding makes: layout
+    (whitespace, indentation, separators), string escapes (``"\\u00e9"`` and ``"é"`` are one
+    string) and number spelling (``1e2`` and ``100.0`` are one float). Key order, keys,
+    values and types must match; dict equality would ignore the order.
+    """
+    assert json.dumps(written) == json.dumps(json.loads(text))
+
+
 @SETTINGS
 @given(CONFIGS, st.sampled_from([None, 2, "compact"]))
 def test_round_trip(data: J, layout: int | str | None) -> None:
     text = (json.dumps(data, separators=(",", ":")) if layout == "compact"
             else json.dumps(data, indent=layout))
-    expected = json.loads(text)
     parsed = parse_cni_config(text)
-    assert parsed.to_dict() == expected
+    same_json(parsed.to_dict(), text)
     again = parse_cni_config(parsed.to_json())
-    assert again.to_dict() == expected
-    assert parse_cni_config(parsed.to_json(indent=None)).to_dict() == expected
+    same_json(again.to_dict(), text)
+    same_json(parse_cni_config(parsed.to_json(indent=None)).to_dict(), text)
     assert again == parsed
+
+
+# Keys in an order unlike the models' declaration order (cniVersion and name are not first,
+# type not first, ipam before master, a range's subnet after its bounds) at every level.
+ORDER_CASES = {
+    "single": """{
+      "ipam": {"routes": [{"gw": "10.1.0.1", "dst": "0.0.0.0/0"}],
+               "ranges": [[{"rangeEnd": "10.1.0.20", "subnet": "10.1.0.0/24",
+                            "rangeStart": "10.1.0.10"}]],
+               "type": "host-local"},
+      "master": "eth1",
+      "name": "blue",
+      "mode": "bridge",
+      "type": "macvlan",
+      "x-vendor": {"b": 1, "a": 2},
+      "cniVersion": "1.0.0"
+    }""",
+    "conflist": """{
+      "plugins": [
+        {"mtu": 1400, "ipam": {"subnet": "10.2.0.0/24", "type": "host-local"},
+         "bridge": "br1", "type": "bridge", "isGateway": true},
+        {"sysctl": {"net.ipv4.conf.IFNAME.arp_filter": "1"}, "type": "tuning"}],
+      "disableCheck": true,
+      "name": "green",
+      "cniVersion": "0.4.0"
+    }""",
+    "whereabouts": """{
+      "name": "red", "type": "ipvlan", "cniVersion": "1.0.0",
+      "ipam": {"range_end": "10.3.0.20", "range": "10.3.0.0/24", "type": "whereabouts"}
+    }""",
+}
+
+
+@pytest.mark.parametrize("text", ORDER_CASES.values(), ids=list(ORDER_CASES))
+def test_round_trip_keeps_key_order(text: str) -> None:
+    parsed = parse_cni_config(text)
+    same_json(parsed.to_dict(), text)
+    same_json(parse_cni_config(parsed.to_json()).to_dict(), text)
+
+
+def test_key_order_is_not_equality() -> None:
+    """The order is kept on output, but two configs that differ only in it are equal (JSON
+    objects are unordered), and hash alike."""
+    a = parse_cni_config(ORDER_CASES["single"])
+    b = parse_cni_config(json.dumps(dict(sorted(json.loads(ORDER_CASES["single"]).items()))))
+    assert json.dumps(a.to_dict()) != json.dumps(b.to_dict())
+    assert a == b
+    assert hash(a) == hash(b)
 
 
 @pytest.mark.parametrize(("kind", "key", "value"), [
@@ -549,13 +611,13 @@ def test_round_trip(data: J, layout: int | str | None) -> None:
 ])
 def test_snake_case_spelling_is_an_unknown_key(kind: str, key: str, value: Any) -> None:
     text = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": kind, key: value})
-    assert parse_cni_config(text).to_dict() == json.loads(text)
+    same_json(parse_cni_config(text).to_dict(), text)
 
 
 def test_snake_case_ipam_key_is_kept() -> None:
     text = json.dumps({"cniVersion": "1.0.0", "type": "macvlan", "ipam": {
         "type": "host-local", "subnet": "10.1.0.0/24", "range_start": "10.1.0.5"}})
-    assert parse_cni_config(text).to_dict() == json.loads(text)
+    same_json(parse_cni_config(text).to_dict(), text)
 
 
 # ---------------------------------------------------------------------------------------
