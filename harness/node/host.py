@@ -369,8 +369,8 @@ def _delete_new_netns(before: Mapping[str, Any], note: Any) -> None:
 def _delete_new_links(before: Mapping[str, Any], underlay: list[str], note: Any) -> None:
     current = set(links())
     new = current - set(before["links"])
-    doomed = sorted(n for n in new if NODE_LINK_RE.match(n)) + [
-        n for n in underlay if n in current]
+    doomed = sorted({n for n in new if NODE_LINK_RE.match(n)} | {
+        n for n in underlay if n in current})
     for name in doomed:
         subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
     if doomed:
