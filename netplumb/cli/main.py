@@ -1,8 +1,9 @@
-"""``netplumb check | render | diff | verify | doctor | pr-comment``.
+"""``netplumb check | render | images | diff | verify | doctor | pr-comment``.
 
-``check``, ``render`` and ``diff`` work offline from the stack files (and git); ``verify`` and
-``doctor`` read a cluster through the Kubernetes API only, so they work on any cluster. (The
-embedded development cluster's commands belong to the harness: ``python -m harness.cli``.)
+``check``, ``render``, ``images`` and ``diff`` work offline from the stack files (and git);
+``verify`` and ``doctor`` read a cluster through the Kubernetes API only, so they work on any
+cluster. (The embedded development cluster's commands belong to the harness:
+``python -m harness.cli``.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..args.stack import (
 )
 from ..errors import Finding, PlanError
 from ..plan import build_plan, render_plan
+from ..render import mirror
 from ..render.yamlout import dump
 from . import diff, doctor, prcomment, verify
 from .common import existing_stack_file, stack_file
@@ -86,6 +88,30 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    """Every image the stack's objects run; with ``--mirror``, where each is pulled from
+    there (copy each source to its mirrored name, then set the stack's ``images.mirror``)."""
+    path = _load(args.stack, args.stacks_dir)
+    try:
+        objects = render_plan(build_plan(load_stack_file(path)))
+    except PlanError as exc:
+        print(f"{path}: error\n  " + "\n  ".join(map(str, exc.findings)), file=sys.stderr)
+        return 1
+    found = mirror.images(objects)
+    if args.mirror is not None:
+        if not mirror.MIRROR.match(args.mirror):
+            print(f"--mirror: not a registry (host[:port][/path]): {args.mirror!r}",
+                  file=sys.stderr)
+            return 2
+        width = max((len(i) for i in found), default=0)
+        for image in found:
+            print(f"{image:<{width}}  {mirror.mirrored(image, args.mirror)}")
+    else:
+        for image in found:
+            print(image)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="netplumb", description=__doc__)
@@ -99,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("stack")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("images", help="every image the stack runs (and, with --mirror, its "
+                                      "name in a mirror registry)")
+    p.add_argument("stack")
+    p.add_argument("--mirror", metavar="REGISTRY",
+                   help="a mirror prefix (registry.example.com/netplumb): print each image "
+                        "beside the name it has there")
+    p.set_defaults(func=cmd_images)
     diff.register(sub)
     verify.register(sub)
     doctor.register(sub)
