@@ -17,13 +17,10 @@ nothing but that config.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
 
 from ..cni.fields import IPAddress, IPNetwork
 from ..errors import Finding
-
-if TYPE_CHECKING:
-    from ..plan.network import PlannedNetwork
+from ..planned import PlannedNetwork
 
 LINK_LOCAL_V6 = ipaddress.IPv6Network("fe80::/10")
 

@@ -18,15 +18,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..cni.config import CniConfig
 from ..cni.ipam import Pool
 from ..errors import Finding
-
-if TYPE_CHECKING:
-    from ..plan.network import PlannedNetwork
-    from ..plan.workload import Workload
+from ..planned import PlannedNetwork, Workload
 
 WARN_PERCENT = 80
 

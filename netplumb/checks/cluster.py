@@ -8,13 +8,10 @@ more specific than the cluster's), so it cannot reach the pods or Services there
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..cni import fields as fc
 from ..errors import Finding
-
-if TYPE_CHECKING:
-    from ..plan.network import PlannedNetwork
+from ..planned import PlannedNetwork
 
 
 def check_cluster_overlap(networks: Iterable[PlannedNetwork],

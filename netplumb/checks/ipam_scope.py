@@ -18,13 +18,9 @@ plan cannot see), so it is not reported.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..errors import Finding
-
-if TYPE_CHECKING:
-    from ..plan.network import PlannedNetwork
-    from ..plan.workload import Workload
+from ..planned import PlannedNetwork, Workload
 
 SHARED_SEGMENT = frozenset({"macvlan", "ipvlan", "vlan", "sriov"})
 """Plugins whose pods sit on a segment the nodes share."""

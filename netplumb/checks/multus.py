@@ -18,14 +18,11 @@ The plan warns instead of letting that pass silently.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..args.images import image_tag
 from ..args.multus import MultusInstallArgs
 from ..errors import Finding
-
-if TYPE_CHECKING:
-    from ..plan.workload import Workload
+from ..planned import Workload
 
 DEFAULT_ROUTE_IGNORED = frozenset({"v4.2.3", "v4.3.0"})
 """Multus release tags whose default-route handling misses the cluster network's route."""

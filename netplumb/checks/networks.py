@@ -6,14 +6,11 @@ Both are sort-based (O(n log n)): a plan of thousands of networks checks in mill
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
+from ..cni.ipam import Pool
 from ..errors import Finding
+from ..planned import PlannedNetwork
 from .names import repeated
-
-if TYPE_CHECKING:
-    from ..cni.ipam import Pool
-    from ..plan.network import PlannedNetwork
 
 
 def _pool_path(net: PlannedNetwork, pool: Pool) -> str:

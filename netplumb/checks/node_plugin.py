@@ -5,14 +5,11 @@ dhcp IPAM without the dhcp daemon, fails every pod that attaches (``failed to fi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..args.multus import MultusInstallArgs
 from ..args.node_plugin import NODE_PLUGINS
 from ..errors import Finding
-
-if TYPE_CHECKING:
-    from ..plan.network import PlannedNetwork
+from ..planned import PlannedNetwork
 
 
 def check_node_plugin(networks: Iterable[PlannedNetwork], multus: MultusInstallArgs | None,

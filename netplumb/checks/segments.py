@@ -26,17 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..cni import fields as fc
 from ..cni.fields import IPAddress, IPInterface
 from ..cni.ipam import IpamFacts, Pool
 from ..errors import Finding
+from ..planned import PlannedNetwork, Workload
 from .addresses import bad_mac_reason, on_link, reserved_reason, route_off_link
-
-if TYPE_CHECKING:
-    from ..plan.network import PlannedNetwork
-    from ..plan.workload import Workload
 
 
 @dataclass

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..args.guardrails import NetworkGuardrailsArgs
 from ..cni import fields as fc
@@ -30,11 +29,8 @@ from ..cni.fields import IPAddress, IPNetwork
 from ..cni.ipam import Pool
 from ..cni.selection import NetworkSelection
 from ..errors import Finding, format_path
+from ..planned import PlannedNetwork, Workload
 from .addresses import on_link
-
-if TYPE_CHECKING:
-    from ..plan.network import PlannedNetwork
-    from ..plan.workload import Workload
 
 PRIMARY_INTERFACE = "eth0"
 

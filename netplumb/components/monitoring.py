@@ -5,12 +5,11 @@ from __future__ import annotations
 import pulumi
 
 from ..args.monitoring import MonitoringStackArgs
-from ..plan import monitoring_wanted
-from ..render import monitoring as monitoring_render
-from .objects import check_owners, children, register_shared
+from ..plan import Install, declare_monitoring
+from .shared import SharedInstall
 
 
-class MonitoringStack(pulumi.ComponentResource):
+class MonitoringStack(SharedInstall[MonitoringStackArgs]):
     """The node plugin's metrics Service (in the node plugin's namespace), a ServiceMonitor
     (labelled ``release: <release>`` for kube-prometheus-stack), a PrometheusRule (attach
     errors, attach latency, pool use, node plugin down) and a Grafana dashboard ConfigMap
@@ -26,45 +25,12 @@ class MonitoringStack(pulumi.ComponentResource):
     dashboard_uid: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: MonitoringStackArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        checked = args.checked()
-        manifests = monitoring_render.monitoring_manifests(checked)
-        check_owners(monitoring_wanted(checked, name))
-        super().__init__("netplumb:index:MonitoringStack", name, None, opts)
-        self.args = checked
-        crds = {m["spec"]["names"]["kind"]: register_shared(
-                    f"{name}-crd-{m['spec']['names']['plural']}", m, children(self))
-                for m in manifests if m["kind"] == "CustomResourceDefinition"}
-        by_kind = {m["kind"]: m for m in manifests}
-        self.monitoring_namespace: pulumi.CustomResource | None = None
-        if "Namespace" in by_kind:
-            self.monitoring_namespace = register_shared(f"{name}-namespace",
-                                                        by_kind["Namespace"], children(self))
-        ns = self.monitoring_namespace
-        self.metrics_service: pulumi.CustomResource | None = None
-        self.service_monitor: pulumi.CustomResource | None = None
-        self.prometheus_rule: pulumi.CustomResource | None = None
-        self.dashboard: pulumi.CustomResource | None = None
-        if "Service" in by_kind:
-            self.metrics_service = register_shared(f"{name}-metrics-service",
-                                                   by_kind["Service"], children(self))
-            self.service_monitor = register_shared(
-                f"{name}-service-monitor", by_kind["ServiceMonitor"],
-                children(self, crds.get("ServiceMonitor"), self.metrics_service, ns))
-        if "PrometheusRule" in by_kind:
-            self.prometheus_rule = register_shared(
-                f"{name}-prometheus-rule", by_kind["PrometheusRule"],
-                children(self, crds.get("PrometheusRule"), ns))
-        if "ConfigMap" in by_kind:
-            in_created = (checked.dashboard_namespace or checked.namespace) == checked.namespace
-            self.dashboard = register_shared(f"{name}-dashboard", by_kind["ConfigMap"],
-                                             children(self, ns if in_created else None))
-        self.namespace = pulumi.Output.from_input(checked.namespace)
-        self.job = pulumi.Output.from_input(monitoring_render.JOB)
-        self.alerts = pulumi.Output.from_input(
-            [r["alert"] for r in monitoring_render.alert_rules(checked)] if checked.rules
-            else [])
-        self.dashboard_uid = pulumi.Output.from_input(
-            monitoring_render.DASHBOARD_UID if checked.dashboard else None)
-        self.register_outputs({"namespace": self.namespace, "job": self.job,
-                               "alerts": self.alerts, "dashboard_uid": self.dashboard_uid})
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 declared: Install[MonitoringStackArgs] | None = None) -> None:
+        super().__init__(name, declared or declare_monitoring(args.checked(), name), opts,
+                         owners_checked=declared is not None)
+        self.monitoring_namespace = self.resources.get("namespace")
+        self.metrics_service = self.resources.get("metrics-service")
+        self.service_monitor = self.resources.get("service-monitor")
+        self.prometheus_rule = self.resources.get("prometheus-rule")
+        self.dashboard = self.resources.get("dashboard")

@@ -19,10 +19,11 @@ from ..args.nad import (
 from ..checks.addresses import check_network_addresses
 from ..cni.selection import NetworkSelection
 from ..errors import raise_on_errors
-from ..ownership import Wanted
-from ..plan import PlannedNetwork
-from ..render.nad import nad, nad_crd
-from .objects import check_owners, children, register_object
+from ..plan import Install, declare_nad_crd
+from ..planned import PlannedNetwork
+from ..render.nad import nad
+from .objects import children, register_object
+from .shared import SharedInstall
 
 A = TypeVar("A", bound=NadFields)
 
@@ -36,15 +37,14 @@ def register_nad(name: str, planned: PlannedNetwork, args: NadFields,
     return register_object(name, manifest, opts)
 
 
-class NadCrd(pulumi.ComponentResource):
+class NadCrd(SharedInstall[None]):
     """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        crd = nad_crd()
-        check_owners([Wanted(name, [crd], instead="the cluster's CRD, without NadCrd")])
-        super().__init__("netplumb:index:NadCrd", name, None, opts)
-        self.crd = register_object(f"{name}-crd", crd, children(self), cluster_wide=True)
-        self.register_outputs({})
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None, *,
+                 declared: Install[None] | None = None) -> None:
+        super().__init__(name, declared or declare_nad_crd(name), opts,
+                         owners_checked=declared is not None)
+        self.crd = self.resources["crd"]
 
 
 class NetworkAttachment(pulumi.ComponentResource, Generic[A]):

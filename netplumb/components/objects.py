@@ -133,10 +133,15 @@ def register_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOp
     return resource
 
 
-def register_shared(name: str, manifest: dict[str, Any],
-                    opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """Register an object of a cluster-wide install (retained on destroy by default)."""
-    return register_object(name, manifest, opts, cluster_wide=True)
+def register_patch(name: str, manifest: dict[str, Any],
+                   opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Apply ``manifest``'s metadata to an object that exists already (a namespace: its labels);
+    nothing else of it is owned."""
+    if (manifest["apiVersion"], manifest["kind"]) != ("v1", "Namespace"):
+        raise ValueError(f"cannot patch a {manifest['kind']}: only a Namespace")
+    patch: pulumi.CustomResource = k8s.core.v1.NamespacePatch(
+        name, metadata=manifest["metadata"], opts=opts)
+    return patch
 
 
 def check_owners(wanted: list[Wanted]) -> None:
@@ -147,24 +152,3 @@ def check_owners(wanted: list[Wanted]) -> None:
 def children(parent: pulumi.Resource, *deps: pulumi.Resource | None) -> pulumi.ResourceOptions:
     """Options of a child of ``parent`` that waits for ``deps`` (None ones left out)."""
     return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in deps if d is not None])
-
-
-def slug(text: str) -> str:
-    """``text`` as a part of a resource name: lower-case letters, digits and ``-``."""
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-
-
-def register_identity(name: str, by_kind: dict[str, dict[str, Any]],
-                      parent: pulumi.Resource
-                      ) -> tuple[pulumi.CustomResource | None, pulumi.CustomResource | None,
-                                 pulumi.CustomResource]:
-    """A shared install's identity from its rendered objects (by kind): the ClusterRole and
-    its binding (None where it has no role) and the ServiceAccount."""
-    role = binding = None
-    if "ClusterRole" in by_kind:
-        role = register_shared(f"{name}-cluster-role", by_kind["ClusterRole"], children(parent))
-        binding = register_shared(f"{name}-cluster-role-binding", by_kind["ClusterRoleBinding"],
-                                  children(parent, role))
-    account = register_shared(f"{name}-service-account", by_kind["ServiceAccount"],
-                              children(parent))
-    return role, binding, account

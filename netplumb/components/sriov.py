@@ -8,12 +8,11 @@ import pulumi
 
 from ..args.nad import SriovNetworkArgs
 from ..args.sriov import SriovPoolArgs
-from ..plan import sriov_wanted
-from ..render import sriov as sriov_render
-from .objects import check_owners, children, register_shared
+from ..plan import Install, declare_sriov
+from .shared import SharedInstall
 
 
-class SriovPool(pulumi.ComponentResource):
+class SriovPool(SharedInstall[SriovPoolArgs]):
     """The SR-IOV network device plugin advertising ``pools`` (ConfigMap + DaemonSet), with
     the ``sriov`` CNI binary placed on the nodes.
 
@@ -26,19 +25,14 @@ class SriovPool(pulumi.ComponentResource):
     resource_names: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: SriovPoolArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        checked = args.checked()
-        sa, cm, ds = sriov_render.sriov_manifests(checked)
-        check_owners(sriov_wanted(checked, name))
-        super().__init__("netplumb:index:SriovPool", name, None, opts)
-        self.args = checked
-        self.names: dict[str, str] = checked.resource_names()
-        self.service_account = register_shared(f"{name}-service-account", sa, children(self))
-        self.config_map = register_shared(f"{name}-config", cm, children(self))
-        self.daemonset = register_shared(f"{name}-daemonset", ds,
-                                           children(self, self.config_map, self.service_account))
-        self.resource_names = pulumi.Output.from_input(self.names)
-        self.register_outputs({"resource_names": self.resource_names})
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 declared: Install[SriovPoolArgs] | None = None) -> None:
+        install = declared or declare_sriov(args.checked(), name)
+        super().__init__(name, install, opts, owners_checked=declared is not None)
+        self.names: dict[str, str] = install.outputs["resource_names"]
+        self.service_account = self.resources["service-account"]
+        self.config_map = self.resources["config"]
+        self.daemonset = self.resources["daemonset"]
 
     def resource_name(self, pool: str | None = None) -> str:
         """Full resource name of ``pool`` (or of the only pool)."""

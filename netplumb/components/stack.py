@@ -9,7 +9,7 @@ import pulumi
 from ..args.stack import CONFIG_KEY, StackSpec
 from ..errors import PlanError, format_path
 from ..ownership import OwnershipPolicy, check_takeovers
-from ..plan import Plan, build_plan, cluster_wide, nad_manifests, pod_manifests
+from ..plan import Plan, StackInstalls, build_plan, nad_manifests, pod_manifests, stack_installs
 from .cluster import program_reader
 from .guardrails import NetworkGuardrails
 from .monitoring import MonitoringStack
@@ -45,16 +45,17 @@ class NetplumbStack(pulumi.ComponentResource):
         except PlanError as exc:
             raise exc.prefixed(at) from None
         plan: Plan = build_plan(spec, root=at)
+        installs = stack_installs(spec, at, plan)
         base = format_path(at)
         policy = OwnershipPolicy(
             owner=default_policy().owner, adopt=frozenset(spec.cluster_objects.adopt),
             delete_on_destroy=spec.cluster_objects.on_destroy == "delete",
             adopt_path=f"{base}{'' if base.endswith(':') else '.'}cluster_objects.adopt")
-        check_takeovers(cluster_wide(spec, at, plan), program_reader(), policy)
+        check_takeovers(installs.wanted(), program_reader(), policy)
         with ownership(policy):
-            self._register(name, spec, plan, opts)
+            self._register(name, spec, plan, installs, opts)
 
-    def _register(self, name: str, spec: StackSpec, plan: Plan,
+    def _register(self, name: str, spec: StackSpec, plan: Plan, installs: StackInstalls,
                   opts: pulumi.ResourceOptions | None) -> None:
         super().__init__("netplumb:index:Stack", name, None, opts)
         for finding in plan.warnings:
@@ -62,23 +63,32 @@ class NetplumbStack(pulumi.ComponentResource):
         self.plan = plan
         deps: list[pulumi.Resource] = []
         child = pulumi.ResourceOptions(parent=self)
-        self.multus = MultusInstall(f"{name}-multus", spec.multus, child) if spec.multus else None
-        if self.multus is not None and self.multus.nad_crd is not None:
-            deps.append(self.multus.nad_crd)
-        if spec.install_nad_crd:
-            deps.append(NadCrd(f"{name}-nad-crd", pulumi.ResourceOptions(parent=self)).crd)
+        # Each install as the stack declared it and checked its ownership: nothing renders or
+        # is checked again.
+        self.multus = None
+        if (multus := installs.multus) is not None:
+            self.multus = MultusInstall(f"{name}-multus", multus.args, child, declared=multus)
+            if self.multus.nad_crd is not None:
+                deps.append(self.multus.nad_crd)
+        if installs.nad_crd is not None:
+            deps.append(NadCrd(f"{name}-nad-crd", child, declared=installs.nad_crd).crd)
         self.whereabouts = None
-        if plan.whereabouts is not None:
-            self.whereabouts = Whereabouts(f"{name}-whereabouts", plan.whereabouts, child)
-        self.sriov = SriovPool(f"{name}-sriov", spec.sriov, child) if spec.sriov else None
+        if (where := installs.whereabouts) is not None:
+            self.whereabouts = Whereabouts(f"{name}-whereabouts", where.args, child,
+                                           declared=where)
+        self.sriov = None
+        if (sriov := installs.sriov) is not None:
+            self.sriov = SriovPool(f"{name}-sriov", sriov.args, child, declared=sriov)
         self.guardrails = None
-        if spec.guardrails is not None:
-            self.guardrails = NetworkGuardrails(f"{name}-guardrails", spec.guardrails, child)
+        if (guard := installs.guardrails) is not None:
+            self.guardrails = NetworkGuardrails(f"{name}-guardrails", guard.args, child,
+                                                declared=guard)
             # NADs may live in namespaces the guardrails create
             deps += list(self.guardrails.namespaces.values())
         self.monitoring = None
-        if plan.monitoring is not None:
-            self.monitoring = MonitoringStack(f"{name}-monitoring", plan.monitoring, child)
+        if (mon := installs.monitoring) is not None:
+            self.monitoring = MonitoringStack(f"{name}-monitoring", mon.args, child,
+                                              declared=mon)
         policy = current_policy()
         self.network_sets = self._sets(f"{name}-networks", nad_manifests(plan), deps, policy)
         nads: list[pulumi.Resource] = list(self.network_sets.values())

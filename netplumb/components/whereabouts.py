@@ -5,12 +5,11 @@ from __future__ import annotations
 import pulumi
 
 from ..args.whereabouts import WhereaboutsArgs
-from ..plan import whereabouts_wanted
-from ..render import whereabouts as whereabouts_render
-from .objects import check_owners, children, register_identity, register_shared
+from ..plan import Install, declare_whereabouts
+from .shared import SharedInstall
 
 
-class Whereabouts(pulumi.ComponentResource):
+class Whereabouts(SharedInstall[WhereaboutsArgs]):
     """whereabouts v0.9.2: its CRDs (IPPool, OverlappingRangeIPReservation, NodeSlicePool;
     netplumb's own schemas), RBAC, the reconciler's schedule, and a DaemonSet running the
     ip-control-loop beside ``netplumb-node whereabouts-config``, which keeps the plugin's
@@ -26,31 +25,14 @@ class Whereabouts(pulumi.ComponentResource):
     crds: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: WhereaboutsArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        checked = args.checked()
-        manifests = whereabouts_render.whereabouts_manifests(checked)
-        check_owners(whereabouts_wanted(checked, name))
-        super().__init__("netplumb:index:Whereabouts", name, None, opts)
-        self.args = checked
-        crds = [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
-        self.crd_resources = [
-            register_shared(f"{name}-crd-{m['spec']['names']['plural']}", m, children(self))
-            for m in crds]
-        by_kind = {m["kind"]: m for m in manifests if m["kind"] != "CustomResourceDefinition"}
-        self.cluster_role, self.cluster_role_binding, self.service_account = (
-            register_identity(name, by_kind, self))
-        self.config_map = register_shared(f"{name}-config", by_kind["ConfigMap"],
-                                          children(self))
-        ready = [self.service_account, self.cluster_role_binding, *self.crd_resources]
-        self.daemonset = register_shared(f"{name}-daemonset", by_kind["DaemonSet"],
-                                         children(self, self.config_map, *ready))
-        self.node_slice_controller: pulumi.CustomResource | None = None
-        if "Deployment" in by_kind:
-            self.node_slice_controller = register_shared(
-                f"{name}-node-slice-controller", by_kind["Deployment"],
-                children(self, self.daemonset, *ready))
-        self.namespace = pulumi.Output.from_input(checked.namespace)
-        self.daemonset_name = pulumi.Output.from_input(whereabouts_render.DAEMONSET)
-        self.crds = pulumi.Output.from_input([m["metadata"]["name"] for m in crds])
-        self.register_outputs({"namespace": self.namespace,
-                               "daemonset_name": self.daemonset_name, "crds": self.crds})
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 declared: Install[WhereaboutsArgs] | None = None) -> None:
+        super().__init__(name, declared or declare_whereabouts(args.checked(), name), opts,
+                         owners_checked=declared is not None)
+        self.crd_resources = [crd for _, crd in self.resources_of("crd-")]
+        self.cluster_role = self.resources.get("cluster-role")
+        self.cluster_role_binding = self.resources.get("cluster-role-binding")
+        self.service_account = self.resources["service-account"]
+        self.config_map = self.resources["config"]
+        self.daemonset = self.resources["daemonset"]
+        self.node_slice_controller = self.resources.get("node-slice-controller")

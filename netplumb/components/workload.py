@@ -13,7 +13,8 @@ from ..checks.capacity import check_capacity
 from ..checks.segments import check_segments
 from ..checks.selections import check_selections
 from ..errors import raise_on_errors
-from ..plan import PlannedNetwork, Workload, container_resources, device_requests, workload_of
+from ..plan import container_resources, device_requests
+from ..planned import PlannedNetwork, Workload, workload_of
 from ..render.workload import workload
 from .network import NetworkAttachment
 from .objects import register_object

@@ -1,7 +1,15 @@
 """The plan (pure): a stack spec resolved into networks, pods and workloads with every check
-run and what netplumb adds itself applied, before anything registers; and the manifests it
-renders to."""
+run and what netplumb adds itself applied, before anything registers; the manifests it
+renders to; and the shared installs it places, each declared once."""
 
+from ..planned import (
+    DEFAULT_ROUTE_LINK,
+    HOSTNAME_LABEL,
+    PlannedNetwork,
+    Workload,
+    workload_of,
+    workload_of_pod,
+)
 from .addons import whereabouts_install, whereabouts_users
 from .build import (
     Plan,
@@ -11,15 +19,7 @@ from .build import (
     render_plan,
     workload_manifests,
 )
-from .cluster_wide import (
-    cluster_wide,
-    guardrails_wanted,
-    monitoring_wanted,
-    multus_wanted,
-    node_plugin_wanted,
-    sriov_wanted,
-    whereabouts_wanted,
-)
+from .cluster_wide import StackInstalls, cluster_wide, stack_installs
 from .fixups import (
     add_ips_capability,
     attach_networks,
@@ -29,14 +29,29 @@ from .fixups import (
     with_capability,
     with_device_resources,
 )
-from .network import DEFAULT_ROUTE_LINK, PlannedNetwork
-from .workload import HOSTNAME_LABEL, Workload, workload_of, workload_of_pod
+from .installs import (
+    Install,
+    MultusDeclared,
+    Part,
+    declare_flannel,
+    declare_guardrails,
+    declare_monitoring,
+    declare_multus,
+    declare_nad_crd,
+    declare_node_plugin,
+    declare_sriov,
+    declare_whereabouts,
+)
 
 __all__ = [
     "DEFAULT_ROUTE_LINK",
     "HOSTNAME_LABEL",
+    "Install",
+    "MultusDeclared",
+    "Part",
     "Plan",
     "PlannedNetwork",
+    "StackInstalls",
     "Workload",
     "add_ips_capability",
     "attach_networks",
@@ -44,18 +59,21 @@ __all__ = [
     "build_plan",
     "cluster_wide",
     "container_resources",
+    "declare_flannel",
+    "declare_guardrails",
+    "declare_monitoring",
+    "declare_multus",
+    "declare_nad_crd",
+    "declare_node_plugin",
+    "declare_sriov",
+    "declare_whereabouts",
     "device_requests",
-    "guardrails_wanted",
-    "monitoring_wanted",
-    "multus_wanted",
     "nad_manifests",
-    "node_plugin_wanted",
     "pod_manifests",
     "render_plan",
-    "sriov_wanted",
+    "stack_installs",
     "whereabouts_install",
     "whereabouts_users",
-    "whereabouts_wanted",
     "with_capability",
     "with_device_resources",
     "workload_manifests",

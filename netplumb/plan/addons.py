@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from ..args.stack import StackSpec
 from ..args.whereabouts import WhereaboutsArgs
 from ..errors import Finding
-from .network import PlannedNetwork
+from ..planned import PlannedNetwork
 
 
 def whereabouts_users(networks: Iterable[PlannedNetwork]) -> list[PlannedNetwork]:

@@ -23,6 +23,7 @@ from ..checks.segments import check_segments
 from ..checks.selections import check_device_pools, check_policy_targets, check_selections
 from ..errors import Finding, PlanError, format_path, raise_on_errors
 from ..gcpause import collector_paused
+from ..planned import PlannedNetwork, workload_of, workload_of_pod
 from ..render.crds import multi_network_policy_crd
 from ..render.guardrails import guardrail_manifests
 from ..render.monitoring import monitoring_manifests
@@ -34,8 +35,6 @@ from ..render.whereabouts import whereabouts_manifests
 from ..render.workload import workload
 from .addons import whereabouts_install
 from .fixups import add_ips_capability, container_resources, device_requests
-from .network import PlannedNetwork
-from .workload import workload_of, workload_of_pod
 
 A = TypeVar("A", PodArgs, WorkloadArgs)
 

@@ -22,8 +22,7 @@ from ..args.resources import ContainerResources, quantity_value
 from ..cni.config import CniConfig
 from ..cni.selection import NETWORKS_ANNOTATION, NetworkSelection, networks_annotation
 from ..errors import Finding, PlanError
-from .network import PlannedNetwork
-from .workload import Workload
+from ..planned import PlannedNetwork, Workload
 
 
 def with_capability(net: PlannedNetwork, capability: str) -> CniConfig:

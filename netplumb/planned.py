@@ -1,15 +1,25 @@
-"""A network as the plan sees it, with the facts every check reads computed once."""
+"""What the checks read of a plan (pure): a network with its facts computed once, and a pod or
+pod-template owner (Deployment, StatefulSet, DaemonSet) with its selections.
+
+Both :mod:`netplumb.plan` (which builds them) and :mod:`netplumb.checks` (which read them)
+stand above this module."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from ..cni.config import CniConfig
-from ..cni.fields import IPNetwork
-from ..cni.ipam import IpamFacts, Pool, ipam_facts
-from ..errors import format_path
+from .args.pod import PodArgs
+from .args.workload import WorkloadArgs
+from .cni.config import CniConfig
+from .cni.fields import IPNetwork
+from .cni.ipam import IpamFacts, Pool, ipam_facts
+from .cni.selection import NetworkSelection
+from .errors import format_path
+
+# -- a network as the plan sees it ------------------------------------------------------------
 
 DEFAULT_ROUTE_LINK = "<default-route interface>"
 
@@ -108,3 +118,44 @@ class PlannedNetwork:
     def ipam_path(self, *sub: str | int) -> str:
         """Field path inside its IPAM object (the interface plugin's)."""
         return self.plugin_path(0, "ipam", *sub)
+
+
+# -- what the checks need of a pod or a pod-template owner ------------------------------------
+
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the checks need of a pod or pod-template owner."""
+
+    where: str
+    """Field path of the workload (``config.netplumb:spec.pods[2]``) or its resource name."""
+    namespace: str
+    """Namespace its selections default to."""
+    selections: Sequence[NetworkSelection]
+    """Its network selections, in annotation order."""
+    replicas: int = 1
+    """Pods it runs (1 for a bare pod)."""
+    spreads: bool = False
+    """Its pods may run on several nodes at once: a DaemonSet, or more than one replica,
+    unless a ``kubernetes.io/hostname`` node selector pins them to one node."""
+    pinned: str | None = None
+    """The node a ``kubernetes.io/hostname`` node selector pins its pods to (None: any)."""
+
+    @cached_property
+    def keys(self) -> tuple[str, ...]:
+        """``namespace/name`` of the NAD each selection names, in selection order (computed
+        once: every check asks)."""
+        return tuple(sel.key(self.namespace) for sel in self.selections)
+
+
+def workload_of_pod(where: str, pod: PodArgs) -> Workload:
+    return Workload(where, pod.namespace, pod.networks, 1,
+                    pinned=pod.node_selector.get(HOSTNAME_LABEL))
+
+
+def workload_of(where: str, args: WorkloadArgs) -> Workload:
+    pinned = args.node_selector.get(HOSTNAME_LABEL)
+    spreads = (args.kind == "DaemonSet" or args.replicas > 1) and pinned is None
+    return Workload(where, args.namespace, args.networks, args.replicas, spreads, pinned)

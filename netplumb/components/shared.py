@@ -1,0 +1,72 @@
+"""The one base of the shared installs' components: an install registered as its declaration
+(:mod:`netplumb.plan.installs`) says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pulumi
+
+from ..plan.installs import Install, Part
+from .objects import check_owners, children, register_object, register_patch
+
+A = TypeVar("A")
+C = TypeVar("C", bound="SharedInstall[Any]")
+
+
+class SharedInstall(pulumi.ComponentResource, Generic[A]):
+    """A shared install, registered from its declaration: its ownership checked before
+    anything registers, its nested installs as child components, then its parts in order,
+    each waiting for those it names, then its outputs (attributes of the same names).
+
+    Each component takes its args, or ``declared=``: its install as the caller declared it
+    and checked its ownership (:class:`~netplumb.components.NetplumbStack` declares and checks
+    all of its installs at once, :func:`netplumb.plan.stack_installs`; an install its nested
+    ones, with its own), so nothing is rendered or checked again. ``resources`` holds each
+    part's object by role."""
+
+    NESTED: ClassVar[Mapping[str, Callable[..., SharedInstall[Any]]]] = {}
+    """The component of each nested install, by role."""
+
+    args: A
+
+    def __init__(self, name: str, install: Install[A], opts: pulumi.ResourceOptions | None, *,
+                 owners_checked: bool) -> None:
+        if not owners_checked:
+            check_owners(list(install.wanted))
+        super().__init__(install.type, name, None, opts)
+        self.args = install.args
+        self.parts = install.parts
+        self.installs: dict[str, SharedInstall[Any]] = {}
+        self.resources: dict[str, pulumi.CustomResource] = {}
+        placed: dict[str, pulumi.Resource] = {}
+        for role, nested in install.nested.items():
+            placed[role] = self.installs[role] = self.NESTED[role](
+                f"{name}-{role}", nested.args, pulumi.ResourceOptions(parent=self),
+                declared=nested)
+        for part in install.parts:
+            opts = children(self, *(placed[role] for role in part.after))
+            placed[part.role] = self.resources[part.role] = _register(
+                f"{name}-{part.role}", part, opts)
+        for key, value in install.outputs.items():
+            setattr(self, key, pulumi.Output.from_input(value))
+        self.register_outputs({key: getattr(self, key) for key in install.outputs})
+
+    def nested(self, role: str, component: type[C]) -> C | None:
+        """The nested install of ``role`` (None where the declaration places none)."""
+        found = self.installs.get(role)
+        if found is None:
+            return None
+        assert isinstance(found, component)
+        return found
+
+    def resources_of(self, prefix: str) -> list[tuple[Part, pulumi.CustomResource]]:
+        """The parts whose role starts with ``prefix``, with their objects, in order."""
+        return [(p, self.resources[p.role]) for p in self.parts if p.role.startswith(prefix)]
+
+
+def _register(name: str, part: Part, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    if part.patch:
+        return register_patch(name, part.manifest, opts)
+    return register_object(name, part.manifest, opts, cluster_wide=part.cluster_wide)
