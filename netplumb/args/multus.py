@@ -58,10 +58,14 @@ class MultusInstallArgs(InputModel):
     recommendation). ``thin``: the ``multus`` binary runs on the host for each pod."""
     namespace: fc.Namespace = "kube-system"
     """Namespace of the Multus objects."""
-    default_network: Literal["flannel", "none"] = "flannel"
-    """``flannel``: install Flannel too. ``none``: the cluster already has a default network."""
+    default_network: Literal["auto", "flannel", "none"] = "auto"
+    """``auto``: look at the cluster at preview and use the default network it runs
+    (Calico, Cilium, Flannel, … by their DaemonSets: :mod:`netplumb.primary`), installing
+    Flannel only where none runs; a preview that cannot read the cluster stops with a plan
+    error (offline, ``netplumb check`` and ``render`` assume a cluster without one).
+    ``flannel``: install Flannel. ``none``: the cluster already has a default network."""
     flannel: FlannelArgs = Field(default_factory=FlannelArgs)
-    """Flannel's options (with ``default_network: flannel``)."""
+    """Flannel's options (where this install brings Flannel)."""
     install_nad_crd: bool = True
     """Create the NetworkAttachmentDefinition CRD."""
     image: str | None = None
@@ -188,7 +192,17 @@ class MultusInstallArgs(InputModel):
 
     @property
     def installs_flannel(self) -> bool:
-        return self.default_network == "flannel"
+        """Flannel comes with this install (``auto`` not yet resolved against a cluster
+        counts as a cluster without a default network)."""
+        return self.default_network in ("flannel", "auto")
+
+    def resolved(self, another_runs: bool) -> MultusInstallArgs:
+        """``default_network: auto`` decided: ``none`` where the cluster runs a default
+        network someone else installed, else ``flannel`` (nothing runs, or this stack's own
+        Flannel)."""
+        if self.default_network != "auto":
+            return self
+        return self.model_copy(update={"default_network": "none" if another_runs else "flannel"})
 
     def readiness_file(self) -> str | None:
         """The readiness indicator as a host path, after the Flannel default is applied."""

@@ -76,3 +76,16 @@ def check_namespace_isolation(multus: MultusInstallArgs | None,
                 f"refuses {sel.key(w.namespace)} at pod start. Expected a NAD in "
                 f"{w.namespace}, or {sel.namespace} among multus.global_namespaces"))
     return findings
+
+
+def check_default_network(multus: MultusInstallArgs | None, at: str) -> list[Finding]:
+    """``default_network: auto`` is decided at preview, against the cluster: an offline plan
+    (``netplumb check``, ``render``) says what it assumes."""
+    if multus is None or multus.default_network != "auto":
+        return []
+    return [Finding(
+        f"{at}.default_network", "auto",
+        "decided at preview from the default network the cluster runs (Multus delegates to "
+        "it, and no Flannel is installed); this offline plan assumes a cluster without one "
+        "and includes Flannel. Set default_network: flannel or none to decide here",
+        severity="warning")]

@@ -15,10 +15,12 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks, settings
 
+from ..args.multus import MultusInstallArgs
 from ..args.stack import CLUSTER_KEY, cluster_binding
 from ..errors import PlanError
 from ..kube import Credentials, Kube, KubeConfigError, KubeError, load_credentials
 from ..ownership import ObjectRef, Reader
+from ..primary import Primary, find
 
 _override: list[Reader | None] = []
 
@@ -153,3 +155,64 @@ def require_cluster(bound: Any) -> None:
     except KubeConfigError:
         creds = None
     check_binding(bound, creds)
+
+
+_daemonsets: list[list[dict[str, Any]] | None] = []
+
+
+def use_daemonsets(items: list[dict[str, Any]] | None) -> None:
+    """Make :func:`program_daemonsets` return ``items`` (tests; ``None``: unreadable)."""
+    _daemonsets.clear()
+    _daemonsets.append(items)
+
+
+def reset_daemonsets() -> None:
+    _daemonsets.clear()
+
+
+def program_daemonsets() -> list[dict[str, Any]] | None:
+    """Every DaemonSet of the program's cluster (one list per program run); under Pulumi
+    mocks a new, empty cluster's (none); ``None`` when the cluster cannot be read."""
+    if _daemonsets:
+        return _daemonsets[0]
+    if isinstance(settings.SETTINGS.monitor, mocks.MockMonitor):
+        return []
+    kube = _kube_once()
+    if kube is None:
+        _daemonsets.append(None)
+    else:
+        try:
+            _daemonsets.append(list(kube.iter_list("apps/v1", "DaemonSet")))
+        except (KubeError, OSError):
+            _daemonsets.append(None)
+    return _daemonsets[0]
+
+
+def resolve_default_network(args: MultusInstallArgs, at: str,
+                            owner: str) -> MultusInstallArgs:
+    """``multus.default_network: auto`` decided against the cluster: the default network it
+    already runs (no Flannel then), else Flannel. A cluster that cannot be read is a plan
+    error naming the two explicit choices."""
+    if args.default_network != "auto":
+        return args
+    found = program_daemonsets()
+    if found is None:
+        raise PlanError.one(
+            f"{at}.default_network", "auto",
+            "cannot tell which default network the cluster runs (it could not be read: see "
+            "the warning above); expected default_network: flannel (install Flannel) or "
+            "none (the cluster has its own)")
+    running: list[Primary] = find(found)
+    others = [p for p in running if p.owner != owner]
+    resolved = args.resolved(bool(others))
+    if others:
+        unused = " (the flannel options are not used)" if "flannel" in args.model_fields_set \
+            else ""
+        pulumi.log.info(f"netplumb: {at}.default_network auto: the cluster runs "
+                        f"{', '.join(p.describe() for p in others)}; Multus delegates to it "
+                        f"and no Flannel is installed{unused}")
+    else:
+        pulumi.log.info(f"netplumb: {at}.default_network auto: "
+                        + ("this stack's Flannel runs; it stays" if running else
+                           "the cluster runs no default network; Flannel is installed"))
+    return resolved

@@ -9,17 +9,19 @@ import pulumi
 
 from ..args.multus import MultusInstallArgs
 from ..plan import MultusDeclared, declare_multus
+from .cluster import resolve_default_network
 from .flannel import Flannel
 from .node_plugin import NodePlugin
+from .objects import current_policy
 from .shared import SharedInstall
 
 
 class MultusInstall(SharedInstall[MultusInstallArgs]):
     """Multus on every node: netplumb's node plugin (the CNI plugins, the dhcp daemon and
     the CNI metrics; unless ``install_node_plugin: false``), the default network (Flannel
-    unless ``default_network: none``), the NAD CRD, RBAC, ServiceAccount, the thick daemon's
-    ConfigMap and the Multus DaemonSet (thick or thin), plus a metrics Service and
-    ServiceMonitor on request.
+    where the cluster runs none: ``default_network``), the NAD CRD, RBAC, ServiceAccount,
+    the thick daemon's ConfigMap and the Multus DaemonSet (thick or thin), plus a metrics
+    Service and ServiceMonitor on request.
 
     ``validation`` holds what a verifier should find on a node afterwards
     (:func:`netplumb.render.multus.validate`). NADs should ``depends_on`` ``nad_crd``.
@@ -38,7 +40,9 @@ class MultusInstall(SharedInstall[MultusInstallArgs]):
     def __init__(self, name: str, args: MultusInstallArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  declared: MultusDeclared | None = None) -> None:
-        install = declared or declare_multus(args.checked(), name)
+        if declared is None:
+            args = resolve_default_network(args.checked(), name, current_policy().owner)
+        install = declared or declare_multus(args, name)
         super().__init__(name, install, opts, owners_checked=declared is not None)
         self.validation = install.validation
         self.node_plugin = self.nested("node-plugin", NodePlugin)

@@ -10,7 +10,7 @@ from ..args.stack import CONFIG_KEY, StackSpec
 from ..errors import PlanError, format_path
 from ..ownership import OwnershipPolicy, check_takeovers
 from ..plan import Plan, StackInstalls, build_plan, nad_manifests, pod_manifests, stack_installs
-from .cluster import program_reader
+from .cluster import program_reader, resolve_default_network
 from .guardrails import NetworkGuardrails
 from .monitoring import MonitoringStack
 from .multus import MultusInstall
@@ -44,9 +44,13 @@ class NetplumbStack(pulumi.ComponentResource):
             spec = spec.checked()
         except PlanError as exc:
             raise exc.prefixed(at) from None
+        base = format_path(at)
+        if spec.multus is not None:
+            spec = spec.model_copy(update={"multus": resolve_default_network(
+                spec.multus, f"{base}{'' if base.endswith(':') else '.'}multus",
+                default_policy().owner)})
         plan: Plan = build_plan(spec, root=at)
         installs = stack_installs(spec, at, plan)
-        base = format_path(at)
         policy = OwnershipPolicy(
             owner=default_policy().owner, adopt=frozenset(spec.cluster_objects.adopt),
             delete_on_destroy=spec.cluster_objects.on_destroy == "delete",

@@ -15,7 +15,11 @@ from ..checks.addresses import check_network_addresses
 from ..checks.capacity import check_capacity
 from ..checks.cluster import check_cluster_overlap
 from ..checks.ipam_scope import check_node_local_ipam
-from ..checks.multus import check_default_route_support, check_namespace_isolation
+from ..checks.multus import (
+    check_default_network,
+    check_default_route_support,
+    check_namespace_isolation,
+)
 from ..checks.names import repeated
 from ..checks.networks import check_networks
 from ..checks.node_plugin import check_node_plugin
@@ -123,6 +127,7 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
     findings += check_capacity(fixed, users)
     findings += check_default_route_support(spec.multus, users)
     findings += check_namespace_isolation(spec.multus, users)
+    findings += check_default_network(spec.multus, format_path((*root, "multus")))
     findings += check_node_local_ipam(fixed, users)
     findings += check_node_plugin(fixed, spec.multus, format_path((*root, "multus")))
     findings += check_cluster_overlap(fixed, spec.cluster_cidrs())
