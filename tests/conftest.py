@@ -4,7 +4,11 @@ and ``figure``: measured figures a test reports, printed together at the end of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +44,31 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
         terminalreporter.section("measured figures")
         for line in figures:
             terminalreporter.write_line(line)
+
+
+NETNS_RUN_DIR = Path("/run/netns")
+
+
+def _mounted(path: Path) -> bool:
+    try:
+        return any(line.split()[4] == str(path)
+                   for line in Path("/proc/self/mountinfo").read_text().splitlines())
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _netns_run_dir() -> Iterator[None]:
+    """``ip netns add`` (data-plane tests, router and DHCP-server namespaces) makes
+    ``/run/netns`` a shared bind mount of itself and leaves it when the last namespace goes:
+    a session that made it takes it away again, once no named namespace is left."""
+    existed, mounted = NETNS_RUN_DIR.exists(), _mounted(NETNS_RUN_DIR)
+    yield
+    if mounted or not _mounted(NETNS_RUN_DIR) or os.geteuid() != 0:
+        return
+    if any(NETNS_RUN_DIR.iterdir()):
+        return  # a namespace someone still uses
+    subprocess.run(["umount", str(NETNS_RUN_DIR)], check=False, capture_output=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            NETNS_RUN_DIR.rmdir()

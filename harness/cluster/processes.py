@@ -109,9 +109,10 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _reap() -> None:
+    # nodes stop in parallel threads, each reaping: another may have removed a pid already
     for pid, proc in list(_children.items()):
         if proc.poll() is not None:
-            del _children[pid]
+            _children.pop(pid, None)
 
 
 def kill(pids: list[int], timeout: float = 10.0) -> None:

@@ -146,9 +146,11 @@ def test_make_runs_the_step_before_anything_builds(target: str, groups: str,
     work.mkdir()
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(REPO / name, work / name)
-    proc = subprocess.run(["make", "-n", target], cwd=work, capture_output=True, text=True,
-                          check=False, timeout=60,
-                          env={**os.environ, "MAKEFLAGS": ""})
+    # a clean make, also when this test runs under `make test` (no inherited make state)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    proc = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=work,
+                          capture_output=True, text=True, check=False, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     commands = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     assert commands[0] == f"bash tools/deps.sh {groups}", commands[:3]
