@@ -6,7 +6,7 @@ valid key), and every problem is a :class:`~netplumb.PlanError` naming the field
 """
 
 from .base import InputModel
-from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
+from .cluster import ClusterNetworksArgs, ClusterObjectsArgs, ImagesArgs
 from .flannel import FlannelArgs
 from .guardrails import (
     IpBlock,
@@ -54,6 +54,7 @@ __all__ = [
     "DhcpDaemonArgs",
     "FlannelArgs",
     "HostDeviceNetworkArgs",
+    "ImagesArgs",
     "InputModel",
     "IpBlock",
     "IpvlanNetworkArgs",

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from ..cni import fields as fc
 from ..validation import FieldIssue, each
 from .base import InputModel
+from .images import mirror_prefix
 
 
 class ClusterNetworksArgs(InputModel):
@@ -54,3 +55,18 @@ class ClusterObjectsArgs(InputModel):
                                  "an upper-case letter)", subpath=(i,), value=ref,
                                  has_value=True)
         return v
+
+
+class ImagesArgs(InputModel):
+    """Where the stack's images are pulled from."""
+
+    mirror: str | None = None
+    """A registry prefix every image of the stack is pulled from instead of its own registry
+    (``registry.example.com/netplumb``: ``ghcr.io/flannel-io/flannel:v0.28.10`` becomes
+    ``registry.example.com/netplumb/flannel-io/flannel:v0.28.10``), for clusters that cannot
+    reach the public registries. ``netplumb images <stack>`` lists what to copy there."""
+
+    @field_validator("mirror")
+    @classmethod
+    def _mirror(cls, v: str | None) -> str | None:
+        return None if v is None else mirror_prefix(v)

@@ -35,6 +35,20 @@ IMAGE_REF = re.compile(
 """An image reference: ``repo`` (with registry), optional ``tag``, optional ``digest``."""
 
 
+MIRROR = re.compile(
+    r"^[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+"""A mirror prefix: a registry host (with an optional port) and an optional path."""
+
+
+def mirror_prefix(value: str) -> str:
+    """A mirror registry prefix (``registry.example.com/netplumb``), without a scheme."""
+    value = value.rstrip("/")
+    if not MIRROR.match(value):
+        raise FieldIssue("not a registry prefix; expected host[:port][/path], e.g. "
+                         "registry.example.com/netplumb (no https://)")
+    return value
+
+
 def pinned_image(value: str) -> str:
     """An image reference with a version tag or a digest; ``latest`` and no tag are refused."""
     m = IMAGE_REF.match(value)

@@ -18,7 +18,7 @@ from ..errors import Finding, PlanError
 from ..spelling import nearest
 from ..validation import FieldIssue, each
 from .base import InputModel
-from .cluster import ClusterNetworksArgs, ClusterObjectsArgs
+from .cluster import ClusterNetworksArgs, ClusterObjectsArgs, ImagesArgs
 from .guardrails import NetworkGuardrailsArgs
 from .monitoring import MonitoringStackArgs
 from .multus import MultusInstallArgs
@@ -187,6 +187,8 @@ class StackSpec(InputModel):
     adopted."""
     external_networks: list[str] = Field(default_factory=list)
     """``namespace/name`` of NADs created outside this stack that selections may name."""
+    images: ImagesArgs = Field(default_factory=ImagesArgs)
+    """Where the stack's images come from (a mirror registry for air-gapped clusters)."""
     cluster_networks: ClusterNetworksArgs = Field(default_factory=ClusterNetworksArgs)
     """The cluster's pod and service networks, which secondary subnets should not overlap
     (Flannel's network counts when the stack installs Flannel)."""

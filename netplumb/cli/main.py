@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..args.cluster import ImagesArgs
 from ..args.stack import (
     config_env_finding,
     load_stack_document,
@@ -93,19 +94,22 @@ def cmd_images(args: argparse.Namespace) -> int:
     there (copy each source to its mirrored name, then set the stack's ``images.mirror``)."""
     path = _load(args.stack, args.stacks_dir)
     try:
-        objects = render_plan(build_plan(load_stack_file(path)))
+        spec = load_stack_file(path)
+        # the sources: what the stack runs without its own mirror
+        objects = render_plan(build_plan(spec.model_copy(update={"images": ImagesArgs()})))
     except PlanError as exc:
         print(f"{path}: error\n  " + "\n  ".join(map(str, exc.findings)), file=sys.stderr)
         return 1
     found = mirror.images(objects)
-    if args.mirror is not None:
-        if not mirror.MIRROR.match(args.mirror):
-            print(f"--mirror: not a registry (host[:port][/path]): {args.mirror!r}",
+    target = args.mirror if args.mirror is not None else spec.images.mirror
+    if target is not None:
+        if not mirror.MIRROR.match(target.rstrip("/")):
+            print(f"--mirror: not a registry (host[:port][/path]): {target!r}",
                   file=sys.stderr)
             return 2
         width = max((len(i) for i in found), default=0)
         for image in found:
-            print(f"{image:<{width}}  {mirror.mirrored(image, args.mirror)}")
+            print(f"{image:<{width}}  {mirror.mirrored(image, target)}")
     else:
         for image in found:
             print(image)
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("stack")
     p.add_argument("--mirror", metavar="REGISTRY",
                    help="a mirror prefix (registry.example.com/netplumb): print each image "
-                        "beside the name it has there")
+                        "beside the name it has there (default: the stack's images.mirror)")
     p.set_defaults(func=cmd_images)
     diff.register(sub)
     verify.register(sub)

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from ..objectset import OWNER_ID_LABEL, drift, owner_id
 from ..ownership import FIELD_MANAGER, ObjectRef, OwnershipPolicy, Wanted, check_takeovers, stamp
+from ..render.mirror import with_mirror
 from .cluster import program_live, program_reader
 
 PATCH_FORCE = "pulumi.com/patchForce"
@@ -50,6 +51,7 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 _policy: list[OwnershipPolicy] = []
 _retained: list[ObjectRef] = []
+_mirror: list[str | None] = []
 
 
 def default_policy() -> OwnershipPolicy:
@@ -69,6 +71,21 @@ def ownership(policy: OwnershipPolicy) -> Iterator[OwnershipPolicy]:
         yield policy
     finally:
         _policy.pop()
+
+
+@contextlib.contextmanager
+def images_from(mirror: str | None) -> Iterator[None]:
+    """Register everything inside the block pulling its images from ``mirror`` (a stack's
+    ``images.mirror``; ``None``: from their own registries)."""
+    _mirror.append(mirror)
+    try:
+        yield
+    finally:
+        _mirror.pop()
+
+
+def current_mirror() -> str | None:
+    return _mirror[-1] if _mirror else None
 
 
 def retained_refs() -> list[str]:
@@ -115,6 +132,7 @@ def register_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOp
     Every object carries its owner (``netplumb.dev/owner``); a ``cluster_wide`` one is
     retained on destroy unless the policy says ``delete_on_destroy``."""
     policy = current_policy()
+    manifest = with_mirror(manifest, current_mirror())
     manifest = reconciled(stamp(manifest, policy.owner), policy.owner)
     if cluster_wide and not policy.delete_on_destroy:
         _retained.append(ObjectRef.of(manifest))

@@ -10,12 +10,20 @@ from ..args.stack import CONFIG_KEY, StackSpec
 from ..errors import PlanError, format_path
 from ..ownership import OwnershipPolicy, check_takeovers
 from ..plan import Plan, StackInstalls, build_plan, nad_manifests, pod_manifests, stack_installs
+from ..render.mirror import with_mirror
 from .cluster import program_reader, resolve_default_network
 from .guardrails import NetworkGuardrails
 from .monitoring import MonitoringStack
 from .multus import MultusInstall
 from .network import NadCrd
-from .objects import current_policy, default_policy, ownership, retained_refs
+from .objects import (
+    current_mirror,
+    current_policy,
+    default_policy,
+    images_from,
+    ownership,
+    retained_refs,
+)
 from .objectset import ObjectSet
 from .sriov import SriovPool
 from .whereabouts import Whereabouts
@@ -56,7 +64,7 @@ class NetplumbStack(pulumi.ComponentResource):
             delete_on_destroy=spec.cluster_objects.on_destroy == "delete",
             adopt_path=f"{base}{'' if base.endswith(':') else '.'}cluster_objects.adopt")
         check_takeovers(installs.wanted(), program_reader(), policy)
-        with ownership(policy):
+        with ownership(policy), images_from(spec.images.mirror):
             self._register(name, spec, plan, installs, opts)
 
     def _register(self, name: str, spec: StackSpec, plan: Plan, installs: StackInstalls,
@@ -121,7 +129,9 @@ class NetplumbStack(pulumi.ComponentResource):
         by_ns: dict[str, list[dict[str, Any]]] = {}
         for m in manifests:
             by_ns.setdefault(m["metadata"]["namespace"], []).append(m)
-        return {ns: ObjectSet(f"{prefix}-{ns}", items, owner=policy.owner, adopt=policy.adopt,
+        mirror = current_mirror()
+        return {ns: ObjectSet(f"{prefix}-{ns}", [with_mirror(m, mirror) for m in items],
+                              owner=policy.owner, adopt=policy.adopt,
                               await_ready=await_ready,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
                 for ns, items in sorted(by_ns.items())}

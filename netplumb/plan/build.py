@@ -30,6 +30,7 @@ from ..gcpause import collector_paused
 from ..planned import PlannedNetwork, workload_of, workload_of_pod
 from ..render.crds import multi_network_policy_crd
 from ..render.guardrails import guardrail_manifests
+from ..render.mirror import with_mirror
 from ..render.monitoring import monitoring_manifests
 from ..render.multus import install_manifests
 from ..render.nad import nad, nad_crd
@@ -221,4 +222,4 @@ def render_plan(plan: Plan) -> list[dict[str, Any]]:
     out += nad_manifests(plan)
     out += pod_manifests(plan)
     out += workload_manifests(plan)
-    return out
+    return [with_mirror(m, spec.images.mirror) for m in out] if spec.images.mirror else out

@@ -14,15 +14,14 @@ is copied to ``<mirror>/<repository path>``.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..args.images import MIRROR
+
 DEFAULT_REGISTRY = "docker.io"
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
-MIRROR = re.compile(
-    r"^[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-"""A mirror prefix: a registry host (with an optional port) and an optional path."""
+__all__ = ["MIRROR", "full_reference", "images", "mirrored", "with_mirror"]
 
 
 def _pod_specs(obj: Mapping[str, Any]) -> Iterator[dict[str, Any]]:

@@ -69,3 +69,61 @@ def test_the_images_command_lists_and_maps(capsys: pytest.CaptureFixture[str]) -
     assert main(["--stacks-dir", str(REPO / "stacks"), "images", "platform",
                  "--mirror", "https://bad mirror"]) == 2
     assert "--mirror" in capsys.readouterr().err
+
+
+def test_the_mirror_setting_renders_every_image_from_the_mirror(tmp_path: Path) -> None:
+    import yaml
+
+    from netplumb.args.stack import load_stack_document
+
+    doc = yaml.safe_load((REPO / "stacks" / "Pulumi.platform.yaml").read_text())
+    doc["config"]["netplumb:spec"]["images"] = {"mirror": MIRROR}
+    spec = load_stack_document(doc, REPO)
+    objects = render_plan(build_plan(spec))
+    found = images(objects)
+    assert found and all(i.startswith(MIRROR + "/") for i in found), found
+    plain = images(render_plan(build_plan(load_stack_file(
+        REPO / "stacks" / "Pulumi.platform.yaml"))))
+    assert found == sorted(mirrored(i, MIRROR) for i in plain)
+
+
+@pytest.mark.parametrize("bad", ["https://registry.example.com", "Registry.Example.com",
+                                 "registry.example.com/Net plumb"])
+def test_a_mirror_that_is_not_a_registry_prefix_is_a_plan_error(bad: str) -> None:
+    from netplumb import PlanError
+    from netplumb.args.stack import StackSpec
+
+    with pytest.raises(PlanError) as err:
+        StackSpec.parse({"images": {"mirror": bad}})
+    assert err.value.path == "images.mirror"
+
+
+def test_the_mirror_setting_reaches_every_registered_pod_template() -> None:
+    from netplumb.args.stack import StackSpec
+    from netplumb.components.stack import NetplumbStack
+
+    from .pulumi_mocks import run_program
+
+    spec = StackSpec.parse({
+        "multus": {"default_network": "flannel"},
+        "networks": [{"name": "n", "type": "bridge", "bridge": "br0",
+                      "ipam": {"type": "host-local", "subnet": "192.0.2.0/24"}}],
+        "pods": [{"name": "p", "networks": [{"name": "n"}]}],
+        "workloads": [{"name": "w", "image": "busybox:1.36", "networks": [{"name": "n"}]}],
+        "images": {"mirror": MIRROR}})
+    mocks = run_program(lambda: NetplumbStack("m", spec))
+    seen: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("image"), str):
+                seen.append(value["image"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for r in mocks.registered:
+        walk(r.inputs)
+    assert seen and all(i.startswith(MIRROR + "/") for i in seen), seen
