@@ -23,6 +23,7 @@ from .guardrails import NetworkGuardrailsArgs
 from .monitoring import MonitoringStackArgs
 from .multus import MultusInstallArgs
 from .nad import NetworkSpec
+from .node_plugin import NodePluginArgs
 from .pod import PodArgs
 from .sriov import SriovPoolArgs
 from .whereabouts import WhereaboutsStackArgs
@@ -200,13 +201,27 @@ class StackSpec(InputModel):
     monitoring: MonitoringStackArgs | None = None
     """Prometheus and Grafana objects over the node plugin's metrics (a ServiceMonitor,
     alerts, a dashboard)."""
+    node_plugin: NodePluginArgs | None = None
+    """netplumb's node plugin (the pinned CNI plugins behind the measuring shim, the dhcp
+    daemon and the CNI metrics) beside a Multus this stack does not install: the cluster's
+    own. With ``multus:``, its options go under ``multus.node_plugin`` instead."""
+
+    def node_plugin_args(self) -> NodePluginArgs | None:
+        """The node plugin this stack places: its own ``node_plugin``, or Multus'."""
+        if self.node_plugin is not None:
+            return self.node_plugin
+        return self.multus.node_plugin_args() if self.multus is not None else None
+
+    def node_plugin_at(self) -> str:
+        """Where the node plugin's options are, as a path under the spec."""
+        return "node_plugin" if self.node_plugin is not None else "multus.node_plugin"
 
     def monitoring_args(self) -> MonitoringStackArgs | None:
         """``monitoring`` with the node plugin's namespace and port filled in from the node
         plugin this stack installs, where not set."""
         if self.monitoring is None:
             return None
-        node = self.multus.node_plugin_args() if self.multus is not None else None
+        node = self.node_plugin_args()
         if node is None or not node.metrics:
             return self.monitoring
         fill = {k: v for k, v in (("node_plugin_namespace", node.namespace),
@@ -235,6 +250,16 @@ class StackSpec(InputModel):
         return self
 
     @model_validator(mode="after")
+    def _one_node_plugin(self) -> StackSpec:
+        if (self.node_plugin is not None and self.multus is not None
+                and self.multus.install_node_plugin):
+            raise FieldIssue("the node plugin would be installed twice (node_plugin, and "
+                             "multus: places one unless install_node_plugin: false); expected "
+                             "its options under multus.node_plugin",
+                             subpath=("node_plugin",), value=None, has_value=True)
+        return self
+
+    @model_validator(mode="after")
     def _monitoring_finds_the_node_plugin(self) -> StackSpec:
         mon = self.monitoring
         if (mon is not None and mon.install_crds and mon.service_monitor
@@ -244,18 +269,19 @@ class StackSpec(InputModel):
                              "multus.service_monitor.install_crd); expected one of them",
                              subpath=("monitoring", "install_crds"), value=True,
                              has_value=True)
-        node = self.multus.node_plugin_args() if self.multus is not None else None
+        node = self.node_plugin_args()
         if mon is None or node is None:
             return self
+        at = self.node_plugin_at()
         if not node.metrics and mon.service_monitor:
             raise FieldIssue("the node plugin this stack installs serves no metrics "
-                             "(multus.node_plugin.metrics: false); expected metrics: true or "
+                             f"({at}.metrics: false); expected metrics: true or "
                              "monitoring.service_monitor: false",
                              subpath=("monitoring", "service_monitor"), value=True,
                              has_value=True)
         for key, theirs, where in (
-                ("node_plugin_namespace", node.namespace, "multus.node_plugin.namespace"),
-                ("metrics_port", node.metrics_port, "multus.node_plugin.metrics_port")):
+                ("node_plugin_namespace", node.namespace, f"{at}.namespace"),
+                ("metrics_port", node.metrics_port, f"{at}.metrics_port")):
             ours = getattr(mon, key)
             if key in mon.model_fields_set and ours != theirs:
                 raise FieldIssue(f"the node plugin this stack installs has {theirs} "

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..args.multus import MultusInstallArgs
-from ..args.node_plugin import NODE_PLUGINS
+from ..args.node_plugin import NODE_PLUGINS, NodePluginArgs
 from ..errors import Finding
 from ..planned import PlannedNetwork
 
 
-def check_node_plugin(networks: Iterable[PlannedNetwork], multus: MultusInstallArgs | None,
+def check_node_plugin(networks: Iterable[PlannedNetwork], node: NodePluginArgs | None,
                       at: str) -> list[Finding]:
     """A warning per network using a plugin the stack's node plugin leaves out (of those its
     image ships), and per dhcp-IPAM network when the dhcp daemon does not run. ``at`` is the
-    path of the ``multus`` key."""
-    node = multus.node_plugin_args() if multus is not None else None
+    path of the node plugin's options (``multus.node_plugin`` or ``node_plugin``)."""
     if node is None:
         return []
     installed = set(node.installed_plugins)
@@ -34,13 +32,13 @@ def check_node_plugin(networks: Iterable[PlannedNetwork], multus: MultusInstallA
                     findings.append(Finding(
                         path, name,
                         f"network {net.key} uses the {name} plugin, which the node plugin "
-                        f"leaves out ({at}.node_plugin.plugins); pods fail to attach unless "
+                        f"leaves out ({at}.plugins); pods fail to attach unless "
                         f"the nodes get {name} elsewhere. Expected {name} among the plugins",
                         severity="warning"))
             if ipam_type == "dhcp" and not node.run_dhcp_daemon and "dhcp" in installed:
                 findings.append(Finding(
                     net.plugin_path(k, "ipam", "type"), "dhcp",
                     f"network {net.key} uses dhcp IPAM, which needs the dhcp daemon on every "
-                    f"node, and {at}.node_plugin.run_dhcp_daemon is false; pods fail to "
+                    f"node, and {at}.run_dhcp_daemon is false; pods fail to "
                     "attach unless the nodes run one otherwise", severity="warning"))
     return findings

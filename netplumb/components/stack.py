@@ -16,6 +16,7 @@ from .guardrails import NetworkGuardrails
 from .monitoring import MonitoringStack
 from .multus import MultusInstall
 from .network import NadCrd
+from .node_plugin import NodePlugin
 from .objects import (
     current_mirror,
     current_policy,
@@ -97,6 +98,10 @@ class NetplumbStack(pulumi.ComponentResource):
                                                 declared=guard)
             # NADs may live in namespaces the guardrails create
             deps += list(self.guardrails.namespaces.values())
+        self.node_plugin = None
+        if (node := installs.node_plugin) is not None:
+            self.node_plugin = NodePlugin(f"{name}-node-plugin", node.args, child,
+                                          declared=node)
         self.monitoring = None
         if (mon := installs.monitoring) is not None:
             self.monitoring = MonitoringStack(f"{name}-monitoring", mon.args, child,

@@ -51,12 +51,10 @@ def whereabouts_install(spec: StackSpec, networks: Iterable[PlannedNetwork], at:
 def _beside_multus(spec: StackSpec, args: WhereaboutsArgs, given: set[str]) -> WhereaboutsArgs:
     """``args`` in Multus' namespace and with the node plugin's image for the config writer,
     where the stack installs them and ``given`` (the keys set) does not say otherwise."""
-    if spec.multus is None:
-        return args
     update: dict[str, str] = {}
-    if "namespace" not in given:
+    if spec.multus is not None and "namespace" not in given:
         update["namespace"] = spec.multus.namespace
-    node = spec.multus.node_plugin_args()
+    node = spec.node_plugin_args()
     if node is not None and "config_image" not in given:
         update["config_image"] = node.image
     return args.model_copy(update=update) if update else args

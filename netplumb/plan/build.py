@@ -34,6 +34,7 @@ from ..render.mirror import with_mirror
 from ..render.monitoring import monitoring_manifests
 from ..render.multus import install_manifests
 from ..render.nad import nad, nad_crd
+from ..render.node_plugin import node_plugin_manifests
 from ..render.pod import pod
 from ..render.sriov import sriov_manifests
 from ..render.whereabouts import whereabouts_manifests
@@ -130,7 +131,8 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
     findings += check_namespace_isolation(spec.multus, users)
     findings += check_default_network(spec.multus, format_path((*root, "multus")))
     findings += check_node_local_ipam(fixed, users)
-    findings += check_node_plugin(fixed, spec.multus, format_path((*root, "multus")))
+    findings += check_node_plugin(fixed, spec.node_plugin_args(),
+                                  format_path((*root, *spec.node_plugin_at().split("."))))
     findings += check_cluster_overlap(fixed, spec.cluster_cidrs())
     pools = set(spec.sriov.resource_names().values()) if spec.sriov is not None else None
     findings += check_device_pools([(n, a.resource_name) for n, a in plan.networks], pools)
@@ -207,6 +209,8 @@ def render_plan(plan: Plan) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if spec.multus is not None:
         out += install_manifests(spec.multus)
+    if spec.node_plugin is not None:
+        out += node_plugin_manifests(spec.node_plugin)
     if spec.install_nad_crd:
         out.append(nad_crd())
     if plan.whereabouts is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..args.guardrails import NetworkGuardrailsArgs
 from ..args.monitoring import MonitoringStackArgs
+from ..args.node_plugin import NodePluginArgs
 from ..args.sriov import SriovPoolArgs
 from ..args.stack import CONFIG_KEY, StackSpec
 from ..args.whereabouts import WhereaboutsArgs
@@ -21,6 +22,7 @@ from .installs import (
     declare_monitoring,
     declare_multus,
     declare_nad_crd,
+    declare_node_plugin,
     declare_sriov,
     declare_whereabouts,
 )
@@ -36,11 +38,13 @@ class StackInstalls:
     guardrails: Install[NetworkGuardrailsArgs] | None = None
     whereabouts: Install[WhereaboutsArgs] | None = None
     monitoring: Install[MonitoringStackArgs] | None = None
+    node_plugin: Install[NodePluginArgs] | None = None
+    """The node plugin beside a Multus the stack does not install (``node_plugin:``)."""
 
     def wanted(self) -> list[Wanted]:
         """Every cluster-wide object they would register, grouped by the key asking."""
-        installs = (self.multus, self.nad_crd, self.sriov, self.guardrails, self.whereabouts,
-                    self.monitoring)
+        installs = (self.multus, self.node_plugin, self.nad_crd, self.sriov, self.guardrails,
+                    self.whereabouts, self.monitoring)
         return [w for install in installs if install is not None for w in install.wanted]
 
 
@@ -73,7 +77,9 @@ def stack_installs(spec: StackSpec, root: tuple[str, ...] = ("config", CONFIG_KE
         whereabouts=(declare_whereabouts(where.checked(), at("whereabouts"))
                      if where is not None else None),
         monitoring=(declare_monitoring(monitoring.checked(), at("monitoring"))
-                    if monitoring is not None else None))
+                    if monitoring is not None else None),
+        node_plugin=(declare_node_plugin(spec.node_plugin.checked(), at("node_plugin"))
+                     if spec.node_plugin is not None else None))
 
 
 def cluster_wide(spec: StackSpec, root: tuple[str, ...] = ("config", CONFIG_KEY),
