@@ -12,7 +12,7 @@ STACK ?= dev
 # current-context (KUBECONFIG's current context, named with its server before anything acts).
 TARGET ?= embedded
 
-.PHONY: run test test-cluster deps venv tools lint typecheck gocheck unit e2e docs cluster-up cluster-down clean
+.PHONY: run test test-cluster deps venv tools engine-tools lint typecheck gocheck unit e2e docs cluster-up cluster-down clean
 
 # Debian packages (tools/debian-packages.txt), installed before anything builds: as root with
 # apt-get; without root the step stops at once and prints the apt-get line. `make test` also
@@ -38,6 +38,12 @@ venv: $(VENV)/.stamp $(VENV)/.harness-path
 tools: deps venv
 	$(VPY) -m harness.tools build
 	$(VPY) -m harness.node.images build
+
+# What a user's own Pulumi program needs from here, alone: the Pulumi CLI, its Python and YAML
+# language hosts and the kubernetes provider (no cluster tools, no node images).
+engine-tools: venv
+	$(VPY) -m harness.tools build pulumi pulumi-language-python pulumi-language-yaml \
+		pulumi-kubernetes
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -23,6 +23,7 @@ from .guardrails import (
     Subject,
 )
 from .monitoring import MonitoringAlertsArgs, MonitoringStackArgs
+from .multi_network_policy import CustomIptablesRulesArgs, MultiNetworkPolicyEnforcerArgs
 from .multus import MultusInstallArgs, ServiceMonitorArgs
 from .nad import (
     BridgeNetworkArgs,
@@ -35,6 +36,7 @@ from .nad import (
     SriovNetworkArgs,
     VlanNetworkArgs,
 )
+from .network_policy import NetworkPolicyEnforcerArgs
 from .node_plugin import DhcpDaemonArgs, NodePluginArgs
 from .placement import Toleration
 from .pod import PodArgs
@@ -51,6 +53,7 @@ __all__ = [
     "CniNetworkArgs",
     "ContainerPort",
     "ContainerResources",
+    "CustomIptablesRulesArgs",
     "DhcpDaemonArgs",
     "FlannelArgs",
     "HostDeviceNetworkArgs",
@@ -62,10 +65,12 @@ __all__ = [
     "MonitoringAlertsArgs",
     "MonitoringStackArgs",
     "MultiNetworkPolicyArgs",
+    "MultiNetworkPolicyEnforcerArgs",
     "MultusInstallArgs",
     "NadFields",
     "NetworkGuardrailsArgs",
     "NetworkPolicyArgs",
+    "NetworkPolicyEnforcerArgs",
     "NetworkRbacArgs",
     "NetworkSpec",
     "NodePluginArgs",

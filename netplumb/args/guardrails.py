@@ -373,9 +373,11 @@ class NetworkGuardrailsArgs(InputModel):
     """NetworkPolicies for the default network."""
     multi_network_policies: list[MultiNetworkPolicyArgs] = Field(default_factory=list)
     """MultiNetworkPolicies for secondary networks (enforced by a multi-networkpolicy
-    implementation such as multi-networkpolicy-iptables, which is not installed here)."""
+    implementation such as multi-networkpolicy-iptables, which a stack's
+    ``multi_network_policy`` installs)."""
     install_multi_network_policy_crd: bool = False
-    """Install netplumb's minimal MultiNetworkPolicy CRD (where no implementation does)."""
+    """Install netplumb's MultiNetworkPolicy CRD (where no implementation does; a stack's
+    ``multi_network_policy`` installs it too, unless this does)."""
     rbac: NetworkRbacArgs | None = Field(default_factory=NetworkRbacArgs)
     """The network admin / viewer ClusterRoles and their bindings; ``None``: no RBAC."""
     pod_security: list[PodSecurityArgs] = Field(default_factory=list)

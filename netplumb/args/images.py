@@ -1,7 +1,8 @@
 """The pinned images of what netplumb installs, and the image reference rules.
 
 Defaults follow what the pinned upstream versions do (Multus v4.3.0, Flannel v0.28.10,
-sriov-network-device-plugin v3.11.0, sriov-cni v2.10.0, whereabouts v0.9.2).
+sriov-network-device-plugin v3.11.0, sriov-cni v2.10.0, whereabouts v0.9.2, kube-router
+v2.1.0, multi-networkpolicy-iptables at commit cbf2b117).
 
 netplumb's own node plugin image (``netplumb-node``, the CNI plugins and the measuring shim;
 see ``node/README.md``) is released with netplumb itself: its tag is this package's version
@@ -28,6 +29,12 @@ equal)."""
 NETPLUMB_NODE_IMAGE = f"ghcr.io/netplumb/netplumb-node:{NETPLUMB_NODE_VERSION}"
 WHEREABOUTS_VERSION = "v0.9.2"
 WHEREABOUTS_IMAGE = f"ghcr.io/k8snetworkplumbingwg/whereabouts:{WHEREABOUTS_VERSION}"
+KUBE_ROUTER_VERSION = "v2.1.0"
+KUBE_ROUTER_IMAGE = f"docker.io/cloudnativelabs/kube-router:{KUBE_ROUTER_VERSION}"
+"""kube-router's release image; netplumb runs only its firewall (NetworkPolicy) controller."""
+MULTI_NETWORKPOLICY_IMAGE = "ghcr.io/k8snetworkplumbingwg/multi-networkpolicy-iptables:snapshot-cbf2b117"  # noqa: E501
+"""multi-networkpolicy-iptables built from upstream's snapshot at commit cbf2b117 (upstream
+publishes only a moving ``snapshot`` tag, so the build is tagged with the commit)."""
 
 IMAGE_REF = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"

@@ -21,8 +21,10 @@ from .base import InputModel
 from .cluster import ClusterNetworksArgs, ClusterObjectsArgs, ImagesArgs
 from .guardrails import NetworkGuardrailsArgs
 from .monitoring import MonitoringStackArgs
+from .multi_network_policy import MultiNetworkPolicyEnforcerArgs
 from .multus import MultusInstallArgs
 from .nad import NetworkSpec
+from .network_policy import NetworkPolicyEnforcerArgs
 from .node_plugin import NodePluginArgs
 from .pod import PodArgs
 from .sriov import SriovPoolArgs
@@ -205,6 +207,41 @@ class StackSpec(InputModel):
     """netplumb's node plugin (the pinned CNI plugins behind the measuring shim, the dhcp
     daemon and the CNI metrics) beside a Multus this stack does not install: the cluster's
     own. With ``multus:``, its options go under ``multus.node_plugin`` instead."""
+    network_policy: NetworkPolicyEnforcerArgs | None = None
+    """Enforce Kubernetes NetworkPolicies on the default network (eth0) with kube-router's
+    firewall alone, beside Flannel, which enforces none (``{}`` for the defaults). Unset: none
+    is installed (the cluster's default network may enforce them itself)."""
+    multi_network_policy: MultiNetworkPolicyEnforcerArgs | None = None
+    """Enforce MultiNetworkPolicies (``guardrails.multi_network_policies``) on secondary
+    networks with multi-networkpolicy-iptables, with netplumb's MultiNetworkPolicy CRD unless
+    ``guardrails.install_multi_network_policy_crd`` creates it (``{}`` for the defaults).
+    Unset: none is installed."""
+
+    def network_policy_args(self) -> NetworkPolicyEnforcerArgs | None:
+        """``network_policy`` with its Service CIDRs from ``cluster_networks.services`` (the
+        first of each family it enforces), where it does not set them."""
+        np = self.network_policy
+        if (np is None or "service_cluster_ip_range" in np.model_fields_set
+                or not self.cluster_networks.services):
+            return np
+        first: dict[int, str] = {}
+        for cidr in self.cluster_networks.services:
+            version = fc.ip_network(cidr).version
+            if version in np.families():
+                first.setdefault(version, cidr)
+        if not first:
+            return np
+        return np.model_copy(update={"service_cluster_ip_range": list(first.values())})
+
+    def multi_network_policy_crd_key(self) -> str | None:
+        """The key under the spec that has the MultiNetworkPolicy CRD created, if one does:
+        ``guardrails.install_multi_network_policy_crd``, or ``multi_network_policy.install_crd``
+        (unset counts as asking, unless the guardrails create it)."""
+        if self.guardrails is not None and self.guardrails.install_multi_network_policy_crd:
+            return "guardrails.install_multi_network_policy_crd"
+        if self.multi_network_policy is not None and self.multi_network_policy.installs_crd():
+            return "multi_network_policy.install_crd"
+        return None
 
     def node_plugin_args(self) -> NodePluginArgs | None:
         """The node plugin this stack places: its own ``node_plugin``, or Multus'."""
@@ -247,6 +284,19 @@ class StackSpec(InputModel):
             raise FieldIssue("the NAD CRD would be created twice (install_nad_crd and "
                              "multus.install_nad_crd); expected install_nad_crd: false",
                              subpath=("install_nad_crd",), value=True, has_value=True)
+        return self
+
+    @model_validator(mode="after")
+    def _one_multi_network_policy_crd(self) -> StackSpec:
+        mnp = self.multi_network_policy
+        if (mnp is not None and mnp.install_crd and self.guardrails is not None
+                and self.guardrails.install_multi_network_policy_crd):
+            raise FieldIssue("the MultiNetworkPolicy CRD would be created twice "
+                             "(multi_network_policy.install_crd and "
+                             "guardrails.install_multi_network_policy_crd); expected one of "
+                             "them (unset install_crd leaves it to the guardrails)",
+                             subpath=("multi_network_policy", "install_crd"), value=True,
+                             has_value=True)
         return self
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from .cluster import require_cluster
 from .flannel import Flannel
 from .guardrails import NetworkGuardrails
 from .monitoring import MonitoringStack
+from .multi_network_policy import MultiNetworkPolicyEnforcer
 from .multus import MultusInstall
 from .network import (
     BridgeNetwork,
@@ -24,6 +25,7 @@ from .network import (
     SriovNetwork,
     VlanNetwork,
 )
+from .network_policy import NetworkPolicyEnforcer
 from .node_plugin import NodePlugin
 from .pod import MultiHomedPod
 from .sriov import SriovPool
@@ -41,11 +43,13 @@ __all__ = [
     "MonitoringStack",
     "MultiHomedPod",
     "MultiHomedWorkload",
+    "MultiNetworkPolicyEnforcer",
     "MultusInstall",
     "NadCrd",
     "NetplumbStack",
     "NetworkAttachment",
     "NetworkGuardrails",
+    "NetworkPolicyEnforcer",
     "NodePlugin",
     "SriovNetwork",
     "SriovPool",

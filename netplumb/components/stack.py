@@ -14,8 +14,10 @@ from ..render.mirror import with_mirror
 from .cluster import program_reader, resolve_default_network
 from .guardrails import NetworkGuardrails
 from .monitoring import MonitoringStack
+from .multi_network_policy import MultiNetworkPolicyEnforcer
 from .multus import MultusInstall
 from .network import NadCrd
+from .network_policy import NetworkPolicyEnforcer
 from .node_plugin import NodePlugin
 from .objects import (
     current_mirror,
@@ -106,6 +108,16 @@ class NetplumbStack(pulumi.ComponentResource):
         if (mon := installs.monitoring) is not None:
             self.monitoring = MonitoringStack(f"{name}-monitoring", mon.args, child,
                                               declared=mon)
+        self.network_policy = None
+        if (np := installs.network_policy) is not None:
+            self.network_policy = NetworkPolicyEnforcer(f"{name}-network-policy", np.args,
+                                                        child, declared=np)
+        self.multi_network_policy = None
+        if (mnp := installs.multi_network_policy) is not None:
+            # its CRD, where it asks for one and the stack has guardrails, registers with
+            # them (before their policies): StackInstalls
+            self.multi_network_policy = MultiNetworkPolicyEnforcer(
+                f"{name}-multi-network-policy", mnp.args, child, declared=mnp)
         policy = current_policy()
         self.network_sets = self._sets(f"{name}-networks", nad_manifests(plan), deps, policy)
         nads: list[pulumi.Resource] = list(self.network_sets.values())

@@ -23,6 +23,7 @@ from ..checks.multus import (
 from ..checks.names import repeated
 from ..checks.networks import check_networks
 from ..checks.node_plugin import check_node_plugin
+from ..checks.policies import check_policies
 from ..checks.segments import check_segments
 from ..checks.selections import check_device_pools, check_policy_targets, check_selections
 from ..errors import Finding, PlanError, format_path, raise_on_errors
@@ -32,8 +33,10 @@ from ..render.crds import multi_network_policy_crd
 from ..render.guardrails import guardrail_manifests
 from ..render.mirror import with_mirror
 from ..render.monitoring import monitoring_manifests
+from ..render.multi_network_policy import multi_network_policy_manifests
 from ..render.multus import install_manifests
 from ..render.nad import nad, nad_crd
+from ..render.network_policy import network_policy_manifests
 from ..render.node_plugin import node_plugin_manifests
 from ..render.pod import pod
 from ..render.sriov import sriov_manifests
@@ -139,6 +142,7 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
     if spec.guardrails is not None:
         known = {n.key for n in fixed} | set(spec.external_networks)
         findings += check_policy_targets(spec.guardrails, known, at=(*root, "guardrails"))
+        findings += check_policies(spec, fixed, plan.pods, plan.workloads, root=root)
     findings += _device_resources(plan, base)
     plan.whereabouts, found = whereabouts_install(spec, fixed, base)
     findings += found
@@ -203,8 +207,8 @@ def workload_manifests(plan: Plan) -> list[dict[str, Any]]:
 
 
 def render_plan(plan: Plan) -> list[dict[str, Any]]:
-    """Every object the plan deploys, in apply order (platform, CRDs, whereabouts,
-    guardrails, monitoring, NADs, pods, workloads)."""
+    """Every object the plan deploys, in apply order (platform, CRDs, whereabouts, policy
+    enforcers, guardrails, monitoring, NADs, pods, workloads)."""
     spec = plan.spec
     out: list[dict[str, Any]] = []
     if spec.multus is not None:
@@ -217,6 +221,11 @@ def render_plan(plan: Plan) -> list[dict[str, Any]]:
         out += whereabouts_manifests(plan.whereabouts)
     if spec.sriov is not None:
         out += sriov_manifests(spec.sriov)
+    if (enforcer := spec.network_policy_args()) is not None:
+        out += network_policy_manifests(enforcer)
+    if spec.multi_network_policy is not None:  # its CRD (on request) before the policies
+        out += multi_network_policy_manifests(spec.multi_network_policy, crd=(
+            spec.multi_network_policy_crd_key() == "multi_network_policy.install_crd"))
     if spec.guardrails is not None:
         if spec.guardrails.install_multi_network_policy_crd:
             out.append(multi_network_policy_crd())

@@ -16,7 +16,9 @@ from typing import Any, Generic, TypeVar
 from ..args.flannel import FlannelArgs
 from ..args.guardrails import NetworkGuardrailsArgs
 from ..args.monitoring import MonitoringStackArgs
+from ..args.multi_network_policy import MultiNetworkPolicyEnforcerArgs
 from ..args.multus import MultusInstallArgs
+from ..args.network_policy import NetworkPolicyEnforcerArgs
 from ..args.node_plugin import NodePluginArgs
 from ..args.sriov import SriovPoolArgs
 from ..args.whereabouts import WhereaboutsArgs
@@ -24,7 +26,9 @@ from ..ownership import Wanted, is_cluster_scoped
 from ..render import flannel as flannel_render
 from ..render import guardrails as guard_render
 from ..render import monitoring as monitoring_render
+from ..render import multi_network_policy as mnp_render
 from ..render import multus as multus_render
+from ..render import network_policy as network_policy_render
 from ..render import node_plugin as node_plugin_render
 from ..render import sriov as sriov_render
 from ..render import whereabouts as whereabouts_render
@@ -303,12 +307,17 @@ def declare_monitoring(args: MonitoringStackArgs, at: str) -> Install[Monitoring
          "dashboard_uid": monitoring_render.DASHBOARD_UID if args.dashboard else None})
 
 
-def declare_guardrails(args: NetworkGuardrailsArgs, at: str
+def declare_guardrails(args: NetworkGuardrailsArgs, at: str, *,
+                       multi_network_policy_crd_at: str | None = None
                        ) -> Install[NetworkGuardrailsArgs]:
     """The guardrails: PodSecurity namespaces (created, or labelled where they exist), then
     quotas and policies in them, the MultiNetworkPolicy CRD before its policies, the network
     roles before their bindings. Cluster-wide, and so owned: the namespaces it creates, the
-    roles and their cluster bindings, the CRD."""
+    roles and their cluster bindings, the CRD.
+
+    ``multi_network_policy_crd_at``: another key that asks for the MultiNetworkPolicy CRD (a
+    stack's ``multi_network_policy.install_crd``, :func:`declare_multi_network_policy`): the
+    CRD then registers here, before the policies that need it, owned under that key."""
     parts = _Parts()
     wanted: list[Wanted] = []
     in_ns: dict[str, str] = {}
@@ -329,7 +338,9 @@ def declare_guardrails(args: NetworkGuardrailsArgs, at: str
         parts.add(f"quota-{slug(namespaced_key(m))}", m, ns_of(m), cluster_wide=False)
     for m in (guard_render.network_policy(p) for p in args.network_policies):
         parts.add(f"policy-{slug(namespaced_key(m))}", m, ns_of(m), cluster_wide=False)
-    crd = multi_network_policy_crd() if args.install_multi_network_policy_crd else None
+    crd_at = (f"{at}.install_multi_network_policy_crd" if args.install_multi_network_policy_crd
+              else multi_network_policy_crd_at)
+    crd = multi_network_policy_crd() if crd_at is not None else None
     mnp_crd = parts.add("multi-network-policy-crd", crd) if crd is not None else None
     for m in (guard_render.multi_network_policy(p) for p in args.multi_network_policies):
         parts.add(f"multi-policy-{slug(namespaced_key(m))}", m, mnp_crd, ns_of(m),
@@ -344,11 +355,60 @@ def declare_guardrails(args: NetworkGuardrailsArgs, at: str
     if args.rbac is not None:
         wanted.append(Wanted(f"{at}.rbac", [m for m in rbac if is_cluster_scoped(m)],
                              instead="other role names (admin_role, viewer_role)"))
-    if crd is not None:
-        wanted.append(Wanted(f"{at}.install_multi_network_policy_crd", [crd],
-                             instead="install_multi_network_policy_crd: false"))
+    if crd_at is not None and crd is not None:
+        wanted.append(Wanted(crd_at, [crd], instead=(
+            "install_multi_network_policy_crd: false" if args.install_multi_network_policy_crd
+            else "install_crd: false under it, to use the cluster's CRD")))
     r = args.rbac
     return Install(
         "netplumb:index:NetworkGuardrails", args, tuple(wanted), parts.done(),
         {"admin_role": r.admin_role if r else None, "viewer_role": r.viewer_role if r else None,
          "quotas": sorted({namespaced_key(m) for m in quotas})})
+
+
+def declare_network_policy(args: NetworkPolicyEnforcerArgs, at: str
+                           ) -> Install[NetworkPolicyEnforcerArgs]:
+    """NetworkPolicy enforcement (kube-router's firewall): its identity, then the
+    DaemonSet."""
+    manifests = network_policy_render.network_policy_manifests(args)
+    by_kind = _by_kind(manifests)
+    parts = _Parts()
+    binding, account = parts.identity(by_kind)
+    parts.add("daemonset", by_kind["DaemonSet"], account, binding)
+    return Install(
+        "netplumb:index:NetworkPolicyEnforcer", args,
+        (Wanted(at, manifests, instead=f"remove {_last_key(at)}: where the cluster's default "
+                                       "network enforces NetworkPolicies itself"),),
+        parts.done(),
+        {"namespace": args.namespace, "daemonset_name": network_policy_render.DAEMONSET,
+         "health_port": args.health_port, "metrics_port": args.metrics_port})
+
+
+def declare_multi_network_policy(args: MultiNetworkPolicyEnforcerArgs, at: str, *,
+                                 crd: bool | None = None
+                                 ) -> Install[MultiNetworkPolicyEnforcerArgs]:
+    """MultiNetworkPolicy enforcement (multi-networkpolicy-iptables): the CRD (``crd``;
+    default: the args' ``install_crd``, unset counting as yes), its identity, the custom
+    rules' ConfigMap, then the DaemonSet after all of them. The CRD is owned under
+    ``<at>.install_crd``; a stack whose guardrails carry the policies registers it with them
+    instead (:func:`declare_guardrails`), ``crd=False`` here."""
+    manifests = mnp_render.multi_network_policy_manifests(args, crd=crd)
+    parts = _Parts()
+    crds = [m for m in manifests if m["kind"] == CRD]
+    crd_roles = [parts.add(_crd_role(m), m) for m in crds]
+    by_kind = _by_kind(m for m in manifests if m["kind"] != CRD)
+    binding, account = parts.identity(by_kind)
+    config = parts.add("config", by_kind["ConfigMap"]) if "ConfigMap" in by_kind else None
+    parts.add("daemonset", by_kind["DaemonSet"], config, account, binding, *crd_roles)
+    wanted: list[Wanted] = []
+    if crds:
+        wanted.append(Wanted(f"{at}.install_crd", crds,
+                             instead="install_crd: false under it, to use the cluster's CRD"))
+    wanted.append(Wanted(at, [m for m in manifests if m["kind"] != CRD],
+                         instead=f"remove {_last_key(at)}: and use the cluster's "
+                                 "MultiNetworkPolicy implementation"))
+    return Install(
+        "netplumb:index:MultiNetworkPolicyEnforcer", args, tuple(wanted), parts.done(),
+        {"namespace": args.namespace, "daemonset_name": mnp_render.DAEMONSET,
+         "network_plugins": list(args.network_plugins),
+         "crd": crds[0]["metadata"]["name"] if crds else None})

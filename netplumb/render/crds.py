@@ -1,10 +1,14 @@
-"""netplumb's own minimal CRDs for the custom resources it creates but does not define:
+"""netplumb's own CRDs for the custom resources it creates but does not define:
 MultiNetworkPolicy (k8s.cni.cncf.io/v1beta1), ServiceMonitor and PrometheusRule
 (monitoring.coreos.com/v1).
 
 They are for clusters without the projects that normally ship these CRDs (a test cluster,
-a cluster where the policy implementation comes later). The schemas check the envelope
-only and keep ``spec`` as given, so objects written for the full CRDs are accepted.
+a cluster where the policy implementation comes later). MultiNetworkPolicy's schema is
+structural and complete: every field of the v1beta1 API multi-networkpolicy-iptables reads
+(``podSelector``, ``policyTypes``, ``ingress``/``egress`` with ``from``/``to`` peers and
+``ports``) is typed, under the group, version and names upstream uses, so objects written
+for upstream's CRD are accepted and unknown fields are pruned. The Prometheus operator's
+are minimal: they check the envelope and keep ``spec`` as given.
 """
 
 from __future__ import annotations
@@ -39,22 +43,116 @@ def _open_object(description: str, **props: Any) -> dict[str, Any]:
     return out
 
 
+def _strings(description: str) -> dict[str, Any]:
+    return {"type": "array", "description": description, "items": {"type": "string"}}
+
+
+def label_selector_schema(description: str) -> dict[str, Any]:
+    """A ``metav1.LabelSelector``: ``matchLabels`` and ``matchExpressions`` (``{}`` selects
+    everything)."""
+    requirement = {
+        "type": "object",
+        "description": "A label requirement: key, operator (In, NotIn, Exists, "
+                       "DoesNotExist) and values.",
+        "properties": {
+            "key": {"type": "string", "description": "The label key."},
+            "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"],
+                         "description": "How the key relates to the values."},
+            "values": _strings("Values for In and NotIn; empty for Exists and "
+                               "DoesNotExist."),
+        },
+        "required": ["key", "operator"],
+    }
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "matchLabels": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "Labels that must all match."},
+            "matchExpressions": {"type": "array", "items": requirement,
+                                 "description": "Requirements that must all hold."},
+        },
+        "x-kubernetes-map-type": "atomic",
+    }
+
+
+def _policy_peer_schema(direction: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": f"Where traffic may come {direction}: pods (podSelector, with "
+                       "namespaceSelector for other namespaces), namespaces, or an ipBlock.",
+        "properties": {
+            "podSelector": label_selector_schema("Pods whose addresses on the policy's "
+                                                 "networks are peers."),
+            "namespaceSelector": label_selector_schema("Namespaces whose pods are peers."),
+            "ipBlock": {
+                "type": "object",
+                "description": "An address range; except leaves sub-ranges out.",
+                "properties": {
+                    "cidr": {"type": "string", "description": "The range, e.g. 10.0.0.0/8."},
+                    "except": _strings("Sub-ranges of cidr that are not peers."),
+                },
+                "required": ["cidr"],
+            },
+        },
+    }
+
+
+def _policy_port_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A port, or a range from port to endPort; no port: every port of "
+                       "the protocol.",
+        "properties": {
+            "protocol": {"type": "string", "enum": ["TCP", "UDP", "SCTP"],
+                         "description": "L4 protocol (TCP when unset)."},
+            "port": {"x-kubernetes-int-or-string": True,
+                     "description": "Port number or named container port."},
+            "endPort": {"type": "integer", "format": "int32", "minimum": 1,
+                        "maximum": 65535,
+                        "description": "Last port of a range starting at a numeric port."},
+        },
+    }
+
+
+def multi_network_policy_spec_schema() -> dict[str, Any]:
+    """``spec`` of a MultiNetworkPolicy v1beta1: NetworkPolicy's spec."""
+    def rules(peers: str, direction: str) -> dict[str, Any]:
+        return {"type": "array", "description": f"Allowed {direction} traffic; a rule allows "
+                f"traffic matching any of its {peers} on any of its ports.",
+                "items": {"type": "object",
+                          "properties": {
+                              "ports": {"type": "array", "items": _policy_port_schema(),
+                                        "description": "Ports; empty: every port."},
+                              peers: {"type": "array",
+                                      "items": _policy_peer_schema(
+                                          "from" if direction == "ingress" else "to"),
+                                      "description": "Peers; empty: every peer."}}}}
+
+    return {
+        "type": "object",
+        "description": "Same fields as a NetworkPolicy spec; the networks it applies to are "
+                       "named by the k8s.v1.cni.cncf.io/policy-for annotation.",
+        "properties": {
+            "podSelector": label_selector_schema("Pods of the policy's namespace it applies "
+                                                 "to ({}: all)."),
+            "policyTypes": {"type": "array", "description": "Directions it isolates.",
+                            "items": {"type": "string", "enum": ["Ingress", "Egress"]}},
+            "ingress": rules("from", "ingress"),
+            "egress": rules("to", "egress"),
+        },
+        "required": ["podSelector"],
+    }
+
+
 def multi_network_policy_crd() -> dict[str, Any]:
-    """MultiNetworkPolicy v1beta1: NetworkPolicy's spec, applied to the NADs named in the
-    ``k8s.v1.cni.cncf.io/policy-for`` annotation."""
-    spec = _open_object(
-        "Same fields as a NetworkPolicy spec.",
-        podSelector=_open_object("Pods the policy applies to."),
-        policyTypes={"type": "array", "items": {"type": "string",
-                                                "enum": ["Ingress", "Egress"]}},
-        ingress={"type": "array", "items": _open_object("An ingress rule.")},
-        egress={"type": "array", "items": _open_object("An egress rule.")},
-    )
-    spec["required"] = ["podSelector"]
+    """MultiNetworkPolicy v1beta1 (``multi-networkpolicies.k8s.cni.cncf.io``): NetworkPolicy's
+    spec, applied to the NADs named in the ``k8s.v1.cni.cncf.io/policy-for`` annotation."""
     return crd(MULTI_NETWORK_POLICY_GROUP, MULTI_NETWORK_POLICY_VERSION,
                MULTI_NETWORK_POLICY_KIND, MULTI_NETWORK_POLICY_PLURAL, "multi-networkpolicy",
                ["multi-policy"],
-               "Network policy for secondary (NetworkAttachmentDefinition) networks.", spec)
+               "Network policy for secondary (NetworkAttachmentDefinition) networks.",
+               multi_network_policy_spec_schema())
 
 
 def service_monitor_crd() -> dict[str, Any]:

@@ -1,20 +1,22 @@
-"""The README's own lines for deploying an environment, run against the embedded cluster:
-they put the built ``pulumi`` on PATH and preview the ``prod`` stack.
+"""The documented lines for deploying an environment (``docs/operations.md``, "##
+Environments"), run against the embedded cluster: they put the built ``pulumi`` on PATH,
+keep the state in a file backend under ``$HOME`` and preview the ``prod`` stack.
 
-The shell block under "## Environments" is run line by line by bash in a copy of the project
-(the checkout's stack files and Pulumi state stay untouched) with ``HOME`` in a temp
-directory, where ``$HOME/.kube/prod.yaml`` is the embedded cluster's kubeconfig and
+The shell block is run line by line by bash in a copy of the project (the checkout's stack
+files and Pulumi state stay untouched) with ``HOME`` in a temp directory, where
+``$HOME/.kube/prod.yaml`` is the embedded cluster's kubeconfig and
 ``$HOME/.config/netplumb/prod.passphrase`` the stack's passphrase. Two lines are not run:
-``make tools`` (``make test`` has built the tools) and ``pulumi up --stack prod`` (it would
-install Multus, Flannel and the rest cluster-wide on the shared test cluster, and keep them:
+``make engine-tools`` (``make test`` has built the tools) and ``pulumi up --stack prod`` (it
+would install Multus and the rest cluster-wide on the shared test cluster, and keep them:
 prod retains its cluster-wide objects on destroy).
 
 prod installs Multus and with it the NAD CRD. When that CRD already belongs to another stack
 (the embedded cluster's ``platform``, once any test or ``make run`` brought it up; there it
-also owns the node's Flannel and Multus, which prod's install names the same way), the
-preview must stop naming the owner and both ways out; the test then takes the second way
-out the message gives (adopting what it names, which a preview does not act on) and previews
-again.
+also owns the nodes' Multus, which prod's install names the same way), the preview must stop
+naming the owner and both ways out; the test then takes the second way out the message gives
+(adopting what it names, which a preview does not act on) and previews again. prod's
+``multus.default_network`` is ``auto``: the cluster runs the platform's Flannel, so prod
+delegates to it and plans no Flannel of its own.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ from netplumb.ownership import owner_of
 
 pytestmark = pytest.mark.e2e
 
-NOT_RUN = {"make tools": "tools.ensure() instead", "pulumi up --stack prod": "shared cluster"}
+NOT_RUN = {"make engine-tools": "tools.ensure() instead",
+           "pulumi up --stack prod": "shared cluster"}
+DOC = REPO_ROOT / "docs" / "operations.md"
 
 
 def readme_block(heading: str = "## Environments") -> list[str]:
     """The command lines of the first ``sh`` block after ``heading`` (comments dropped)."""
-    text = (REPO_ROOT / "README.md").read_text()
+    text = DOC.read_text()
     after = text.split(f"\n{heading}\n", 1)[1]
     block = re.search(r"```sh\n(.*?)```", after, flags=re.S)
     assert block is not None, f"no sh block under {heading}"
@@ -90,7 +94,8 @@ def test_readme_lines_preview_prod(cluster: ClusterHandle, tmp_path: Path) -> No
     # the lines ran with the built pulumi, the temp backend and the stack's own passphrase
     stack_file = project / "stacks" / "Pulumi.prod.yaml"
     assert "encryptionsalt" in yaml.safe_load(stack_file.read_text()), out[-2000:]
-    assert (project / ".netplumb" / "pulumi" / ".pulumi").is_dir()
+    assert (home / ".local" / "state" / "netplumb" / "pulumi" / ".pulumi").is_dir()
+    assert not (project / ".netplumb" / "pulumi").exists()
     assert "not reachable" not in out and "cluster not read" not in out
     if taken:
         assert proc.returncode != 0, out[-3000:]
@@ -98,8 +103,8 @@ def test_readme_lines_preview_prod(cluster: ClusterHandle, tmp_path: Path) -> No
         assert f"managed by netplumb stack {other!r}" in out or \
                "managed by field manager" in out, out[-3000:]
         assert "install_nad_crd: false under it" in out and "cluster_objects.adopt" in out
-        # on the embedded cluster the platform stack also owns the node's Flannel and Multus
-        # (prod's Multus install has the same names): each is named with the same way out
+        # on the embedded cluster the platform stack also owns the nodes' Multus (prod's
+        # Multus install has the same names): each is named with the same way out
         # (the adopt hint spells each reference whole; `got "…"` may cut a long one short)
         refs = sorted(set(re.findall(r"cluster_objects\.adopt: \['([^']+)'\]", out))
                       | set(re.findall(r'\(got "([^"]+)"\)', out)) | {ref})
@@ -116,9 +121,11 @@ def test_readme_lines_preview_prod(cluster: ClusterHandle, tmp_path: Path) -> No
     print(f"pulumi preview --stack prod: {created.group(1)} resources to create")
     planned = set(re.findall(r"^ \+\s+(\S+) (\S+) create", out, flags=re.M))
     assert {("kubernetes:apps/v1:DaemonSet", "prod-multus-daemonset"),
-            ("kubernetes:apps/v1:DaemonSet", "prod-multus-flannel-daemonset"),
             ("kubernetes:apps/v1:DaemonSet", "prod-sriov-daemonset"),
             ("kubernetes:apps/v1:StatefulSet", "storage-db-statefulset"),
             ("kubernetes:apps/v1:Deployment", "default-dpdk-app-deployment"),
             ("pulumi-python:dynamic/netplumb:ObjectSet", "prod-networks-storage"),
             } <= planned, sorted(planned)
+    # default_network auto: the cluster runs the platform's Flannel, which prod uses
+    assert not [r for r in planned if "flannel" in r[1]], sorted(planned)
+    assert "default_network auto: the cluster runs Flannel" in out, out[-3000:]

@@ -21,8 +21,10 @@ from netplumb.args import (
     MacvlanNetworkArgs,
     MonitoringAlertsArgs,
     MonitoringStackArgs,
+    MultiNetworkPolicyEnforcerArgs,
     MultusInstallArgs,
     NetworkGuardrailsArgs,
+    NetworkPolicyEnforcerArgs,
     NodePluginArgs,
     PodArgs,
     QuotaArgs,
@@ -88,6 +90,11 @@ CASES: dict[str, tuple[Callable[[], Any], str]] = {
     "MonitoringStack": (lambda: components.MonitoringStack(
         "m", MonitoringStackArgs.model_construct(alerts=MonitoringAlertsArgs.model_construct(
             pool_use_ratio=90.0))), "alerts.pool_use_ratio"),
+    "NetworkPolicyEnforcer": (lambda: components.NetworkPolicyEnforcer(
+        "k", _changed(NetworkPolicyEnforcerArgs(), health_port=0)), "health_port"),
+    "MultiNetworkPolicyEnforcer": (lambda: components.MultiNetworkPolicyEnforcer(
+        "e", MultiNetworkPolicyEnforcerArgs.model_construct(network_plugins=["mac,vlan"])),
+        "network_plugins[0]"),
     "NetplumbStack": (lambda: components.NetplumbStack(
         "s", StackSpec.model_construct(pods=[PodArgs.model_construct(name="Bad_Name")])),
         "config.netplumb:spec.pods[0].name"),
