@@ -7,6 +7,12 @@ Each ``tools/<name>/`` holds a ``go.mod``/``go.sum`` (pins), optional glue ``.go
     <sethash>/bin/                  symlinks to every tool's outputs
     <sethash>/pulumi-home/          PULUMI_HOME for everything run with env_with_tools()
     <sethash>/stamps/<tool>         post-install steps done for this set
+    src/<tool>-<sha>/               a third-party source snapshot, extracted (``[snapshot]``)
+
+A tool with a ``[snapshot]`` builds a module the Go module proxy does not serve from a source
+tarball in ``third_party_dir()`` (its sha256 pinned in ``tool.toml``), with the module's own
+``go.mod``; where the tarball is absent the tool is unavailable (:func:`unavailable` says why)
+and a build of everything goes on without it.
 
 Usage: ``python -m harness.tools build [names...] | path | list | env | gc``.
 """
@@ -23,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import tomllib
@@ -37,6 +44,8 @@ from harness.paths import REPO_ROOT, tools_cache_root
 TOOLS_DIR = REPO_ROOT / "tools"
 GLUE_SUFFIXES = (".go",)
 HASH_LEN = 16
+THIRD_PARTY_ENV = "NETPLUMB_THIRD_PARTY"
+"""A directory of third-party source snapshots (default: ``<repo>/../shared/third_party``)."""
 
 
 class ToolError(RuntimeError):
@@ -58,7 +67,8 @@ class Binary:
 
 @dataclass(frozen=True)
 class Extra:
-    module: str
+    module: str | None
+    """The module holding ``path``; None: the tool's source snapshot."""
     path: str
     output: str
     mode: int = 0o755
@@ -70,6 +80,20 @@ class Reuse:
     binary: str
     args: tuple[str, ...]
     expect: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A source tarball of a module the Go module proxy does not serve (``[snapshot]``)."""
+
+    file: str
+    """The tarball's file name in :func:`third_party_dir`."""
+    sha256: str
+    dir: str = "."
+    """The Go module's directory inside the tarball."""
+
+    def path(self) -> Path:
+        return third_party_dir() / self.file
 
 
 @dataclass(frozen=True)
@@ -85,6 +109,7 @@ class Tool:
     prebuild: tuple[tuple[str, ...], ...] = ()
     post_install: tuple[tuple[str, ...], ...] = ()
     reuse: Reuse | None = None
+    snapshot: Snapshot | None = None
     files: tuple[Path, ...] = field(default=(), compare=False)
 
     @property
@@ -135,8 +160,13 @@ def load_tool(tool_dir: Path) -> Tool:
         data = tomllib.loads((tool_dir / "tool.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ToolError(f"{where}: {exc}") from exc
-    if not (tool_dir / "go.mod").is_file():
+    snapshot = _snapshot(data.get("snapshot"), where)
+    files = _tool_files(tool_dir)
+    if snapshot is None and not (tool_dir / "go.mod").is_file():
         raise ToolError(f"{where}: the wrapper has no go.mod")
+    if snapshot is not None and files != (tool_dir / "tool.toml",):
+        raise ToolError(f"{where}: a [snapshot] tool builds with the snapshot's own go.mod; "
+                        "its directory holds tool.toml alone")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict) or set(defaults) - {"ldflags", "tags", "cgo", "bin"}:
         raise ToolError(f"{where}: [defaults] may only set ldflags, tags, cgo and bin")
@@ -155,7 +185,8 @@ def load_tool(tool_dir: Path) -> Tool:
         raise ToolError(f"{where}: no [[binary]]")
     extras = tuple(
         Extra(
-            module=_req(e, "module", f"{where} [[extra]]"),
+            module=(_req(e, "module", f"{where} [[extra]]") if snapshot is None or "module" in e
+                    else None),
             path=_req(e, "path", f"{where} [[extra]]"),
             output=_req(e, "output", f"{where} [[extra]]"),
             mode=int(e.get("mode", 0o755)),
@@ -192,12 +223,37 @@ def load_tool(tool_dir: Path) -> Tool:
             for p in _table_list(data.get("post_install"), f"{where} post_install")
         ),
         reuse=reuse,
-        files=_tool_files(tool_dir),
+        snapshot=snapshot,
+        files=files,
     )
+    if snapshot is not None and tool.prebuild:
+        raise ToolError(f"{where}: [[prebuild]] runs in a wrapper's scratch copy; a [snapshot] "
+                        "tool has none")
     outs = tool.outputs
     if len(set(outs)) != len(outs):
         raise ToolError(f"{where}: duplicate output names {outs}")
     return tool
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _snapshot(raw: Any, where: str) -> Snapshot | None:
+    """``[snapshot]``: file (a name in the third-party dir), sha256, dir (the module's)."""
+    if raw is None:
+        return None
+    at = f"{where} [snapshot]"
+    if not isinstance(raw, dict) or set(raw) - {"file", "sha256", "dir"}:
+        raise ToolError(f"{at}: expected a table with keys file, sha256 and dir")
+    file, sha = _req(raw, "file", at), _req(raw, "sha256", at)
+    sub = str(raw.get("dir", "."))
+    if "/" in file or file.startswith("."):
+        raise ToolError(f"{at}: file must be a file name in the third-party directory")
+    if not _SHA256.fullmatch(sha):
+        raise ToolError(f"{at}: sha256 must be 64 lowercase hex digits")
+    if Path(sub).is_absolute() or ".." in Path(sub).parts:
+        raise ToolError(f"{at}: dir must be a relative path inside the tarball")
+    return Snapshot(file=file, sha256=sha, dir=sub)
 
 
 def _req_list(table: dict[str, Any], where: str) -> Any:
@@ -267,6 +323,94 @@ def build_dir(tool: Tool) -> Path:
     return tools_cache_root() / "builds" / f"{tool.name}-{tool_hash(tool)}"
 
 
+# --------------------------------------------------------------------------- source snapshots
+
+
+def third_party_dir() -> Path:
+    """Where source snapshots are looked for: ``$NETPLUMB_THIRD_PARTY``, else
+    ``<repo>/../shared/third_party``."""
+    env = os.environ.get(THIRD_PARTY_ENV)
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "third_party"
+
+
+def snapshot_dir(tool: Tool) -> Path:
+    """Where ``tool``'s source snapshot is extracted: in the tool cache, never the repo."""
+    if tool.snapshot is None:
+        raise ToolError(f"{tool.name}: not built from a source snapshot")
+    return tools_cache_root() / "src" / f"{tool.name}-{tool.snapshot.sha256[:HASH_LEN]}"
+
+
+def unavailable(name: str, tools: Mapping[str, Tool] | None = None) -> str | None:
+    """Why tool ``name`` cannot be built here (one line naming what is missing), or None.
+
+    Only a source snapshot can be missing; a tool that requires an unavailable tool is
+    unavailable too. A complete build already in the cache counts as available (its hash
+    covers the pinned sha256).
+    """
+    tools = discover() if tools is None else tools
+    if name not in tools:
+        raise ToolError(f"unknown tool {name!r}")
+    tool = tools[name]
+    for req in tool.requires:
+        reason = unavailable(req, tools)
+        if reason is not None:
+            return f"{name} requires {reason}"
+    snap = tool.snapshot
+    if snap is None or snap.path().is_file() or (build_dir(tool) / ".stamp").is_file():
+        return None
+    return _snapshot_missing(tool.name, snap)
+
+
+def _snapshot_missing(name: str, snap: Snapshot) -> str:
+    return (f"{name}: source snapshot {snap.file} not found in {snap.path().parent} "
+            f"(set {THIRD_PARTY_ENV} to the directory that holds it)")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def extract_snapshot(tool: Tool) -> Path:
+    """Check ``tool``'s source tarball against the sha256 its ``tool.toml`` pins, extract it
+    into :func:`snapshot_dir` (once) and return the Go module's directory there."""
+    snap = tool.snapshot
+    dest = snapshot_dir(tool)
+    assert snap is not None
+    module = dest / snap.dir if snap.dir != "." else dest
+    if (dest / ".stamp").is_file():
+        return module
+    tarball = snap.path()
+    if not tarball.is_file():
+        raise ToolError(_snapshot_missing(tool.name, snap))
+    got = _sha256_file(tarball)
+    if got != snap.sha256:
+        raise ToolError(f"{tool.name}: {tarball} has sha256 {got} but tool.toml pins "
+                        f"{snap.sha256}: refusing it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(tools_cache_root() / "locks" / f"src-{tool.name}.lock"):
+        if (dest / ".stamp").is_file():
+            return module
+        with step(f"{tool.name}: extracting {snap.file}"), \
+                tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
+            tree = Path(tmp) / "tree"
+            try:
+                with tarfile.open(tarball) as tf:
+                    tf.extractall(tree, filter="data")
+            except (tarfile.TarError, OSError) as exc:
+                raise ToolError(f"{tool.name}: extracting {tarball}: {exc}") from exc
+            if not (tree / snap.dir / "go.mod").is_file():
+                raise ToolError(f"{tool.name}: {snap.file} has no {snap.dir}/go.mod")
+            (tree / ".stamp").write_text(json.dumps({"file": snap.file, "sha256": got}) + "\n")
+            if dest.exists():
+                shutil.rmtree(dest)
+            tree.rename(dest)
+    return module
+
+
 # --------------------------------------------------------------------------- running steps
 
 
@@ -302,17 +446,19 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^}]+))?\}")
 class _Subst:
     """Expands ``{version}``, ``{bin}``, ``{out}``, ``{src}``, ``{pulumi_home}``, ``{moddir:M}``."""
 
-    def __init__(self, tool: Tool, values: dict[str, str], go_env: Mapping[str, str]) -> None:
+    def __init__(self, tool: Tool, values: dict[str, str], go_env: Mapping[str, str],
+                 cwd: Path | None = None) -> None:
         self.tool = tool
         self.values = values
         self.go_env = go_env
+        self.cwd = tool.dir if cwd is None else cwd
         self._moddirs: dict[str, str] = {}
 
     def moddir(self, module: str) -> str:
         if module not in self._moddirs:
             out = _run(
                 ["go", "list", "-m", "-f", "{{.Dir}}", module],
-                cwd=self.tool.dir,
+                cwd=self.cwd,
                 env=self.go_env,
                 what=f"locating module {module}",
             ).strip()
@@ -333,10 +479,13 @@ class _Subst:
         return _PLACEHOLDER.sub(repl, text)
 
 
-def _go_env(tool: Tool, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def _go_env(tool: Tool, base: Mapping[str, str] | None = None, *,
+            mod: str = "readonly") -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     goflags = env.get("GOFLAGS", "").split()
-    for flag in ("-trimpath", "-mod=readonly"):
+    if mod != "readonly":
+        goflags = [f for f in goflags if not f.startswith("-mod=")]
+    for flag in ("-trimpath", f"-mod={mod}"):
         if flag not in goflags:
             goflags.append(flag)
     env["GOFLAGS"] = " ".join(goflags)
@@ -369,15 +518,21 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
     """Build one tool into its build dir (atomic: a temp dir renamed into place)."""
     dest = build_dir(tool)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    go_env = _go_env(tool)
     total = time.monotonic()
     log(f"building {tool.name} {tool.version} -> {dest}")
+    # a snapshot builds where it was extracted, with its own go.mod (and vendor/ tree if any)
+    snapshot = extract_snapshot(tool) if tool.snapshot is not None else None
+    vendored = snapshot is not None and (snapshot / "vendor" / "modules.txt").is_file()
+    go_env = _go_env(tool, mod="vendor" if vendored else "readonly")
     with tempfile.TemporaryDirectory(prefix=f".{tool.name}-", dir=dest.parent) as tmp:
         tmp_path = Path(tmp)
         out = tmp_path / "out"
-        src = tmp_path / "src"
         out.mkdir()
-        shutil.copytree(tool.dir, src, ignore=shutil.ignore_patterns("tool.toml"))
+        if snapshot is None:
+            src = tmp_path / "src"
+            shutil.copytree(tool.dir, src, ignore=shutil.ignore_patterns("tool.toml"))
+        else:
+            src = snapshot
         values = {
             "version": tool.version,
             "bin": str(bin_path),
@@ -385,9 +540,10 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
             "src": str(src),
             "pulumi_home": str(home),
         }
-        subst = _Subst(tool, values, go_env)
-        with step(f"{tool.name}: go mod download"):
-            _run(["go", "mod", "download"], cwd=src, env=go_env, what="go mod download")
+        subst = _Subst(tool, values, go_env, cwd=src)
+        if not vendored:
+            with step(f"{tool.name}: go mod download"):
+                _run(["go", "mod", "download"], cwd=src, env=go_env, what="go mod download")
         for argv in tool.prebuild:
             cmd = [subst(a) for a in argv]
             with step(f"{tool.name}: prebuild {_short(cmd)}"):
@@ -395,12 +551,13 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
         for group in _build_groups(tool.binaries):
             _build_group(tool, group, src, out, go_env, subst)
         for e in tool.extras:
-            source = Path(subst.moddir(e.module)) / e.path
+            source = (src if e.module is None else Path(subst.moddir(e.module))) / e.path
             if not source.is_file():
-                raise ToolError(f"{tool.name}: {e.module} has no file {e.path}")
+                raise ToolError(f"{tool.name}: {e.module or 'the snapshot'} has no file "
+                                f"{e.path}")
             shutil.copyfile(source, out / e.output)
             (out / e.output).chmod(e.mode)
-            log(f"{tool.name}: copied {e.path} from {e.module}")
+            log(f"{tool.name}: copied {e.path} from {e.module or 'the snapshot'}")
         elapsed = time.monotonic() - total
         stamp = {"tool": tool.name, "version": tool.version, "go": go_version(),
                  "seconds": round(elapsed, 1), "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -485,12 +642,15 @@ def gc() -> list[Path]:
     """Delete set dirs and builds that the current pins do not use; return what was removed."""
     tools = discover()
     keep = {_set_dir(tools)} | {build_dir(t) for t in tools.values()}
+    keep |= {snapshot_dir(t) for t in tools.values() if t.snapshot is not None}
     root = tools_cache_root()
     removed = []
     candidates = [p for p in root.glob("*") if p.is_dir() and re.fullmatch(r"[0-9a-f]{16}", p.name)]
-    # dot-dirs under builds/ are builds in progress (maybe another process's): leave them
+    # dot-dirs under builds/ and src/ are builds or extractions in progress (maybe another
+    # process's): leave them
     candidates += [
-        p for p in (root / "builds").glob("*") if p.is_dir() and not p.name.startswith(".")
+        p for sub in ("builds", "src") for p in (root / sub).glob("*")
+        if p.is_dir() and not p.name.startswith(".")
     ]
     for path in candidates:
         if path not in keep:
@@ -556,12 +716,21 @@ def _locked(path: Path) -> Iterator[None]:
 def ensure(names: list[str] | None = None) -> Path:
     """Build whatever of ``names`` (default: all tools) is missing; return the bin dir.
 
+    Without ``names``, tools that are :func:`unavailable` here are skipped (saying why); a
+    named tool that is unavailable (or requires one that is) is an error.
+
     Safe to call from several processes at once: each tool is installed under its own lock, so
     a long build of one tool does not hold up callers that need only others.
     """
     start = time.monotonic()
     tools = discover()
     wanted = _closure(tools, names if names is not None else sorted(tools))
+    missing = {n: r for n in wanted if (r := unavailable(n, tools)) is not None}
+    if missing and names is not None:
+        raise ToolError("; ".join(missing.values()))
+    for reason in missing.values():
+        log(f"skipping {reason}")
+    wanted = [n for n in wanted if n not in missing]
     set_dir = _set_dir(tools)
     bin_path = set_dir / "bin"
     home = set_dir / "pulumi-home"
@@ -659,7 +828,9 @@ def _status(tools: Mapping[str, Tool]) -> list[str]:
     for name, tool in tools.items():
         installed = (set_dir / "stamps" / name).exists()
         built = (build_dir(tool) / ".stamp").is_file()
-        state = "installed" if installed else "built" if built else "missing"
+        reason = None if installed or built else unavailable(name, tools)
+        state = ("installed" if installed else "built" if built
+                 else f"unavailable: {reason}" if reason else "missing")
         lines.append(f"{name:<28} {tool.version:<40} {state}")
     return lines
 

@@ -14,6 +14,11 @@ sources of this repository's own binaries, and the imagetool build. A warm call 
 images into the node's containerd (namespace ``k8s.io``, where the CRI plugin looks) unless
 each reference already names the same image.
 
+An image whose tools are unavailable here (a third-party source snapshot is missing:
+``harness.tools.unavailable``) is skipped by a build of everything; :func:`unavailable` and
+:func:`available` tell other code (tests that need such an image) whether it is built and why
+not.
+
 Usage: ``python -m harness.node.images build [names...] | list``.
 """
 
@@ -183,6 +188,47 @@ def all_refs() -> dict[str, str]:
     """Every reference the node has an image for, mapped to the image's name."""
     images, _ = load()
     return {ref: img.name for img in images.values() for ref in img.refs}
+
+
+def _normalise(ref: str) -> str:
+    """A reference as containerd names it (``busybox:1.36`` -> ``docker.io/library/...``)."""
+    first = ref.split("/")[0]
+    if "/" not in ref:
+        return f"docker.io/library/{ref}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{ref}"
+    return ref
+
+
+def _unbuilt_reason(img: Image, all_tools: Mapping[str, tools.Tool]) -> str | None:
+    for name in sorted({f.tool for f in img.files if f.tool is not None}):
+        if name in all_tools:  # an unknown tool is resolve()'s error
+            reason = tools.unavailable(name, all_tools)
+            if reason is not None:
+                return f"image {img.name} needs tool {reason}"
+    return None
+
+
+def unavailable(image: str) -> str | None:
+    """Why ``image`` (a declared name or one of its references) is not built on this machine,
+    in one line, or None when it is built here. A reference declared ``[[unbuildable]]`` gives
+    that declaration's reason; a reference declared nowhere is an :class:`ImageError`."""
+    declared, unbuildable = load()
+    img = declared.get(image)
+    if img is None:
+        by_ref = {_normalise(r): i for i in declared.values() for r in i.refs}
+        img = by_ref.get(_normalise(image))
+    if img is None:
+        for u in unbuildable:
+            if _normalise(image) in {_normalise(r) for r in u.refs}:
+                return u.reason
+        raise ImageError(f"no image is declared as {image!r} (harness/node/images.toml)")
+    return _unbuilt_reason(img, tools.discover())
+
+
+def available(image: str) -> bool:
+    """Whether ``image`` (a name or a reference) is built on this machine."""
+    return unavailable(image) is None
 
 
 # --------------------------------------------------------------------------- resolving
@@ -456,13 +502,23 @@ def _tools_needed(images: Sequence[Image]) -> list[str]:
 
 
 def build(names: Sequence[str] | None = None, *, say: Any = None) -> dict[str, Built]:
-    """Build (or find in the cache) the named images, default all; return them by name."""
+    """Build (or find in the cache) the named images, default all; return them by name.
+
+    Without ``names``, images that are :func:`unavailable` here are skipped (``say`` tells
+    why); a named one is an error."""
     declared, _ = load()
     wanted = list(names) if names else sorted(declared)
     unknown = [n for n in wanted if n not in declared]
     if unknown:
         raise ImageError(f"unknown images {unknown} (declared: {sorted(declared)})")
-    images = [declared[n] for n in wanted]
+    all_tools = tools.discover()
+    skipped = {n: r for n in wanted if (r := _unbuilt_reason(declared[n], all_tools))}
+    if skipped and names:
+        raise ImageError("; ".join(skipped.values()))
+    for reason in skipped.values():
+        if say:
+            say(f"skipping {reason}")
+    images = [declared[n] for n in wanted if n not in skipped]
     tools.ensure(_tools_needed(images))
     imagetool = tools.build_dir(tools.discover()["imagetool"]) / "imagetool"
     result: dict[str, Built] = {}
@@ -558,10 +614,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{built.name:<20} {built.config[:19]}  {built.tarball}")
         else:
             images, unbuildable = load()
+            all_tools = tools.discover()
             for img in images.values():
-                print(f"{img.name:<20} {', '.join(img.refs)}")
+                reason = _unbuilt_reason(img, all_tools)
+                note = f" (not built here: {reason})" if reason else ""
+                print(f"{img.name:<28} {', '.join(img.refs)}{note}")
             for u in unbuildable:
-                print(f"{'(not built)':<20} {', '.join(u.refs)}: {u.reason}")
+                print(f"{'(not built)':<28} {', '.join(u.refs)}: {u.reason}")
     except (ImageError, tools.ToolError) as exc:
         print(f"[images] error: {exc}", file=sys.stderr)
         return 1

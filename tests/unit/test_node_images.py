@@ -12,7 +12,14 @@ import pytest
 from harness import tools
 from harness.node import images
 from harness.paths import REPO_ROOT
-from netplumb.args.images import NETPLUMB_NODE_IMAGE, NETPLUMB_NODE_VERSION, WHEREABOUTS_IMAGE
+from netplumb.args.images import (
+    KUBE_ROUTER_IMAGE,
+    MULTI_NETWORKPOLICY_IMAGE,
+    NETPLUMB_NODE_IMAGE,
+    NETPLUMB_NODE_VERSION,
+    SRIOV_DEVICE_PLUGIN_IMAGE,
+    WHEREABOUTS_IMAGE,
+)
 from netplumb.args.stack import load_stack_file
 from netplumb.plan import build_plan, render_plan
 
@@ -117,7 +124,106 @@ def test_declarations_say_how_they_differ_from_upstream() -> None:
     assert {"pause", "toolbox", "multus-thick", "flannel", "flannel-cni-plugin"} <= set(declared)
     for img in declared.values():
         assert img.upstream and img.differs, img.name
-    assert any("sriov-network-device-plugin" in r for u in unbuildable for r in u.refs)
+    assert any("sriov-cni" in r for u in unbuildable for r in u.refs)
+
+
+def test_every_image_file_names_a_tool_output_that_exists() -> None:
+    declared, _ = images.load()
+    found = tools.discover()
+    for img in declared.values():
+        for f in img.files:
+            if f.tool is not None:
+                assert f.output in found[f.tool].outputs, (img.name, f.tool, f.output)
+
+
+def test_firewall_and_sriov_images_are_declared_with_their_references() -> None:
+    """kube-router (its firewall) with iptables-nft and ipset; multi-networkpolicy-iptables
+    under a tag naming the snapshot's commit; the SR-IOV device plugin under the reference the
+    prod stack renders, with upstream's entrypoint script from the same snapshot."""
+    declared, unbuildable = images.load()
+    found = tools.discover()
+    kr = declared["kube-router"]
+    assert kr.refs == ("docker.io/cloudnativelabs/kube-router:v2.1.0",) == (KUBE_ROUTER_IMAGE,)
+    assert kr.entrypoint == ("/usr/local/bin/kube-router",)
+    files = {f.to: f for f in kr.files}
+    assert (files["/usr/local/bin/kube-router"].tool, found["kube-router"].version) == (
+        "kube-router", "v2.1.0")
+    assert files["/usr/sbin/ipset"].deb == "ipset" and files["/usr/sbin/ipset"].libs
+    assert files["/usr/sbin/xtables-nft-multi"].libs
+    assert any(f.glob == "*.so" and f.deb == "iptables" for f in kr.files)
+    for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
+                 "ip6tables-restore"):
+        assert kr.links[f"/usr/sbin/{name}"] == "xtables-nft-multi"
+
+    mnp = declared["multi-networkpolicy-iptables"]
+    snap = found["multi-networkpolicy-iptables"].snapshot
+    assert snap is not None
+    (ref,) = mnp.refs
+    assert ref == MULTI_NETWORKPOLICY_IMAGE
+    assert ref.startswith("ghcr.io/k8snetworkplumbingwg/multi-networkpolicy-iptables:snapshot-")
+    assert found["multi-networkpolicy-iptables"].version.startswith(ref.rsplit("-", 1)[1])
+    assert snap.file.startswith(f"multi-networkpolicy-iptables-{ref.rsplit('-', 1)[1]}")
+    assert (mnp.entrypoint, mnp.workdir) == (("multi-networkpolicy-iptables",), "/usr/bin")
+    assert {f.to for f in mnp.files} >= {"/usr/bin/multi-networkpolicy-iptables",
+                                         "/usr/sbin/xtables-nft-multi"}
+    assert mnp.links["/usr/sbin/iptables-restore"] == "xtables-nft-multi"
+
+    dp = declared["sriov-network-device-plugin"]
+    assert dp.refs == (SRIOV_DEVICE_PLUGIN_IMAGE,)
+    assert dp.entrypoint == ("/entrypoint.sh",)
+    dp_files = {f.to: f for f in dp.files}
+    assert dp_files["/usr/bin/sriovdp"].tool == "sriov-network-device-plugin"
+    assert dp_files["/entrypoint.sh"].output == "sriovdp-entrypoint.sh"
+    assert dp.applets is not None and dp_files["/bin/busybox"].deb == "busybox-static"
+    assert "no_openssl" in found["sriov-network-device-plugin"].binaries[0].tags
+    assert SRIOV_DEVICE_PLUGIN_IMAGE not in {r for u in unbuildable for r in u.refs}
+
+
+def test_images_of_absent_snapshots_are_unavailable_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(tools.THIRD_PARTY_ENV, str(tmp_path / "none"))
+    monkeypatch.setenv("NETPLUMB_TOOLS_CACHE", str(tmp_path / "cache"))
+    reason = images.unavailable("multi-networkpolicy-iptables")
+    assert reason is not None and "\n" not in reason
+    assert "multi-networkpolicy-iptables-cbf2b11730b9.tar.gz not found" in reason
+    assert images.unavailable(SRIOV_DEVICE_PLUGIN_IMAGE) == images.unavailable(
+        "sriov-network-device-plugin")
+    assert not images.available(SRIOV_DEVICE_PLUGIN_IMAGE)
+    assert images.available("kube-router")
+    assert images.available("cloudnativelabs/kube-router:v2.1.0")
+    assert "not served" in (images.unavailable("ghcr.io/k8snetworkplumbingwg/sriov-cni:v2.10.0")
+                            or "")
+    with pytest.raises(images.ImageError, match="no image is declared"):
+        images.unavailable("example.com/nothing:1")
+    # a named build refuses; a build of everything skips them, saying why
+    with pytest.raises(images.ImageError, match=r"tar\.gz not found"):
+        images.build(["sriov-network-device-plugin"])
+    declared, unbuildable = images.load()
+    snapshot_images = {n: declared[n] for n in ("multi-networkpolicy-iptables",
+                                                "sriov-network-device-plugin")}
+    asked: list[list[str]] = []
+
+    def ensure(names: list[str]) -> Path:
+        asked.append(names)
+        return tmp_path
+
+    monkeypatch.setattr(images, "load", lambda: (snapshot_images, unbuildable))
+    monkeypatch.setattr(tools, "ensure", ensure)
+    said: list[str] = []
+    assert images.build(say=said.append) == {}
+    assert asked == [["imagetool"]]
+    assert [m.split(" needs")[0] for m in said] == ["skipping image multi-networkpolicy-iptables",
+                                                    "skipping image sriov-network-device-plugin"]
+    monkeypatch.undo()
+    monkeypatch.setenv(tools.THIRD_PARTY_ENV, str(tmp_path / "none"))
+    monkeypatch.setenv("NETPLUMB_TOOLS_CACHE", str(tmp_path / "cache"))
+    assert images.main(["list"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "not built here" not in listed["kube-router"]
+    assert "(not built here: image sriov-network-device-plugin needs tool" in listed[
+        "sriov-network-device-plugin"]
+    assert SRIOV_DEVICE_PLUGIN_IMAGE in listed["sriov-network-device-plugin"]
 
 
 def test_a_wrong_declaration_is_refused(tmp_path: Path) -> None:
