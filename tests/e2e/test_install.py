@@ -58,7 +58,7 @@ def _pip(python: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    _pip(Path(sys.executable), "wheel", "--no-deps", "--no-build-isolation", "-q",
+    _pip(Path(sys.executable), "wheel", "--no-deps", "-q",
          "-w", str(out), str(REPO_ROOT))
     [built] = list(out.glob("netplumb-*.whl"))
     return built
