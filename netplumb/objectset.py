@@ -26,7 +26,11 @@ What each engine call does:
 * ``diff``: changed, added or removed objects, and drift found by one list.
 * ``create`` / ``update``: server-side apply of what changed or drifted, in parallel; removed
   objects deleted; pods awaited until Ready. A failed create deletes what it created.
-* ``delete``: every object deleted in parallel, and awaited until gone.
+* ``delete``: every object deleted in parallel, and awaited until gone, except the retained
+  ones (``retain``: the adopted objects, see ``cluster_objects.adopted_on_destroy``), which
+  stay in the cluster as they are, as they do when an update drops them from the set. The
+  state as last applied decides (``retain`` of the old inputs), as Pulumi's
+  ``retainOnDelete`` does.
 """
 
 from __future__ import annotations
@@ -332,6 +336,18 @@ def _objects(props: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(props.get("objects") or {})
 
 
+def retained(props: Mapping[str, Any]) -> frozenset[str]:
+    """Keys of the set's objects it leaves in the cluster when it deletes (``retain``)."""
+    return frozenset(str(k) for k in props.get("retain") or [])
+
+
+def to_delete(props: Mapping[str, Any], keys: Iterable[str]) -> list[dict[str, Any]]:
+    """The manifests among ``keys`` of ``props``' objects that a delete removes: all but the
+    retained ones, in key order."""
+    objects, keep = _objects(props), retained(props)
+    return [objects[k] for k in sorted(keys) if k in objects and k not in keep]
+
+
 def _selector(props: Mapping[str, Any]) -> str:
     return f"{OWNER_ID_LABEL}={owner_id(str(props['owner']))}"
 
@@ -414,7 +430,8 @@ class ObjectSetProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         changed, removed = self._changed(olds, news)
-        settings = any(olds.get(k) != news.get(k) for k in ("owner", "await", "adopt"))
+        settings = any(olds.get(k) != news.get(k)
+                       for k in ("owner", "await", "adopt", "retain"))
         drifted = {} if changed or removed else self._drifted(news, fresh=False)
         return dynamic.DiffResult(changes=bool(changed or removed or settings or drifted),
                                   replaces=[], delete_before_replace=False)
@@ -442,13 +459,12 @@ class ObjectSetProvider(dynamic.ResourceProvider):
         objects = _objects(news)
         apply = [objects[k] for k in sorted(changed)]
         apply_all(self._kube(), apply)
-        old = _objects(olds)
-        delete_all(self._kube(), [old[k] for k in sorted(removed)])
+        delete_all(self._kube(), to_delete(olds, removed))
         self._await(news, apply)
         return dynamic.UpdateResult(self._outs(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        delete_all(self._kube(), list(_objects(props).values()),
+        delete_all(self._kube(), to_delete(props, _objects(props)),
                    wait=float(props.get("timeout") or 600))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
@@ -484,7 +500,9 @@ __all__ = [
     "live_view",
     "object_key",
     "owner_id",
+    "retained",
     "set_paths",
     "takeover_problems",
+    "to_delete",
     "wait_ready",
 ]

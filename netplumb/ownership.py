@@ -15,6 +15,9 @@ every object it registers with the owning stack (annotation ``netplumb.dev/owner
   ``retained_on_destroy`` output lists them.
 * **Namespaces are cluster-wide.** A namespace a stack creates is retained too, so other
   teams' objects inside it survive the stack's destroy.
+* **Adopted objects stay.** An object taken over through ``cluster_objects.adopt`` (the NADs
+  ``netplumb adopt`` found) is left in the cluster on destroy, whatever its scope, unless the
+  stack sets ``cluster_objects.adopted_on_destroy: delete``.
 
 The decisions here are pure; reading the cluster goes through a :data:`Reader`.
 """
@@ -79,6 +82,16 @@ class OwnershipPolicy:
     """Delete cluster-wide objects on ``pulumi destroy`` (default: retain them)."""
     adopt_path: str = "cluster_objects.adopt"
     """Where the adopt setting lives, for messages."""
+    retain_adopted: bool = True
+    """Leave adopted objects in the cluster on ``pulumi destroy`` (and when the stack drops
+    them), whatever their scope (``cluster_objects.adopted_on_destroy``)."""
+
+    def retains(self, ref: ObjectRef, *, cluster_wide: bool) -> bool:
+        """Whether ``pulumi destroy`` leaves ``ref``: a cluster-wide object unless the stack
+        deletes those, an adopted one unless the stack deletes those."""
+        if self.retain_adopted and ref.key in self.adopt:
+            return True
+        return cluster_wide and not self.delete_on_destroy
 
 
 Reader = Callable[[ObjectRef], Mapping[str, Any] | None]

@@ -44,6 +44,14 @@ class ClusterObjectsArgs(InputModel):
     ``Kind/namespace/name``, e.g.
     ``CustomResourceDefinition/network-attachment-definitions.k8s.cni.cncf.io``. Without it,
     preview fails when the stack would take over another owner's object."""
+    adopted_on_destroy: Literal["retain", "delete"] = "retain"
+    """What happens to the objects taken over through ``adopt`` (NADs ``netplumb adopt``
+    found in the cluster, a CRD installed by hand) when the stack no longer holds them:
+    ``retain`` (default) leaves them in the cluster, on ``pulumi destroy`` and when they are
+    removed from the stack, as Pulumi's ``retainOnDelete`` keeps an imported resource (the
+    state as last applied decides: set ``delete`` in one ``up`` before removing them).
+    ``delete``: they go like the stack's own objects (namespaced ones on destroy; cluster-wide
+    ones as ``on_destroy`` says)."""
 
     @field_validator("adopt")
     @classmethod

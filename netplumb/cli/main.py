@@ -1,9 +1,9 @@
-"""``netplumb check | render | images | diff | verify | doctor | pr-comment``.
+"""``netplumb check | render | images | diff | graph | verify | doctor | adopt | pr-comment``.
 
-``check``, ``render``, ``images`` and ``diff`` work offline from the stack files (and git);
-``verify`` and ``doctor`` read a cluster through the Kubernetes API only, so they work on any
-cluster. (The embedded development cluster's commands belong to the harness:
-``python -m harness.cli``.)
+``check``, ``render``, ``images``, ``diff`` and ``graph`` work offline from the stack files
+(and git); ``verify``, ``doctor``, ``adopt`` and ``graph --live`` read a cluster through the
+Kubernetes API only, so they work on any cluster. (The embedded development cluster's
+commands belong to the harness: ``python -m harness.cli``.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..errors import Finding, PlanError
 from ..plan import build_plan, render_plan
 from ..render import mirror
 from ..render.yamlout import dump
-from . import diff, doctor, prcomment, verify
+from . import adopt, diff, doctor, graph, prcomment, verify
 from .common import existing_stack_file, stack_file
 
 __all__ = ["main", "stack_file"]
@@ -137,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                         "beside the name it has there (default: the stack's images.mirror)")
     p.set_defaults(func=cmd_images)
     diff.register(sub)
+    graph.register(sub)
     verify.register(sub)
     doctor.register(sub)
+    adopt.register(sub)
     prcomment.register(sub)
     args = parser.parse_args(argv)
     rc: int = args.func(args)

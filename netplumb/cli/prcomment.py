@@ -12,7 +12,9 @@ from ..ops.prcomment import build_comment, read_results
 HELP = """Build one pull-request comment from the saved outputs of `netplumb check`,
 `netplumb diff --format markdown` and `pulumi preview --diff`, one directory per stack:
 RESULTS/<stack>/{check,diff,preview}.out with the exit status in .exit (or the reason it
-did not run in .skipped). The comment starts with a hidden marker line by which a workflow
+did not run in .skipped), and RESULTS/<stack>/graph.mmd (`netplumb graph <stack> --format
+mermaid --changed-since <base>`, written only when the stack's networks changed), shown as
+its topology. The comment starts with a hidden marker line by which a workflow
 finds and updates it (.github/workflows/preview.yml)."""
 
 

@@ -93,6 +93,11 @@ def retained_refs() -> list[str]:
     return sorted({r.key for r in _retained})
 
 
+def note_retained(refs: list[ObjectRef]) -> None:
+    """Objects an object set leaves on destroy (adopted ones), for :func:`retained_refs`."""
+    _retained.extend(refs)
+
+
 def _typed_class(api_version: str, kind: str) -> Any:
     where = _TYPED.get((api_version, kind))
     if where is None:
@@ -130,11 +135,12 @@ def register_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOp
     pulumi_kubernetes has the kind, ``CustomResource`` otherwise (NADs, policies, …).
 
     Every object carries its owner (``netplumb.dev/owner``); a ``cluster_wide`` one is
-    retained on destroy unless the policy says ``delete_on_destroy``."""
+    retained on destroy unless the policy says ``delete_on_destroy``, an adopted one unless
+    it says not ``retain_adopted``."""
     policy = current_policy()
     manifest = with_mirror(manifest, current_mirror())
     manifest = reconciled(stamp(manifest, policy.owner), policy.owner)
-    if cluster_wide and not policy.delete_on_destroy:
+    if policy.retains(ObjectRef.of(manifest), cluster_wide=cluster_wide):
         _retained.append(ObjectRef.of(manifest))
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True))
     meta = dict(manifest["metadata"])

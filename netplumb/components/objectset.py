@@ -29,7 +29,9 @@ class ObjectSet(dynamic.Resource, module="netplumb", name="ObjectSet"):
     """Objects of one kind and namespace, applied, diffed and deleted as one resource.
 
     ``await_ready``: wait until every pod is Ready (``timeout`` seconds). ``adopt``: keys
-    (``Kind/namespace/name``) the set may take over from another owner.
+    (``Kind/namespace/name``) the set may take over from another owner. ``retain``: keys of
+    objects the set leaves in the cluster on destroy and when they are dropped from it (the
+    adopted ones, unless the stack deletes those); only those of this set count.
 
     Outputs: ``objects`` (key → manifest), ``applied`` (key → digest of what was applied).
     """
@@ -38,11 +40,13 @@ class ObjectSet(dynamic.Resource, module="netplumb", name="ObjectSet"):
     applied: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, manifests: Iterable[Mapping[str, Any]], *, owner: str,
-                 adopt: Iterable[str] = (), await_ready: bool = False, timeout: int = 600,
+                 adopt: Iterable[str] = (), retain: Iterable[str] = (),
+                 await_ready: bool = False, timeout: int = 600,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         objects = {object_key(m): owned(m, owner) for m in manifests}
         props: dict[str, Any] = {
             "name": name, "owner": owner, "objects": objects, "adopt": sorted(adopt),
+            "retain": sorted(set(retain) & set(objects)),
             "await": "ready" if await_ready else "none", "timeout": timeout,
             "applied": None}
         super().__init__(ObjectSetProvider(), name, props, opts)

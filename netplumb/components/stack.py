@@ -8,7 +8,7 @@ import pulumi
 
 from ..args.stack import CONFIG_KEY, StackSpec
 from ..errors import PlanError, format_path
-from ..ownership import OwnershipPolicy, check_takeovers
+from ..ownership import ObjectRef, OwnershipPolicy, check_takeovers
 from ..plan import Plan, StackInstalls, build_plan, nad_manifests, pod_manifests, stack_installs
 from ..render.mirror import with_mirror
 from .cluster import program_reader, resolve_default_network
@@ -24,6 +24,7 @@ from .objects import (
     current_policy,
     default_policy,
     images_from,
+    note_retained,
     ownership,
     retained_refs,
 )
@@ -65,6 +66,7 @@ class NetplumbStack(pulumi.ComponentResource):
         policy = OwnershipPolicy(
             owner=default_policy().owner, adopt=frozenset(spec.cluster_objects.adopt),
             delete_on_destroy=spec.cluster_objects.on_destroy == "delete",
+            retain_adopted=spec.cluster_objects.adopted_on_destroy == "retain",
             adopt_path=f"{base}{'' if base.endswith(':') else '.'}cluster_objects.adopt")
         check_takeovers(installs.wanted(), program_reader(), policy)
         with ownership(policy), images_from(spec.images.mirror):
@@ -147,8 +149,12 @@ class NetplumbStack(pulumi.ComponentResource):
         for m in manifests:
             by_ns.setdefault(m["metadata"]["namespace"], []).append(m)
         mirror = current_mirror()
+        kept = [ObjectRef.of(m) for m in manifests
+                if policy.retains(ObjectRef.of(m), cluster_wide=False)]
+        note_retained(kept)
         return {ns: ObjectSet(f"{prefix}-{ns}", [with_mirror(m, mirror) for m in items],
                               owner=policy.owner, adopt=policy.adopt,
+                              retain=[r.key for r in kept if r.namespace == ns],
                               await_ready=await_ready,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
                 for ns, items in sorted(by_ns.items())}

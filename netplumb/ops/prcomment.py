@@ -10,6 +10,9 @@ The results of a run are files, one directory per stack::
     <results>/<stack>/preview.out   pulumi preview --diff --stack <stack>     (stdout + stderr)
     <results>/<stack>/preview.exit
     <results>/<stack>/<step>.skipped  instead of .exit: the step did not run; the reason
+    <results>/<stack>/graph.mmd     netplumb graph <stack> --format mermaid
+                                    --changed-since <base> --out …: written only when the
+                                    stack's networks changed; the comment then shows it
 
 A step with neither ``.exit`` nor ``.skipped`` is reported as not run. The comment starts
 with :data:`MARKER`, a hidden line by which the workflow finds its comment to update it
@@ -30,6 +33,9 @@ STEPS = ("check", "diff", "preview")
 
 GITHUB_LIMIT = 65536
 """Longest comment body GitHub takes (characters)."""
+MERMAID_LIMIT = 50000
+"""Longest diagram GitHub's Mermaid draws (its ``maxTextSize``)."""
+GRAPH_FILE = "graph.mmd"
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _PREVIEW_COUNT = re.compile(r"^\s*([+~-]|\+-|-\+)?\s*(\d+) (to create|to update|to delete|"
@@ -61,6 +67,8 @@ class Step:
 class StackResult:
     stack: str
     steps: dict[str, Step] = field(default_factory=dict)
+    graph: str = ""
+    """The Mermaid topology, when the stack's networks changed (``graph.mmd``)."""
 
     def step(self, name: str) -> Step:
         return self.steps.get(name) or Step(name)
@@ -88,8 +96,29 @@ def read_results(results: Path) -> list[StackResult]:
             if step.exit is None and skipped.exists():
                 step.skipped = skipped.read_text().strip() or "skipped"
             res.steps[name] = step
+        graph = d / GRAPH_FILE
+        if graph.is_file():
+            res.graph = graph.read_text(errors="replace").strip()
         out.append(res)
     return out
+
+
+def graph_section(stack: str, mermaid: str, budget: int = MERMAID_LIMIT) -> list[str]:
+    """The comment's lines showing a stack's topology (``netplumb graph --format mermaid``,
+    changes marked) when its networks changed; nothing when there is no picture. A picture
+    over ``budget`` characters (or Mermaid's own limit) is named, not shown."""
+    body = mermaid.strip("\n")
+    if not body:
+        return []
+    summary = (f"🗺️ networks changed: topology of <code>{html.escape(stack)}</code> "
+               "(<code>netplumb graph</code>; added, changed and removed networks marked)")
+    if len(body) > min(budget, MERMAID_LIMIT):
+        return [f"{summary}: {len(body)} characters, too large for the comment; "
+                f"<code>netplumb graph {html.escape(stack)} --format mermaid</code> draws it "
+                f"(the run's artifact has {GRAPH_FILE}).", ""]
+    fence = "````" if "```" in body else "```"
+    return ["<details open>", f"<summary>{summary}</summary>", "", f"{fence}mermaid", body,
+            fence, "", "</details>", ""]
 
 
 # --------------------------------------------------------------------------- summaries
@@ -235,11 +264,19 @@ def build_comment(results: list[StackResult], *, title: str = "netplumb preview"
     fixed = sum(len(x) + 1 for x in [*head, *tail])
     diffs = [r.step("diff").output if r.step("diff").ok else "" for r in results]
     fixed += sum(len(d) + 2 for d in diffs)
+    # a topology takes what it needs first (cut text is useless to Mermaid), if it fits
+    room = limit - fixed - 2000
+    graphs: list[list[str]] = []
+    for r in results:
+        lines = graph_section(r.stack, r.graph, budget=room)
+        room -= sum(len(x) + 1 for x in lines)
+        graphs.append(lines)
+    fixed += sum(len(x) + 1 for lines in graphs for x in lines)
     blocks = sum(1 for r in results for s in ("check", "preview") if r.step(s).output)
     budget = max(500, (limit - fixed - 400 * max(blocks, 1)) // max(blocks, 1))
 
     body: list[str] = []
-    for r, diff in zip(results, diffs, strict=True):
+    for r, diff, graph in zip(results, diffs, graphs, strict=True):
         body += [f"#### `{r.stack}`", ""]
         check = r.step("check")
         if check.output:
@@ -251,6 +288,7 @@ def build_comment(results: list[StackResult], *, title: str = "netplumb preview"
         elif r.step("diff").output:
             body += _block("❌ <code>netplumb diff</code>", "text", r.step("diff").output,
                            budget)
+        body += graph
         preview = r.step("preview")
         if preview.output:
             counts = ", ".join(preview_counts(preview.output))
