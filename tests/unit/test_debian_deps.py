@@ -107,9 +107,15 @@ def test_without_root_it_stops_at_once_with_the_line_to_run(tmp_path: Path) -> N
     proc = _run(bin_dir, "build", "run")
     assert proc.returncode == 1
     assert _calls(tmp_path) == [], "apt-get ran without root"
-    want = [p for p, g, h in _listed() if g in ("build", "run") and p != "gcc"]
-    line = next(ln for ln in proc.stderr.splitlines() if "apt-get install -y " in ln)
-    assert line.split("apt-get install -y ")[1].split() == want
+    rows = [(p, h) for p, g, h in _listed() if g in ("build", "run") and p != "gcc"]
+    lines = [ln for ln in proc.stderr.splitlines() if "apt-get install -y " in ln]
+    plain = next(ln for ln in lines if "--no-install-recommends" not in ln)
+    assert plain.split("apt-get install -y ")[1].split() == [p for p, h in rows
+                                                              if h == "default"]
+    lean = [p for p, h in rows if h == "no-recommends"]
+    if lean:
+        [line] = [ln for ln in lines if "--no-install-recommends" in ln]
+        assert line.split("--no-install-recommends ")[1].split() == lean
     assert "apt-get update" in proc.stderr
 
 
