@@ -80,18 +80,23 @@ def _venv(where: Path) -> Path:
 
 def _installed(python: Path) -> dict[str, str]:
     frozen = _pip(python, "list", "--format=freeze")
-    return dict(line.split("==", 1) for line in frozen.splitlines() if "==" in line)
+    pairs = (line.split("==", 1) for line in frozen.splitlines() if "==" in line)
+    return {name.lower().replace("_", "-"): version for name, version in pairs}
 
 
 def _preview_sriov_example(python: Path, cluster: ClusterHandle, tmp: Path) -> str:
     project = tmp / "project"
     project.mkdir()
     shutil.copy2(REPO_ROOT / "examples" / "sriov_pool" / "__main__.py", project)
-    provider = tools.bin_dir() / "pulumi-resource-kubernetes"
+    home = Path(tools.env_with_tools()["PULUMI_HOME"])
+    [provider] = [d / "pulumi-resource-kubernetes"
+                  for d in sorted((home / "plugins").glob("resource-kubernetes-v*"))
+                  if d.is_dir()]
+    assert provider.is_file(), provider
     text = (REPO_ROOT / "examples" / "sriov_pool" / "Pulumi.yaml").read_text()
     text = text.replace("virtualenv: ../../.venv", f"virtualenv: {python.parent.parent}")
     text += ("plugins:\n  providers:\n    - name: kubernetes\n"
-             f"      path: {provider.resolve().parent}\n")
+             f"      path: {provider.parent}\n")
     (project / "Pulumi.yaml").write_text(text)
     st = engine.stack("install", work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp / "backend")
