@@ -193,6 +193,8 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[ClusterHandle]:
             # a cluster that crashed (or was killed) left its state: putting the host back as
             # it was before that cluster comes first, so the record below is the host's own
             _cluster.down(progress=lambda msg: print(f"[cluster] {msg}"))
+        # and so does what a cluster of another checkout left when its session was stopped
+        node.clear_stale(lambda msg: print(f"[cluster] {msg}"))
         before = host.snapshot()
     t0 = time.monotonic()
     info = _cluster.up(progress=lambda msg: print(f"[cluster +{time.monotonic() - t0:.1f}s] "

@@ -211,9 +211,13 @@ def _remove_cgroups(node: Node) -> None:
             top.parent.rmdir()  # the parent, once no node is left in it
 
 
-def provision(layout: Layout, members: list[Node], say: Progress) -> None:
-    """Record the host, make the cluster bridge, then each node's namespaces, link, cgroup
-    parent and CNI reference plugins."""
+def clear_stale(say: Progress) -> list[str]:
+    """Remove what an earlier cluster on this host left once all its processes ended (a
+    session that was stopped, from this checkout or another): its nodes' namespaces (their
+    host links go with them) and the cluster bridge. Raises when a node of another cluster
+    still runs. Returns what was removed; called before the host is recorded, so the record
+    is the host's own."""
+    removed: list[str] = []
     for name in nodens.all_node_names():
         stale = NodeNs(name)
         if stale.pids():
@@ -221,9 +225,23 @@ def provision(layout: Layout, members: list[Node], say: Progress) -> None:
                 f"cannot start the nodes: node {name} of another cluster runs on this host "
                 f"(namespaces under {nodens.NS_ROOT}, processes {stale.pids()[:5]}); take that "
                 "cluster down first (`make cluster-down` in its checkout)")
-        # a cluster whose processes all ended (a stopped session) left its namespaces
         stale.destroy()
+        removed.append(f"namespaces of node {name}")
         say(f"removed the namespaces of node {name} of an earlier cluster (no process left)")
+    if not nodens.all_node_names() and CLUSTER_BRIDGE in host.links():
+        ports = underlay.ip_json("link", "show", "master", CLUSTER_BRIDGE)
+        if not ports:
+            underlay.ip("link", "delete", CLUSTER_BRIDGE)
+            removed.append(f"link {CLUSTER_BRIDGE}")
+            say(f"removed the cluster bridge {CLUSTER_BRIDGE} of an earlier cluster "
+                "(no node left on it)")
+    return removed
+
+
+def provision(layout: Layout, members: list[Node], say: Progress) -> None:
+    """Record the host, make the cluster bridge, then each node's namespaces, link, cgroup
+    parent and CNI reference plugins."""
+    clear_stale(say)
     host.prepare(layout.host)
     prefix = NODE_SUBNET.split("/")[1]
     host.record_links(layout.host, [CLUSTER_BRIDGE, *(n.spec.host_link for n in members)])
