@@ -84,7 +84,9 @@ def test_multus_beside_another_default_network_brings_no_flannel(
         assert ok, out[-4000:]
         assert "default_network auto: the cluster runs" in out, out[-3000:]
         assert "Calico (DaemonSet np-othercni/calico-node)" in out, out[-3000:]
-        planned = set(re.findall(r"^ \+\s+(\S+) (\S+) create", out, flags=re.M))
+        # a diff preview names each resource to create on two lines: its type, then its URN
+        planned = set(re.findall(r"\+ (\S+): \(create\)\s*\n\s*\[urn=urn:pulumi:[^\]]*::"
+                                 r"([^\]:]+)\]", out))
         names = {n for _, n in planned}
         assert "othercni-multus-daemonset" in names, sorted(planned)
         assert not [n for n in names if "flannel" in n], sorted(planned)
