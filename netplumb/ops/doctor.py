@@ -536,6 +536,12 @@ _FIXES: dict[str, str] = {
                       "recreate the pods",
     "mtu-invalid": "lower {field} to at most the master link's MTU, or raise the link's MTU "
                    "on node(s) {nodes}",
+    "macvlan-passthru-taken": "macvlan passthru gives its master to one pod: {link} on node(s) "
+                              "{nodes} is held by {holders}; share the master with mode "
+                              "bridge, private or vepa ({field}), or give each pod a master "
+                              "of its own",
+    "macvlan-failed": "read the message: the kernel refused the macvlan on {link} (a master "
+                      "in use by a passthru macvlan, or a MAC already on it)",
     "selection-invalid": "correct the pods' networks annotation",
     "namespace-isolation": "Multus isolates namespaces: create the NAD in the pod's namespace "
                            "or list its namespace in Multus' globalNamespaces",
@@ -562,6 +568,8 @@ def _field_for(cause_id: str, st: NadState | None) -> str:
         return f"{prefix}.{key}"
     if cause_id == "mtu-invalid":
         return f"{prefix}.mtu"
+    if cause_id == "macvlan-passthru-taken":
+        return f"{prefix}.mode"
     return prefix
 
 
@@ -592,6 +600,10 @@ def check_stuck(snap: Snapshot, nads: Mapping[str, NadState]) -> list[Finding]:
             continue  # the pod is gone or has started since
         cause = classify(str(ev.get("message") or ""))
         nad = _nad_of_cause(cause, pod, nads)
+        if cause.id == "macvlan-failed" and _passthru(nads.get(nad) if nad else None):
+            # the kernel's EINVAL for a second passthru macvlan on one lower device
+            cause = replace(cause, id="macvlan-passthru-taken",
+                            title="macvlan passthru: its master already has a pod")
         g = groups.setdefault((cause.id, nad), _Group(cause))
         g.cause = cause  # the latest message of the group speaks for it
         g.pods.add(key_of(pod))
@@ -608,6 +620,7 @@ def check_stuck(snap: Snapshot, nads: Mapping[str, NadState]) -> list[Finding]:
         ipam = (st.config.ipam_type() if st and st.config else None) or ""
         fix = _FIXES.get(cause_id, _FIXES["other"]).format(
             field=_field_for(cause_id, st), link=link, nodes=", ".join(sorted(g.nodes)),
+            holders=", ".join(_attached_on(snap, nad, g.nodes)) or "another interface",
             plugin=g.cause.plugin or "?",
             state=_POOL_STATE.get(ipam, "the IPAM plugin's own state may hold addresses of "
                                         "deleted pods"))
@@ -628,6 +641,20 @@ def check_stuck(snap: Snapshot, nads: Mapping[str, NadState]) -> list[Finding]:
             "the node's runtime or kubelet may be stuck; `kubectl describe pod` and the "
             "kubelet's log tell more", pods=sorted(key_of(p) for p in quiet)))
     return out
+
+
+def _passthru(st: NadState | None) -> bool:
+    return bool(st and st.config and st.config.type == "macvlan"
+                and getattr(st.config.main, "mode", None) == "passthru")
+
+
+def _attached_on(snap: Snapshot, nad: str | None, nodes: set[str]) -> list[str]:
+    """Running pods on ``nodes`` attached to ``nad`` (its network-status lists it)."""
+    if nad is None:
+        return []
+    return sorted(key_of(p) for p in snap.pods
+                  if (p.get("spec") or {}).get("nodeName") in nodes
+                  and (p.get("status") or {}).get("phase") == "Running" and _ips_on(p, nad))
 
 
 def _requests_networks(pod: Obj) -> bool:

@@ -56,6 +56,9 @@ class ProbeSpec:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     addresses: tuple[str, str] | None = None
     """Static addresses (with prefix) for the peer and the pinger on a static-IPAM network."""
+    mtu: int | None = None
+    """The MTU the network's config sets (``None``: it sets none), compared with what the
+    pinger reads on ``net1``."""
 
     @property
     def namespace(self) -> str:
@@ -165,6 +168,8 @@ class ProbeReport:
 
     link: str = ""
     mac: str = ""
+    mtu: int | None = None
+    """The interface's MTU as ``ip link`` shows it inside the pod."""
     addresses: list[str] = field(default_factory=list)
     """``address/prefix`` on the interface (global scope)."""
     routes: dict[int, list[str]] = field(default_factory=lambda: {4: [], 6: []})
@@ -174,6 +179,7 @@ class ProbeReport:
     complete: bool = False
 
 
+_MTU = re.compile(r"\bmtu (\d+)\b")
 _MAC = re.compile(r"link/\S+ ([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})")
 _ADDR = re.compile(r"\binet6? (\S+)")
 
@@ -189,6 +195,8 @@ def parse_report(text: str) -> ProbeReport:
             rep.link = rest
             m = _MAC.search(rest)
             rep.mac = m.group(1).lower() if m else ""
+            mtu = _MTU.search(rest)
+            rep.mtu = int(mtu.group(1)) if mtu else None
         elif word == "addr":
             m = _ADDR.search(rest)
             if m and "scope link" not in rest:
@@ -215,13 +223,21 @@ class Target:
 
 
 def judge(report: ProbeReport, targets: Sequence[Target], status_ips: Sequence[str],
-          status_mac: str, default_route: Sequence[str]) -> tuple[list[str], list[str]]:
+          status_mac: str, default_route: Sequence[str], mtu: int | None = None
+          ) -> tuple[list[str], list[str]]:
     """(problems, notes) of one network's probe from the pinger's report, the pinger's own
-    network-status (addresses, MAC) and the default route the selection asked for."""
+    network-status (addresses, MAC), the default route the selection asked for and the MTU
+    the network sets (compared with the one measured inside the pod, not network-status')."""
     problems: list[str] = []
     notes: list[str] = []
     if not report.complete:
         problems.append("the pinger's report is incomplete (it did not run to the end)")
+    if mtu is not None and report.link:
+        if report.mtu != mtu:
+            problems.append(f"{PROBE_INTERFACE} has MTU {report.mtu} inside the pod, the "
+                            f"network sets {mtu}")
+        else:
+            notes.append(f"{PROBE_INTERFACE} has MTU {mtu} inside the pod, as the network sets")
     if report.mac and status_mac and report.mac != status_mac.lower():
         problems.append(f"{PROBE_INTERFACE} has MAC {report.mac}, network-status says "
                         f"{status_mac}")

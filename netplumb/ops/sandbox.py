@@ -18,7 +18,8 @@ matched here are the strings of Multus v4.3 (``cannot find a network-attachment-
 request``), the NAD client v1.7 (``failed to unmarshal Spec.Config``), libcni v1.3 (``failed to
 find plugin``) and the reference plugins v1.9 (host-local ``no IP addresses available in range
 set``, macvlan's bare ``Link not found`` for a missing master, ipvlan/vlan ``failed to lookup
-master``, host-device ``failed to find host device``, ``invalid MTU``), and whereabouts v0.9
+master``, host-device ``failed to find host device``, ``invalid MTU``, macvlan's ``failed to
+create macvlan``), and whereabouts v0.9
 (``Could not allocate IP in range``). Anything else is ``other``, with the innermost message.
 """
 
@@ -85,6 +86,8 @@ _RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
                 r"error loading network config from bytes|invalid network config name|"
                 r"no plugin configs found", re.I)),
     ("mtu-invalid", "MTU larger than the master link's", re.compile(r"invalid MTU \d+")),
+    ("macvlan-failed", "macvlan could not be created on its master",
+     re.compile(r"failed to create macvlan")),
     ("master-missing", "host link missing",
      re.compile(r'failed to lookup master "|failed to find host device|'
                 r"\bLink (?:\S+ )?not found|no default route interface found")),

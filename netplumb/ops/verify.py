@@ -80,11 +80,13 @@ class ProbeOutcome:
     nodes: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     seconds: float = 0.0
+    mtu: int | None = None
+    """``net1``'s MTU as the pinger read it inside its pod."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"network": self.network, "state": self.state, "reason": self.reason,
                 "problems": self.problems, "notes": self.notes, "pods": self.pods,
-                "nodes": self.nodes, "seconds": round(self.seconds, 2),
+                "nodes": self.nodes, "seconds": round(self.seconds, 2), "mtu": self.mtu,
                 "targets": [{"address": t.address, "owner": t.owner} for t in self.targets]}
 
 
@@ -241,7 +243,7 @@ def probe_specs(plan: Plan, reports: Mapping[str, NetworkReport],
         node_selector = next((dict(o.node_selector) for o, _ in users.get(key, [])
                               if o.node_selector), {})
         specs.append(ProbeSpec(key, selection, facts.resource_name, node_selector,
-                               addresses))
+                               addresses, facts.mtu))
     return specs, skipped
 
 
@@ -414,7 +416,9 @@ class ProbeRun:
         report = parse_report(text)
         net1 = _net1(pod) or {}
         problems, notes = judge(report, out.targets, [str(i) for i in net1.get("ips") or []],
-                                str(net1.get("mac") or ""), spec.selection.default_route or [])
+                                str(net1.get("mac") or ""), spec.selection.default_route or [],
+                                spec.mtu)
+        out.mtu = report.mtu
         if not report.link and not report.pings:
             problems = [f"the pinger ended (exit {term.get('exitCode')}, "
                         f"{term.get('reason') or 'no reason'}) without a report"]
@@ -495,7 +499,8 @@ def format_text(report: VerifyReport) -> str:
                 result = f"skipped: {p.reason}"
             elif p.state == "ok":
                 result = (f"ok: {len(p.targets)} addresses answered"
-                          + (f" (nodes {', '.join(sorted(set(p.nodes)))})" if p.nodes else ""))
+                          + (f" (nodes {', '.join(sorted(set(p.nodes)))})" if p.nodes else "")
+                          + (f", mtu {p.mtu} measured in the pod" if p.mtu else ""))
                 if p.notes:
                     result += "; " + "; ".join(p.notes)
             else:

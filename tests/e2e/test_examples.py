@@ -118,6 +118,10 @@ def test_storage_network_goes_up_with_jumbo_frames(cluster: ClusterHandle,
         assert status["mgmt0"]["ips"][0].startswith("198.51.100."), status
         if "mtu" in status["storage0"]:  # Multus reports it when the plugin's result has it
             assert status["storage0"]["mtu"] == 9000, status
+        # and the interface itself, inside the pod on its node
+        [inside] = underlay.ip_json("link", "show", "dev", "storage0",
+                                    netns=pod_network.node.pod_netns("default", pod))
+        assert inside["mtu"] == 9000, inside
     finally:
         _destroy(st)
     assert kube.get("v1", "Pod", "app", namespace="default") is None

@@ -195,6 +195,15 @@ def test_probes_ping_every_network_and_find_a_deleted_interface(
     assert probes["default/macvlan-conf"]["state"] == "ok", probes
     assert probes["default/bridge-conf"]["state"] == "ok", probes
     assert code == 0, out
+    # the MTU is measured inside the probe pod: the one the plan's pod has on that network
+    pod2 = deployed.kube.get("v1", "Pod", "multus-pod-2", "default")
+    assert pod2 is not None
+    [net2] = [s for s in json.loads(pod2["metadata"]["annotations"][NETWORK_STATUS_ANNOTATION])
+              if s.get("interface") == "net2"]
+    on_node = _netns_with_mac(deployed.nodes, str(net2["mac"]))
+    assert on_node is not None
+    [inside] = underlay.ip_json("link", "show", "dev", "net2", netns=on_node)
+    assert probes["default/bridge-conf"]["mtu"] == inside["mtu"], probes
     assert not deployed.kube.list("v1", "Pod", namespace="default", label_selector=PROBE_LABEL)
     if not deployed.here:
         pytest.skip("the dev stack is make run's: not deleting an interface of its pods")
@@ -211,3 +220,17 @@ def test_probes_ping_every_network_and_find_a_deleted_interface(
     found = list(problems(report))
     assert any(p.startswith("probe default/macvlan-conf: no answer from "
                             f"{net1['ips'][0]} (default/multus-pod-1)") for p in found), found
+
+
+def test_probes_compare_the_mtu_inside_the_pod_with_the_plans(deployed: Deployed) -> None:
+    """A plan asking for MTU 9000 on macvlan-conf, whose NAD (and pods) have the master's
+    1500: the probe reads 1500 on net1 inside its pod and names the difference."""
+    text = (deployed.project / "stacks" / "Pulumi.dev.yaml").read_text()
+    marker = "      - name: macvlan-conf\n        type: macvlan\n"
+    assert marker in text
+    text = text.replace(marker, marker + "        mtu: 9000\n")
+    report = verify(deployed.kube, STACK, deployed.plan(text),
+                    VerifyOptions(networks=frozenset({"macvlan-conf"})))
+    [net] = report.networks
+    assert net.probe is not None and net.probe.mtu == 1500, net.probe
+    assert "net1 has MTU 1500 inside the pod, the network sets 9000" in net.probe.problems

@@ -190,3 +190,27 @@ def test_a_node_that_is_not_ready_is_named_with_its_pods() -> None:
     assert f.pods == ["t/stranded"] and "drain n1" in f.fix
     assert not [f for f in diagnose(Snapshot([NODE], [], [], {}, [], [fine], [], NOW,
                                              None)).findings if f.check == "node"]
+
+
+PASSTHRU = {"cniVersion": "1.0.0", "name": "pt", "type": "macvlan", "master": "np-pt0",
+            "mode": "passthru", "ipam": {"type": "host-local", "subnet": "198.18.9.0/24"}}
+
+
+def test_a_second_passthru_pod_is_named_with_the_pod_holding_the_master() -> None:
+    holder = _pod("p1", ["pt"], "Running", [{"name": "t/pt", "interface": "net1",
+                                             "ips": ["198.18.9.2"]}])
+    refused = _event("p2", WRAP + f'[t/p2/{UID}:pt]: error adding container to network "pt": '
+                     "failed to create macvlan: invalid argument")
+    bridge = {**PASSTHRU, "name": "br", "mode": "bridge"}
+    other = _event("q", WRAP + f'[t/q/{UID}:br]: error adding container to network "br": '
+                   "failed to create macvlan: invalid argument")
+    snap = Snapshot([NODE], [], [], {}, [_nad("pt", PASSTHRU), _nad("br", bridge)],
+                    [holder, _pod("p2", ["pt"]), _pod("q", ["br"])], [refused, other], NOW,
+                    frozenset({"t"}))
+    by = {(f.check, f.subject): f for f in diagnose(snap).findings}
+    taken = by[("sandbox:macvlan-passthru-taken", "NetworkAttachmentDefinition t/pt")]
+    assert taken.pods == ["t/p2"] and taken.field == "spec.config.mode"
+    assert "np-pt0 on node(s) n0 is held by t/p1" in taken.fix
+    # the same refusal on a NAD in another mode is not blamed on passthru
+    plain = by[("sandbox:macvlan-failed", "NetworkAttachmentDefinition t/br")]
+    assert plain.pods == ["t/q"] and "np-pt0" in plain.fix

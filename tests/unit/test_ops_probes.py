@@ -104,3 +104,13 @@ def test_names_fit() -> None:
     spec = ProbeSpec("ns/" + "n" * 60, _spec().selection)
     name = probe_name("abcdef", spec, "peer")
     assert len(name) <= 63 and name.endswith("-peer")
+
+
+def test_the_mtu_is_read_inside_the_pod_and_compared_with_the_networks() -> None:
+    rep = parse_report(REPORT)
+    assert rep.mtu == 1500
+    problems, notes = judge(rep, [], ["192.0.2.101"], "", [], mtu=9000)
+    assert problems == ["net1 has MTU 1500 inside the pod, the network sets 9000"]
+    problems, notes = judge(rep, [], ["192.0.2.101"], "", [], mtu=1500)
+    assert (problems, notes) == ([], ["net1 has MTU 1500 inside the pod, as the network sets"])
+    assert parse_report(REPORT.replace(" mtu 1500", "")).mtu is None

@@ -50,6 +50,8 @@ CASES = [
     (_plugin("big", "invalid MTU 9000, must be [0, master MTU(1500)]"), "mtu-invalid", "big",
      None),
     (_plugin("hd", "failed to find host device: Link not found"), "master-missing", "hd", None),
+    (_plugin("pt", "failed to create macvlan: invalid argument"), "macvlan-failed", "pt",
+     "failed to create macvlan: invalid argument"),
     (BAD_JSON, "config-invalid", None, "failed to unmarshal Spec.Config: unexpected end of JSON "
                                        "input"),
     (NO_NAD, "nad-missing", None, None),
