@@ -231,6 +231,6 @@ def test_probes_compare_the_mtu_inside_the_pod_with_the_plans(deployed: Deployed
     text = text.replace(marker, marker + "        mtu: 9000\n")
     report = verify(deployed.kube, STACK, deployed.plan(text),
                     VerifyOptions(networks=frozenset({"macvlan-conf"})))
-    [net] = report.networks
+    net = {n.network: n for n in report.networks}["default/macvlan-conf"]
     assert net.probe is not None and net.probe.mtu == 1500, net.probe
     assert "net1 has MTU 1500 inside the pod, the network sets 9000" in net.probe.problems
