@@ -22,6 +22,11 @@ silently ignores, and what surprises people. Every finding names the policy's ke
   ``namespace_selector`` matches pods of every namespace in multi-networkpolicy-iptables
   (it lists the selected pods cluster-wide), where a NetworkPolicy's matches the policy's
   own namespace only (a warning).
+- A MultiNetworkPolicy selecting pods that also attach to another network of a type the
+  enforcer acts for: multi-networkpolicy-iptables sends every such interface of a selected
+  pod through one chain per direction that ends in a DROP, while the policy's rules allow
+  only on its ``policy_for`` networks (its ``pkg/server/server.go``). So a policy for net1
+  isolates the pods it selects on net2 as well (a warning naming the pods and networks).
 - NetworkPolicies in a stack that installs Flannel (``multus.default_network: flannel``)
   and no ``network_policy``: Flannel enforces none, so they are ignored (a warning).
 """
@@ -36,7 +41,7 @@ from ..args.guardrails import (
     NetworkPolicyArgs,
     PolicyRule,
 )
-from ..args.multi_network_policy import MultiNetworkPolicyEnforcerArgs
+from ..args.multi_network_policy import DEFAULT_NETWORK_PLUGINS, MultiNetworkPolicyEnforcerArgs
 from ..args.pod import PodArgs
 from ..args.stack import StackSpec
 from ..args.workload import WorkloadArgs
@@ -178,6 +183,35 @@ def _unsupported(policy: MultiNetworkPolicyArgs, nets: Mapping[str, PlannedNetwo
     return findings
 
 
+def _isolated_elsewhere(policy: MultiNetworkPolicyArgs, members: Mapping[str, list[_Member]],
+                        nets: Mapping[str, PlannedNetwork], plugins: Sequence[str],
+                        where: str) -> list[Finding]:
+    targets = set(policy.targets())
+    selector = policy.pod_selector
+    hit: dict[str, list[str]] = {}
+    for m in members.get(policy.namespace) or []:
+        if m.networks is None or not m.networks & targets:
+            continue
+        if not all(m.labels.get(k) == v for k, v in selector.items()):
+            continue
+        for other in sorted(m.networks - targets):
+            net = nets.get(other)
+            if net is not None and net.config.type in plugins:
+                hit.setdefault(other, []).append(m.what)
+    if not hit:
+        return []
+    directions = " and ".join(d.lower() for d in policy.types())
+    shown = "; ".join(f"{net}: {_shown(whats)}" for net, whats in sorted(hit.items()))
+    return [Finding(
+        f"{where}.policy_for", policy.policy_for,
+        f"the pods this policy selects also attach to other networks the enforcer acts for "
+        f"({shown}): multi-networkpolicy-iptables isolates a selected pod on every such "
+        f"interface while this policy's rules allow only on {', '.join(sorted(targets))}, "
+        f"so their {directions} there is dropped unless a policy for that network allows "
+        "it. Expected policy_for to name those networks too, or policies of their own",
+        severity="warning")]
+
+
 def _namespace_wide(policy: MultiNetworkPolicyArgs, where: str) -> list[Finding]:
     findings: list[Finding] = []
     for rule_at, rule in _rules(policy):
@@ -235,6 +269,9 @@ def check_policies(spec: StackSpec, networks: Iterable[PlannedNetwork],
             findings += _unsupported(mnp, nets, enforcer, enforcer_at, where)
         findings += _selection(mnp, "MultiNetworkPolicy", members, where)
         findings += _no_ipam(mnp, nets, where)
+        plugins = (enforcer.network_plugins if enforcer is not None
+                   else list(DEFAULT_NETWORK_PLUGINS))
+        findings += _isolated_elsewhere(mnp, members, nets, plugins, where)
         if enforcer is not None:
             findings += _namespace_wide(mnp, where)
     return findings

@@ -24,6 +24,7 @@ from ..checks.names import repeated
 from ..checks.networks import check_networks
 from ..checks.node_plugin import check_node_plugin
 from ..checks.policies import check_policies
+from ..checks.quotas import QuotaMember, check_quotas
 from ..checks.segments import check_segments
 from ..checks.selections import check_device_pools, check_policy_targets, check_selections
 from ..errors import Finding, PlanError, format_path, raise_on_errors
@@ -144,6 +145,9 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
         findings += check_policy_targets(spec.guardrails, known, at=(*root, "guardrails"))
         findings += check_policies(spec, fixed, plan.pods, plan.workloads, root=root)
     findings += _device_resources(plan, base)
+    if spec.guardrails is not None and spec.guardrails.quotas:
+        findings += check_quotas(spec.guardrails.quotas, _quota_members(plan, base),
+                                 at=(*root, "guardrails", "quotas"))
     plan.whereabouts, found = whereabouts_install(spec, fixed, base)
     findings += found
     plan.monitoring = spec.monitoring_args()
@@ -186,6 +190,18 @@ def _device_resources(plan: Plan, base: str) -> list[Finding]:
         except PlanError as exc:
             findings += exc.findings
     return findings
+
+
+def _quota_members(plan: Plan, base: str) -> list[QuotaMember]:
+    """The plan's pods and workload templates as quotas count them (after the device
+    resources are added)."""
+    out = [QuotaMember(f"{base}.pods[{j}]", p.namespace,
+                       plan.container_resources("Pod", name, p), 1)
+           for j, (name, p) in enumerate(plan.pods)]
+    out += [QuotaMember(f"{base}.workloads[{k}]", w.namespace,
+                        plan.container_resources(w.kind, name, w), w.replicas)
+            for k, (name, w) in enumerate(plan.workloads)]
+    return out
 
 
 def nad_manifests(plan: Plan) -> list[dict[str, Any]]:

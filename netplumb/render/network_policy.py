@@ -12,9 +12,13 @@ What it needs, from kube-router's own code (``pkg/cmd/kube-router.go``,
   (``CacheSyncOrTimeout``; a refused list means it exits after ``--cache-sync-timeout``).
   Nothing else: no leases (the load-balancer allocator's and the router's), no
   ``services/status``, no writes.
-- The node's iptables and ipsets: host network, privileged (it loads the ipset modules, for
-  which ``/lib/modules`` is mounted read-only), and ``/run/xtables.lock`` shared with every
-  other iptables user on the node.
+- The node's iptables and ipsets: host network, privileged, and ``/run/xtables.lock`` shared
+  with every other iptables user on the node. Not the host's ``/lib/modules``: the firewall
+  never runs ``modprobe`` (only the router does, for ``fou`` and ``br_netfilter``), and the
+  kernel loads the ipset and ``xt_set`` modules itself when they are first used (its own
+  ``modprobe``, in the host's namespaces). Upstream's manifest mounts it for the router; a
+  hostPath that is missing on the node (a kernel without modules) would be created there
+  by the container runtime.
 
 Upstream's firewall manifest also mounts a kubeconfig, the CNI config directory and
 ``/opt``, and has an ``install-cni`` init container with its ConfigMap: all for its own CNI
@@ -40,8 +44,6 @@ from .manifests import (
 
 NAME = "kube-router"
 DAEMONSET = "kube-router"
-LIB_MODULES = "/lib/modules"
-"""The host's kernel modules (the ipset modules are loaded from there)."""
 
 LABELS = {"app": "kube-router", "k8s-app": "kube-router", "tier": "node"}
 SELECTOR = {"k8s-app": "kube-router"}
@@ -94,16 +96,14 @@ def daemonset_spec(args: NetworkPolicyEnforcerArgs) -> dict[str, Any]:
         "resources": args.resources.to_dict(),
         "securityContext": {"privileged": True},
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [mount("lib-modules", LIB_MODULES, readOnly=True),
-                         mount("xtables-lock", host.XTABLES_LOCK)],
+        "volumeMounts": [mount("xtables-lock", host.XTABLES_LOCK)],
     }
     pod_spec: dict[str, Any] = {
         "hostNetwork": True,
         "serviceAccountName": NAME,
         "tolerations": [t.to_dict() for t in args.tolerations],
         "containers": [container],
-        "volumes": [host_volume("lib-modules", LIB_MODULES),
-                    host_volume("xtables-lock", host.XTABLES_LOCK, "FileOrCreate")],
+        "volumes": [host_volume("xtables-lock", host.XTABLES_LOCK, "FileOrCreate")],
     }
     return placed(pod_spec, args.priority_class_name, args.node_selector)
 

@@ -117,8 +117,8 @@ def _wait_doctor(cluster: ClusterHandle, subject: str) -> None:
 @pytest.mark.parametrize("mode,reach", [("bridge", True), ("private", False)])
 def test_two_pods_on_one_master(space: NadSpace, worker: Node, mode: str, reach: bool) -> None:
     master, net = f"np-mv{mode[:3]}0", f"mv-{mode}"
-    _nad(space, net, _config(net, master, mode, "198.18.40.0/24" if reach
-                             else "198.18.41.0/24"))
+    _nad(space, net, _config(net, master, mode, "198.19.40.0/24" if reach
+                             else "198.19.41.0/24"))
     _pod(space, f"{mode}-a", net, worker)
     _pod(space, f"{mode}-b", net, worker)
     a, link = _net1(space, f"{mode}-a")
@@ -130,7 +130,7 @@ def test_two_pods_on_one_master(space: NadSpace, worker: Node, mode: str, reach:
 
 def test_vepa_needs_a_reflective_relay(space: NadSpace, worker: Node) -> None:
     master, net = "np-mvvepa0", "mv-vepa"
-    _nad(space, net, _config(net, master, "vepa", "198.18.42.0/24"))
+    _nad(space, net, _config(net, master, "vepa", "198.19.42.0/24"))
     _pod(space, "vepa-a", net, worker)
     _pod(space, "vepa-b", net, worker)
     a, link = _net1(space, "vepa-a")
@@ -154,7 +154,7 @@ def test_passthru_takes_the_master_for_one_pod(space: NadSpace, worker: Node,
                                                cluster: ClusterHandle,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     master, net = "np-mvpass0", "mv-passthru"
-    _nad(space, net, _config(net, master, "passthru", "198.18.43.0/24"))
+    _nad(space, net, _config(net, master, "passthru", "198.19.43.0/24"))
     _pod(space, "passthru-a", net, worker)
     _, link = _net1(space, "passthru-a")
     assert link["linkinfo"]["info_data"]["mode"] == "passthru", link
@@ -178,7 +178,7 @@ def test_jumbo_mtu_inside_the_pod_and_a_clear_failure_above_the_master(
         capsys: pytest.CaptureFixture[str]) -> None:
     # the master of "jumbo" gets MTU 9000 on every node (create_nad makes it at least the
     # NAD's MTU); the master of "toobig" keeps 1500 (its NAD is created without that step)
-    _nad(space, "jumbo", _config("jumbo", "np-mvjumbo0", "bridge", "198.18.44.0/24",
+    _nad(space, "jumbo", _config("jumbo", "np-mvjumbo0", "bridge", "198.19.44.0/24",
                                  mtu=9000))
     small = "np-mvsmall0"
     space.made_links += space.nodes.ensure_underlay([underlay.Link(small)])
@@ -186,7 +186,7 @@ def test_jumbo_mtu_inside_the_pod_and_a_clear_failure_above_the_master(
     space.custom.create_namespaced_custom_object(
         NAD_GROUP, NAD_VERSION, NS, NAD_PLURAL,
         nad("toobig", NS, parse_cni_config(json.dumps(
-            _config("toobig", small, "bridge", "198.18.45.0/24", mtu=9000)))))
+            _config("toobig", small, "bridge", "198.19.45.0/24", mtu=9000)))))
     _pod(space, "jumbo-a", "jumbo", worker)
     _pod(space, "jumbo-b", "jumbo", worker)
     _pod(space, "toobig-a", "toobig", worker)

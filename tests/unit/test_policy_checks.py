@@ -226,3 +226,26 @@ def test_network_policies_under_flannel_without_an_enforcer() -> None:
     assert not at(enforced, f"{G}.network_policies[0]")
     theirs = findings(spec_of(multus={"default_network": "none"}, guardrails=policies))
     assert not at(theirs, f"{G}.network_policies[0]")
+
+
+# -- a policy for one network isolates its pods on the others --------------------------------
+
+
+def test_a_policy_for_one_network_warns_of_the_pods_other_macvlan_networks() -> None:
+    mv2: J = {**MACVLAN, "name": "mv2", "master": "eth3",
+              "ipam": {"type": "whereabouts", "range": "198.51.100.0/24"}}
+    both: J = {**DB_POD, "networks": [{"name": "mv"}, {"name": "mv2"}, {"name": "br"}]}
+    spec = StackSpec.parse({"networks": [MACVLAN, mv2, BRIDGE_NO_IPAM],
+                            "whereabouts": {"installed": "external"}, "pods": [both],
+                            "guardrails": {"multi_network_policies": [mnp()]}}, at=AT)
+    [w] = at(findings(spec), f"{G}.multi_network_policies[0].policy_for")
+    assert w.severity == "warning" and w.value == ["mv"]
+    # the bridge network is not of a type the enforcer acts for (macvlan by default)
+    assert "(default/mv2: pod db)" in w.message and "default/br" not in w.message
+    assert "so their ingress there is dropped" in w.message
+    # naming both networks settles it
+    spec2 = StackSpec.parse({"networks": [MACVLAN, mv2], "whereabouts": {"installed": "external"},
+                             "pods": [{**DB_POD, "networks": [{"name": "mv"}, {"name": "mv2"}]}],
+                             "guardrails": {"multi_network_policies": [
+                                 mnp(policy_for=["mv", "mv2"])]}}, at=AT)
+    assert not at(findings(spec2), f"{G}.multi_network_policies[0].policy_for")
