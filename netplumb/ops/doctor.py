@@ -12,6 +12,11 @@ guide's troubleshooting section becomes findings with a severity and a fix:
 * **Pods stuck creating**: Pending pods on a node, their sandbox-failure events classified
   (:mod:`.sandbox`) and grouped by cause and NAD: pool exhausted, host link missing, NAD
   missing, plugin binary missing, config invalid, and the rest.
+* **Pods the scheduler cannot place** (no node, ``PodScheduled`` False/``Unschedulable``, or
+  ``FailedScheduling`` events), grouped by the cause the scheduler's message gives
+  (:mod:`.scheduling`): a device resource no node has free (with the device plugin or the
+  stack's SR-IOV pool that must advertise it), a node selection no node matches (the labels
+  no node carries), taints the pods do not tolerate, cordoned nodes, too little cpu/memory.
 * **Pool use** per network: addresses held by pods (from network-status) against the pool
   size; per node for host-local (each node allocates on its own), cluster-wide for
   whereabouts. 80 % is a warning, a full pool an error.
@@ -30,11 +35,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ..args.nad import RESOURCE_NAME_ANNOTATION
 from ..cni.config import CniConfig, parse_cni_config
 from ..cni.ipam import HostLocalIpam, Pool, WhereaboutsIpam
 from ..cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from ..errors import PlanError
 from .sandbox import SANDBOX_REASONS, Cause, classify
+from .scheduling import (
+    FAILED_SCHEDULING,
+    SchedulingCause,
+    advertised,
+    cordoned,
+    primary,
+    unmatched_selector,
+    untolerated_taints,
+)
+from .scheduling import causes as scheduling_causes
 
 Obj = Mapping[str, Any]
 Severity = Literal["error", "warning", "info"]
@@ -101,12 +117,17 @@ class Snapshot:
     nads: list[dict[str, Any]]
     pods: list[dict[str, Any]]
     events: list[dict[str, Any]]
-    """Sandbox-failure events (``FailedCreatePodSandBox``, ``NoNetworkFound``)."""
+    """Sandbox-failure events (``FailedCreatePodSandBox``, ``NoNetworkFound``) and
+    ``FailedScheduling`` events."""
     now: dt.datetime
     namespaces: frozenset[str] | None = None
     """The namespaces looked at (``None``: all)."""
     unreadable: list[str] = field(default_factory=list)
     """What could not be read (``DaemonSets: 403 Forbidden``): reported, not guessed."""
+    device_plugins: list[dict[str, Any]] = field(default_factory=list)
+    """DaemonSets that run a device plugin (by name or image)."""
+    device_pools: dict[str, str] = field(default_factory=dict)
+    """Device resource → where the stack doctor was given gets it from (its SR-IOV pools)."""
 
 
 @dataclass
@@ -634,6 +655,168 @@ def _requests_networks(pod: Obj) -> bool:
     return bool((_meta(pod).get("annotations") or {}).get(NETWORKS_ANNOTATION))
 
 
+# -- pods the scheduler could not place
+
+
+def _unscheduled(pod: Obj) -> str | None:
+    """The scheduler's last word on a pod it could not place, from its ``PodScheduled``
+    condition (``None``: the pod has a node, or the scheduler has not given up on it)."""
+    if not _waiting_for_node(pod):
+        return None
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if (c.get("type") == "PodScheduled" and c.get("status") == "False"
+                and c.get("reason") == "Unschedulable"):
+            return str(c.get("message") or "")
+    return None
+
+
+def _waiting_for_node(pod: Obj) -> bool:
+    status = pod.get("status") or {}
+    return (status.get("phase") in (None, "Pending") and not (pod.get("spec") or {})
+            .get("nodeName") and not _meta(pod).get("deletionTimestamp"))
+
+
+@dataclass
+class _Unplaced:
+    """Pods the scheduler rejected for one cause."""
+
+    cause: SchedulingCause
+    detail: list[str]
+    pods: dict[str, Obj] = field(default_factory=dict)
+    said: dict[str, str] = field(default_factory=dict)
+    """Pod → the scheduler's message."""
+    count: int = 0
+
+
+def _scheduling_events(events: Iterable[Obj]) -> dict[str, tuple[str, int]]:
+    """Pod → the latest ``FailedScheduling`` message and how many attempts failed."""
+    out: dict[str, tuple[str, int]] = {}
+    for ev in sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
+                                                 or "")):
+        if ev.get("reason") != FAILED_SCHEDULING:
+            continue
+        inv = ev.get("involvedObject") or {}
+        key = f"{inv.get('namespace')}/{inv.get('name')}"
+        seen = out.get(key, ("", 0))[1]
+        out[key] = (str(ev.get("message") or ""), seen + int(ev.get("count") or 1))
+    return out
+
+
+def check_unschedulable(snap: Snapshot, in_scope: Sequence[Obj],
+                        nads: Mapping[str, NadState]) -> list[Finding]:
+    """Pods without a node that the scheduler gave up on (their ``PodScheduled`` condition,
+    else their ``FailedScheduling`` events), grouped by cause: a device resource no node has
+    free, a node selection no node matches, taints, cordoned nodes, too little cpu/memory,
+    and the rest."""
+    events = _scheduling_events(snap.events)
+    groups: dict[tuple[str, str], _Unplaced] = {}
+    for pod in in_scope:
+        key = key_of(pod)
+        message = _unscheduled(pod)
+        if message is None and key in events and _waiting_for_node(pod):
+            message = events[key][0]
+        if not message:
+            continue
+        main = primary(scheduling_causes(message))
+        if main is None:
+            continue
+        detail = unmatched_selector(pod, snap.nodes) if main.id == "selector" else []
+        group_key = main.key or ", ".join(detail)
+        g = groups.setdefault((main.id, group_key), _Unplaced(main, detail))
+        g.pods[key] = pod
+        g.said[key] = message
+        g.count += events.get(key, ("", 0))[1]
+    out = []
+    for (cause_id, _), g in sorted(groups.items()):
+        subject, message, fix = _unplaced_text(g, snap, nads)
+        example = g.said[sorted(g.said)[0]]
+        out.append(Finding(
+            "error", f"unschedulable:{cause_id}", subject,
+            f"{len(g.pods)} pod(s) cannot be scheduled: {message}; the scheduler: {example}",
+            fix, pods=sorted(g.pods), count=g.count))
+    return out
+
+
+def _unplaced_text(g: _Unplaced, snap: Snapshot, nads: Mapping[str, NadState]
+                   ) -> tuple[str, str, str]:
+    """Subject, message and fix of a group of unschedulable pods."""
+    cause = g.cause
+    if cause.id == "device":
+        return (f"Resource {cause.key}", _device_message(cause.key, snap),
+                _device_fix(cause.key, snap, nads))
+    if cause.id == "resources":
+        what = "room for another pod" if cause.key == "pods" else f"enough free {cause.key}"
+        return (f"Resource {cause.key}", f"no node has {what}",
+                "lower the pods' requests, free room on the nodes (other pods' requests) or "
+                "add nodes")
+    if cause.id == "selector":
+        labels = [d for d in g.detail if not d.startswith("affinity ")]
+        rest = [d.removeprefix("affinity ") for d in g.detail if d.startswith("affinity ")]
+        if g.detail:
+            parts = ([f"label {', '.join(labels)}"] if labels else []) + (
+                [f"node affinity {'; '.join(rest)}"] if rest else [])
+            message = f"no node has {' nor '.join(parts)}"
+        else:
+            message = "no node matches their node selector and node affinity together"
+        first = labels[0] if labels else "<key>=<value>"
+        return (f"Node selection {', '.join(g.detail) or '(combined)'}", message,
+                f"label the node(s) meant for them (`kubectl label node <node> {first}`), "
+                "or correct the pods' nodeSelector/affinity (a workload's pod template)")
+    if cause.id == "taints":
+        taints: dict[str, set[str]] = {}
+        for pod in g.pods.values():
+            for node, found in untolerated_taints(pod, snap.nodes).items():
+                taints.setdefault(node, set()).update(found)
+        listed = "; ".join(f"{n}: {', '.join(sorted(t))}" for n, t in sorted(taints.items()))
+        return ("Node taints",
+                "node(s) carry taints they do not tolerate" + (f" ({listed})" if listed
+                                                               else ""),
+                "give the pods tolerations for those taints, or remove a taint that should "
+                "not be there (`kubectl taint node <node> <key>:<effect>-`); "
+                "node.kubernetes.io/not-ready or unreachable means the node is down (see the "
+                "node findings)")
+    if cause.id == "cordoned":
+        nodes = cordoned(snap.nodes)
+        return ("Nodes cordoned", f"node(s) {', '.join(nodes) or '?'} are cordoned",
+                f"`kubectl uncordon {' '.join(nodes) or '<node>'}` once their maintenance "
+                "is over, or add nodes")
+    return ("Pods", cause.key,
+            "`kubectl describe pod` shows the scheduler's whole message and the pod's events")
+
+
+def _device_message(resource: str, snap: Snapshot) -> str:
+    have = advertised(resource, snap.nodes)
+    if not have:
+        return f"they request {resource}, which no node advertises"
+    listed = ", ".join(f"{n}: {a}" for n, a in sorted(have.items()))
+    return (f"they request {resource}, which {len(have)} node(s) advertise ({listed}), none "
+            "with one free for them (or those nodes are excluded for other reasons)")
+
+
+def _device_fix(resource: str, snap: Snapshot, nads: Mapping[str, NadState]) -> str:
+    prefix, _, name = resource.partition("/")
+    planned = snap.device_pools.get(resource)
+    parts = [
+        f"{resource} is {planned}: the device plugin advertises it on the nodes where the "
+        "pool's selectors find devices (VFs created on the PFs they name), so create the VFs "
+        "there or correct the selectors" if planned else
+        f"a device plugin must advertise {resource} on the nodes meant for these pods: for "
+        f"SR-IOV, an entry of the SR-IOV network device plugin's resourceList with "
+        f"resourceName {name} and prefix {prefix}, whose selectors find VFs on those nodes "
+        "(netplumb: a pool under sriov: in the platform stack)"]
+    if not any(u.startswith("DaemonSets") for u in snap.unreadable):
+        plugins = [key_of(d) for d in snap.device_plugins]
+        parts.append("device plugin DaemonSet(s) in the cluster: " + ", ".join(plugins)
+                     if plugins else "no device plugin DaemonSet runs in the cluster")
+    users = sorted(k for k, st in nads.items()
+                   if (_meta(st.obj).get("annotations") or {}).get(RESOURCE_NAME_ANNOTATION)
+                   == resource)
+    if users:
+        parts.append(f"NAD(s) {', '.join(users)} name it ({RESOURCE_NAME_ANNOTATION}): pods "
+                     "selecting them get the request")
+    return "; ".join(parts)
+
+
 # -- pools
 
 
@@ -749,6 +932,7 @@ def diagnose(snap: Snapshot) -> Diagnosis:
     refs, users = check_references(requesting, nads)
     findings += check_nads(nads, users, scope)
     findings += refs
+    findings += check_unschedulable(snap, in_scope, nads)
     stuck = check_stuck(replace(snap, pods=in_scope), nads)
     findings += _fold(stuck, findings)
     uses = pool_use(nads, snap.pods, scope)

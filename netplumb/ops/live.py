@@ -11,6 +11,7 @@ from ..render.nad import NAD_API_VERSION, NAD_KIND
 from .doctor import Snapshot, is_multus_daemonset, mounted_configmaps
 from .progress import QUIET, Progress
 from .sandbox import SANDBOX_REASONS
+from .scheduling import FAILED_SCHEDULING
 
 Objects = list[dict[str, Any]]
 
@@ -18,8 +19,9 @@ Objects = list[dict[str, Any]]
 def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                   progress: Progress = QUIET) -> Snapshot:
     """Everything :func:`.doctor.diagnose` looks at: nodes, Multus DaemonSets with their pods
-    and ConfigMaps, every NAD, and the pods and sandbox-failure events of ``namespaces``
-    (all when ``None``). What the credentials may not read is listed, not guessed."""
+    and ConfigMaps, every NAD, the pods and their sandbox-failure and ``FailedScheduling``
+    events of ``namespaces`` (all when ``None``) and device plugin DaemonSets. What the
+    credentials may not read is listed, not guessed."""
     scope = frozenset(namespaces) if namespaces is not None else None
     unreadable: list[str] = []
 
@@ -40,8 +42,9 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                 for o in kube.list("v1", kind, namespace=ns, field_selector=field_selector)]
 
     nodes = attempt("nodes", lambda: kube.list("v1", "Node"))
-    daemonsets = [d for d in attempt("DaemonSets", lambda: kube.list("apps/v1", "DaemonSet"))
-                  if is_multus_daemonset(d)]
+    every_daemonset = attempt("DaemonSets", lambda: kube.list("apps/v1", "DaemonSet"))
+    daemonsets = [d for d in every_daemonset if is_multus_daemonset(d)]
+    device_plugins = [d for d in every_daemonset if is_device_plugin(d)]
     multus_pods: Objects = []
     configmaps: dict[tuple[str, str], dict[str, Any] | None] = {}
     for ds in daemonsets:
@@ -65,12 +68,22 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                    lambda: kube.list(NAD_API_VERSION, NAD_KIND))
     pods = attempt("pods", lambda: per_namespace("Pod"))
     events: Objects = []
-    for reason in SANDBOX_REASONS:
+    for reason in (*SANDBOX_REASONS, FAILED_SCHEDULING):
 
         def by_reason(reason: str = reason) -> Objects:
             return per_namespace("Event", field_selector=f"reason={reason}")
 
         events += attempt(f"{reason} events", by_reason)
+    snap = Snapshot(nodes, daemonsets, multus_pods, configmaps, nads, pods, events,
+                    dt.datetime.now(dt.UTC), scope, unreadable,
+                    device_plugins=device_plugins)
     progress.done()
-    return Snapshot(nodes, daemonsets, multus_pods, configmaps, nads, pods, events,
-                    dt.datetime.now(dt.UTC), scope, unreadable)
+    return snap
+
+
+def is_device_plugin(ds: dict[str, Any]) -> bool:
+    """A DaemonSet that runs a device plugin (by name or image)."""
+    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+    words = [str(ds["metadata"].get("name", ""))] + [
+        str(c.get("image", "")) for c in spec.get("containers") or []]
+    return any(w in text.lower() for text in words for w in ("device-plugin", "sriovdp"))
