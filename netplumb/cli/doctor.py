@@ -20,8 +20,10 @@ DaemonSet is ready on every node (and its ConfigMaps parse); the NADs pods selec
 their configs parse (named with the field); pods stuck creating, their sandbox failures
 grouped by cause and NAD (pool exhausted, host link missing, NAD missing, plugin missing, ...);
 pods the scheduler cannot place, grouped by cause (a device resource no node has, a node
-selection no node matches, taints); pool use per network. Every finding has a fix. Exit
-status: 0 nothing to fix, 1 warnings, 2 errors, 3 the cluster could not be read."""
+selection no node matches, taints); whereabouts allocations of pods that are gone and
+reservations without allocations; pool use per network (whereabouts' from its IPPools). Every
+finding has a fix. Exit status: 0 nothing to fix, 1 warnings, 2 errors, 3 the cluster could not be
+read."""
 
 
 def register(sub: Any) -> None:

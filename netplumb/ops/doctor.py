@@ -17,9 +17,19 @@ guide's troubleshooting section becomes findings with a severity and a fix:
   (:mod:`.scheduling`): a device resource no node has free (with the device plugin or the
   stack's SR-IOV pool that must advertise it), a node selection no node matches (the labels
   no node carries), taints the pods do not tolerate, cordoned nodes, too little cpu/memory.
-* **Pool use** per network: addresses held by pods (from network-status) against the pool
-  size; per node for host-local (each node allocates on its own), cluster-wide for
-  whereabouts. 80 % is a warning, a full pool an error.
+* **whereabouts' own state** (:mod:`.ipam_state`): IPPool allocations whose pod no longer
+  exists (leaked: the addresses are lost to new pods until the reconciler runs) or whose
+  running pod does not report the address (stale), OverlappingRangeIPReservations without an
+  allocation and allocations without their reservation (orphaned); each with what to delete
+  and the reconciler's schedule.
+* **Pool use** per network: addresses held against the pool size; per node for host-local
+  (each node allocates on its own; from the pods' network-status), cluster-wide for
+  whereabouts (from its IPPools, so leaked allocations count). 80 % is a warning, a full pool
+  an error.
+
+host-local keeps its reservations in files on each node (one per address, naming the
+container), which the Kubernetes API does not show: doctor does not compare them with the
+node's pods.
 
 Severity orders the exit status: 0 nothing to fix, 1 warnings, 2 errors (3: doctor could not
 read the cluster).
@@ -31,7 +41,7 @@ import datetime as dt
 import difflib
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -40,6 +50,18 @@ from ..cni.config import CniConfig, parse_cni_config
 from ..cni.ipam import HostLocalIpam, Pool, WhereaboutsIpam
 from ..cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from ..errors import PlanError
+from .ipam_state import CRON_KEY as WHEREABOUTS_CRON_KEY
+from .ipam_state import (
+    Allocation,
+    IpPoolState,
+    Reservation,
+    mounted_configmap_names,
+    parse_ippool,
+    parse_reservation,
+    pool_belongs,
+    reservation_name,
+    whereabouts_of,
+)
 from .sandbox import SANDBOX_REASONS, Cause, classify
 from .scheduling import (
     FAILED_SCHEDULING,
@@ -124,6 +146,16 @@ class Snapshot:
     """The namespaces looked at (``None``: all)."""
     unreadable: list[str] = field(default_factory=list)
     """What could not be read (``DaemonSets: 403 Forbidden``): reported, not guessed."""
+    ippools: list[dict[str, Any]] | None = None
+    """whereabouts IPPools of every namespace (``None``: the cluster serves none, or they
+    could not be read: pool use then counts network-status)."""
+    reservations: list[dict[str, Any]] | None = None
+    """whereabouts OverlappingRangeIPReservations (``None``: not served or not read)."""
+    whereabouts_daemonsets: list[dict[str, Any]] = field(default_factory=list)
+    """DaemonSets that run whereabouts' ip-control-loop (its reconciler)."""
+    whereabouts_configmaps: dict[tuple[str, str], dict[str, Any] | None] = field(
+        default_factory=dict)
+    """ConfigMaps those DaemonSets mount (the reconciler's schedule)."""
     device_plugins: list[dict[str, Any]] = field(default_factory=list)
     """DaemonSets that run a device plugin (by name or image)."""
     device_pools: dict[str, str] = field(default_factory=dict)
@@ -817,6 +849,161 @@ def _device_fix(resource: str, snap: Snapshot, nads: Mapping[str, NadState]) -> 
     return "; ".join(parts)
 
 
+# -- whereabouts' own state
+
+
+def _reconciler(snap: Snapshot) -> str:
+    """Who frees whereabouts allocations whose pod is gone, as a clause of a fix."""
+    if not snap.whereabouts_daemonsets:
+        if any(u.startswith("DaemonSets") for u in snap.unreadable):
+            return "whereabouts' reconciler (its ip-control-loop) frees them on its schedule"
+        return ("no DaemonSet runs whereabouts' ip-control-loop (its reconciler), so nothing "
+                "frees them")
+    ds = snap.whereabouts_daemonsets[0]
+    when = "on its schedule"
+    for ref in mounted_configmap_names(ds):
+        cm = snap.whereabouts_configmaps.get(ref)
+        cron = ((cm or {}).get("data") or {}).get(WHEREABOUTS_CRON_KEY)
+        if cron:
+            when = (f"on its schedule {str(cron).strip()!r} (ConfigMap {ref[0]}/{ref[1]}, key "
+                    f"{WHEREABOUTS_CRON_KEY})")
+    text = (f"whereabouts' reconciler (the ip-control-loop of DaemonSet {key_of(ds)}) frees "
+            f"them {when}")
+    if not int((ds.get("status") or {}).get("numberReady") or 0):
+        text += ", but the DaemonSet has no ready pod, so nothing frees them now"
+    return text
+
+
+def _status_ips(pod: Obj) -> set[str] | None:
+    """Every address of the pod's network-status (``None``: it has none to compare with)."""
+    text = (_meta(pod).get("annotations") or {}).get(NETWORK_STATUS_ANNOTATION)
+    try:
+        entries = json.loads(text or "null")
+    except ValueError:
+        return None
+    if not isinstance(entries, list) or not entries:
+        return None
+    return {str(ip).split("/")[0] for e in entries if isinstance(e, dict)
+            for ip in e.get("ips") or []}
+
+
+def _addresses(found: Sequence[Allocation], limit: int = 6) -> str:
+    shown = [f"{a.ip} (pod {a.podref or '?'}"
+             + (f", container {a.container_id[:12]}" if a.container_id else "")
+             + (f", {a.ifname}" if a.ifname else "") + ")" for a in found[:limit]]
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return "; ".join(shown) + more
+
+
+def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
+                      ) -> tuple[list[Finding], list[IpPoolState]]:
+    """whereabouts' IPPools and OverlappingRangeIPReservations against the pods that exist:
+    allocations of pods that are gone (leaked), allocations a running pod no longer reports
+    (stale), and reservations and allocations without each other (orphaned). Also the pools
+    read, for pool use."""
+    if snap.ippools is None:
+        return [], []
+    scope = snap.namespaces
+    nodes = [str(_meta(n).get("name")) for n in snap.nodes]
+    pools = [p for p in (parse_ippool(o, nodes) for o in snap.ippools) if p is not None]
+    existing = {key_of(p): p for p in snap.pods}
+
+    def mine(podref: str) -> bool:
+        return bool(podref) and (scope is None or podref.partition("/")[0] in scope)
+
+    reservations = {(r.namespace, r.name): r
+                    for r in (parse_reservation(o) for o in snap.reservations or [])}
+    expected: set[tuple[str, str]] = set()
+    for pool in pools:
+        expected |= {(pool.namespace, reservation_name(a.ip, pool.network_name))
+                     for a in pool.allocations}
+    reconciler = _reconciler(snap)
+    out: list[Finding] = []
+    for pool in sorted(pools, key=lambda p: p.key):
+        kind = f"ippools.whereabouts.cni.cncf.io {pool.name}"
+        leaked = [a for a in pool.allocations if mine(a.podref) and a.podref not in existing]
+        if leaked:
+            held = [reservations[k] for a in leaked
+                    if (k := (pool.namespace, reservation_name(a.ip, pool.network_name)))
+                    in reservations]
+            also = (f", and delete OverlappingRangeIPReservation(s) "
+                    f"{', '.join(r.name for r in held)} in {pool.namespace}" if held else "")
+            out.append(Finding(
+                "warning", "whereabouts:leaked", f"IPPool {pool.key}",
+                f"{len(leaked)} allocation(s) of {pool.range} belong to pods that no longer "
+                f"exist, so their addresses are lost to new pods: {_addresses(leaked)}",
+                f"{reconciler}; to free them now, remove offset(s) "
+                f"{', '.join(a.offset for a in leaked)} from spec.allocations (`kubectl -n "
+                f"{pool.namespace} edit {kind}`){also}",
+                pods=sorted({a.podref for a in leaked})))
+        stale = []
+        for a in pool.allocations:
+            pod = existing.get(a.podref) if mine(a.podref) else None
+            if pod is None or (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            ips = _status_ips(pod)
+            if ips is not None and str(a.ip) not in ips:
+                stale.append(a)
+        if stale:
+            out.append(Finding(
+                "warning", "whereabouts:stale", f"IPPool {pool.key}",
+                f"{len(stale)} allocation(s) of {pool.range} name running pods whose "
+                f"network-status does not carry the address (held for an earlier sandbox of "
+                f"a pod of that name): {_addresses(stale)}",
+                f"{reconciler}; to free them now, remove offset(s) "
+                f"{', '.join(a.offset for a in stale)} from spec.allocations (`kubectl -n "
+                f"{pool.namespace} edit {kind}`)",
+                pods=sorted({a.podref for a in stale})))
+        out += _unreserved(pool, nads, existing, reservations, mine, snap.reservations)
+    orphans: dict[str, list[Reservation]] = {}
+    for (ns, name), r in sorted(reservations.items()):
+        if (ns, name) not in expected and (mine(r.podref) or not r.podref):
+            orphans.setdefault(ns, []).append(r)
+    for ns, found in sorted(orphans.items()):
+        gone = [r for r in found if r.podref not in existing]
+        listed = "; ".join(f"{r.name} (pod {r.podref or '?'}"
+                           + ("" if r.podref in existing else ", gone") + ")"
+                           for r in found[:6]) + (f" and {len(found) - 6} more"
+                                                  if len(found) > 6 else "")
+        out.append(Finding(
+            "warning", "whereabouts:orphaned", f"OverlappingRangeIPReservations in {ns}",
+            f"{len(found)} reservation(s) with no IPPool allocation keep their addresses from "
+            f"every whereabouts range containing them: {listed}",
+            f"delete them (`kubectl -n {ns} delete overlappingrangeipreservations."
+            f"whereabouts.cni.cncf.io {' '.join(r.name for r in found)}`)"
+            + (f"; for those whose pod is gone, {reconciler}" if gone else ""),
+            pods=sorted({r.podref for r in found if r.podref})))
+    return out, pools
+
+
+def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mapping[str, Obj],
+                reservations: Mapping[tuple[str, str], Reservation],
+                mine: Callable[[str], bool], read: list[dict[str, Any]] | None
+                ) -> list[Finding]:
+    """Allocations of live pods without their OverlappingRangeIPReservation, on networks
+    whose whereabouts checks overlapping ranges (its default)."""
+    if read is None:
+        return []
+    configs = [st for st in nads.values() if st.config is not None
+               and pool_belongs(pool, st.config)]
+    if not configs or any(getattr(whereabouts_of(st.config), "enable_overlapping_ranges",
+                                  None) is False for st in configs):
+        return []
+    missing = [a for a in pool.allocations if mine(a.podref) and a.podref in existing
+               and (pool.namespace, reservation_name(a.ip, pool.network_name))
+               not in reservations]
+    if not missing:
+        return []
+    return [Finding(
+        "warning", "whereabouts:orphaned", f"IPPool {pool.key}",
+        f"{len(missing)} allocation(s) of {pool.range} have no OverlappingRangeIPReservation, "
+        f"so another whereabouts range containing the address can hand it out again: "
+        f"{_addresses(missing)}",
+        "recreate those pods (whereabouts reserves the address again on ADD), after checking "
+        "no other pod reports the same address",
+        pods=sorted({a.podref for a in missing}))]
+
+
 # -- pools
 
 
@@ -837,7 +1024,11 @@ def _ips_on(pod: Obj, nad_key: str) -> list[str]:
 
 
 def pool_use(nads: Mapping[str, NadState], pods: Sequence[Obj],
-             scope: frozenset[str] | None) -> list[PoolUse]:
+             scope: frozenset[str] | None,
+             ippools: Sequence[IpPoolState] | None = None) -> list[PoolUse]:
+    """Addresses held per network: whereabouts' from its IPPools when ``ippools`` were read
+    (every allocation, also those of pods that are gone), otherwise and for host-local from
+    the pods' network-status."""
     out = []
     for key, st in sorted(nads.items()):
         if st.config is None or (scope is not None and key.partition("/")[0] not in scope):
@@ -848,12 +1039,17 @@ def pool_use(nads: Mapping[str, NadState], pods: Sequence[Obj],
         ipam = st.config.ipam_type() or "?"
         per_node = ipam == "host-local"
         held: dict[str, set[str]] = {}
-        for p in pods:
-            ips = _ips_on(p, key)
-            if ips:
-                scope_key = (f"node {(p.get('spec') or {}).get('nodeName')}" if per_node
-                             else "cluster")
-                held.setdefault(scope_key, set()).update(ips)
+        if ipam == "whereabouts" and ippools is not None:
+            config = st.config
+            belong = [p for p in ippools if pool_belongs(p, config)]
+            held["cluster"] = {str(a.ip) for p in belong for a in p.allocations}
+        else:
+            for p in pods:
+                ips = _ips_on(p, key)
+                if ips:
+                    scope_key = (f"node {(p.get('spec') or {}).get('nodeName')}" if per_node
+                                 else "cluster")
+                    held.setdefault(scope_key, set()).update(ips)
         if not held:
             held = {"no pods": set()}
         for where, held_ips in sorted(held.items()):
@@ -933,9 +1129,11 @@ def diagnose(snap: Snapshot) -> Diagnosis:
     findings += check_nads(nads, users, scope)
     findings += refs
     findings += check_unschedulable(snap, in_scope, nads)
+    leaks, ippools = check_whereabouts(snap, nads)
+    findings += leaks
     stuck = check_stuck(replace(snap, pods=in_scope), nads)
     findings += _fold(stuck, findings)
-    uses = pool_use(nads, snap.pods, scope)
+    uses = pool_use(nads, snap.pods, scope, ippools if snap.ippools is not None else None)
     exhausted = {f.subject.removeprefix("NetworkAttachmentDefinition ")
                  for f in stuck if f.check == "sandbox:pool-exhausted"}
     findings += check_pools(uses, exhausted)

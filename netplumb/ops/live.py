@@ -9,6 +9,14 @@ from typing import Any
 from ..kube import Kube, KubeError
 from ..render.nad import NAD_API_VERSION, NAD_KIND
 from .doctor import Snapshot, is_multus_daemonset, mounted_configmaps
+from .ipam_state import API_VERSION as WHEREABOUTS_API
+from .ipam_state import (
+    IPPOOL,
+    RECONCILER,
+    RESERVATION,
+    mounted_configmap_names,
+    running_command,
+)
 from .progress import QUIET, Progress
 from .sandbox import SANDBOX_REASONS
 from .scheduling import FAILED_SCHEDULING
@@ -20,8 +28,9 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                   progress: Progress = QUIET) -> Snapshot:
     """Everything :func:`.doctor.diagnose` looks at: nodes, Multus DaemonSets with their pods
     and ConfigMaps, every NAD, the pods and their sandbox-failure and ``FailedScheduling``
-    events of ``namespaces`` (all when ``None``) and device plugin DaemonSets. What the
-    credentials may not read is listed, not guessed."""
+    events of ``namespaces`` (all when ``None``), device plugin DaemonSets, and whereabouts'
+    state (its IPPools, reservations and reconciler). What the credentials may not read is
+    listed, not guessed."""
     scope = frozenset(namespaces) if namespaces is not None else None
     unreadable: list[str] = []
 
@@ -44,6 +53,7 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
     nodes = attempt("nodes", lambda: kube.list("v1", "Node"))
     every_daemonset = attempt("DaemonSets", lambda: kube.list("apps/v1", "DaemonSet"))
     daemonsets = [d for d in every_daemonset if is_multus_daemonset(d)]
+    whereabouts = [d for d in every_daemonset if running_command(d, RECONCILER)]
     device_plugins = [d for d in every_daemonset if is_device_plugin(d)]
     multus_pods: Objects = []
     configmaps: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -76,7 +86,8 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
         events += attempt(f"{reason} events", by_reason)
     snap = Snapshot(nodes, daemonsets, multus_pods, configmaps, nads, pods, events,
                     dt.datetime.now(dt.UTC), scope, unreadable,
-                    device_plugins=device_plugins)
+                    whereabouts_daemonsets=whereabouts, device_plugins=device_plugins)
+    _read_whereabouts(kube, snap, attempt)
     progress.done()
     return snap
 
@@ -87,3 +98,36 @@ def is_device_plugin(ds: dict[str, Any]) -> bool:
     words = [str(ds["metadata"].get("name", ""))] + [
         str(c.get("image", "")) for c in spec.get("containers") or []]
     return any(w in text.lower() for text in words for w in ("device-plugin", "sriovdp"))
+
+
+def _read_whereabouts(kube: Kube, snap: Snapshot,
+                      attempt: Callable[[str, Callable[[], Objects]], Objects]) -> None:
+    """whereabouts' objects (when the cluster serves them): IPPools and reservations of
+    every namespace, the reconciler's ConfigMap."""
+
+    def served(kind: str) -> bool:
+        try:
+            return kube.resource(WHEREABOUTS_API, kind) is not None
+        except KubeError as exc:
+            if exc.status == 0:
+                raise
+            return False
+
+    def read(kind: str) -> Objects | None:
+        if not served(kind):
+            return None
+        before = len(snap.unreadable)
+        got = attempt(f"{kind}s", lambda: kube.list(WHEREABOUTS_API, kind))
+        return got if len(snap.unreadable) == before else None
+
+    snap.ippools = read(IPPOOL)
+    snap.reservations = read(RESERVATION) if snap.ippools is not None else None
+    for ds in snap.whereabouts_daemonsets:
+        for cm_ns, cm_name in mounted_configmap_names(ds):
+
+            def cm(cm_ns: str = cm_ns, cm_name: str = cm_name) -> Objects:
+                found = kube.get("v1", "ConfigMap", cm_name, cm_ns)
+                return [found] if found is not None else []
+
+            got = attempt(f"ConfigMap {cm_ns}/{cm_name}", cm)
+            snap.whereabouts_configmaps[(cm_ns, cm_name)] = got[0] if got else None
