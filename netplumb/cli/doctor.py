@@ -21,8 +21,9 @@ their configs parse (named with the field); pods stuck creating, their sandbox f
 grouped by cause and NAD (pool exhausted, host link missing, NAD missing, plugin missing, ...);
 pods the scheduler cannot place, grouped by cause (a device resource no node has, a node
 selection no node matches, taints); whereabouts allocations of pods that are gone and
-reservations without allocations; pool use per network (whereabouts' from its IPPools). Every
-finding has a fix. Exit status: 0 nothing to fix, 1 warnings, 2 errors, 3 the cluster could not be
+reservations without allocations; NADs whose IPAM needs a controller that does not run
+(whereabouts node slices); pool use per network (whereabouts' from its IPPools). Every finding
+has a fix. Exit status: 0 nothing to fix, 1 warnings, 2 errors, 3 the cluster could not be
 read."""
 
 

@@ -22,10 +22,13 @@ guide's troubleshooting section becomes findings with a severity and a fix:
   running pod does not report the address (stale), OverlappingRangeIPReservations without an
   allocation and allocations without their reservation (orphaned); each with what to delete
   and the reconciler's schedule.
+* **IPAM that needs a controller**: NADs whose whereabouts IPAM sets ``node_slice_size``
+  where the node-slice controller does not run (or left a waiting pod's node without a
+  slice), with the pods waiting on them.
 * **Pool use** per network: addresses held against the pool size; per node for host-local
   (each node allocates on its own; from the pods' network-status), cluster-wide for
-  whereabouts (from its IPPools, so leaked allocations count). 80 % is a warning, a full pool
-  an error.
+  whereabouts (from its IPPools, so leaked allocations count; per node slice with
+  ``node_slice_size``). 80 % is a warning, a full pool an error.
 
 host-local keeps its reservations in files on each node (one per address, naming the
 container), which the Kubernetes API does not show: doctor does not compare them with the
@@ -52,14 +55,18 @@ from ..cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from ..errors import PlanError
 from .ipam_state import CRON_KEY as WHEREABOUTS_CRON_KEY
 from .ipam_state import (
+    NODE_SLICE_KEY,
     Allocation,
     IpPoolState,
     Reservation,
     mounted_configmap_names,
+    node_slice_size,
     parse_ippool,
     parse_reservation,
     pool_belongs,
     reservation_name,
+    slice_pool_name,
+    slice_size,
     whereabouts_of,
 )
 from .sandbox import SANDBOX_REASONS, Cause, classify
@@ -151,6 +158,11 @@ class Snapshot:
     could not be read: pool use then counts network-status)."""
     reservations: list[dict[str, Any]] | None = None
     """whereabouts OverlappingRangeIPReservations (``None``: not served or not read)."""
+    node_slice_pools: list[dict[str, Any]] | None = None
+    """whereabouts NodeSlicePools (``None``: not served or not read)."""
+    node_slice_controllers: list[dict[str, Any]] | None = None
+    """Deployments that run whereabouts' node-slice controller (``None``: not looked for;
+    read when a NAD sets ``node_slice_size``)."""
     whereabouts_daemonsets: list[dict[str, Any]] = field(default_factory=list)
     """DaemonSets that run whereabouts' ip-control-loop (its reconciler)."""
     whereabouts_configmaps: dict[tuple[str, str], dict[str, Any] | None] = field(
@@ -1004,6 +1016,78 @@ def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mappi
         pods=sorted({a.podref for a in missing}))]
 
 
+# -- IPAM that needs a controller
+
+
+def check_node_slices(snap: Snapshot, nads: Mapping[str, NadState],
+                      users: Mapping[str, list[str]]) -> list[Finding]:
+    """NADs whose whereabouts IPAM sets ``node_slice_size`` where the node-slice controller
+    does not run (or has no slice for a waiting pod's node), with the pods waiting on them."""
+    if snap.node_slice_controllers is None:
+        return []
+    by_key = {key_of(p): p for p in snap.pods}
+    out = []
+    for key, st in sorted(nads.items()):
+        size = node_slice_size(st.config)
+        if (size is None or st.config is None
+                or (snap.namespaces is not None and key.partition("/")[0] not in snap.namespaces)):
+            continue
+        waiting = sorted({k for k in users.get(key, []) if k in by_key and (
+            by_key[k].get("status") or {}).get("phase") in (None, "Pending")})
+        slice_name = slice_pool_name(st.config)
+        controllers = snap.node_slice_controllers
+        ready = [d for d in controllers
+                 if int((d.get("status") or {}).get("readyReplicas") or 0) > 0]
+        field_path = (("spec.config.plugins[0]" if st.config.is_list else "spec.config")
+                      + f".ipam.{NODE_SLICE_KEY}")
+        run_it = ("run the node-slice controller (netplumb: `whereabouts: "
+                  "{node_slice_controller: true}` in the platform stack; it makes one "
+                  "NodeSlicePool per network and hands each node a slice), or remove "
+                  f"{NODE_SLICE_KEY} from {field_path.rsplit('.', 1)[0]} to allocate from the "
+                  "whole range; the kubelet retries the waiting pods' sandboxes")
+        if not controllers:
+            problem = ("no node-slice controller runs in the cluster (no Deployment runs "
+                       "/node-slice-controller)")
+            fix = run_it
+        elif not ready:
+            problem = (f"the node-slice controller ({', '.join(key_of(d) for d in controllers)}"
+                       ") has no ready replica")
+            fix = run_it.replace("run the node-slice controller", "get the node-slice "
+                                 "controller ready (its pod's events and log say why)", 1)
+        else:
+            found = [p for p in snap.node_slice_pools or []
+                     if str(_meta(p).get("name")) == slice_name]
+            if snap.node_slice_pools is None:
+                continue
+            if not found:
+                problem = (f"the node-slice controller runs but has made no NodeSlicePool "
+                           f"{slice_name}")
+                fix = ("read the node-slice controller's log: it makes the NodeSlicePool when "
+                       "it sees the NAD (a range it cannot cut by the slice size is refused)")
+            else:
+                sliced = {str(a.get("nodeName")) for a in ((found[0].get("status") or {})
+                                                           .get("allocations") or [])
+                          if a.get("nodeName")}
+                lacking = sorted({str((by_key[k].get("spec") or {}).get("nodeName"))
+                                  for k in waiting if (by_key[k].get("spec") or {})
+                                  .get("nodeName")} - sliced)
+                if not lacking:
+                    continue
+                problem = (f"NodeSlicePool {key_of(found[0])} has no slice for node(s) "
+                           f"{', '.join(lacking)} (every slice of the range is taken)")
+                fix = (f"widen the range or shrink {NODE_SLICE_KEY} ({field_path}) so every "
+                       "node gets a slice")
+        out.append(Finding(
+            "error" if waiting else "warning", "ipam-controller",
+            f"NetworkAttachmentDefinition {key}",
+            f"its whereabouts IPAM sets {NODE_SLICE_KEY} {size}: whereabouts then allocates "
+            f"only from the node's slice of the range, which the node-slice controller records "
+            f"in NodeSlicePool {slice_name}; {problem}, so every attachment to this network "
+            "fails" + (f"; {len(waiting)} pod(s) wait on it" if waiting else ""),
+            fix, pods=waiting, field=field_path))
+    return out
+
+
 # -- pools
 
 
@@ -1027,8 +1111,8 @@ def pool_use(nads: Mapping[str, NadState], pods: Sequence[Obj],
              scope: frozenset[str] | None,
              ippools: Sequence[IpPoolState] | None = None) -> list[PoolUse]:
     """Addresses held per network: whereabouts' from its IPPools when ``ippools`` were read
-    (every allocation, also those of pods that are gone), otherwise and for host-local from
-    the pods' network-status."""
+    (every allocation, also those of pods that are gone; per node slice with
+    ``node_slice_size``), otherwise and for host-local from the pods' network-status."""
     out = []
     for key, st in sorted(nads.items()):
         if st.config is None or (scope is not None and key.partition("/")[0] not in scope):
@@ -1042,6 +1126,11 @@ def pool_use(nads: Mapping[str, NadState], pods: Sequence[Obj],
         if ipam == "whereabouts" and ippools is not None:
             config = st.config
             belong = [p for p in ippools if pool_belongs(p, config)]
+            if node_slice_size(config) is not None:
+                out += [PoolUse(key, ipam, f"node {p.node}", len(p.allocations),
+                                slice_size(p.network), str(p.network))
+                        for p in sorted(belong, key=lambda p: str(p.node)) if p.node]
+                continue
             held["cluster"] = {str(a.ip) for p in belong for a in p.allocations}
         else:
             for p in pods:
@@ -1097,11 +1186,13 @@ _SAME_AS = {"sandbox:config-invalid": "nad-config", "sandbox:nad-missing": "nad-
 
 def _fold(stuck: list[Finding], found: list[Finding]) -> list[Finding]:
     """Stuck pods whose cause another finding already names (a NAD that does not parse or
-    does not exist) are added to that finding instead of repeating it."""
+    does not exist, or whose IPAM's controller does not run) are added to that finding
+    instead of repeating it."""
     out = []
     for f in stuck:
-        same = next((g for g in found if g.check == _SAME_AS.get(f.check)
-                     and g.subject == f.subject), None)
+        same = next((g for g in found if g.subject == f.subject and (
+            g.check == _SAME_AS.get(f.check)
+            or (g.check == "ipam-controller" and f.check == "sandbox:other"))), None)
         if same is None:
             out.append(f)
             continue
@@ -1129,6 +1220,7 @@ def diagnose(snap: Snapshot) -> Diagnosis:
     findings += check_nads(nads, users, scope)
     findings += refs
     findings += check_unschedulable(snap, in_scope, nads)
+    findings += check_node_slices(snap, nads, users)
     leaks, ippools = check_whereabouts(snap, nads)
     findings += leaks
     stuck = check_stuck(replace(snap, pods=in_scope), nads)

@@ -1,5 +1,5 @@
-"""What whereabouts keeps in the cluster, read back (pure): its IPPools and its
-OverlappingRangeIPReservations, as whereabouts v0.9 writes them.
+"""What whereabouts keeps in the cluster, read back (pure): its IPPools, its
+OverlappingRangeIPReservations and its NodeSlicePools, as whereabouts v0.9 writes them.
 
 * An **IPPool** (``whereabouts.cni.cncf.io/v1alpha1``, kind ``IPPool``) holds one range:
   ``spec.range`` (CIDR) and ``spec.allocations``, a map from an address's offset (decimal
@@ -10,6 +10,9 @@ OverlappingRangeIPReservations, as whereabouts v0.9 writes them.
 * An **OverlappingRangeIPReservation** holds one address across every range containing it:
   ``spec.containerid``, ``spec.podref``, ``spec.ifname``; its name is the address with ``:``
   turned into ``-``, prefixed by ``network_name`` likewise.
+* A **NodeSlicePool** (written by the node-slice controller) cuts a range into slices:
+  ``spec.range``, ``spec.sliceSize`` and ``status.allocations`` (``nodeName``,
+  ``sliceRange``); it is named after ``network_name``, else the CNI config's ``name``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 API_VERSION = "whereabouts.cni.cncf.io/v1alpha1"
 IPPOOL = "IPPool"
 RESERVATION = "OverlappingRangeIPReservation"
+NODE_SLICE_POOL = "NodeSlicePool"
+NODE_SLICE_KEY = "node_slice_size"
+"""The whereabouts IPAM key that asks for per-node slices of the range."""
+NODE_SLICE_CONTROLLER = "node-slice-controller"
+"""What the node-slice controller's container runs (``/node-slice-controller``)."""
 RECONCILER = "ip-control-loop"
 """What the whereabouts DaemonSet's container runs: it frees addresses of deleted pods and,
 on its schedule, every allocation whose pod is gone."""
@@ -140,6 +148,22 @@ def whereabouts_of(config: CniConfig | None) -> WhereaboutsIpam | None:
     return ipam if isinstance(ipam, WhereaboutsIpam) else None
 
 
+def node_slice_size(config: CniConfig | None) -> str | None:
+    """The ``node_slice_size`` of a whereabouts config (``None``: not set)."""
+    ipam = whereabouts_of(config)
+    if ipam is None:
+        return None
+    value = (ipam.model_extra or {}).get(NODE_SLICE_KEY)
+    return str(value) if value not in (None, "") else None
+
+
+def slice_pool_name(config: CniConfig) -> str:
+    """The NodeSlicePool whereabouts looks for: ``network_name``, else the config's name."""
+    ipam = whereabouts_of(config)
+    return (ipam.network_name if ipam is not None and ipam.network_name else
+            str(config.name or ""))
+
+
 def pool_belongs(pool: IpPoolState, config: CniConfig) -> bool:
     """Whether whereabouts allocates for ``config`` from ``pool``: its range (or a node's
     slice of it) under the same ``network_name``."""
@@ -151,6 +175,11 @@ def pool_belongs(pool: IpPoolState, config: CniConfig) -> bool:
                 p.network):  # type: ignore[arg-type]
             return pool.node is not None or pool.network == p.network
     return False
+
+
+def slice_size(network: IPNetwork) -> int:
+    """Addresses whereabouts hands out from a node slice (network and broadcast excluded)."""
+    return max(network.num_addresses - 2, 1)
 
 
 def running_command(workload: Obj, program: str) -> bool:

@@ -12,6 +12,9 @@ from .doctor import Snapshot, is_multus_daemonset, mounted_configmaps
 from .ipam_state import API_VERSION as WHEREABOUTS_API
 from .ipam_state import (
     IPPOOL,
+    NODE_SLICE_CONTROLLER,
+    NODE_SLICE_KEY,
+    NODE_SLICE_POOL,
     RECONCILER,
     RESERVATION,
     mounted_configmap_names,
@@ -29,8 +32,8 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
     """Everything :func:`.doctor.diagnose` looks at: nodes, Multus DaemonSets with their pods
     and ConfigMaps, every NAD, the pods and their sandbox-failure and ``FailedScheduling``
     events of ``namespaces`` (all when ``None``), device plugin DaemonSets, and whereabouts'
-    state (its IPPools, reservations and reconciler). What the credentials may not read is
-    listed, not guessed."""
+    state (its IPPools, reservations and reconciler; its node slices when a NAD asks for
+    them). What the credentials may not read is listed, not guessed."""
     scope = frozenset(namespaces) if namespaces is not None else None
     unreadable: list[str] = []
 
@@ -103,7 +106,8 @@ def is_device_plugin(ds: dict[str, Any]) -> bool:
 def _read_whereabouts(kube: Kube, snap: Snapshot,
                       attempt: Callable[[str, Callable[[], Objects]], Objects]) -> None:
     """whereabouts' objects (when the cluster serves them): IPPools and reservations of
-    every namespace, the reconciler's ConfigMap."""
+    every namespace, the reconciler's ConfigMap; NodeSlicePools and the Deployments running
+    the node-slice controller when a NAD sets ``node_slice_size``."""
 
     def served(kind: str) -> bool:
         try:
@@ -131,3 +135,13 @@ def _read_whereabouts(kube: Kube, snap: Snapshot,
 
             got = attempt(f"ConfigMap {cm_ns}/{cm_name}", cm)
             snap.whereabouts_configmaps[(cm_ns, cm_name)] = got[0] if got else None
+    if not any(NODE_SLICE_KEY in str((n.get("spec") or {}).get("config") or "")
+               for n in snap.nads):
+        return
+    # no NodeSlicePool CRD: no controller has made one either
+    snap.node_slice_pools = read(NODE_SLICE_POOL) if served(NODE_SLICE_POOL) else []
+    before = len(snap.unreadable)
+    deployments = attempt("Deployments", lambda: kube.list("apps/v1", "Deployment"))
+    if len(snap.unreadable) == before:
+        snap.node_slice_controllers = [d for d in deployments
+                                       if running_command(d, NODE_SLICE_CONTROLLER)]

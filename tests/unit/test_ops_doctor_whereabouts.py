@@ -1,6 +1,6 @@
 """``netplumb doctor`` on whereabouts' own state (pure): IPPool allocations and
-OverlappingRangeIPReservations against the pods that exist, and pool use counted from the
-IPPools.
+OverlappingRangeIPReservations against the pods that exist, pool use counted from the
+IPPools, and NADs with ``node_slice_size`` where the node-slice controller does not run.
 
 The objects have the shape whereabouts v0.9 writes (``spec.range``, ``spec.allocations``
 keyed by the offset from the range's first address with ``id``/``podref``/``ifname``;
@@ -162,6 +162,80 @@ def test_named_networks_and_node_slices_in_pool_and_reservation_names() -> None:
     assert [(u.network, u.used) for u in d.pools] == [("t/blue", 1)]
 
 
+SLICED = {"range": "198.18.40.0/24", "node_slice_size": "/28"}
+
+
+def _sliced(controllers: list[dict[str, Any]] | None,
+            slice_pools: list[dict[str, Any]] | None = None) -> Snapshot:
+    waiting = _pod("s1", "sliced", None, phase="Pending")
+    running = _pod("other", "plain", ["198.18.41.3"])
+    events = [{"reason": "FailedCreatePodSandBox", "count": 5,
+               "message": "Failed to create pod sandbox: plugin type=\"multus-shim\" "
+                          "name=\"multus-cni-network\" failed (add): [t/s1/uid-s1:sliced]: "
+                          "error adding container to network \"sliced\": whereabouts "
+                          "stand-in failure",
+               "lastTimestamp": "2026-05-01T11:59:30Z",
+               "involvedObject": {"kind": "Pod", "namespace": "t", "name": "s1",
+                                  "uid": "uid-s1"}}]
+    pools = [_ippool("worker-1-198.18.40.0-28", "198.18.40.0/28", {"3": _alloc("t/x")})]
+    return Snapshot(NODES, [], [], {}, [_nad("sliced", SLICED), _nad("plain", {
+        "range": "198.18.41.0/24"})], [waiting, running], events, NOW, frozenset({"t"}),
+        ippools=pools, reservations=[], node_slice_controllers=controllers,
+        node_slice_pools=slice_pools)
+
+
+def _controller(ready: int) -> dict[str, Any]:
+    return {"metadata": {"name": "whereabouts-node-slice-controller",
+                         "namespace": "kube-system"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "node-slice-controller", "command": ["/node-slice-controller"]}]}}},
+            "status": {"readyReplicas": ready}}
+
+
+def _slice_pool(nodes: list[str]) -> dict[str, Any]:
+    return {"apiVersion": WB, "kind": "NodeSlicePool",
+            "metadata": {"name": "sliced", "namespace": "kube-system"},
+            "spec": {"range": "198.18.40.0/24", "sliceSize": "/28"},
+            "status": {"allocations": [
+                {"nodeName": n, "sliceRange": f"198.18.40.{16 * i}/28"}
+                for i, n in enumerate(nodes)]}}
+
+
+def test_node_slices_without_the_controller_name_the_nad_and_its_waiting_pods() -> None:
+    d = diagnose(_sliced([]))
+    [f] = [f for f in d.findings if f.check == "ipam-controller"]
+    assert f.severity == "error" and f.subject == "NetworkAttachmentDefinition t/sliced"
+    assert f.pods == ["t/s1"] and f.field == "spec.config.ipam.node_slice_size"
+    assert "sets node_slice_size /28" in f.message and "NodeSlicePool sliced" in f.message
+    assert "no node-slice controller runs in the cluster" in f.message
+    assert "node_slice_controller: true" in f.fix and "remove node_slice_size" in f.fix
+    # the sandbox failures are folded into it, not repeated
+    assert "1 pod(s) stuck creating (5 sandbox failures)" in f.message
+    assert not [g for g in d.findings if g.check.startswith("sandbox:")]
+    assert not [g for g in d.findings if g.subject.endswith("t/plain")]
+    # pool use per node slice
+    assert [(u.network, u.scope, u.used, u.size) for u in d.pools
+            if u.network == "t/sliced"] == [("t/sliced", "node worker-1", 1, 14)]
+
+
+def test_node_slice_controller_not_ready_or_without_a_slice_for_the_node() -> None:
+    [f] = [f for f in diagnose(_sliced([_controller(0)])).findings
+           if f.check == "ipam-controller"]
+    assert "node-slice controller (kube-system/whereabouts-node-slice-controller) has no " \
+           "ready replica" in f.message
+    [f] = [f for f in diagnose(_sliced([_controller(1)], [_slice_pool(["worker-2"])])).findings
+           if f.check == "ipam-controller"]
+    assert "NodeSlicePool kube-system/sliced has no slice for node(s) worker-1" in f.message
+    assert "shrink node_slice_size" in f.fix
+    [f] = [f for f in diagnose(_sliced([_controller(1)], [])).findings
+           if f.check == "ipam-controller"]
+    assert "has made no NodeSlicePool sliced" in f.message
+    healthy = diagnose(_sliced([_controller(1)], [_slice_pool(["worker-1", "worker-2"])]))
+    assert not [f for f in healthy.findings if f.check == "ipam-controller"]
+    # not looked for (Deployments unreadable): not guessed
+    assert not [f for f in diagnose(_sliced(None)).findings if f.check == "ipam-controller"]
+
+
 class _FakeKube:
     """The calls :func:`read_snapshot` makes, answered from a dict of kinds."""
 
@@ -206,6 +280,17 @@ def test_read_snapshot_reads_whereabouts_state_and_scheduling_events() -> None:
     assert [e["reason"] for e in snap.events] == ["FailedScheduling"]
     assert snap.whereabouts_daemonsets == [RECONCILER_DS]
     assert snap.whereabouts_configmaps == RECONCILER_CM
+    # no NAD sets node_slice_size: neither Deployments nor NodeSlicePools are read
+    assert snap.node_slice_controllers is None and snap.node_slice_pools is None
+    assert "Deployment" not in {k for k, _, _ in kube.listed}
+    sliced = _FakeKube({**kube.objects,
+                        ("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition"):
+                            [_nad("sliced", SLICED)],
+                        ("apps/v1", "Deployment"): [_controller(1), {"metadata": {
+                            "name": "web", "namespace": "t"}}]})
+    snap = read_snapshot(sliced, ["t"])  # type: ignore[arg-type]
+    assert snap.node_slice_controllers == [_controller(1)]
+    assert snap.node_slice_pools == []  # no NodeSlicePool CRD served
     # a cluster without whereabouts: nothing read, pool use from network-status
     bare = _FakeKube({k: v for k, v in kube.objects.items() if k[0] != WB})
     snap = read_snapshot(bare, ["t"])  # type: ignore[arg-type]
