@@ -115,6 +115,9 @@ def _read_whereabouts(kube: Kube, snap: Snapshot,
         except KubeError as exc:
             if exc.status == 0:
                 raise
+            what = f"{WHEREABOUTS_API} ({exc.status} {exc.reason})"
+            if what not in snap.unreadable:
+                snap.unreadable.append(what)
             return False
 
     def read(kind: str) -> Objects | None:

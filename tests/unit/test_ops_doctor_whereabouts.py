@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from netplumb.kube import KubeError
 from netplumb.ops.doctor import Snapshot, diagnose, format_text
 from netplumb.ops.ipam_state import parse_ippool, reservation_name
 from netplumb.ops.live import read_snapshot
@@ -295,3 +296,24 @@ def test_read_snapshot_reads_whereabouts_state_and_scheduling_events() -> None:
     bare = _FakeKube({k: v for k, v in kube.objects.items() if k[0] != WB})
     snap = read_snapshot(bare, ["t"])  # type: ignore[arg-type]
     assert snap.ippools is None and snap.reservations is None
+
+
+class _ForbiddenWhereabouts(_FakeKube):
+    def resource(self, api_version: str, kind: str) -> object | None:
+        if api_version == WB:
+            raise KubeError(403, "Forbidden", "discovery of whereabouts.cni.cncf.io")
+        return super().resource(api_version, kind)
+
+
+def test_whereabouts_the_credentials_may_not_read_is_said_not_guessed() -> None:
+    leaky = _leaky()
+    kube = _ForbiddenWhereabouts({
+        ("v1", "Node"): NODES, ("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition"):
+            leaky.nads, ("v1", "Pod"): leaky.pods, (WB, "IPPool"): leaky.ippools or []})
+    snap = read_snapshot(kube, ["t"])  # type: ignore[arg-type]
+    assert snap.ippools is None
+    assert snap.unreadable == [f"{WB} (403 Forbidden)"]
+    d = diagnose(snap)
+    assert [f.message for f in d.findings if f.check == "access"] == [
+        f"could not read {WB} (403 Forbidden)"]
+    assert [u.used for u in d.pools] == [2]  # from network-status, the only source left
