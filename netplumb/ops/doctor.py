@@ -12,9 +12,27 @@ guide's troubleshooting section becomes findings with a severity and a fix:
 * **Pods stuck creating**: Pending pods on a node, their sandbox-failure events classified
   (:mod:`.sandbox`) and grouped by cause and NAD: pool exhausted, host link missing, NAD
   missing, plugin binary missing, config invalid, and the rest.
-* **Pool use** per network: addresses held by pods (from network-status) against the pool
-  size; per node for host-local (each node allocates on its own), cluster-wide for
-  whereabouts. 80 % is a warning, a full pool an error.
+* **Pods the scheduler cannot place** (no node, ``PodScheduled`` False/``Unschedulable``, or
+  ``FailedScheduling`` events), grouped by the cause the scheduler's message gives
+  (:mod:`.scheduling`): a device resource no node has free (with the device plugin or the
+  stack's SR-IOV pool that must advertise it), a node selection no node matches (the labels
+  no node carries), taints the pods do not tolerate, cordoned nodes, too little cpu/memory.
+* **whereabouts' own state** (:mod:`.ipam_state`): IPPool allocations whose pod no longer
+  exists (leaked: the addresses are lost to new pods until the reconciler runs) or whose
+  running pod does not report the address (stale), OverlappingRangeIPReservations without an
+  allocation and allocations without their reservation (orphaned); each with what to delete
+  and the reconciler's schedule.
+* **IPAM that needs a controller**: NADs whose whereabouts IPAM sets ``node_slice_size``
+  where the node-slice controller does not run (or left a waiting pod's node without a
+  slice), with the pods waiting on them.
+* **Pool use** per network: addresses held against the pool size; per node for host-local
+  (each node allocates on its own; from the pods' network-status), cluster-wide for
+  whereabouts (from its IPPools, so leaked allocations count; per node slice with
+  ``node_slice_size``). 80 % is a warning, a full pool an error.
+
+host-local keeps its reservations in files on each node (one per address, naming the
+container), which the Kubernetes API does not show: doctor does not compare them with the
+node's pods.
 
 Severity orders the exit status: 0 nothing to fix, 1 warnings, 2 errors (3: doctor could not
 read the cluster).
@@ -26,15 +44,42 @@ import datetime as dt
 import difflib
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ..args.nad import RESOURCE_NAME_ANNOTATION
 from ..cni.config import CniConfig, parse_cni_config
 from ..cni.ipam import HostLocalIpam, Pool, WhereaboutsIpam
 from ..cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from ..errors import PlanError
+from .ipam_state import CRON_KEY as WHEREABOUTS_CRON_KEY
+from .ipam_state import (
+    NODE_SLICE_KEY,
+    Allocation,
+    IpPoolState,
+    Reservation,
+    mounted_configmap_names,
+    node_slice_size,
+    parse_ippool,
+    parse_reservation,
+    pool_belongs,
+    reservation_name,
+    slice_pool_name,
+    slice_size,
+    whereabouts_of,
+)
 from .sandbox import SANDBOX_REASONS, Cause, classify
+from .scheduling import (
+    FAILED_SCHEDULING,
+    SchedulingCause,
+    advertised,
+    cordoned,
+    primary,
+    unmatched_selector,
+    untolerated_taints,
+)
+from .scheduling import causes as scheduling_causes
 
 Obj = Mapping[str, Any]
 Severity = Literal["error", "warning", "info"]
@@ -101,12 +146,32 @@ class Snapshot:
     nads: list[dict[str, Any]]
     pods: list[dict[str, Any]]
     events: list[dict[str, Any]]
-    """Sandbox-failure events (``FailedCreatePodSandBox``, ``NoNetworkFound``)."""
+    """Sandbox-failure events (``FailedCreatePodSandBox``, ``NoNetworkFound``) and
+    ``FailedScheduling`` events."""
     now: dt.datetime
     namespaces: frozenset[str] | None = None
     """The namespaces looked at (``None``: all)."""
     unreadable: list[str] = field(default_factory=list)
     """What could not be read (``DaemonSets: 403 Forbidden``): reported, not guessed."""
+    ippools: list[dict[str, Any]] | None = None
+    """whereabouts IPPools of every namespace (``None``: the cluster serves none, or they
+    could not be read: pool use then counts network-status)."""
+    reservations: list[dict[str, Any]] | None = None
+    """whereabouts OverlappingRangeIPReservations (``None``: not served or not read)."""
+    node_slice_pools: list[dict[str, Any]] | None = None
+    """whereabouts NodeSlicePools (``None``: not served or not read)."""
+    node_slice_controllers: list[dict[str, Any]] | None = None
+    """Deployments that run whereabouts' node-slice controller (``None``: not looked for;
+    read when a NAD sets ``node_slice_size``)."""
+    whereabouts_daemonsets: list[dict[str, Any]] = field(default_factory=list)
+    """DaemonSets that run whereabouts' ip-control-loop (its reconciler)."""
+    whereabouts_configmaps: dict[tuple[str, str], dict[str, Any] | None] = field(
+        default_factory=dict)
+    """ConfigMaps those DaemonSets mount (the reconciler's schedule)."""
+    device_plugins: list[dict[str, Any]] = field(default_factory=list)
+    """DaemonSets that run a device plugin (by name or image)."""
+    device_pools: dict[str, str] = field(default_factory=dict)
+    """Device resource → where the stack doctor was given gets it from (its SR-IOV pools)."""
 
 
 @dataclass
@@ -661,6 +726,395 @@ def _requests_networks(pod: Obj) -> bool:
     return bool((_meta(pod).get("annotations") or {}).get(NETWORKS_ANNOTATION))
 
 
+# -- pods the scheduler could not place
+
+
+def _unscheduled(pod: Obj) -> str | None:
+    """The scheduler's last word on a pod it could not place, from its ``PodScheduled``
+    condition (``None``: the pod has a node, or the scheduler has not given up on it)."""
+    if not _waiting_for_node(pod):
+        return None
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if (c.get("type") == "PodScheduled" and c.get("status") == "False"
+                and c.get("reason") == "Unschedulable"):
+            return str(c.get("message") or "")
+    return None
+
+
+def _waiting_for_node(pod: Obj) -> bool:
+    status = pod.get("status") or {}
+    return (status.get("phase") in (None, "Pending") and not (pod.get("spec") or {})
+            .get("nodeName") and not _meta(pod).get("deletionTimestamp"))
+
+
+@dataclass
+class _Unplaced:
+    """Pods the scheduler rejected for one cause."""
+
+    cause: SchedulingCause
+    detail: list[str]
+    pods: dict[str, Obj] = field(default_factory=dict)
+    said: dict[str, str] = field(default_factory=dict)
+    """Pod → the scheduler's message."""
+    count: int = 0
+
+
+def _scheduling_events(events: Iterable[Obj]) -> dict[str, tuple[str, int]]:
+    """Pod → the latest ``FailedScheduling`` message and how many attempts failed."""
+    out: dict[str, tuple[str, int]] = {}
+    for ev in sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
+                                                 or "")):
+        if ev.get("reason") != FAILED_SCHEDULING:
+            continue
+        inv = ev.get("involvedObject") or {}
+        key = f"{inv.get('namespace')}/{inv.get('name')}"
+        seen = out.get(key, ("", 0))[1]
+        out[key] = (str(ev.get("message") or ""), seen + int(ev.get("count") or 1))
+    return out
+
+
+def check_unschedulable(snap: Snapshot, in_scope: Sequence[Obj],
+                        nads: Mapping[str, NadState]) -> list[Finding]:
+    """Pods without a node that the scheduler gave up on (their ``PodScheduled`` condition,
+    else their ``FailedScheduling`` events), grouped by cause: a device resource no node has
+    free, a node selection no node matches, taints, cordoned nodes, too little cpu/memory,
+    and the rest."""
+    events = _scheduling_events(snap.events)
+    groups: dict[tuple[str, str], _Unplaced] = {}
+    for pod in in_scope:
+        key = key_of(pod)
+        message = _unscheduled(pod)
+        if message is None and key in events and _waiting_for_node(pod):
+            message = events[key][0]
+        if not message:
+            continue
+        main = primary(scheduling_causes(message))
+        if main is None:
+            continue
+        detail = unmatched_selector(pod, snap.nodes) if main.id == "selector" else []
+        group_key = main.key or ", ".join(detail)
+        g = groups.setdefault((main.id, group_key), _Unplaced(main, detail))
+        g.pods[key] = pod
+        g.said[key] = message
+        g.count += events.get(key, ("", 0))[1]
+    out = []
+    for (cause_id, _), g in sorted(groups.items()):
+        subject, message, fix = _unplaced_text(g, snap, nads)
+        example = g.said[sorted(g.said)[0]]
+        out.append(Finding(
+            "error", f"unschedulable:{cause_id}", subject,
+            f"{len(g.pods)} pod(s) cannot be scheduled: {message}; the scheduler: {example}",
+            fix, pods=sorted(g.pods), count=g.count))
+    return out
+
+
+def _unplaced_text(g: _Unplaced, snap: Snapshot, nads: Mapping[str, NadState]
+                   ) -> tuple[str, str, str]:
+    """Subject, message and fix of a group of unschedulable pods."""
+    cause = g.cause
+    if cause.id == "device":
+        return (f"Resource {cause.key}", _device_message(cause.key, snap),
+                _device_fix(cause.key, snap, nads))
+    if cause.id == "resources":
+        what = "room for another pod" if cause.key == "pods" else f"enough free {cause.key}"
+        return (f"Resource {cause.key}", f"no node has {what}",
+                "lower the pods' requests, free room on the nodes (other pods' requests) or "
+                "add nodes")
+    if cause.id == "selector":
+        labels = [d for d in g.detail if not d.startswith("affinity ")]
+        rest = [d.removeprefix("affinity ") for d in g.detail if d.startswith("affinity ")]
+        if g.detail:
+            parts = ([f"label {', '.join(labels)}"] if labels else []) + (
+                [f"node affinity {'; '.join(rest)}"] if rest else [])
+            message = f"no node has {' nor '.join(parts)}"
+        else:
+            message = "no node matches their node selector and node affinity together"
+        first = labels[0] if labels else "<key>=<value>"
+        return (f"Node selection {', '.join(g.detail) or '(combined)'}", message,
+                f"label the node(s) meant for them (`kubectl label node <node> {first}`), "
+                "or correct the pods' nodeSelector/affinity (a workload's pod template)")
+    if cause.id == "taints":
+        taints: dict[str, set[str]] = {}
+        for pod in g.pods.values():
+            for node, found in untolerated_taints(pod, snap.nodes).items():
+                taints.setdefault(node, set()).update(found)
+        listed = "; ".join(f"{n}: {', '.join(sorted(t))}" for n, t in sorted(taints.items()))
+        return ("Node taints",
+                "node(s) carry taints they do not tolerate" + (f" ({listed})" if listed
+                                                               else ""),
+                "give the pods tolerations for those taints, or remove a taint that should "
+                "not be there (`kubectl taint node <node> <key>:<effect>-`); "
+                "node.kubernetes.io/not-ready or unreachable means the node is down (see the "
+                "node findings)")
+    if cause.id == "cordoned":
+        nodes = cordoned(snap.nodes)
+        return ("Nodes cordoned", f"node(s) {', '.join(nodes) or '?'} are cordoned",
+                f"`kubectl uncordon {' '.join(nodes) or '<node>'}` once their maintenance "
+                "is over, or add nodes")
+    return ("Pods", cause.key,
+            "`kubectl describe pod` shows the scheduler's whole message and the pod's events")
+
+
+def _device_message(resource: str, snap: Snapshot) -> str:
+    have = advertised(resource, snap.nodes)
+    if not have:
+        return f"they request {resource}, which no node advertises"
+    listed = ", ".join(f"{n}: {a}" for n, a in sorted(have.items()))
+    return (f"they request {resource}, which {len(have)} node(s) advertise ({listed}), none "
+            "with one free for them (or those nodes are excluded for other reasons)")
+
+
+def _device_fix(resource: str, snap: Snapshot, nads: Mapping[str, NadState]) -> str:
+    prefix, _, name = resource.partition("/")
+    planned = snap.device_pools.get(resource)
+    parts = [
+        f"{resource} is {planned}: the device plugin advertises it on the nodes where the "
+        "pool's selectors find devices (VFs created on the PFs they name), so create the VFs "
+        "there or correct the selectors" if planned else
+        f"a device plugin must advertise {resource} on the nodes meant for these pods: for "
+        f"SR-IOV, an entry of the SR-IOV network device plugin's resourceList with "
+        f"resourceName {name} and prefix {prefix}, whose selectors find VFs on those nodes "
+        "(netplumb: a pool under sriov: in the platform stack)"]
+    if not any(u.startswith("DaemonSets") for u in snap.unreadable):
+        plugins = [key_of(d) for d in snap.device_plugins]
+        parts.append("device plugin DaemonSet(s) in the cluster: " + ", ".join(plugins)
+                     if plugins else "no device plugin DaemonSet runs in the cluster")
+    users = sorted(k for k, st in nads.items()
+                   if (_meta(st.obj).get("annotations") or {}).get(RESOURCE_NAME_ANNOTATION)
+                   == resource)
+    if users:
+        parts.append(f"NAD(s) {', '.join(users)} name it ({RESOURCE_NAME_ANNOTATION}): pods "
+                     "selecting them get the request")
+    return "; ".join(parts)
+
+
+# -- whereabouts' own state
+
+
+def _reconciler(snap: Snapshot) -> str:
+    """Who frees whereabouts allocations whose pod is gone, as a clause of a fix."""
+    if not snap.whereabouts_daemonsets:
+        if any(u.startswith("DaemonSets") for u in snap.unreadable):
+            return "whereabouts' reconciler (its ip-control-loop) frees them on its schedule"
+        return ("no DaemonSet runs whereabouts' ip-control-loop (its reconciler), so nothing "
+                "frees them")
+    ds = snap.whereabouts_daemonsets[0]
+    when = "on its schedule"
+    for ref in mounted_configmap_names(ds):
+        cm = snap.whereabouts_configmaps.get(ref)
+        cron = ((cm or {}).get("data") or {}).get(WHEREABOUTS_CRON_KEY)
+        if cron:
+            when = (f"on its schedule {str(cron).strip()!r} (ConfigMap {ref[0]}/{ref[1]}, key "
+                    f"{WHEREABOUTS_CRON_KEY})")
+    text = (f"whereabouts' reconciler (the ip-control-loop of DaemonSet {key_of(ds)}) frees "
+            f"them {when}")
+    if not int((ds.get("status") or {}).get("numberReady") or 0):
+        text += ", but the DaemonSet has no ready pod, so nothing frees them now"
+    return text
+
+
+def _status_ips(pod: Obj) -> set[str] | None:
+    """Every address of the pod's network-status (``None``: it has none to compare with)."""
+    text = (_meta(pod).get("annotations") or {}).get(NETWORK_STATUS_ANNOTATION)
+    try:
+        entries = json.loads(text or "null")
+    except ValueError:
+        return None
+    if not isinstance(entries, list) or not entries:
+        return None
+    return {str(ip).split("/")[0] for e in entries if isinstance(e, dict)
+            for ip in e.get("ips") or []}
+
+
+def _addresses(found: Sequence[Allocation], limit: int = 6) -> str:
+    shown = [f"{a.ip} (pod {a.podref or '?'}"
+             + (f", container {a.container_id[:12]}" if a.container_id else "")
+             + (f", {a.ifname}" if a.ifname else "") + ")" for a in found[:limit]]
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return "; ".join(shown) + more
+
+
+def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
+                      ) -> tuple[list[Finding], list[IpPoolState]]:
+    """whereabouts' IPPools and OverlappingRangeIPReservations against the pods that exist:
+    allocations of pods that are gone (leaked), allocations a running pod no longer reports
+    (stale), and reservations and allocations without each other (orphaned). Also the pools
+    read, for pool use."""
+    if snap.ippools is None:
+        return [], []
+    scope = snap.namespaces
+    nodes = [str(_meta(n).get("name")) for n in snap.nodes]
+    pools = [p for p in (parse_ippool(o, nodes) for o in snap.ippools) if p is not None]
+    existing = {key_of(p): p for p in snap.pods}
+
+    def mine(podref: str) -> bool:
+        return bool(podref) and (scope is None or podref.partition("/")[0] in scope)
+
+    reservations = {(r.namespace, r.name): r
+                    for r in (parse_reservation(o) for o in snap.reservations or [])}
+    expected: set[tuple[str, str]] = set()
+    for pool in pools:
+        expected |= {(pool.namespace, reservation_name(a.ip, pool.network_name))
+                     for a in pool.allocations}
+    reconciler = _reconciler(snap)
+    out: list[Finding] = []
+    for pool in sorted(pools, key=lambda p: p.key):
+        kind = f"ippools.whereabouts.cni.cncf.io {pool.name}"
+        leaked = [a for a in pool.allocations if mine(a.podref) and a.podref not in existing]
+        if leaked:
+            held = [reservations[k] for a in leaked
+                    if (k := (pool.namespace, reservation_name(a.ip, pool.network_name)))
+                    in reservations]
+            also = (f", and delete OverlappingRangeIPReservation(s) "
+                    f"{', '.join(r.name for r in held)} in {pool.namespace}" if held else "")
+            out.append(Finding(
+                "warning", "whereabouts:leaked", f"IPPool {pool.key}",
+                f"{len(leaked)} allocation(s) of {pool.range} belong to pods that no longer "
+                f"exist, so their addresses are lost to new pods: {_addresses(leaked)}",
+                f"{reconciler}; to free them now, remove offset(s) "
+                f"{', '.join(a.offset for a in leaked)} from spec.allocations (`kubectl -n "
+                f"{pool.namespace} edit {kind}`){also}",
+                pods=sorted({a.podref for a in leaked})))
+        stale = []
+        for a in pool.allocations:
+            pod = existing.get(a.podref) if mine(a.podref) else None
+            if pod is None or (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            ips = _status_ips(pod)
+            if ips is not None and str(a.ip) not in ips:
+                stale.append(a)
+        if stale:
+            out.append(Finding(
+                "warning", "whereabouts:stale", f"IPPool {pool.key}",
+                f"{len(stale)} allocation(s) of {pool.range} name running pods whose "
+                f"network-status does not carry the address (held for an earlier sandbox of "
+                f"a pod of that name): {_addresses(stale)}",
+                f"{reconciler}; to free them now, remove offset(s) "
+                f"{', '.join(a.offset for a in stale)} from spec.allocations (`kubectl -n "
+                f"{pool.namespace} edit {kind}`)",
+                pods=sorted({a.podref for a in stale})))
+        out += _unreserved(pool, nads, existing, reservations, mine, snap.reservations)
+    orphans: dict[str, list[Reservation]] = {}
+    for (ns, name), r in sorted(reservations.items()):
+        if (ns, name) not in expected and (mine(r.podref) or not r.podref):
+            orphans.setdefault(ns, []).append(r)
+    for ns, found in sorted(orphans.items()):
+        gone = [r for r in found if r.podref not in existing]
+        listed = "; ".join(f"{r.name} (pod {r.podref or '?'}"
+                           + ("" if r.podref in existing else ", gone") + ")"
+                           for r in found[:6]) + (f" and {len(found) - 6} more"
+                                                  if len(found) > 6 else "")
+        out.append(Finding(
+            "warning", "whereabouts:orphaned", f"OverlappingRangeIPReservations in {ns}",
+            f"{len(found)} reservation(s) with no IPPool allocation keep their addresses from "
+            f"every whereabouts range containing them: {listed}",
+            f"delete them (`kubectl -n {ns} delete overlappingrangeipreservations."
+            f"whereabouts.cni.cncf.io {' '.join(r.name for r in found)}`)"
+            + (f"; for those whose pod is gone, {reconciler}" if gone else ""),
+            pods=sorted({r.podref for r in found if r.podref})))
+    return out, pools
+
+
+def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mapping[str, Obj],
+                reservations: Mapping[tuple[str, str], Reservation],
+                mine: Callable[[str], bool], read: list[dict[str, Any]] | None
+                ) -> list[Finding]:
+    """Allocations of live pods without their OverlappingRangeIPReservation, on networks
+    whose whereabouts checks overlapping ranges (its default)."""
+    if read is None:
+        return []
+    configs = [st for st in nads.values() if st.config is not None
+               and pool_belongs(pool, st.config)]
+    if not configs or any(getattr(whereabouts_of(st.config), "enable_overlapping_ranges",
+                                  None) is False for st in configs):
+        return []
+    missing = [a for a in pool.allocations if mine(a.podref) and a.podref in existing
+               and (pool.namespace, reservation_name(a.ip, pool.network_name))
+               not in reservations]
+    if not missing:
+        return []
+    return [Finding(
+        "warning", "whereabouts:orphaned", f"IPPool {pool.key}",
+        f"{len(missing)} allocation(s) of {pool.range} have no OverlappingRangeIPReservation, "
+        f"so another whereabouts range containing the address can hand it out again: "
+        f"{_addresses(missing)}",
+        "recreate those pods (whereabouts reserves the address again on ADD), after checking "
+        "no other pod reports the same address",
+        pods=sorted({a.podref for a in missing}))]
+
+
+# -- IPAM that needs a controller
+
+
+def check_node_slices(snap: Snapshot, nads: Mapping[str, NadState],
+                      users: Mapping[str, list[str]]) -> list[Finding]:
+    """NADs whose whereabouts IPAM sets ``node_slice_size`` where the node-slice controller
+    does not run (or has no slice for a waiting pod's node), with the pods waiting on them."""
+    if snap.node_slice_controllers is None:
+        return []
+    by_key = {key_of(p): p for p in snap.pods}
+    out = []
+    for key, st in sorted(nads.items()):
+        size = node_slice_size(st.config)
+        if (size is None or st.config is None
+                or (snap.namespaces is not None and key.partition("/")[0] not in snap.namespaces)):
+            continue
+        waiting = sorted({k for k in users.get(key, []) if k in by_key and (
+            by_key[k].get("status") or {}).get("phase") in (None, "Pending")})
+        slice_name = slice_pool_name(st.config)
+        controllers = snap.node_slice_controllers
+        ready = [d for d in controllers
+                 if int((d.get("status") or {}).get("readyReplicas") or 0) > 0]
+        field_path = (("spec.config.plugins[0]" if st.config.is_list else "spec.config")
+                      + f".ipam.{NODE_SLICE_KEY}")
+        run_it = ("run the node-slice controller (netplumb: `whereabouts: "
+                  "{node_slice_controller: true}` in the platform stack; it makes one "
+                  "NodeSlicePool per network and hands each node a slice), or remove "
+                  f"{NODE_SLICE_KEY} from {field_path.rsplit('.', 1)[0]} to allocate from the "
+                  "whole range; the kubelet retries the waiting pods' sandboxes")
+        if not controllers:
+            problem = ("no node-slice controller runs in the cluster (no Deployment runs "
+                       "/node-slice-controller)")
+            fix = run_it
+        elif not ready:
+            problem = (f"the node-slice controller ({', '.join(key_of(d) for d in controllers)}"
+                       ") has no ready replica")
+            fix = run_it.replace("run the node-slice controller", "get the node-slice "
+                                 "controller ready (its pod's events and log say why)", 1)
+        else:
+            found = [p for p in snap.node_slice_pools or []
+                     if str(_meta(p).get("name")) == slice_name]
+            if snap.node_slice_pools is None:
+                continue
+            if not found:
+                problem = (f"the node-slice controller runs but has made no NodeSlicePool "
+                           f"{slice_name}")
+                fix = ("read the node-slice controller's log: it makes the NodeSlicePool when "
+                       "it sees the NAD (a range it cannot cut by the slice size is refused)")
+            else:
+                sliced = {str(a.get("nodeName")) for a in ((found[0].get("status") or {})
+                                                           .get("allocations") or [])
+                          if a.get("nodeName")}
+                lacking = sorted({str((by_key[k].get("spec") or {}).get("nodeName"))
+                                  for k in waiting if (by_key[k].get("spec") or {})
+                                  .get("nodeName")} - sliced)
+                if not lacking:
+                    continue
+                problem = (f"NodeSlicePool {key_of(found[0])} has no slice for node(s) "
+                           f"{', '.join(lacking)} (every slice of the range is taken)")
+                fix = (f"widen the range or shrink {NODE_SLICE_KEY} ({field_path}) so every "
+                       "node gets a slice")
+        out.append(Finding(
+            "error" if waiting else "warning", "ipam-controller",
+            f"NetworkAttachmentDefinition {key}",
+            f"its whereabouts IPAM sets {NODE_SLICE_KEY} {size}: whereabouts then allocates "
+            f"only from the node's slice of the range, which the node-slice controller records "
+            f"in NodeSlicePool {slice_name}; {problem}, so every attachment to this network "
+            "fails" + (f"; {len(waiting)} pod(s) wait on it" if waiting else ""),
+            fix, pods=waiting, field=field_path))
+    return out
+
+
 # -- pools
 
 
@@ -681,7 +1135,11 @@ def _ips_on(pod: Obj, nad_key: str) -> list[str]:
 
 
 def pool_use(nads: Mapping[str, NadState], pods: Sequence[Obj],
-             scope: frozenset[str] | None) -> list[PoolUse]:
+             scope: frozenset[str] | None,
+             ippools: Sequence[IpPoolState] | None = None) -> list[PoolUse]:
+    """Addresses held per network: whereabouts' from its IPPools when ``ippools`` were read
+    (every allocation, also those of pods that are gone; per node slice with
+    ``node_slice_size``), otherwise and for host-local from the pods' network-status."""
     out = []
     for key, st in sorted(nads.items()):
         if st.config is None or (scope is not None and key.partition("/")[0] not in scope):
@@ -692,12 +1150,22 @@ def pool_use(nads: Mapping[str, NadState], pods: Sequence[Obj],
         ipam = st.config.ipam_type() or "?"
         per_node = ipam == "host-local"
         held: dict[str, set[str]] = {}
-        for p in pods:
-            ips = _ips_on(p, key)
-            if ips:
-                scope_key = (f"node {(p.get('spec') or {}).get('nodeName')}" if per_node
-                             else "cluster")
-                held.setdefault(scope_key, set()).update(ips)
+        if ipam == "whereabouts" and ippools is not None:
+            config = st.config
+            belong = [p for p in ippools if pool_belongs(p, config)]
+            if node_slice_size(config) is not None:
+                out += [PoolUse(key, ipam, f"node {p.node}", len(p.allocations),
+                                slice_size(p.network), str(p.network))
+                        for p in sorted(belong, key=lambda p: str(p.node)) if p.node]
+                continue
+            held["cluster"] = {str(a.ip) for p in belong for a in p.allocations}
+        else:
+            for p in pods:
+                ips = _ips_on(p, key)
+                if ips:
+                    scope_key = (f"node {(p.get('spec') or {}).get('nodeName')}" if per_node
+                                 else "cluster")
+                    held.setdefault(scope_key, set()).update(ips)
         if not held:
             held = {"no pods": set()}
         for where, held_ips in sorted(held.items()):
@@ -745,11 +1213,13 @@ _SAME_AS = {"sandbox:config-invalid": "nad-config", "sandbox:nad-missing": "nad-
 
 def _fold(stuck: list[Finding], found: list[Finding]) -> list[Finding]:
     """Stuck pods whose cause another finding already names (a NAD that does not parse or
-    does not exist) are added to that finding instead of repeating it."""
+    does not exist, or whose IPAM's controller does not run) are added to that finding
+    instead of repeating it."""
     out = []
     for f in stuck:
-        same = next((g for g in found if g.check == _SAME_AS.get(f.check)
-                     and g.subject == f.subject), None)
+        same = next((g for g in found if g.subject == f.subject and (
+            g.check == _SAME_AS.get(f.check)
+            or (g.check == "ipam-controller" and f.check == "sandbox:other"))), None)
         if same is None:
             out.append(f)
             continue
@@ -776,9 +1246,13 @@ def diagnose(snap: Snapshot) -> Diagnosis:
     refs, users = check_references(requesting, nads)
     findings += check_nads(nads, users, scope)
     findings += refs
+    findings += check_unschedulable(snap, in_scope, nads)
+    findings += check_node_slices(snap, nads, users)
+    leaks, ippools = check_whereabouts(snap, nads)
+    findings += leaks
     stuck = check_stuck(replace(snap, pods=in_scope), nads)
     findings += _fold(stuck, findings)
-    uses = pool_use(nads, snap.pods, scope)
+    uses = pool_use(nads, snap.pods, scope, ippools if snap.ippools is not None else None)
     exhausted = {f.subject.removeprefix("NetworkAttachmentDefinition ")
                  for f in stuck if f.check == "sandbox:pool-exhausted"}
     findings += check_pools(uses, exhausted)

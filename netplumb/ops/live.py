@@ -9,8 +9,20 @@ from typing import Any
 from ..kube import Kube, KubeError
 from ..render.nad import NAD_API_VERSION, NAD_KIND
 from .doctor import Snapshot, is_multus_daemonset, mounted_configmaps
+from .ipam_state import API_VERSION as WHEREABOUTS_API
+from .ipam_state import (
+    IPPOOL,
+    NODE_SLICE_CONTROLLER,
+    NODE_SLICE_KEY,
+    NODE_SLICE_POOL,
+    RECONCILER,
+    RESERVATION,
+    mounted_configmap_names,
+    running_command,
+)
 from .progress import QUIET, Progress
 from .sandbox import SANDBOX_REASONS
+from .scheduling import FAILED_SCHEDULING
 
 Objects = list[dict[str, Any]]
 
@@ -18,8 +30,10 @@ Objects = list[dict[str, Any]]
 def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                   progress: Progress = QUIET) -> Snapshot:
     """Everything :func:`.doctor.diagnose` looks at: nodes, Multus DaemonSets with their pods
-    and ConfigMaps, every NAD, and the pods and sandbox-failure events of ``namespaces``
-    (all when ``None``). What the credentials may not read is listed, not guessed."""
+    and ConfigMaps, every NAD, the pods and their sandbox-failure and ``FailedScheduling``
+    events of ``namespaces`` (all when ``None``), device plugin DaemonSets, and whereabouts'
+    state (its IPPools, reservations and reconciler; its node slices when a NAD asks for
+    them). What the credentials may not read is listed, not guessed."""
     scope = frozenset(namespaces) if namespaces is not None else None
     unreadable: list[str] = []
 
@@ -40,8 +54,10 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                 for o in kube.list("v1", kind, namespace=ns, field_selector=field_selector)]
 
     nodes = attempt("nodes", lambda: kube.list("v1", "Node"))
-    daemonsets = [d for d in attempt("DaemonSets", lambda: kube.list("apps/v1", "DaemonSet"))
-                  if is_multus_daemonset(d)]
+    every_daemonset = attempt("DaemonSets", lambda: kube.list("apps/v1", "DaemonSet"))
+    daemonsets = [d for d in every_daemonset if is_multus_daemonset(d)]
+    whereabouts = [d for d in every_daemonset if running_command(d, RECONCILER)]
+    device_plugins = [d for d in every_daemonset if is_device_plugin(d)]
     multus_pods: Objects = []
     configmaps: dict[tuple[str, str], dict[str, Any] | None] = {}
     for ds in daemonsets:
@@ -65,12 +81,70 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                    lambda: kube.list(NAD_API_VERSION, NAD_KIND))
     pods = attempt("pods", lambda: per_namespace("Pod"))
     events: Objects = []
-    for reason in SANDBOX_REASONS:
+    for reason in (*SANDBOX_REASONS, FAILED_SCHEDULING):
 
         def by_reason(reason: str = reason) -> Objects:
             return per_namespace("Event", field_selector=f"reason={reason}")
 
         events += attempt(f"{reason} events", by_reason)
+    snap = Snapshot(nodes, daemonsets, multus_pods, configmaps, nads, pods, events,
+                    dt.datetime.now(dt.UTC), scope, unreadable,
+                    whereabouts_daemonsets=whereabouts, device_plugins=device_plugins)
+    _read_whereabouts(kube, snap, attempt)
     progress.done()
-    return Snapshot(nodes, daemonsets, multus_pods, configmaps, nads, pods, events,
-                    dt.datetime.now(dt.UTC), scope, unreadable)
+    return snap
+
+
+def is_device_plugin(ds: dict[str, Any]) -> bool:
+    """A DaemonSet that runs a device plugin (by name or image)."""
+    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+    words = [str(ds["metadata"].get("name", ""))] + [
+        str(c.get("image", "")) for c in spec.get("containers") or []]
+    return any(w in text.lower() for text in words for w in ("device-plugin", "sriovdp"))
+
+
+def _read_whereabouts(kube: Kube, snap: Snapshot,
+                      attempt: Callable[[str, Callable[[], Objects]], Objects]) -> None:
+    """whereabouts' objects (when the cluster serves them): IPPools and reservations of
+    every namespace, the reconciler's ConfigMap; NodeSlicePools and the Deployments running
+    the node-slice controller when a NAD sets ``node_slice_size``."""
+
+    def served(kind: str) -> bool:
+        try:
+            return kube.resource(WHEREABOUTS_API, kind) is not None
+        except KubeError as exc:
+            if exc.status == 0:
+                raise
+            what = f"{WHEREABOUTS_API} ({exc.status} {exc.reason})"
+            if what not in snap.unreadable:
+                snap.unreadable.append(what)
+            return False
+
+    def read(kind: str) -> Objects | None:
+        if not served(kind):
+            return None
+        before = len(snap.unreadable)
+        got = attempt(f"{kind}s", lambda: kube.list(WHEREABOUTS_API, kind))
+        return got if len(snap.unreadable) == before else None
+
+    snap.ippools = read(IPPOOL)
+    snap.reservations = read(RESERVATION) if snap.ippools is not None else None
+    for ds in snap.whereabouts_daemonsets:
+        for cm_ns, cm_name in mounted_configmap_names(ds):
+
+            def cm(cm_ns: str = cm_ns, cm_name: str = cm_name) -> Objects:
+                found = kube.get("v1", "ConfigMap", cm_name, cm_ns)
+                return [found] if found is not None else []
+
+            got = attempt(f"ConfigMap {cm_ns}/{cm_name}", cm)
+            snap.whereabouts_configmaps[(cm_ns, cm_name)] = got[0] if got else None
+    if not any(NODE_SLICE_KEY in str((n.get("spec") or {}).get("config") or "")
+               for n in snap.nads):
+        return
+    # no NodeSlicePool CRD: no controller has made one either
+    snap.node_slice_pools = read(NODE_SLICE_POOL) if served(NODE_SLICE_POOL) else []
+    before = len(snap.unreadable)
+    deployments = attempt("Deployments", lambda: kube.list("apps/v1", "Deployment"))
+    if len(snap.unreadable) == before:
+        snap.node_slice_controllers = [d for d in deployments
+                                       if running_command(d, NODE_SLICE_CONTROLLER)]
