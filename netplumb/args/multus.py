@@ -105,6 +105,22 @@ class MultusInstallArgs(InputModel):
     """Keeps Multus from being evicted: without it no pod on the node gets a network."""
     termination_grace_period_seconds: int = 30
     """Seconds the daemon gets to finish requests on shutdown."""
+    connection_limit: int | None = None
+    """The thick daemon's ``connectionLimit`` (Multus v4.3.0): at most this many connections
+    to its socket are served at once. The daemon wraps its listener in Go's
+    ``netutil.LimitListener``, which stops accepting while the limit is reached: a shim
+    beyond it waits in the socket's accept queue until a connection closes, it is not
+    refused. The daemon turns HTTP keep-alive off, so a connection carries one request: a
+    shim's short readiness probe, then its CNI request, held for the whole ADD or DEL
+    (delegates and API calls). Unset: no limit, upstream's default. Left unset here because
+    a number trades the daemon's peak memory in a burst (the delegates it runs count against
+    its memory limit) against how long the burst's ADDs wait, and that needs the figures of
+    a burst of ``node_max_pods`` pods on a real node, which are not measured yet. A limit
+    below ``node_max_pods`` is a plan warning (:mod:`netplumb.checks.multus`). Thick only."""
+    node_max_pods: int = 110
+    """The most pods one of Multus' nodes runs (the kubelet's ``maxPods``, 110 unless the
+    kubelets are configured otherwise). The plan checks ``connection_limit`` against it:
+    after a node restart every one of these pods asks for its sandbox at once."""
     install_node_plugin: bool = True
     """Place netplumb's node plugin beside Multus: the pinned CNI plugins the networks
     delegate to (each behind the measuring shim), the dhcp daemon and the CNI metrics. Turn
@@ -148,8 +164,25 @@ class MultusInstallArgs(InputModel):
     def _metrics(cls, v: int | None) -> int | None:
         return None if v is None else fc.int_range(v, 1, 65535, "port")
 
+    @field_validator("connection_limit")
+    @classmethod
+    def _connection_limit(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise FieldIssue("the daemon refuses a connection limit below 1 and exits at "
+                             "start; expected at least 1, or no connection_limit for none")
+        return v
+
+    @field_validator("node_max_pods")
+    @classmethod
+    def _max_pods(cls, v: int) -> int:
+        return fc.int_range(v, 1, 100000, "maximum pods per node")
+
     @model_validator(mode="after")
     def _check(self) -> MultusInstallArgs:
+        if self.connection_limit is not None and self.mode == "thin":
+            raise FieldIssue("the connection limit is the thick daemon's; expected mode "
+                             "thick or no connection_limit", subpath=("connection_limit",),
+                             value=self.connection_limit, has_value=True)
         if self.metrics_port is not None and self.mode == "thin":
             raise FieldIssue("metrics are served by the thick daemon only; expected mode "
                              "thick or no metrics_port", subpath=("metrics_port",),
