@@ -14,12 +14,13 @@ from pydantic import Field, field_validator, model_validator
 from ..cni import fields as fc
 from ..cni.config import CniVersion
 from ..hostpaths import FLANNEL_SUBNET_ENV
+from ..hostpaths import MULTUS_SOCKET_DIR as HOST_MULTUS_SOCKET_DIR
 from ..validation import FieldIssue, each
 from .base import InputModel
 from .fields import Labels, abs_path, prometheus_duration
 from .flannel import FlannelArgs
 from .images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE, pinned_image
-from .node_plugin import NodePluginArgs
+from .node_plugin import MultusGuardArgs, NodePluginArgs
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
@@ -128,6 +129,18 @@ class MultusInstallArgs(InputModel):
     node_plugin: NodePluginArgs = Field(default_factory=NodePluginArgs)
     """The node plugin's options (with ``install_node_plugin``); its namespace defaults to
     Multus' ``namespace``."""
+    fail_closed: bool = True
+    """No pod starts without the secondary networks it selected while the Multus daemon is
+    down (a restart, a crash, an upgrade): the node plugin keeps a guard CNI config that
+    sorts after Multus' ``00-multus.conf`` and before the cluster network's and names the
+    ``multus-shim``, which fails while the daemon is unreachable, so the kubelet retries the
+    sandbox until Multus is back. Multus v4.3.0 deletes its own config when its daemon stops
+    and has no setting that keeps it (a user-provided ``multusConfigFile`` is copied at start
+    and never removed, but it is then never regenerated from the cluster network's config
+    either). The cost: while the daemon is down no pod on the node gets a sandbox, whether it
+    selects a secondary network or not (one config serves every pod), and hostNetwork pods
+    are not affected. Thick with the node plugin only; ``false`` turns the guard off (the
+    node plugin then removes it from the nodes). See ``docs/node-plugin.md``."""
 
 
     @field_validator("image")
@@ -200,6 +213,19 @@ class MultusInstallArgs(InputModel):
                              f"below 0.4.0 (Flannel's is {self.flannel.cni_version}); expected "
                              "equal versions", subpath=("cni_version",), value=self.cni_version,
                              has_value=True)
+        if self.fail_closed and "fail_closed" in self.model_fields_set:
+            if self.mode == "thin":
+                raise FieldIssue("the guard stops sandboxes while the thick daemon is down; "
+                                 "expected mode thick or no fail_closed",
+                                 subpath=("fail_closed",), value=True, has_value=True)
+            if not self.install_node_plugin:
+                raise FieldIssue("the node plugin keeps the guard on the nodes; expected "
+                                 "install_node_plugin: true or fail_closed: false",
+                                 subpath=("fail_closed",), value=True, has_value=True)
+        if self.node_plugin.multus_guard is not None:
+            raise FieldIssue("under multus the guard follows multus.fail_closed; expected no "
+                             "node_plugin.multus_guard", subpath=("node_plugin", "multus_guard"),
+                             value=None, has_value=True)
         if not self.install_node_plugin and "node_plugin" in self.model_fields_set:
             raise FieldIssue("node plugin options given but install_node_plugin is false; "
                              "expected install_node_plugin: true or no node_plugin options",
@@ -219,9 +245,21 @@ class MultusInstallArgs(InputModel):
         ``namespace`` is set), or None."""
         if not self.install_node_plugin:
             return None
-        if "namespace" in self.node_plugin.model_fields_set:
-            return self.node_plugin
-        return self.node_plugin.model_copy(update={"namespace": self.namespace})
+        update: dict[str, Any] = {}
+        if "namespace" not in self.node_plugin.model_fields_set:
+            update["namespace"] = self.namespace
+        guard = self.multus_guard()
+        if guard is not None:
+            update["multus_guard"] = guard
+        return self.node_plugin.model_copy(update=update) if update else self.node_plugin
+
+    def multus_guard(self) -> MultusGuardArgs | None:
+        """The guard the node plugin keeps for this Multus: thick, ``fail_closed`` and the
+        node plugin placed here; None otherwise."""
+        if self.mode != "thick" or not self.fail_closed or not self.install_node_plugin:
+            return None
+        return MultusGuardArgs(cni_version=self.cni_version,
+                               socket_dir=HOST_MULTUS_SOCKET_DIR)
 
     @property
     def installs_flannel(self) -> bool:
