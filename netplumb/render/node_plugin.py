@@ -1,5 +1,6 @@
 """netplumb's node plugin on every node (``node/README.md``): RBAC for the metrics daemon and
-the DaemonSet whose init container installs the CNI plugins, with the ``dhcp`` and ``metrics``
+the Multus guard's keeper, and the DaemonSet whose init container installs the CNI plugins
+(and places or removes the Multus guard), with the ``dhcp``, ``metrics`` and ``multus-guard``
 containers beside each other.
 
 The pods use the host network: the plugins they install are what the pod network itself
