@@ -111,7 +111,10 @@ class MultusInstallArgs(InputModel):
     to its socket are served at once. The daemon wraps its listener in Go's
     ``netutil.LimitListener``, which stops accepting while the limit is reached: a shim
     beyond it waits in the socket's accept queue until a connection closes, it is not
-    refused. The daemon turns HTTP keep-alive off, so a connection carries one request: a
+    refused (unless that queue, the kernel's ``somaxconn`` long, is full). The wait counts
+    against the kubelet's deadline for creating a sandbox (twice its runtime request
+    timeout, 4 minutes by default), past which the attempt fails and is retried. The
+    daemon turns HTTP keep-alive off, so a connection carries one request: a
     shim's short readiness probe, then its CNI request, held for the whole ADD or DEL
     (delegates and API calls). Unset: no limit, upstream's default. Left unset here because
     a number trades the daemon's peak memory in a burst (the delegates it runs count against
