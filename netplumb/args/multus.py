@@ -14,12 +14,13 @@ from pydantic import Field, field_validator, model_validator
 from ..cni import fields as fc
 from ..cni.config import CniVersion
 from ..hostpaths import FLANNEL_SUBNET_ENV
+from ..hostpaths import MULTUS_SOCKET_DIR as HOST_MULTUS_SOCKET_DIR
 from ..validation import FieldIssue, each
 from .base import InputModel
 from .fields import Labels, abs_path, prometheus_duration
 from .flannel import FlannelArgs
 from .images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE, pinned_image
-from .node_plugin import NodePluginArgs
+from .node_plugin import MultusGuardArgs, NodePluginArgs
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
@@ -105,6 +106,25 @@ class MultusInstallArgs(InputModel):
     """Keeps Multus from being evicted: without it no pod on the node gets a network."""
     termination_grace_period_seconds: int = 30
     """Seconds the daemon gets to finish requests on shutdown."""
+    connection_limit: int | None = None
+    """The thick daemon's ``connectionLimit`` (Multus v4.3.0): at most this many connections
+    to its socket are served at once. The daemon wraps its listener in Go's
+    ``netutil.LimitListener``, which stops accepting while the limit is reached: a shim
+    beyond it waits in the socket's accept queue until a connection closes, it is not
+    refused (unless that queue, the kernel's ``somaxconn`` long, is full). The wait counts
+    against the kubelet's deadline for creating a sandbox (twice its runtime request
+    timeout, 4 minutes by default), past which the attempt fails and is retried. The
+    daemon turns HTTP keep-alive off, so a connection carries one request: a
+    shim's short readiness probe, then its CNI request, held for the whole ADD or DEL
+    (delegates and API calls). Unset: no limit, upstream's default. Left unset here because
+    a number trades the daemon's peak memory in a burst (the delegates it runs count against
+    its memory limit) against how long the burst's ADDs wait, and that needs the figures of
+    a burst of ``node_max_pods`` pods on a real node, which are not measured yet. A limit
+    below ``node_max_pods`` is a plan warning (:mod:`netplumb.checks.multus`). Thick only."""
+    node_max_pods: int = 110
+    """The most pods one of Multus' nodes runs (the kubelet's ``maxPods``, 110 unless the
+    kubelets are configured otherwise). The plan checks ``connection_limit`` against it:
+    after a node restart every one of these pods asks for its sandbox at once."""
     install_node_plugin: bool = True
     """Place netplumb's node plugin beside Multus: the pinned CNI plugins the networks
     delegate to (each behind the measuring shim), the dhcp daemon and the CNI metrics. Turn
@@ -112,6 +132,18 @@ class MultusInstallArgs(InputModel):
     node_plugin: NodePluginArgs = Field(default_factory=NodePluginArgs)
     """The node plugin's options (with ``install_node_plugin``); its namespace defaults to
     Multus' ``namespace``."""
+    fail_closed: bool = True
+    """No pod starts without the secondary networks it selected while the Multus daemon is
+    down (a restart, a crash, an upgrade): the node plugin keeps a guard CNI config that
+    sorts after Multus' ``00-multus.conf`` and before the cluster network's and names the
+    ``multus-shim``, which fails while the daemon is unreachable, so the kubelet retries the
+    sandbox until Multus is back. Multus v4.3.0 deletes its own config when its daemon stops
+    and has no setting that keeps it (a user-provided ``multusConfigFile`` is copied at start
+    and never removed, but it is then never regenerated from the cluster network's config
+    either). The cost: while the daemon is down no pod on the node gets a sandbox, whether it
+    selects a secondary network or not (one config serves every pod), and hostNetwork pods
+    are not affected. Thick with the node plugin only; ``false`` turns the guard off (the
+    node plugin then removes it from the nodes). See ``docs/node-plugin.md``."""
 
 
     @field_validator("image")
@@ -148,8 +180,25 @@ class MultusInstallArgs(InputModel):
     def _metrics(cls, v: int | None) -> int | None:
         return None if v is None else fc.int_range(v, 1, 65535, "port")
 
+    @field_validator("connection_limit")
+    @classmethod
+    def _connection_limit(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise FieldIssue("the daemon refuses a connection limit below 1 and exits at "
+                             "start; expected at least 1, or no connection_limit for none")
+        return v
+
+    @field_validator("node_max_pods")
+    @classmethod
+    def _max_pods(cls, v: int) -> int:
+        return fc.int_range(v, 1, 100000, "maximum pods per node")
+
     @model_validator(mode="after")
     def _check(self) -> MultusInstallArgs:
+        if self.connection_limit is not None and self.mode == "thin":
+            raise FieldIssue("the connection limit is the thick daemon's; expected mode "
+                             "thick or no connection_limit", subpath=("connection_limit",),
+                             value=self.connection_limit, has_value=True)
         if self.metrics_port is not None and self.mode == "thin":
             raise FieldIssue("metrics are served by the thick daemon only; expected mode "
                              "thick or no metrics_port", subpath=("metrics_port",),
@@ -167,6 +216,19 @@ class MultusInstallArgs(InputModel):
                              f"below 0.4.0 (Flannel's is {self.flannel.cni_version}); expected "
                              "equal versions", subpath=("cni_version",), value=self.cni_version,
                              has_value=True)
+        if self.fail_closed and "fail_closed" in self.model_fields_set:
+            if self.mode == "thin":
+                raise FieldIssue("the guard stops sandboxes while the thick daemon is down; "
+                                 "expected mode thick or no fail_closed",
+                                 subpath=("fail_closed",), value=True, has_value=True)
+            if not self.install_node_plugin:
+                raise FieldIssue("the node plugin keeps the guard on the nodes; expected "
+                                 "install_node_plugin: true or fail_closed: false",
+                                 subpath=("fail_closed",), value=True, has_value=True)
+        if self.node_plugin.multus_guard is not None:
+            raise FieldIssue("under multus the guard follows multus.fail_closed; expected no "
+                             "node_plugin.multus_guard", subpath=("node_plugin", "multus_guard"),
+                             value=None, has_value=True)
         if not self.install_node_plugin and "node_plugin" in self.model_fields_set:
             raise FieldIssue("node plugin options given but install_node_plugin is false; "
                              "expected install_node_plugin: true or no node_plugin options",
@@ -186,9 +248,21 @@ class MultusInstallArgs(InputModel):
         ``namespace`` is set), or None."""
         if not self.install_node_plugin:
             return None
-        if "namespace" in self.node_plugin.model_fields_set:
-            return self.node_plugin
-        return self.node_plugin.model_copy(update={"namespace": self.namespace})
+        update: dict[str, Any] = {}
+        if "namespace" not in self.node_plugin.model_fields_set:
+            update["namespace"] = self.namespace
+        guard = self.multus_guard()
+        if guard is not None:
+            update["multus_guard"] = guard
+        return self.node_plugin.model_copy(update=update) if update else self.node_plugin
+
+    def multus_guard(self) -> MultusGuardArgs | None:
+        """The guard the node plugin keeps for this Multus: thick, ``fail_closed`` and the
+        node plugin placed here; None otherwise."""
+        if self.mode != "thick" or not self.fail_closed or not self.install_node_plugin:
+            return None
+        return MultusGuardArgs(cni_version=self.cni_version,
+                               socket_dir=HOST_MULTUS_SOCKET_DIR)
 
     @property
     def installs_flannel(self) -> bool:

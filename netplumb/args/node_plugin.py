@@ -8,11 +8,13 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from .. import hostpaths as host
 from ..cni import fields as fc
+from ..cni.config import CniVersion
 from ..spelling import nearest
 from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import Labels
+from .fields import Labels, abs_path
 from .images import NETPLUMB_NODE_IMAGE, pinned_image
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
@@ -69,6 +71,39 @@ class DhcpDaemonArgs(InputModel):
         return None if v is None else go_duration(v)
 
 
+class MultusGuardArgs(InputModel):
+    """The Multus guard: a CNI config the node plugin keeps in the host's CNI config dir that
+    stops pod sandboxes from being created while the Multus thick daemon is down, where they
+    would otherwise come up on the cluster network alone (``docs/node-plugin.md``, "Fail
+    closed"). ``MultusInstall`` sets it from its own ``fail_closed``, ``cni_version`` and
+    socket dir; set it here only for a node plugin placed beside a Multus thick installed
+    otherwise, with the same values as that Multus."""
+
+    cni_version: CniVersion = "0.3.1"
+    """cniVersion of the guard: the same as Multus' generated ``00-multus.conf``, so the
+    runtime treats both alike."""
+    socket_dir: str = host.MULTUS_SOCKET_DIR
+    """The host directory of the Multus daemon's socket (``multus.sock``), where the
+    ``multus-shim`` named by the guard looks for it (its ``daemonSocketDir``)."""
+    interval: str = "10s"
+    """How often the ``multus-guard`` container checks the guard and puts it back if it went
+    missing (a Go duration)."""
+    resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
+        requests={"cpu": "5m", "memory": "10Mi"}, limits={"memory": "50Mi"}))
+    """The ``multus-guard`` container's resources: a small static binary that reads one
+    file every ``interval`` and asks the API server one question when it stops."""
+
+    @field_validator("socket_dir")
+    @classmethod
+    def _socket_dir(cls, v: str) -> str:
+        return abs_path(v)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        return go_duration(v)
+
+
 class NodePluginArgs(InputModel):
     """netplumb's node plugin on every node: an init container installs the pinned CNI
     plugins into the host's CNI bin dir (each behind the measuring shim), a ``dhcp``
@@ -114,6 +149,10 @@ class NodePluginArgs(InputModel):
     priority_class_name: str | None = "system-node-critical"
     """Keeps the node plugin from being evicted: the dhcp daemon serves every dhcp-IPAM
     pod on the node."""
+    multus_guard: MultusGuardArgs | None = None
+    """Keep the Multus guard on every node (a ``multus-guard`` container; ``MultusGuardArgs``).
+    Under ``multus:`` it is set from ``multus.fail_closed`` (on by default with Multus thick)
+    and may not be given here."""
 
     @field_validator("image")
     @classmethod

@@ -13,10 +13,23 @@ route by ``Dst == nil``, but netlink v1.2.1 and later report that route as ``0.0
 ``::/0``). The old route stays, and the requested one is refused by the kernel as a
 duplicate, which Multus ignores. The pod starts; its default route is not the requested one.
 The plan warns instead of letting that pass silently.
+
+Connection limit (``connectionLimit``, thick only): the daemon serves at most that many
+connections at once; further shims wait in the socket's accept queue
+(``golang.org/x/net/netutil.LimitListener`` in ``cmd/multus-daemon``). Every CNI request
+is a connection of its own (the daemon turns keep-alive off) held for the whole request.
+After a node restart the kubelet asks for the sandbox of every pod on the node at once,
+each an ADD. The rule: a limit below the node's maximum pods (``node_max_pods``) is a
+warning, since then ``node_max_pods - limit`` ADDs of that burst wait for others to finish,
+and the last one waits about ``ceil(node_max_pods / limit) - 1`` whole ADDs before its own
+starts. At or above it no ADD of the burst waits for a connection. The rule is a floor: the
+DELs of the sandboxes the restart lost and the shims' readiness probes need connections
+too.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from ..args.images import image_tag
@@ -88,4 +101,23 @@ def check_default_network(multus: MultusInstallArgs | None, at: str) -> list[Fin
         "decided at preview from the default network the cluster runs (Multus delegates to "
         "it, and no Flannel is installed); this offline plan assumes a cluster without one "
         "and includes Flannel. Set default_network: flannel or none to decide here",
+        severity="warning")]
+
+
+def check_connection_limit(multus: MultusInstallArgs | None, at: str) -> list[Finding]:
+    """A warning when the thick daemon's connection limit is below the node's maximum pods
+    (the rule is in the module docstring)."""
+    if multus is None or multus.mode != "thick" or multus.connection_limit is None:
+        return []
+    limit, pods = multus.connection_limit, multus.node_max_pods
+    if limit >= pods:
+        return []
+    waves = math.ceil(pods / limit)
+    return [Finding(
+        f"{at}.connection_limit", limit,
+        f"the Multus daemon serves {limit} connections at once and a node runs up to "
+        f"{pods} pods (node_max_pods): when every pod of a node needs its sandbox at once "
+        f"(after a node restart), {pods - limit} ADDs wait in the socket's queue and the "
+        f"last starts after about {waves - 1} whole ADDs of the others. Expected a "
+        f"connection_limit of at least {pods}, or none",
         severity="warning")]

@@ -12,9 +12,10 @@ from .shared import SharedInstall
 
 class NodePlugin(SharedInstall[NodePluginArgs]):
     """The node plugin DaemonSet (an ``install`` init container, ``dhcp`` and ``metrics``
-    containers), its ServiceAccount and, with metrics, the ClusterRole and binding that let
-    the metrics daemon list NADs and whereabouts IPPools. ``MultusInstall`` places one
-    unless ``install_node_plugin: false``.
+    containers, and with ``multus_guard`` a ``multus-guard`` container), its ServiceAccount
+    and, with metrics or the guard, the ClusterRole and binding that let the metrics daemon
+    list NADs and whereabouts IPPools and the guard's keeper read its own DaemonSet.
+    ``MultusInstall`` places one unless ``install_node_plugin: false``.
 
     Outputs: ``namespace``, ``daemonset_name``, ``metrics_port`` (None without metrics),
     ``plugins``.

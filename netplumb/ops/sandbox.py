@@ -100,7 +100,8 @@ _RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
      re.compile(r"ResourceClient|resourceMap|pod-resources|PodResources", re.I)),
     ("multus-not-ready", "Multus not ready on the node",
      re.compile(r"failed to send CNI request|CheckAPIReadyNow|multus-shim.*(?:refused|"
-                r"no such file)|readinessindicatorfile", re.I)),
+                r"no such file)|readinessindicatorfile|CmdAdd \(shim\): timed out|"
+                r"delegate/clusterNetwork must be specified", re.I)),
     ("default-route", "default route could not be set",
      re.compile(r"default gateway", re.I)),
 )

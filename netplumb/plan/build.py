@@ -16,6 +16,7 @@ from ..checks.capacity import check_capacity
 from ..checks.cluster import check_cluster_overlap
 from ..checks.ipam_scope import check_node_local_ipam
 from ..checks.multus import (
+    check_connection_limit,
     check_default_network,
     check_default_route_support,
     check_namespace_isolation,
@@ -134,6 +135,7 @@ def _build_plan(spec: StackSpec, root: tuple[str, ...]) -> Plan:
     findings += check_default_route_support(spec.multus, users)
     findings += check_namespace_isolation(spec.multus, users)
     findings += check_default_network(spec.multus, format_path((*root, "multus")))
+    findings += check_connection_limit(spec.multus, format_path((*root, "multus")))
     findings += check_node_local_ipam(fixed, users)
     findings += check_node_plugin(fixed, spec.node_plugin_args(),
                                   format_path((*root, *spec.node_plugin_at().split("."))))

@@ -83,6 +83,8 @@ def daemon_config(args: MultusInstallArgs) -> dict[str, Any]:
         conf["logFile"] = args.log_file
     if args.metrics_port is not None:
         conf["metricsPort"] = args.metrics_port
+    if args.connection_limit is not None:
+        conf["connectionLimit"] = args.connection_limit
     conf["namespaceIsolation"] = args.namespace_isolation
     if args.global_namespaces:
         conf["globalNamespaces"] = ",".join(args.global_namespaces)

@@ -1,5 +1,6 @@
 """netplumb's node plugin on every node (``node/README.md``): RBAC for the metrics daemon and
-the DaemonSet whose init container installs the CNI plugins, with the ``dhcp`` and ``metrics``
+the Multus guard's keeper, and the DaemonSet whose init container installs the CNI plugins
+(and places or removes the Multus guard), with the ``dhcp``, ``metrics`` and ``multus-guard``
 containers beside each other.
 
 The pods use the host network: the plugins they install are what the pod network itself
@@ -11,10 +12,11 @@ DHCP clients inside the pods' network namespaces, adds ``NET_ADMIN``, ``NET_RAW`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .. import hostpaths as host
-from ..args.node_plugin import NodePluginArgs
+from ..args.node_plugin import MultusGuardArgs, NodePluginArgs
 from .manifests import (
     daemonset,
     host_volume,
@@ -38,6 +40,15 @@ SELECTOR = {"name": "netplumb-node"}
 _HOST = "/host"
 """Where the containers see the host directories they write."""
 
+GUARD_FILE = "00-multus.netplumb-guard.conf"
+"""The Multus guard's name in the host's CNI config dir (``node/internal/guard``): it starts
+with ``00-multus``, which Multus' search for the cluster network's config skips, and sorts
+after Multus' ``00-multus.conf`` and before any cluster network's (``05-…``, ``10-…``)."""
+MULTUS_NETWORK_NAME = "multus-cni-network"
+"""The network name of the config Multus thick generates (v4.3.0, ``pkg/server/config``);
+the guard carries the same, so the runtime's cached results of a sandbox made through either
+serve the other."""
+
 def restricted() -> dict[str, Any]:
     """The security context of a container that needs no privilege beyond its mounts."""
     return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
@@ -52,11 +63,33 @@ socket lives in the host's ``/run/cni``, which the tuning plugin creates with mo
 first: root without DAC_OVERRIDE cannot even look into it (found on the real node)."""
 
 
-def rules() -> list[dict[str, Any]]:
-    """What the metrics daemon reads: NADs (the IPAM of networks no operation reported yet)
-    and whereabouts IPPools (cluster-wide pool use), listed cluster-wide."""
-    return [rule([NAD_GROUP], ["network-attachment-definitions"], ["list"]),
-            rule([WHEREABOUTS_GROUP], ["ippools"], ["list"])]
+def rules(args: NodePluginArgs) -> list[dict[str, Any]]:
+    """What the node plugin reads. The metrics daemon: NADs (the IPAM of networks no
+    operation reported yet) and whereabouts IPPools (cluster-wide pool use), listed
+    cluster-wide. The Multus guard's keeper: its own DaemonSet, by name, to tell a removal of
+    the node plugin from a pod that merely stops."""
+    out = []
+    if args.metrics:
+        out += [rule([NAD_GROUP], ["network-attachment-definitions"], ["list"]),
+                rule([WHEREABOUTS_GROUP], ["ippools"], ["list"])]
+    if args.multus_guard is not None:
+        out.append({**rule(["apps"], ["daemonsets"], ["get"]), "resourceNames": [DAEMONSET]})
+    return out
+
+
+def guard_config(guard: MultusGuardArgs) -> dict[str, Any]:
+    """The Multus guard (``node/README.md``, multus-guard): the ``multus-shim`` with the
+    daemon's socket dir and nothing to attach a pod to (neither ``clusterNetwork`` nor
+    ``delegates``), so a request through it fails whether the daemon is down (the shim finds
+    no socket) or already back before its own config is (Multus refuses a config without a
+    network)."""
+    return {"cniVersion": guard.cni_version, "name": MULTUS_NETWORK_NAME,
+            "type": "multus-shim", "daemonSocketDir": guard.socket_dir.rstrip("/") + "/"}
+
+
+def guard_text(guard: MultusGuardArgs) -> str:
+    """The guard's file content as written on the nodes (compact JSON)."""
+    return json.dumps(guard_config(guard), separators=(",", ":"))
 
 
 def install_args(args: NodePluginArgs) -> list[str]:
@@ -70,7 +103,21 @@ def install_args(args: NodePluginArgs) -> list[str]:
         out.append("--shim=false")
     if args.force:
         out.append("--force")
+    # always: a guard turned off is removed by the next install
+    out.append(f"--cni-conf-dir={_HOST}{host.CNI_CONF_DIR}")
+    if args.multus_guard is not None:
+        out.append(f"--multus-guard={guard_text(args.multus_guard)}")
     return out
+
+
+def guard_args(args: NodePluginArgs) -> list[str]:
+    """``netplumb-node multus-guard``'s flags: the guard, its check interval and the
+    DaemonSet whose removal (only) takes the guard away."""
+    guard = args.multus_guard
+    assert guard is not None
+    return ["multus-guard", f"--cni-conf-dir={_HOST}{host.CNI_CONF_DIR}",
+            f"--config={guard_text(guard)}", f"--interval={guard.interval}",
+            f"--daemonset={args.namespace}/{DAEMONSET}"]
 
 
 def dhcp_args(args: NodePluginArgs) -> list[str]:
@@ -101,10 +148,20 @@ def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
         "resources": installer_resources(),
         "securityContext": restricted(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [mount("cnibin", _HOST + host.CNI_BIN_DIR)],
+        "volumeMounts": [mount("cnibin", _HOST + host.CNI_BIN_DIR),
+                         mount("cni-conf", _HOST + host.CNI_CONF_DIR)],
     }
     containers: list[dict[str, Any]] = []
-    volumes = [host_volume("cnibin", host.CNI_BIN_DIR, "DirectoryOrCreate")]
+    volumes = [host_volume("cnibin", host.CNI_BIN_DIR, "DirectoryOrCreate"),
+               host_volume("cni-conf", host.CNI_CONF_DIR, "DirectoryOrCreate")]
+    if args.multus_guard is not None:
+        containers.append({
+            "name": "multus-guard", "image": args.image, "args": guard_args(args),
+            "resources": args.multus_guard.resources.to_dict(),
+            "securityContext": restricted(),
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "volumeMounts": [mount("cni-conf", _HOST + host.CNI_CONF_DIR)],
+        })
     if args.run_dhcp_daemon:
         containers.append({
             "name": "dhcp", "image": args.image, "args": dhcp_args(args),
@@ -146,14 +203,13 @@ def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
         # nothing to run after the install: keep a container that waits, so the DaemonSet
         # stays and re-installs on every node that joins or reboots
         install_only = {**install, "name": "wait", "args": [*install_args(args), "--sleep"],
-                        "securityContext": restricted(),
-                        "volumeMounts": [mount("cnibin", _HOST + host.CNI_BIN_DIR)]}
+                        "securityContext": restricted()}
         containers.append(install_only)
     pod_spec: dict[str, Any] = {
         "hostNetwork": True,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         "serviceAccountName": NAME,
-        "automountServiceAccountToken": args.metrics,
+        "automountServiceAccountToken": args.metrics or args.multus_guard is not None,
         "tolerations": [t.to_dict() for t in args.tolerations],
         "initContainers": [install],
         "containers": containers,
@@ -163,10 +219,10 @@ def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
 
 
 def node_plugin_manifests(args: NodePluginArgs) -> list[dict[str, Any]]:
-    """Every object of the node plugin, in apply order: the metrics daemon's ClusterRole and
-    binding (with metrics), the ServiceAccount, the DaemonSet."""
-    if args.metrics:
-        out = service_account_with_role(NAME, args.namespace, rules(), LABELS)
+    """Every object of the node plugin, in apply order: the ClusterRole and binding (with
+    metrics or the Multus guard), the ServiceAccount, the DaemonSet."""
+    if rules(args):
+        out = service_account_with_role(NAME, args.namespace, rules(args), LABELS)
     else:
         out = [service_account(NAME, args.namespace, LABELS)]
     out.append(daemonset(DAEMONSET, args.namespace, LABELS, SELECTOR, daemonset_spec(args)))

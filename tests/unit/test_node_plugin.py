@@ -98,7 +98,10 @@ def test_paths_port_and_image_as_node_readme_says() -> None:
             assert mount["name"] in volumes, mount
     host = {v["hostPath"]["path"] for v in volumes.values()}
     assert {"/opt/cni/bin", "/run/netplumb", "/var/lib/cni/networks", "/run/cni",
-            "/run/netns", "/var/run/netns"} == host
+            "/run/netns", "/var/run/netns", "/etc/cni/net.d"} == host
+    # install places or removes the Multus guard in the host's CNI config dir
+    assert "--cni-conf-dir=/host/etc/cni/net.d" in c["install"]["args"]
+    assert "/host/etc/cni/net.d" in mounts(c["install"])
     assert {c["image"] for c in c.values()} == {NETPLUMB_NODE_IMAGE}
 
 

@@ -85,6 +85,14 @@ def test_named_things_are_extracted() -> None:
     assert classify(KUBELET + _plugin("n", 'failed to find plugin "sriov" in path [/x]')
                     ).plugin == "sriov"
     assert classify(THICK + "CheckAPIReadyNow: Daemon not reachable").id == "multus-not-ready"
+    # through the Multus guard (node/README.md, multus-guard): the shim found no daemon
+    # within its wait, or the daemon came back before its own config and refused the guard's
+    assert classify('Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
+                    'setup network for sandbox "0b1c2d": plugin type="multus-shim" '
+                    'name="multus-cni-network" failed (add): CmdAdd (shim): timed out '
+                    "waiting for the condition").id == "multus-not-ready"
+    assert classify(THICK + "LoadNetConf: at least one delegate/clusterNetwork must be "
+                    "specified'").id == "multus-not-ready"
 
 
 def test_unknown_message_is_other_with_its_text() -> None:

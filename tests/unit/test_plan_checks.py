@@ -268,6 +268,26 @@ def test_isolation_refuses_a_nad_of_another_namespace() -> None:
     clean({**spec, "multus": {"default_network": "none"}})
 
 
+# -- Multus connection limit -----------------------------------------------------------------
+
+
+def limited(**multus: Any) -> J:
+    return {"install_nad_crd": False, "multus": {"default_network": "none", **multus}}
+
+
+def test_connection_limit_below_the_node_max_pods_warns() -> None:
+    found = only(limited(connection_limit=50), f"{S}.multus.connection_limit",
+                 "110 pods", "60 ADDs wait", "after about 2 whole ADDs", "at least 110")
+    assert found.severity == "warning" and found.value == 50
+    # the node's maximum pods is what it is checked against
+    only(limited(connection_limit=50, node_max_pods=60), f"{S}.multus.connection_limit",
+         "10 ADDs wait", "about 1 whole ADDs")
+    # a limit that lets every pod of a node sandbox at once, or none at all
+    clean(limited(connection_limit=110))
+    clean(limited(connection_limit=20, node_max_pods=20))
+    clean(limited())
+
+
 # -- components run the same checks ----------------------------------------------------------
 
 

@@ -97,6 +97,15 @@ def test_seed_daemon_config() -> None:
     assert "metricsPort" not in conf
 
 
+def test_connection_limit_in_the_daemon_config() -> None:
+    # upstream's default (no limit) unless set; the daemon reads connectionLimit
+    assert "connectionLimit" not in daemon_config(SEED_ARGS)
+    args = MultusInstallArgs.parse({"connection_limit": 150})
+    conf = json.loads(kinds(multus_manifests(args))["ConfigMap"]["data"]["daemon-config.json"])
+    assert conf["connectionLimit"] == 150
+    assert SEED_ARGS.node_max_pods == 110
+
+
 def test_resources_survive_pod_bursts() -> None:
     [daemon] = pod_spec(SEED_ARGS)["containers"]
     limits, requests = daemon["resources"]["limits"], daemon["resources"]["requests"]
@@ -275,6 +284,11 @@ def test_node_selector_tolerations_image_pin() -> None:
     ({"resources": {"limits": {"memory": "lots"}}}, "resources.limits.memory", "quantity"),
     ({"cni_version": "1.0.0"}, "cni_version", "below 0.4.0"),
     ({"modee": "thin"}, "modee", "unknown field"),
+    ({"connection_limit": 0}, "connection_limit", "(got 0)"),
+    ({"connection_limit": -5}, "connection_limit", "at least 1"),
+    ({"connection_limit": "100"}, "connection_limit", "integer"),
+    ({"mode": "thin", "connection_limit": 100}, "connection_limit", "thick daemon's"),
+    ({"node_max_pods": 0}, "node_max_pods", "1-100000"),
 ])
 def test_invalid_args_name_the_field(data: dict[str, Any], path: str, shows: str) -> None:
     with pytest.raises(PlanError) as err:

@@ -6,6 +6,8 @@
 //	netplumb-node metrics   serve Prometheus metrics of the node's CNI operations and IPAM pools
 //	netplumb-node whereabouts-config
 //	                        keep the whereabouts plugin's flat file and kubeconfig on the node
+//	netplumb-node multus-guard
+//	                        keep the CNI config that stops pod sandboxes while Multus is down
 //	netplumb-node version   print the version and the plugin pins
 package main
 
@@ -28,6 +30,7 @@ import (
 
 	"netplumb.dev/node/internal/buildinfo"
 	"netplumb.dev/node/internal/dhcp"
+	"netplumb.dev/node/internal/guard"
 	"netplumb.dev/node/internal/install"
 	"netplumb.dev/node/internal/ipam"
 	"netplumb.dev/node/internal/kube"
@@ -47,6 +50,8 @@ commands:
   metrics    serve Prometheus metrics of CNI operations, attachments and IPAM pools
   whereabouts-config
              write the whereabouts plugin's whereabouts.conf and kubeconfig onto the node
+  multus-guard
+             keep the CNI config that stops pod sandboxes while the Multus daemon is down
   manifest   write SHA256SUMS for the files of a directory (image builds)
   version    print the version and the plugin pins
 
@@ -72,6 +77,8 @@ func main() {
 		err = runMetrics(args)
 	case "whereabouts-config":
 		err = runWhereaboutsConfig(args)
+	case "multus-guard":
+		err = runMultusGuard(args)
 	case "manifest":
 		err = runManifest(args)
 	case "version", "--version", "-version":
@@ -106,7 +113,12 @@ func runInstall(args []string) error {
 	stateDir := fs.String("state-dir", spool.DefaultState, "the node's netplumb state dir as the host sees it (target of <bin-dir>/.netplumb/state)")
 	force := fs.Bool("force", false, "replace plugins in the bin dir that netplumb did not install")
 	sleep := fs.Bool("sleep", false, "after installing, wait for SIGTERM and exit 0 (to run as a long-lived container)")
+	confDir := fs.String("cni-conf-dir", "", "the host's CNI config dir (as mounted in this container): place or remove the Multus guard there (empty: leave it alone)")
+	multusGuard := fs.String("multus-guard", "", "with --cni-conf-dir: the guard config to place as "+guard.FileName+" (empty: remove netplumb's guard)")
 	_ = fs.Parse(args)
+	if *multusGuard != "" && *confDir == "" {
+		return errors.New("--multus-guard needs --cni-conf-dir")
+	}
 	var names []string
 	for _, p := range strings.Split(*plugins, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -118,12 +130,93 @@ func runInstall(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *confDir != "" {
+		if err := placeGuard(*confDir, *multusGuard, os.Stdout); err != nil {
+			return err
+		}
+	}
 	if *sleep {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// placeGuard writes the Multus guard into confDir, or removes netplumb's guard from it when
+// content is empty (the guard was turned off).
+func placeGuard(confDir, content string, out io.Writer) error {
+	path := filepath.Join(confDir, guard.FileName)
+	if content == "" {
+		removed, err := guard.Remove(confDir)
+		if removed {
+			fmt.Fprintf(out, "%-10s %s (the Multus guard is off)\n", install.Removed, path)
+		}
+		return err
+	}
+	wrote, err := guard.Ensure(confDir, []byte(content))
+	switch {
+	case err != nil:
+		return err
+	case wrote:
+		fmt.Fprintf(out, "%-10s %s\n", install.Installed, path)
+	default:
+		fmt.Fprintf(out, "%-10s %s\n", install.Unchanged, path)
+	}
+	return nil
+}
+
+func runMultusGuard(args []string) error {
+	fs := newFlags("multus-guard")
+	confDir := fs.String("cni-conf-dir", "/host/etc/cni/net.d", "the host's CNI config dir as mounted in this container")
+	config := fs.String("config", "", "the guard config (JSON, type multus-shim, no network of its own)")
+	interval := fs.Duration("interval", 10*time.Second, "how often the guard is checked and put back if it went missing")
+	daemonSet := fs.String("daemonset", "", "<namespace>/<name> of the node plugin's DaemonSet: on SIGTERM the guard is removed only if it is gone or being deleted (empty: the guard always stays)")
+	kubeAPI := fs.String("kube-api", "", `Kubernetes API server URL ("": in-cluster)`)
+	tokenFile := fs.String("kube-token-file", kube.DefaultTokenFile, "bearer token file")
+	caFile := fs.String("kube-ca-file", kube.DefaultCAFile, "CA bundle of the API server (empty for http://)")
+	_ = fs.Parse(args)
+	if *config == "" {
+		return errors.New("--config is required")
+	}
+	if err := guard.Check([]byte(*config)); err != nil {
+		return err
+	}
+	owner := func(context.Context) (bool, error) { return false, nil }
+	if *daemonSet != "" {
+		ns, name, ok := strings.Cut(*daemonSet, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("--daemonset %q: expected <namespace>/<name>", *daemonSet)
+		}
+		c, err := kube.New(*kubeAPI, *tokenFile, *caFile, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		owner = daemonSetGone(c, ns, name)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return guard.Keep(ctx, *confDir, []byte(*config), *interval, 15*time.Second, owner, os.Stdout)
+}
+
+// daemonSetGone asks whether a DaemonSet is gone or being deleted (foreground deletion keeps
+// it, with a deletionTimestamp, until its pods are gone).
+func daemonSetGone(c *kube.Client, ns, name string) guard.OwnerGone {
+	return func(ctx context.Context) (bool, error) {
+		var ds struct {
+			Metadata struct {
+				DeletionTimestamp string `json:"deletionTimestamp"`
+			} `json:"metadata"`
+		}
+		err := c.Get(ctx, "/apis/apps/v1/namespaces/"+ns+"/daemonsets/"+name, &ds)
+		if errors.Is(err, kube.ErrNotFound) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return ds.Metadata.DeletionTimestamp != "", nil
+	}
 }
 
 func runDHCP(args []string) (int, error) {

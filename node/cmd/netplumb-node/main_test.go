@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -122,5 +124,107 @@ func TestCommands(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("metrics:\n%s", body)
+	}
+}
+
+// The Multus guard as the DaemonSet places it: the install init container writes it (or
+// removes it when turned off), the multus-guard container keeps it and takes it away on
+// SIGTERM only when the node plugin's DaemonSet is gone or being deleted.
+func TestMultusGuard(t *testing.T) {
+	node := testbin.Build(t, testbin.Node)
+	root := t.TempDir()
+	src, bin, conf := filepath.Join(root, "src"), filepath.Join(root, "bin"), filepath.Join(root, "net.d")
+	for _, d := range []string{src, bin, conf} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testbin.CopyFile(t, testbin.Build(t, testbin.FakePlugin), filepath.Join(src, "fake"))
+	if out, err := exec.Command(node, "manifest", "--dir", src).CombinedOutput(); err != nil {
+		t.Fatalf("manifest: %s %v", out, err)
+	}
+	guardConf := `{"cniVersion":"0.3.1","name":"multus-cni-network","type":"multus-shim","daemonSocketDir":"/run/multus/"}`
+	path := filepath.Join(conf, "00-multus.netplumb-guard.conf")
+	install := func(extra ...string) string {
+		args := append([]string{"install", "--src", src, "--bin-dir", bin, "--shim=false"}, extra...)
+		out, err := exec.Command(node, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("install %v: %s %v", extra, out, err)
+		}
+		return string(out)
+	}
+	if out := install("--cni-conf-dir", conf, "--multus-guard", guardConf); !strings.Contains(out, "installed  "+path) {
+		t.Fatalf("guard not reported: %s", out)
+	}
+	if got, _ := os.ReadFile(path); string(got) != guardConf {
+		t.Fatalf("guard holds %q", got)
+	}
+	if out := install("--cni-conf-dir", conf); !strings.Contains(out, "removed    "+path) {
+		t.Fatalf("guard removal not reported: %s", out)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("guard left after it was turned off")
+	}
+	if out, err := exec.Command(node, "install", "--src", src, "--bin-dir", bin, "--multus-guard", guardConf).CombinedOutput(); err == nil {
+		t.Fatalf("--multus-guard without --cni-conf-dir accepted: %s", out)
+	}
+	if out, err := exec.Command(node, "multus-guard", "--cni-conf-dir", conf, "--config", `{"type":"flannel"}`).CombinedOutput(); err == nil {
+		t.Fatalf("a guard that is not a multus-shim stop sign accepted: %s", out)
+	}
+
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+		stays  bool
+	}{
+		{"daemonset stays", http.StatusOK, `{"metadata":{"name":"netplumb-node"}}`, true},
+		{"daemonset being deleted", http.StatusOK, `{"metadata":{"deletionTimestamp":"2026-12-06T17:00:00Z"}}`, false},
+		{"daemonset gone", http.StatusNotFound, `{"kind":"Status"}`, false},
+		{"API failing", http.StatusInternalServerError, `{"message":"etcd"}`, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var asked atomic.Value
+			asked.Store("")
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				asked.Store(r.URL.Path)
+				w.WriteHeader(c.status)
+				_, _ = io.WriteString(w, c.body)
+			}))
+			defer api.Close()
+			keeper := exec.Command(node, "multus-guard", "--cni-conf-dir", conf, "--config", guardConf,
+				"--interval", "20ms", "--daemonset", "kube-system/netplumb-node",
+				"--kube-api", api.URL, "--kube-ca-file", "", "--kube-token-file", "")
+			var out bytes.Buffer
+			keeper.Stdout, keeper.Stderr = &out, &out
+			if err := keeper.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { _, err := os.Stat(path); return err == nil })
+			_ = os.Remove(path) // someone cleans the dir: put back
+			waitFor(t, func() bool { _, err := os.Stat(path); return err == nil })
+			_ = keeper.Process.Signal(syscall.SIGTERM)
+			if err := keeper.Wait(); err != nil {
+				t.Fatalf("multus-guard: %v\n%s", err, out.String())
+			}
+			if got := asked.Load(); got != "/apis/apps/v1/namespaces/kube-system/daemonsets/netplumb-node" {
+				t.Errorf("asked for %q", got)
+			}
+			_, err := os.Stat(path)
+			if stays := err == nil; stays != c.stays {
+				t.Fatalf("guard stays %v, want %v\n%s", stays, c.stays, out.String())
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
