@@ -20,6 +20,7 @@ from .network import NadCrd
 from .network_policy import NetworkPolicyEnforcer
 from .node_plugin import NodePlugin
 from .objects import (
+    ObjectSet,
     current_mirror,
     current_policy,
     default_policy,
@@ -28,7 +29,6 @@ from .objects import (
     ownership,
     retained_refs,
 )
-from .objectset import ObjectSet
 from .sriov import SriovPool
 from .whereabouts import Whereabouts
 from .workload import MultiHomedWorkload
