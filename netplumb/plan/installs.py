@@ -222,7 +222,7 @@ def declare_multus(args: MultusInstallArgs, at: str) -> MultusDeclared:
                          instead=f"remove {_last_key(at)}: and use the cluster's Multus"))
     if "node-plugin" in nested:
         wanted += nested["node-plugin"].wanted
-    validation = multus_render.validate(args)
+    validation = multus_render.validation_steps(args)
     return MultusDeclared(
         "netplumb:index:MultusInstall", args, tuple(wanted), parts.done(),
         {"namespace": args.namespace, "daemonset_name": multus_render.DAEMONSET,

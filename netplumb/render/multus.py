@@ -291,8 +291,9 @@ class MultusValidation:
                 "notes": list(self.notes)}
 
 
-def validate(args: MultusInstallArgs) -> MultusValidation:
-    """What to check once Multus is installed with ``args``.
+def validation_steps(args: MultusInstallArgs) -> MultusValidation:
+    """What a verifier should check once Multus is installed with ``args`` (it checks
+    nothing itself).
 
     The guide checks ``/opt/cni/bin/multus`` and ``/etc/cni/net.d/00-multus.conf``: right
     for thin Multus only. Thick Multus installs ``multus-shim`` and its config's type is
