@@ -308,11 +308,6 @@ def bin_dir() -> Path:
     return _set_dir(discover()) / "bin"
 
 
-def pulumi_home() -> Path:
-    """PULUMI_HOME inside the tool cache, where post-install steps put plugins."""
-    return _set_dir(discover()) / "pulumi-home"
-
-
 def build_dir(tool: Tool) -> Path:
     return tools_cache_root() / "builds" / f"{tool.name}-{tool_hash(tool)}"
 

@@ -23,8 +23,6 @@ NAME = "flannel"
 CONFIG_MAP = "kube-flannel-cfg"
 DAEMONSET = "kube-flannel-ds"
 CNI_CONF_FILE = f"{host.CNI_CONF_DIR}/10-flannel.conflist"
-SUBNET_ENV = host.FLANNEL_SUBNET_ENV
-"""Written by flanneld once the node's lease is in place: the sign the network is up."""
 
 _LABELS = {"app": "flannel", "k8s-app": "flannel", "tier": "node"}
 _SELECTOR = {"app": "flannel"}

@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,13 +166,3 @@ def reservations(data_dir: Path, network: str) -> list[str]:
 
 
 ping = icmp.ping
-
-
-@contextlib.contextmanager
-def scratch_netns() -> Iterator[str]:
-    name = f"{NS_PREFIX}{token(8)}"
-    underlay.ip("netns", "add", name)
-    try:
-        yield name
-    finally:
-        underlay.ip("netns", "del", name, check=False)
