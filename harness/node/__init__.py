@@ -43,6 +43,7 @@ from harness.cluster.layout import (
     node_specs,
 )
 from harness.nodens import NodeNs
+from harness.privilege import is_root
 
 from . import containerd, cri, host, images, kubelet, kubeproxy
 
@@ -59,7 +60,7 @@ def why_not() -> str | None:
     """Why the real nodes cannot run on this machine (None: they can)."""
     if sys.platform != "linux":
         return "the real node needs Linux"
-    if os.geteuid() != 0:
+    if not is_root():
         return "the real node needs root (containers, namespaces, mounts)"
     for prog, package in (("ip", "iproute2"), ("iptables", "iptables"), ("mount", "mount"),
                           ("unshare", "util-linux"), ("nsenter", "util-linux")):

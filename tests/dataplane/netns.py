@@ -9,7 +9,6 @@ removed by the fixtures in ``conftest.py``.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 from harness import cni, icmp, underlay
 from harness.cni import Cni, CniError
+from harness.privilege import is_root
 
 __all__ = ["Cni", "CniError"]
 
@@ -35,7 +35,7 @@ def why_not_runnable() -> str | None:
     """None if the data-plane tests can run here, else the reason to skip."""
     if sys.platform != "linux":
         return "data-plane tests need Linux"
-    if os.geteuid() != 0:
+    if not is_root():
         return "data-plane tests need root (network namespaces, links)"
     if not (shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin")):
         return "iproute2 `ip` is missing"
