@@ -38,6 +38,7 @@ from typing import Any
 
 from harness import tools, underlay
 from harness.privilege import is_root
+from netplumb.hostpaths import NETNS_DIR
 
 PLUGINS = ("macvlan", "bridge", "host-local")
 PORT = 5201
@@ -90,8 +91,7 @@ class Lab:
             "PATH": os.environ.get("PATH", os.defpath),
             "CNI_COMMAND": command,
             "CNI_CONTAINERID": att.container_id,
-            "CNI_NETNS": f"/run/netns/{att.netns}" if Path(f"/run/netns/{att.netns}").exists()
-            else "",
+            "CNI_NETNS": str(netns) if (netns := Path(NETNS_DIR) / att.netns).exists() else "",
             "CNI_IFNAME": att.ifname,
             "CNI_PATH": str(self.bin_dir),
         }

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.privilege import is_root
+from netplumb.hostpaths import NETNS_DIR
 
 pytest_plugins = ["harness.pytest_fixtures"]
 
@@ -47,7 +48,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
             terminalreporter.write_line(line)
 
 
-NETNS_RUN_DIR = Path("/run/netns")
+NETNS_RUN_DIR = Path(NETNS_DIR)
 
 
 def _mounted(path: Path) -> bool:

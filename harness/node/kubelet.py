@@ -25,10 +25,11 @@ import yaml
 from harness.cluster import pki
 from harness.cluster.controlplane import Ports
 from harness.cluster.layout import Layout, NodeSpec
+from netplumb import hostpaths
 
 from . import containerd
 
-ROOT_DIR = Path("/var/lib/kubelet")
+ROOT_DIR = Path(hostpaths.KUBELET_DIR)
 CGROUP_PARENT = "netplumb"
 """Top-level cgroup (every v1 controller) holding each node's ``cgroupRoot``."""
 

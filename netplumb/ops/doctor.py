@@ -34,6 +34,7 @@ from ..cni.config import CniConfig, parse_cni_config
 from ..cni.ipam import HostLocalIpam, Pool, WhereaboutsIpam
 from ..cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from ..errors import PlanError
+from ..hostpaths import HOST_LOCAL_DIR
 from .sandbox import SANDBOX_REASONS, Cause, classify
 
 Obj = Mapping[str, Any]
@@ -519,7 +520,7 @@ def _nad_of_cause(cause: Cause, pod: Obj, nads: Mapping[str, NadState]) -> str |
 
 _POOL_STATE = {
     "host-local": "host-local keeps each node's reservations in files under "
-                  "/var/lib/cni/networks/<network name> (or its dataDir), where files of pods "
+                  f"{HOST_LOCAL_DIR}/<network name> (or its dataDir), where files of pods "
                   "deleted uncleanly hold addresses too",
     "whereabouts": "whereabouts keeps allocations in its IPPool objects; allocations of pods "
                    "deleted uncleanly linger until its reconciler runs",
