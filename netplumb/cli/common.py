@@ -1,4 +1,5 @@
-"""What the ``netplumb`` subcommands share: finding stack files, cluster flags."""
+"""What the ``netplumb`` subcommands share: finding stack files and their plans, cluster
+flags."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..args.stack import load_stack_file
+from ..errors import PlanError
 from ..kube import Kube, KubeConfigError
+from ..plan import Plan, build_plan
 
 
 def stack_file(stack: str, stacks_dir: Path) -> Path:
@@ -22,6 +26,17 @@ def existing_stack_file(stack: str, stacks_dir: Path) -> Path:
     if not path.is_file():
         raise SystemExit(f"netplumb: no stack file {path} (expected stacks/Pulumi.<stack>.yaml)")
     return path
+
+
+def stack_plan(path: Path) -> Plan | None:
+    """The plan of the stack file at ``path``; ``None`` after printing its findings when the
+    plan fails."""
+    try:
+        return build_plan(load_stack_file(path))
+    except PlanError as exc:
+        print(f"{path}: the plan fails:\n  " + "\n  ".join(map(str, exc.findings)),
+              file=sys.stderr)
+        return None
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:
