@@ -68,6 +68,21 @@ def prometheus_duration(value: str) -> str:
     return value
 
 
+def port(value: int) -> int:
+    return fc.int_range(value, 1, 65535, "port")
+
+
+def verbosity(value: int) -> int:
+    return fc.int_range(value, 0, 10, "log level")
+
+
+PrometheusDuration = Annotated[str, AfterValidator(prometheus_duration)]
+Port = Annotated[int, AfterValidator(port)]
+"""A TCP port, 1-65535."""
+Verbosity = Annotated[int, AfterValidator(verbosity)]
+"""A log verbosity (``-v``), 0-10."""
+
+
 def valid_workload_name(value: str) -> str:
     """A pod's or a workload's name: a Kubernetes object name that is also a label value
     (netplumb labels the pods ``app: <name>``), so at most 63 characters."""
