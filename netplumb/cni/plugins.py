@@ -6,11 +6,11 @@ v1.9 and sriov-cni), which is what will run on the node.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..validation import FieldIssue, by_type, tagged_union
+from ..validation import FieldIssue, by_type, known_or_raw
 from . import fields as fc
 from .base import CniModel
 from .ipam import Ipam
@@ -411,13 +411,8 @@ PLUGIN_TYPES: frozenset[str] = frozenset({
 """Plugin types netplumb knows to exist; a type one typo away from one is refused."""
 
 
-def _plugin_tag(data: Any) -> str:
-    t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return t if isinstance(t, str) and t in KNOWN_PLUGINS else "raw"
-
-
 if TYPE_CHECKING:
     AnyPlugin = Plugin
 else:
-    AnyPlugin = tagged_union({**KNOWN_PLUGINS, "raw": RawPlugin}, _plugin_tag)
+    AnyPlugin = known_or_raw(KNOWN_PLUGINS, RawPlugin)
 """Any plugin config: the known types validated, any other kept raw."""
