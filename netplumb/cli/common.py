@@ -1,16 +1,21 @@
 """What the ``netplumb`` subcommands share: finding stack files and their plans, cluster
-flags."""
+flags, connecting and reading the cluster."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..args.stack import load_stack_file
 from ..errors import PlanError
-from ..kube import Kube, KubeConfigError
+from ..kube import Kube, KubeConfigError, KubeError
+from ..ops.progress import Progress
 from ..plan import Plan, build_plan
+
+T = TypeVar("T")
 
 
 def stack_file(stack: str, stacks_dir: Path) -> Path:
@@ -59,3 +64,15 @@ def connect(args: argparse.Namespace, prog: str) -> Kube | None:
         print(f"{prog}: the cluster at {kube.creds.server} does not answer", file=sys.stderr)
         return None
     return kube
+
+
+def read_or_say(prog: str, read: Callable[[Progress], T], *, quiet: bool) -> T | None:
+    """``read(progress)``, its progress shown unless ``quiet``; ``None`` after saying why when
+    the cluster fails it."""
+    progress = Progress.auto(quiet=quiet)
+    try:
+        return read(progress)
+    except KubeError as exc:
+        progress.done()
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None

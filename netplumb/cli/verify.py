@@ -7,11 +7,9 @@ import os
 import sys
 from typing import Any
 
-from ..kube import KubeError
 from ..ops.probes import DEFAULT_IMAGE
-from ..ops.progress import Progress
 from ..ops.verify import VerifyOptions, format_json, format_text, verify
-from .common import add_cluster_flags, connect, existing_stack_file, stack_plan
+from .common import add_cluster_flags, connect, existing_stack_file, read_or_say, stack_plan
 
 HELP = """Compare each pod's k8s.v1.cni.cncf.io/network-status with what the stack's plan
 asks (interface, addresses, MAC, MTU, default route), then per network start two probe pods
@@ -64,12 +62,10 @@ def run(args: argparse.Namespace) -> int:
     options = VerifyOptions(probes=not args.no_probes, image=args.image,
                             probe_addresses=dict(args.probe_address),
                             networks=frozenset(args.network) or None, timeout=args.timeout)
-    progress = Progress.auto(quiet=args.json)
-    try:
-        report = verify(kube, args.stack, plan, options, progress)
-    except KubeError as exc:
-        progress.done()
-        print(f"netplumb verify: {exc}", file=sys.stderr)
+    report = read_or_say("netplumb verify",
+                         lambda progress: verify(kube, args.stack, plan, options, progress),
+                         quiet=args.json)
+    if report is None:
         return 3
     sys.stdout.write(format_json(report) if args.json else format_text(report))
     if not report.ok:
