@@ -15,6 +15,7 @@ from .manifests import (
     json_file,
     mount,
     namespace,
+    resources_if_set,
     rule,
     service_account_with_role,
 )
@@ -86,10 +87,8 @@ def daemonset_spec(args: FlannelArgs) -> dict[str, Any]:
             mount("flannel-cfg", _CONFIG_DIR),
             mount("xtables-lock", host.XTABLES_LOCK),
         ],
+        **resources_if_set(args.resources.to_dict()),
     }
-    resources = args.resources.to_dict()
-    if resources:
-        container["resources"] = resources
     init = [
         {"name": "install-cni-plugin", "image": args.cni_plugin_image,
          "command": ["cp"], "args": ["-f", "/flannel", f"{host.CNI_BIN_DIR}/flannel"],

@@ -15,6 +15,7 @@ from .manifests import (
     installer_resources,
     json_file,
     mount,
+    resources_if_set,
     service_account,
 )
 
@@ -61,10 +62,8 @@ def daemonset_spec(args: SriovPoolArgs) -> dict[str, Any]:
             mount("config-volume", CONFIG_DIR),
             mount("device-info", host.DEVICE_INFO_DIR),
         ],
+        **resources_if_set(args.resources.to_dict()),
     }
-    resources = args.resources.to_dict()
-    if resources:
-        plugin["resources"] = resources
     volumes: list[dict[str, Any]] = [
         host_volume("devicesock", host.DEVICE_PLUGINS_DIR),
         host_volume("plugins-registry", host.PLUGINS_REGISTRY_DIR),
