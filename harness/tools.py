@@ -794,6 +794,8 @@ def _status(tools: Mapping[str, Tool]) -> list[str]:
     return lines
 
 
+# duplicates: intended: the tool cache's two command lines (this and node/images.main) are alike
+# in shape: a build subcommand and listings.
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.tools", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

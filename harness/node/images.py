@@ -60,6 +60,8 @@ class ImageError(RuntimeError):
 # --------------------------------------------------------------------------- declarations
 
 
+# duplicates: intended: optional fields of a record, alike in shape only to
+# netplumb/kube.Credentials and to target.Target.
 @dataclass(frozen=True)
 class FileSource:
     """One file (or every ``glob`` match of a host directory) to put into an image."""
@@ -448,6 +450,7 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
 # --------------------------------------------------------------------------- building
 
 
+# duplicates: intended: a frozen record, alike in shape only to netplumb's ops/adopt.User.
 @dataclass(frozen=True)
 class Built:
     name: str
@@ -566,6 +569,7 @@ def _ctr(ctr: Sequence[str], *args: str, timeout: float = 300) -> str:
 # --------------------------------------------------------------------------- CLI
 
 
+# duplicates: intended: alike in shape to tools.main, the tool cache's other command line.
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.node.images", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

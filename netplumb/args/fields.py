@@ -52,6 +52,8 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
+# duplicates: intended: checks of one value (here and in cni/fields.py) share a shape: match, or
+# say what was expected; each checks its own.
 def label_value(value: str) -> str:
     """A Kubernetes label value: at most 63 characters, alphanumerics, ``-``, ``_`` and
     ``.``, starting and ending alphanumeric (or empty)."""

@@ -128,6 +128,7 @@ class MultusInstallArgs(InputModel):
     def _readiness(cls, v: str | None) -> str | None:
         return v if not v else abs_path(v)
 
+# duplicates: intended: validators alike in shape to args/stack.py's; each checks its own field.
     @field_validator("global_namespaces")
     @classmethod
     def _globals(cls, v: list[str]) -> list[str]:

@@ -98,6 +98,8 @@ def daemon_config(args: MultusInstallArgs) -> dict[str, Any]:
     return conf
 
 
+# duplicates: intended: a command line, a flag per option
+# (render/multi_network_policy.enforcer_args).
 def thin_args(args: MultusInstallArgs) -> list[str]:
     """The thin entrypoint's flags (it writes the config the host binary reads)."""
     out = ["--multus-conf-file=auto", f"--multus-autoconfig-dir={_HOST}{HOST_CNI_CONF}",

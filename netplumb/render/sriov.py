@@ -19,6 +19,8 @@ from .manifests import (
     service_account,
 )
 
+# duplicates: intended: each add-on's names, labels and paths (render/multi_network_policy.py,
+# render/whereabouts.py, render/sriov.py): alike in shape, each its own in value.
 NAME = "sriov-device-plugin"
 CONFIG_MAP = "sriovdp-config"
 DAEMONSET = "kube-sriov-device-plugin"
