@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import tools, underlay
+from harness.privilege import is_root
+from netplumb.hostpaths import NETNS_DIR
 
 PLUGINS = ("macvlan", "bridge", "host-local")
 PORT = 5201
@@ -89,8 +91,7 @@ class Lab:
             "PATH": os.environ.get("PATH", os.defpath),
             "CNI_COMMAND": command,
             "CNI_CONTAINERID": att.container_id,
-            "CNI_NETNS": f"/run/netns/{att.netns}" if Path(f"/run/netns/{att.netns}").exists()
-            else "",
+            "CNI_NETNS": str(netns) if (netns := Path(NETNS_DIR) / att.netns).exists() else "",
             "CNI_IFNAME": att.ifname,
             "CNI_PATH": str(self.bin_dir),
         }
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 10:
         ap.error("--seconds must be 1..30 and --rounds 1..10")
-    if os.geteuid() != 0:
+    if not is_root():
         print("throughput: needs root (network namespaces, links)", file=sys.stderr)
         return 2
     iperf3 = shutil.which("iperf3")

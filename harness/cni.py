@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-NETNS_DIR = Path("/run/netns")
-HOST_LOCAL_DIR = Path("/var/lib/cni/networks")
+from netplumb import hostpaths
+
+NETNS_DIR = Path(hostpaths.NETNS_DIR)
+HOST_LOCAL_DIR = Path(hostpaths.HOST_LOCAL_DIR)
 """host-local's state directory when a config names no ``dataDir``."""
 
 

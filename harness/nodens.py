@@ -36,11 +36,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from netplumb import hostpaths
+
 NS_ROOT = Path("/run/netplumb-nodes")
 """Where the nodes' namespace files live (a private bind mount of itself)."""
 KINDS = ("mnt", "net", "uts")
-NODE_PATHS = ("/run", "/etc/cni", "/opt/cni", "/var/lib/kubelet", "/var/lib/containerd",
-              "/var/lib/cni", "/var/log")
+NODE_PATHS = (hostpaths.RUN_DIR, "/etc/cni", "/opt/cni", hostpaths.KUBELET_DIR,
+              "/var/lib/containerd", "/var/lib/cni", hostpaths.LOG_DIR)
 """Host paths that are the node's own inside it (each a directory of the node's file tree)."""
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

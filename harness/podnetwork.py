@@ -17,12 +17,14 @@ from harness import underlay
 from harness.cluster.api import Api, node_ready
 from harness.nodens import NodeNs, NsError
 from netplumb.args.stack import load_stack_file
+from netplumb.hostpaths import CNI_CONF_DIR
 from netplumb.plan import build_plan, render_plan
+from netplumb.render import flannel
 
 FLANNEL_DS = ("kube-flannel", "kube-flannel-ds")
 MULTUS_DS = ("kube-system", "kube-multus-ds")
-MULTUS_CONF = Path("/etc/cni/net.d/00-multus.conf")
-FLANNEL_CONF = Path("/etc/cni/net.d/10-flannel.conflist")
+MULTUS_CONF = Path(CNI_CONF_DIR) / "00-multus.conf"
+FLANNEL_CONF = Path(flannel.CNI_CONF_FILE)
 
 
 def stack_links(stack_file: Path) -> list[underlay.Link]:

@@ -9,7 +9,7 @@ A stack that installs cluster-wide objects itself (``multus:`` or ``install_nad_
 ``prod``) is its cluster's platform: the ``platform`` stack is not brought up before it.
 Verification is ``netplumb verify`` (Kubernetes API only; its probe pods ping across every
 network) and, on the embedded node, also a look into each pod's network namespace
-(interfaces, addresses, requested default routes, pings: :mod:`harness.verify`).
+(interfaces, addresses, requested default routes, pings: :mod:`harness.datapath`).
 
 An interrupted earlier ``pulumi up`` (killed half way, say) is cleared first
 (:func:`harness.engine.clear_interrupted`), so ``make run`` converges with no manual step.
@@ -26,8 +26,7 @@ from netplumb.kube import Kube
 from netplumb.ops.verify import format_text, verify
 from netplumb.plan import build_plan
 
-from . import engine, podnetwork, target, tools
-from . import verify as netns_verify
+from . import datapath, engine, podnetwork, target, tools
 from .paths import REPO_ROOT, pulumi_backend_dir
 
 PLATFORM = "platform"
@@ -116,7 +115,7 @@ def _verify(kubeconfig: Path, stack_name: str, stack_path: Path, embedded_node: 
     if embedded_node:
         _say(t0, "the pods' network namespaces on the node: interfaces, addresses, "
                  "default routes, pings")
-        good, total = netns_verify.verify_attachments(kubeconfig)
+        good, total = datapath.verify_attachments(kubeconfig)
         print(f"netplumb: verified {good}/{total} attachments")
         ok = ok and good == total
     return ok

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+# duplicates: intended: constants, an error type and a record, alike in shape only to
+# node/images.py's.
 ENV = "NETPLUMB_TARGET"
 EMBEDDED = "embedded"
 CURRENT = "current-context"

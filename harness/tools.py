@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -30,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,11 +37,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from harness import toolcache
 from harness.paths import REPO_ROOT, tools_cache_root
 
 TOOLS_DIR = REPO_ROOT / "tools"
 GLUE_SUFFIXES = (".go",)
-HASH_LEN = 16
 THIRD_PARTY_ENV = "NETPLUMB_THIRD_PARTY"
 """A directory of third-party source snapshots (default: ``<repo>/../shared/third_party``)."""
 
@@ -123,11 +121,7 @@ class Tool:
 
 
 def _str_list(raw: Any, where: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise ToolError(f"{where}: expected a list of strings, got {raw!r}")
-    return tuple(raw)
+    return toolcache.strings(raw, where, ToolError)
 
 
 def _table_list(raw: Any, where: str) -> list[dict[str, Any]]:
@@ -295,14 +289,14 @@ def tool_hash(tool: Tool) -> str:
     for path in tool.files:
         h.update(b"\0" + str(path.relative_to(tool.dir)).encode() + b"\0")
         h.update(path.read_bytes())
-    return h.hexdigest()[:HASH_LEN]
+    return toolcache.key(h)
 
 
 def set_hash(tools: Mapping[str, Tool]) -> str:
     h = hashlib.sha256()
     for name in sorted(tools):
         h.update(f"{name}={tool_hash(tools[name])}\n".encode())
-    return h.hexdigest()[:HASH_LEN]
+    return toolcache.key(h)
 
 
 def _set_dir(tools: Mapping[str, Tool]) -> Path:
@@ -312,11 +306,6 @@ def _set_dir(tools: Mapping[str, Tool]) -> Path:
 def bin_dir() -> Path:
     """The bin dir for the current pins (not necessarily built yet: see :func:`ensure`)."""
     return _set_dir(discover()) / "bin"
-
-
-def pulumi_home() -> Path:
-    """PULUMI_HOME inside the tool cache, where post-install steps put plugins."""
-    return _set_dir(discover()) / "pulumi-home"
 
 
 def build_dir(tool: Tool) -> Path:
@@ -337,7 +326,7 @@ def snapshot_dir(tool: Tool) -> Path:
     """Where ``tool``'s source snapshot is extracted: in the tool cache, never the repo."""
     if tool.snapshot is None:
         raise ToolError(f"{tool.name}: not built from a source snapshot")
-    return tools_cache_root() / "src" / f"{tool.name}-{tool.snapshot.sha256[:HASH_LEN]}"
+    return tools_cache_root() / "src" / f"{tool.name}-{tool.snapshot.sha256[:toolcache.KEY_LEN]}"
 
 
 def unavailable(name: str, tools: Mapping[str, Tool] | None = None) -> str | None:
@@ -366,14 +355,6 @@ def _snapshot_missing(name: str, snap: Snapshot) -> str:
             f"(set {THIRD_PARTY_ENV} to the directory that holds it)")
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def extract_snapshot(tool: Tool) -> Path:
     """Check ``tool``'s source tarball against the sha256 its ``tool.toml`` pins, extract it
     into :func:`snapshot_dir` (once) and return the Go module's directory there."""
@@ -386,17 +367,15 @@ def extract_snapshot(tool: Tool) -> Path:
     tarball = snap.path()
     if not tarball.is_file():
         raise ToolError(_snapshot_missing(tool.name, snap))
-    got = _sha256_file(tarball)
+    got = toolcache.file_sha256(tarball)
     if got != snap.sha256:
         raise ToolError(f"{tool.name}: {tarball} has sha256 {got} but tool.toml pins "
                         f"{snap.sha256}: refusing it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(tools_cache_root() / "locks" / f"src-{tool.name}.lock"):
+    with toolcache.locked(tools_cache_root() / "locks" / f"src-{tool.name}.lock"):
         if (dest / ".stamp").is_file():
             return module
         with step(f"{tool.name}: extracting {snap.file}"), \
-                tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
-            tree = Path(tmp) / "tree"
+                toolcache.building(dest, prefix=f".{dest.name}-") as (_, tree):
             try:
                 with tarfile.open(tarball) as tf:
                     tf.extractall(tree, filter="data")
@@ -405,9 +384,6 @@ def extract_snapshot(tool: Tool) -> Path:
             if not (tree / snap.dir / "go.mod").is_file():
                 raise ToolError(f"{tool.name}: {snap.file} has no {snap.dir}/go.mod")
             (tree / ".stamp").write_text(json.dumps({"file": snap.file, "sha256": got}) + "\n")
-            if dest.exists():
-                shutil.rmtree(dest)
-            tree.rename(dest)
     return module
 
 
@@ -517,19 +493,15 @@ def _find_reusable(tool: Tool, exclude: Path) -> Path | None:
 def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
     """Build one tool into its build dir (atomic: a temp dir renamed into place)."""
     dest = build_dir(tool)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     total = time.monotonic()
     log(f"building {tool.name} {tool.version} -> {dest}")
     # a snapshot builds where it was extracted, with its own go.mod (and vendor/ tree if any)
     snapshot = extract_snapshot(tool) if tool.snapshot is not None else None
     vendored = snapshot is not None and (snapshot / "vendor" / "modules.txt").is_file()
     go_env = _go_env(tool, mod="vendor" if vendored else "readonly")
-    with tempfile.TemporaryDirectory(prefix=f".{tool.name}-", dir=dest.parent) as tmp:
-        tmp_path = Path(tmp)
-        out = tmp_path / "out"
-        out.mkdir()
+    with toolcache.building(dest, prefix=f".{tool.name}-") as (scratch, out):
         if snapshot is None:
-            src = tmp_path / "src"
+            src = scratch / "src"
             shutil.copytree(tool.dir, src, ignore=shutil.ignore_patterns("tool.toml"))
         else:
             src = snapshot
@@ -562,9 +534,6 @@ def _build_tool(tool: Tool, bin_path: Path, home: Path) -> None:
         stamp = {"tool": tool.name, "version": tool.version, "go": go_version(),
                  "seconds": round(elapsed, 1), "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
         (out / ".stamp").write_text(json.dumps(stamp, indent=1) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        out.rename(dest)
     log(f"built {tool.name} ... {time.monotonic() - total:.1f}s")
 
 
@@ -645,7 +614,8 @@ def gc() -> list[Path]:
     keep |= {snapshot_dir(t) for t in tools.values() if t.snapshot is not None}
     root = tools_cache_root()
     removed = []
-    candidates = [p for p in root.glob("*") if p.is_dir() and re.fullmatch(r"[0-9a-f]{16}", p.name)]
+    set_name = re.compile(f"[0-9a-f]{{{toolcache.KEY_LEN}}}")
+    candidates = [p for p in root.glob("*") if p.is_dir() and set_name.fullmatch(p.name)]
     # dot-dirs under builds/ and src/ are builds or extractions in progress (maybe another
     # process's): leave them
     candidates += [
@@ -702,17 +672,6 @@ def _closure(tools: Mapping[str, Tool], names: Sequence[str]) -> list[str]:
     return order
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure(names: list[str] | None = None) -> Path:
     """Build whatever of ``names`` (default: all tools) is missing; return the bin dir.
 
@@ -740,7 +699,7 @@ def ensure(names: list[str] | None = None) -> Path:
         tool = tools[name]
         if _installed(tool, set_dir):
             continue
-        with _locked(tools_cache_root() / "locks" / f"{name}.lock"):
+        with toolcache.locked(tools_cache_root() / "locks" / f"{name}.lock"):
             if not _installed(tool, set_dir):  # another process may have finished it meanwhile
                 _install(tool, set_dir, bin_path, home)
     log(f"ready: {', '.join(wanted)} in {bin_path} ... {time.monotonic() - start:.1f}s")
@@ -835,6 +794,8 @@ def _status(tools: Mapping[str, Tool]) -> list[str]:
     return lines
 
 
+# duplicates: intended: the tool cache's two command lines (this and node/images.main) are alike
+# in shape: a build subcommand and listings.
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.tools", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -12,7 +12,7 @@ it, when a field manager other than netplumb's owns a field netplumb sets, or wh
 field netplumb sets holds another value. Only drifted or changed objects are applied again.
 
 This module holds the pure part, the API calls and the dynamic provider (kept light, so the
-provider process starts fast); :class:`netplumb.components.objectset.ObjectSet` is the
+provider process starts fast); :class:`netplumb.components.objects.ObjectSet` is the
 resource. The provider reaches the cluster the way the default kubernetes provider does:
 ``kubernetes:kubeconfig`` / ``kubernetes:context`` in the stack config, else
 ``$KUBECONFIG``, else ``~/.kube/config``.

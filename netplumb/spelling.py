@@ -1,7 +1,9 @@
-"""The nearest valid word: what a misspelt key or type most likely meant."""
+"""The nearest valid word: what a misspelt key or type most likely meant, and the names a
+mistyped name most likely meant."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -46,6 +48,14 @@ def nearest(word: str, candidates: Iterable[str], *, strict: bool = False) -> st
         if d <= limit and (best is None or d < best[0]):
             best = (d, cand)
     return best[1] if best else None
+
+
+def similar_names(word: str, candidates: Iterable[str], n: int = 2) -> list[str]:
+    """Up to ``n`` of ``candidates`` that look like ``word``, best first (difflib's ratio of
+    at least 0.6): for names a user chose, such as a NAD's, where a longer or shorter variant
+    (``storage`` for ``storage-net``) counts as much as a misspelling. :func:`nearest` is for
+    a fixed vocabulary of keys and types."""
+    return difflib.get_close_matches(word, list(candidates), n=n)
 
 
 def unknown_key_message(key: object, known: Iterable[str]) -> str:

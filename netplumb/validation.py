@@ -62,6 +62,17 @@ def tagged_union(choices: Mapping[str, type[Any]], tag: Callable[[Any], str | No
     return Annotated[Union[members], Discriminator(pick, **options)]  # noqa: UP007
 
 
+def known_or_raw(known: Mapping[str, type[Any]], raw: type[Any]) -> Any:
+    """A union of ``known`` models (by their ``type``) and ``raw``, which keeps a config of
+    any other type as it is."""
+
+    def tag(data: Any) -> str:
+        t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
+        return t if isinstance(t, str) and t in known else "raw"
+
+    return tagged_union({**known, "raw": raw}, tag)
+
+
 class FieldIssue(ValueError):
     """A problem with a value, optionally located below the field being validated."""
 

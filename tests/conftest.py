@@ -5,12 +5,14 @@ and ``figure``: measured figures a test reports, printed together at the end of 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from harness.privilege import is_root
+from netplumb.hostpaths import NETNS_DIR
 
 pytest_plugins = ["harness.pytest_fixtures"]
 
@@ -46,7 +48,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
             terminalreporter.write_line(line)
 
 
-NETNS_RUN_DIR = Path("/run/netns")
+NETNS_RUN_DIR = Path(NETNS_DIR)
 
 
 def _mounted(path: Path) -> bool:
@@ -64,7 +66,7 @@ def _netns_run_dir() -> Iterator[None]:
     a session that made it takes it away again, once no named namespace is left."""
     existed, mounted = NETNS_RUN_DIR.exists(), _mounted(NETNS_RUN_DIR)
     yield
-    if mounted or not _mounted(NETNS_RUN_DIR) or os.geteuid() != 0:
+    if mounted or not _mounted(NETNS_RUN_DIR) or not is_root():
         return
     if any(NETNS_RUN_DIR.iterdir()):
         return  # a namespace someone still uses

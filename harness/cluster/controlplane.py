@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .layout import LOOPBACK, NODE_CIDR_MASK, POD_CIDR, SERVICE_ACCOUNT_ISSUER, SERVICE_CIDR, Layout
-from .processes import free_ports
+from .processes import free_ports, http_ok
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
@@ -150,17 +150,8 @@ def argv(layout: Layout, ports: Ports, bins: dict[str, Path], apiserver_ip: str
 
 
 def etcd_healthy(ports: Ports) -> bool:
-    try:
-        conn = http.client.HTTPConnection(LOOPBACK, ports.etcd_client, timeout=2.0)
-        try:
-            conn.request("GET", "/health")
-            resp = conn.getresponse()
-            body = resp.read()
-        finally:
-            conn.close()
-        return resp.status == 200 and json.loads(body).get("health") == "true"
-    except (OSError, http.client.HTTPException, ValueError):
-        return False
+    return http_ok(http.client.HTTPConnection(LOOPBACK, ports.etcd_client, timeout=2.0),
+                   "/health", lambda body: json.loads(body).get("health") == "true")
 
 
 def loopback_healthy(layout: Layout, port: int) -> bool:
@@ -168,14 +159,5 @@ def loopback_healthy(layout: Layout, port: int) -> bool:
     import ssl
 
     ctx = ssl.create_default_context(cafile=str(layout.cert("ca")))
-    try:
-        conn = http.client.HTTPSConnection(LOOPBACK, port, context=ctx, timeout=2.0)
-        try:
-            conn.request("GET", "/healthz")
-            resp = conn.getresponse()
-            resp.read()
-        finally:
-            conn.close()
-        return resp.status == 200
-    except (OSError, http.client.HTTPException):
-        return False
+    return http_ok(http.client.HTTPSConnection(LOOPBACK, port, context=ctx, timeout=2.0),
+                   "/healthz")

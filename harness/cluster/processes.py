@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import http.client
 import ipaddress
 import os
 import signal
@@ -214,6 +215,22 @@ def wait(what: str, check: Callable[[], bool], timeout: float, layout: Layout,
             tails = "\n".join(tail(layout, c) for c in watch)
             raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
         time.sleep(interval)
+
+
+def http_ok(conn: http.client.HTTPConnection, path: str,
+            body_ok: Callable[[bytes], bool] = lambda _: True) -> bool:
+    """A health probe: ``GET path`` on ``conn`` answers 200 (and ``body_ok`` holds of the body).
+    A refused or failed connection, or a body ``body_ok`` cannot read (ValueError), is no."""
+    try:
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        return resp.status == 200 and body_ok(body)
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
 
 
 def free_port(address: str = LOOPBACK) -> int:

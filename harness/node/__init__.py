@@ -43,13 +43,13 @@ from harness.cluster.layout import (
     node_specs,
 )
 from harness.nodens import NodeNs
+from harness.privilege import is_root
 
 from . import containerd, cri, host, images, kubelet, kubeproxy
 
 COMPONENTS = ("containerd", "kubelet", "kube-proxy")
 """Each node's processes, in start order."""
 TOOLS = ["containerd", "runc", "kubernetes", "cri-tools", "cni-plugins"]
-SHIM = "containerd-shim-runc-v2"
 SYSTEM_PATH = nodens.SYSTEM_PATH
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -60,7 +60,7 @@ def why_not() -> str | None:
     """Why the real nodes cannot run on this machine (None: they can)."""
     if sys.platform != "linux":
         return "the real node needs Linux"
-    if os.geteuid() != 0:
+    if not is_root():
         return "the real node needs root (containers, namespaces, mounts)"
     for prog, package in (("ip", "iproute2"), ("iptables", "iptables"), ("mount", "mount"),
                           ("unshare", "util-linux"), ("nsenter", "util-linux")):
@@ -396,20 +396,6 @@ def boot(layout: Layout, node: Node, ports: Ports, say: Progress,
          timeout: float = 120.0) -> None:
     """Start a crashed node's processes again (its images are still in its containerd)."""
     _start_node(layout, node, ports, images.build(say=say), say, timeout)
-
-
-def shim_pids(node: Node) -> list[int]:
-    """containerd runc shims of ``node``."""
-    want = f"mnt:[{node.ns.inode('mnt')}]" if node.ns.exists() else None
-    out = []
-    for pid in processes.all_pids():
-        args = processes.process_cmdline(pid)
-        if not args or Path(args[0]).name != SHIM:
-            continue
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{pid}/ns/mnt") == want:
-                out.append(pid)
-    return out
 
 
 def stop(layout: Layout, members: Iterable[Node], say: Progress

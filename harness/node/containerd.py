@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from netplumb import hostpaths
+
 STATE_DIR = Path("/run/containerd")
 SOCKET = STATE_DIR / "containerd.sock"
 ADDRESS = str(SOCKET)
 ENDPOINT = f"unix://{SOCKET}"
-CNI_BIN_DIR = Path("/opt/cni/bin")
-CNI_CONF_DIR = Path("/etc/cni/net.d")
+CNI_BIN_DIR = Path(hostpaths.CNI_BIN_DIR)
+CNI_CONF_DIR = Path(hostpaths.CNI_CONF_DIR)
 
 
 ROOT_DIR = Path("/var/lib/containerd")

@@ -43,13 +43,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-RESTORED_DIRS = ("/etc/cni/net.d", "/opt/cni/bin")
+from netplumb import hostpaths as hp
+
+RESTORED_DIRS = (hp.CNI_CONF_DIR, hp.CNI_BIN_DIR)
 """Directories whose exact content is put back (they may hold the host's own CNI setup)."""
 NODE_PATHS = (
-    "/etc/cni", "/opt/cni", "/var/lib/kubelet", "/var/lib/cni", "/run/containerd",
-    "/var/log/containers", "/var/log/pods", "/run/flannel", "/run/multus",
-    "/run/k8s.cni.cncf.io", "/etc/cni/multus", "/run/xtables.lock", "/run/netns",
-    "/opt/containerd", "/var/lib/containerd", "/run/nri", "/run/netplumb", "/run/cni",
+    "/etc/cni", "/opt/cni", hp.KUBELET_DIR, "/var/lib/cni", "/run/containerd",
+    "/var/log/containers", "/var/log/pods", hp.FLANNEL_RUN_DIR, hp.MULTUS_SOCKET_DIR,
+    hp.NETWORK_STATUS_DIR, "/etc/cni/multus", hp.XTABLES_LOCK, hp.NETNS_DIR,
+    "/opt/containerd", "/var/lib/containerd", "/run/nri", hp.NETPLUMB_STATE_DIR, hp.CNI_RUN_DIR,
 )
 """Paths a node (kubelet, containerd, Flannel, Multus, the node plugin's state dir and the
 dhcp daemon's socket dir) creates, inside the node now (the host gets at most the empty

@@ -25,24 +25,21 @@ Usage: ``python -m harness.node.images build [names...] | list``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import fnmatch
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from harness import tools
+from harness import toolcache, tools
 from harness.paths import REPO_ROOT, tools_cache_root
 
 DECLARATIONS = Path(__file__).with_name("images.toml")
@@ -63,6 +60,8 @@ class ImageError(RuntimeError):
 # --------------------------------------------------------------------------- declarations
 
 
+# duplicates: intended: optional fields of a record, alike in shape only to
+# netplumb/kube.Credentials and to target.Target.
 @dataclass(frozen=True)
 class FileSource:
     """One file (or every ``glob`` match of a host directory) to put into an image."""
@@ -111,11 +110,7 @@ class Unbuildable:
 
 
 def _strs(raw: Any, where: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise ImageError(f"{where}: expected a list of strings, got {raw!r}")
-    return tuple(raw)
+    return toolcache.strings(raw, where, ImageError)
 
 
 _FILE_KEYS = {"to", "tool", "output", "host", "deb", "libs", "mode", "glob", "text", "go",
@@ -287,13 +282,7 @@ def _shared_libraries(path: str) -> list[str]:
 
 def _text_file(text: str, digest: str) -> Path:
     """A cache file holding ``text`` (named by its digest), for entries given as content."""
-    text_file = images_dir() / "texts" / f"{digest}.txt"
-    if not text_file.exists():
-        text_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = text_file.with_suffix(f".{os.getpid()}")
-        tmp.write_text(text)
-        tmp.rename(text_file)
-    return text_file
+    return toolcache.write_once(images_dir() / "texts" / f"{digest}.txt", text)
 
 
 def _sha256sums(entries: Iterable[Mapping[str, Any]], directory: str, manifest: str) -> str:
@@ -302,11 +291,7 @@ def _sha256sums(entries: Iterable[Mapping[str, Any]], directory: str, manifest: 
     for e in entries:
         path = str(e["path"])
         if e["type"] == "file" and os.path.dirname(path) == directory and path != manifest:
-            h = hashlib.sha256()
-            with open(e["source"], "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            lines.append(f"{h.hexdigest()}  {os.path.basename(path)}\n")
+            lines.append(f"{toolcache.file_sha256(e['source'])}  {os.path.basename(path)}\n")
     if not lines:
         raise ImageError(f"{manifest}: no files in {directory} to list")
     return "".join(sorted(lines, key=lambda line: line[66:]))
@@ -339,30 +324,25 @@ def build_go(package: str, ldflags: Sequence[str] = ()) -> tuple[Path, str]:
         or (p.suffix == ".go" and not p.name.endswith("_test.go"))))
     for p in sources:
         h.update(str(p.relative_to(module)).encode() + b"\0" + p.read_bytes() + b"\0")
-    key = h.hexdigest()[:16]
+    key = toolcache.key(h)
     name = package_dir.name
     dest = images_dir() / "go" / f"{name}-{key}"
     binary = dest / name
-    with _locked(images_dir() / "locks" / f"go-{name}.lock"):
+    with toolcache.locked(images_dir() / "locks" / f"go-{name}.lock"):
         if binary.is_file():
             return binary, key
         env = dict(os.environ, CGO_ENABLED="0")
         goflags = env.get("GOFLAGS", "").split()
         env["GOFLAGS"] = " ".join([*goflags, *(f for f in ("-trimpath", "-mod=readonly")
                                               if f not in goflags)])
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
-        try:
+        with toolcache.building(dest, prefix=f".{name}-") as (_, out):
             proc = subprocess.run(
-                ["go", "build", "-o", str(tmp / name),
+                ["go", "build", "-o", str(out / name),
                  "-ldflags=" + " ".join(["-s", "-w", *ldflags]),
                  "./" + str(package_dir.relative_to(module))],
                 cwd=module, env=env, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise ImageError(f"go build {package}: {(proc.stdout + proc.stderr).strip()}")
-            tmp.rename(dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return binary, key
 
 
@@ -403,7 +383,7 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
 
     for src in image.files:
         if src.text is not None:
-            digest = hashlib.sha256(src.text.encode()).hexdigest()[:16]
+            digest = toolcache.text_key(src.text)
             out.add_file(src.to, str(_text_file(src.text, digest)),
                          src.mode if src.mode is not None else 0o644, digest)
         elif src.tool is not None:
@@ -436,7 +416,7 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
     for src in image.files:
         if src.sums:
             text = _sha256sums(out.entries.values(), os.path.dirname(src.to), src.to)
-            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            digest = toolcache.text_key(text)
             out.add_file(src.to, str(_text_file(text, digest)),
                          src.mode if src.mode is not None else 0o644, digest)
     entries = list(out.entries.values())
@@ -464,12 +444,13 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
     imagetool = all_tools["imagetool"]
     key_src = json.dumps({"spec": spec, "inputs": out.identity,
                           "imagetool": tools.tool_hash(imagetool)}, sort_keys=True, default=str)
-    return spec, hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    return spec, toolcache.text_key(key_src)
 
 
 # --------------------------------------------------------------------------- building
 
 
+# duplicates: intended: a frozen record, alike in shape only to netplumb's ops/adopt.User.
 @dataclass(frozen=True)
 class Built:
     name: str
@@ -481,17 +462,6 @@ class Built:
 
 def images_dir() -> Path:
     return tools_cache_root() / "images"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _tools_needed(images: Sequence[Image]) -> list[str]:
@@ -526,7 +496,7 @@ def build(names: Sequence[str] | None = None, *, say: Any = None) -> dict[str, B
         spec, key = resolve(img)
         tar = images_dir() / f"{img.name}-{key}.tar"
         meta = tar.with_suffix(".json")
-        with _locked(images_dir() / "locks" / f"{img.name}.lock"):
+        with toolcache.locked(images_dir() / "locks" / f"{img.name}.lock"):
             if not (tar.is_file() and meta.is_file()):
                 if say:
                     say(f"building image {img.name} ({', '.join(img.refs)})")
@@ -599,6 +569,7 @@ def _ctr(ctr: Sequence[str], *args: str, timeout: float = 300) -> str:
 # --------------------------------------------------------------------------- CLI
 
 
+# duplicates: intended: alike in shape to tools.main, the tool cache's other command line.
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.node.images", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

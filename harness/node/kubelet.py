@@ -25,10 +25,12 @@ import yaml
 from harness.cluster import pki
 from harness.cluster.controlplane import Ports
 from harness.cluster.layout import Layout, NodeSpec
+from harness.cluster.processes import http_ok
+from netplumb import hostpaths
 
 from . import containerd
 
-ROOT_DIR = Path("/var/lib/kubelet")
+ROOT_DIR = Path(hostpaths.KUBELET_DIR)
 CGROUP_PARENT = "netplumb"
 """Top-level cgroup (every v1 controller) holding each node's ``cgroupRoot``."""
 
@@ -104,14 +106,5 @@ def argv(layout: Layout, node: NodeSpec, conf: Path, kubelet: Path) -> list[str]
 
 
 def healthy(node: NodeSpec, ports: Ports) -> bool:
-    try:
-        conn = http.client.HTTPConnection(node.ip, ports.kubelet_healthz, timeout=2.0)
-        try:
-            conn.request("GET", "/healthz")
-            resp = conn.getresponse()
-            resp.read()
-        finally:
-            conn.close()
-        return resp.status == 200
-    except (OSError, http.client.HTTPException):
-        return False
+    conn = http.client.HTTPConnection(node.ip, ports.kubelet_healthz, timeout=2.0)
+    return http_ok(conn, "/healthz")

@@ -17,6 +17,7 @@ import yaml
 
 from harness.cluster.controlplane import Ports
 from harness.cluster.layout import POD_CIDR, Layout, NodeSpec
+from harness.cluster.processes import http_ok
 
 
 def config_path(conf: Path) -> Path:
@@ -52,14 +53,5 @@ def argv(conf: Path, kube_proxy: Path) -> list[str]:
 
 
 def healthy(node: NodeSpec, ports: Ports) -> bool:
-    try:
-        conn = http.client.HTTPConnection(node.ip, ports.kube_proxy_healthz, timeout=2.0)
-        try:
-            conn.request("GET", "/livez")
-            resp = conn.getresponse()
-            resp.read()
-        finally:
-            conn.close()
-        return resp.status == 200
-    except (OSError, http.client.HTTPException):
-        return False
+    conn = http.client.HTTPConnection(node.ip, ports.kube_proxy_healthz, timeout=2.0)
+    return http_ok(conn, "/livez")

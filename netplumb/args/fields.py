@@ -52,6 +52,8 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
+# duplicates: intended: checks of one value (here and in cni/fields.py) share a shape: match, or
+# say what was expected; each checks its own.
 def label_value(value: str) -> str:
     """A Kubernetes label value: at most 63 characters, alphanumerics, ``-``, ``_`` and
     ``.``, starting and ending alphanumeric (or empty)."""
@@ -66,6 +68,21 @@ def prometheus_duration(value: str) -> str:
     if not _PROMETHEUS_DURATION.match(value):
         raise FieldIssue("not a Prometheus duration; expected e.g. 30s or 1m")
     return value
+
+
+def port(value: int) -> int:
+    return fc.int_range(value, 1, 65535, "port")
+
+
+def verbosity(value: int) -> int:
+    return fc.int_range(value, 0, 10, "log level")
+
+
+PrometheusDuration = Annotated[str, AfterValidator(prometheus_duration)]
+Port = Annotated[int, AfterValidator(port)]
+"""A TCP port, 1-65535."""
+Verbosity = Annotated[int, AfterValidator(verbosity)]
+"""A log verbosity (``-v``), 0-10."""
 
 
 def valid_workload_name(value: str) -> str:

@@ -11,8 +11,8 @@ from ..cni import fields as fc
 from ..cni.config import CniVersion
 from ..validation import FieldIssue
 from .base import InputModel
-from .fields import Labels
-from .images import FLANNEL_CNI_PLUGIN_IMAGE, FLANNEL_IMAGE, pinned_image
+from .fields import Labels, Port
+from .images import FLANNEL_CNI_PLUGIN_IMAGE, FLANNEL_IMAGE, PinnedImage
 from .placement import Toleration
 from .resources import ContainerResources
 
@@ -40,9 +40,9 @@ class FlannelArgs(InputModel):
     """Name of the CNI conflist written to ``/etc/cni/net.d/10-flannel.conflist``."""
     cni_version: CniVersion = "0.3.1"
     """cniVersion of that conflist (Multus' generated config follows it)."""
-    image: str = FLANNEL_IMAGE
+    image: PinnedImage = FLANNEL_IMAGE
     """flanneld image (pinned)."""
-    cni_plugin_image: str = FLANNEL_CNI_PLUGIN_IMAGE
+    cni_plugin_image: PinnedImage = FLANNEL_CNI_PLUGIN_IMAGE
     """Image that places the ``flannel`` CNI binary into ``/opt/cni/bin`` (pinned)."""
     tolerations: list[Toleration] = Field(
         default_factory=lambda: [Toleration(operator="Exists", effect="NoSchedule")])
@@ -52,7 +52,7 @@ class FlannelArgs(InputModel):
     resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
         requests={"cpu": "100m", "memory": "50Mi"}))
     """flanneld's resources; upstream requests only, and so does this default."""
-    healthz_port: int = 8081
+    healthz_port: Port = 8081
     """Port of flanneld's /healthz and /readyz on the host network."""
     priority_class_name: str | None = "system-node-critical"
     """Keeps the default network from being evicted before the pods that depend on it."""
@@ -73,12 +73,3 @@ class FlannelArgs(InputModel):
     def _cni_name(cls, v: str) -> str:
         return fc.cni_name(v)
 
-    @field_validator("image", "cni_plugin_image")
-    @classmethod
-    def _image(cls, v: str) -> str:
-        return pinned_image(v)
-
-    @field_validator("healthz_port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        return fc.int_range(v, 1, 65535, "port")

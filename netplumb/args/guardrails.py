@@ -44,6 +44,7 @@ class QuotaArgs(InputModel):
 
 
 
+# duplicates: intended: a validator per field, alike in shape to the CNI models' (cni/plugins.py).
     @field_validator("pods")
     @classmethod
     def _pods(cls, v: int | None) -> int | None:

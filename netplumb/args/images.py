@@ -13,6 +13,9 @@ is built with that version stamped (``-X netplumb.dev/node/internal/buildinfo.Ve
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from ..validation import FieldIssue
 
@@ -66,6 +69,10 @@ def pinned_image(value: str) -> str:
         raise FieldIssue("image is not pinned; expected a version tag (not 'latest') or an "
                          "@sha256 digest so every node runs the same build")
     return value
+
+
+PinnedImage = Annotated[str, AfterValidator(pinned_image)]
+"""An image reference pinned to a version tag or a digest."""
 
 
 def image_tag(image: str) -> str | None:

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from ..cni import fields as fc
 from ..validation import FieldIssue
 from .base import InputModel
-from .fields import Labels, label_value, prometheus_duration
+from .fields import Labels, Port, PrometheusDuration, label_value
 from .node_plugin import METRICS_PORT
 
 
@@ -28,9 +28,9 @@ class MonitoringAlertsArgs(InputModel):
     pool_use_ratio: float = 0.9
     """``NetplumbPoolNearlyFull``: an IPAM pool has at least this share of its addresses
     allocated (whereabouts pools cluster-wide, host-local pools per node)."""
-    node_plugin_down_for: str = "5m"
+    node_plugin_down_for: PrometheusDuration = "5m"
     """``NetplumbNodePluginDown``: how long a node's metrics endpoint must stay unreachable."""
-    for_: str = Field(default="10m", alias="for")
+    for_: PrometheusDuration = Field(default="10m", alias="for")
     """How long the other alerts' conditions must hold before they fire."""
     labels: Labels = Field(default_factory=dict)
     """Extra labels on every alert (routing, e.g. ``team: network``); ``severity`` is set per
@@ -54,11 +54,6 @@ class MonitoringAlertsArgs(InputModel):
             raise FieldIssue("expected a positive number of seconds, e.g. 5")
         return v
 
-    @field_validator("node_plugin_down_for", "for_")
-    @classmethod
-    def _durations(cls, v: str) -> str:
-        return prometheus_duration(v)
-
 
 class MonitoringStackArgs(InputModel):
     """Monitoring of the node plugin: a headless Service over every node's metrics endpoint,
@@ -72,7 +67,7 @@ class MonitoringStackArgs(InputModel):
     node_plugin_namespace: fc.Namespace = "kube-system"
     """Namespace of the node plugin's DaemonSet; the metrics Service is created there. In a
     stack that installs the node plugin it defaults to the node plugin's namespace."""
-    metrics_port: int = METRICS_PORT
+    metrics_port: Port = METRICS_PORT
     """The node plugin's metrics port. In a stack that installs the node plugin it defaults
     to the node plugin's ``metrics_port``."""
     release: str | None = None
@@ -82,9 +77,9 @@ class MonitoringStackArgs(InputModel):
     labels: Labels = Field(default_factory=dict)
     """Extra labels on the ServiceMonitor and the PrometheusRule (what other Prometheus
     selectors match)."""
-    interval: str = "30s"
+    interval: PrometheusDuration = "30s"
     """Scrape interval."""
-    scrape_timeout: str | None = None
+    scrape_timeout: PrometheusDuration | None = None
     """Scrape timeout (at most ``interval``); unset keeps Prometheus' default."""
     service_monitor: bool = True
     """Create the ServiceMonitor."""
@@ -124,16 +119,6 @@ class MonitoringStackArgs(InputModel):
                 raise FieldIssue(exc.message, subpath=(key,), value=value,
                                  has_value=True) from None
         return v
-
-    @field_validator("metrics_port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        return fc.int_range(v, 1, 65535, "port")
-
-    @field_validator("interval", "scrape_timeout")
-    @classmethod
-    def _durations(cls, v: str | None) -> str | None:
-        return None if v is None else prometheus_duration(v)
 
     @model_validator(mode="after")
     def _check(self) -> MonitoringStackArgs:

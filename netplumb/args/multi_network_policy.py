@@ -11,8 +11,8 @@ from pydantic import Field, field_validator
 from ..cni import fields as fc
 from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import Labels, abs_path
-from .images import MULTI_NETWORKPOLICY_IMAGE, pinned_image
+from .fields import Labels, Verbosity, abs_path
+from .images import MULTI_NETWORKPOLICY_IMAGE, PinnedImage
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
@@ -96,7 +96,7 @@ class MultiNetworkPolicyEnforcerArgs(InputModel):
 
     namespace: fc.Namespace = "kube-system"
     """Namespace of the DaemonSet, its ServiceAccount and its rules' ConfigMap."""
-    image: str = MULTI_NETWORKPOLICY_IMAGE
+    image: PinnedImage = MULTI_NETWORKPOLICY_IMAGE
     """multi-networkpolicy-iptables image, pinned: built from the upstream snapshot at
     commit cbf2b117 (upstream publishes only a moving ``snapshot`` tag)."""
     install_crd: bool | None = None
@@ -131,7 +131,7 @@ class MultiNetworkPolicyEnforcerArgs(InputModel):
     (``--allow-ipv6-dst-prefix``), e.g. ``ff00::/8``."""
     custom_rules: CustomIptablesRulesArgs = Field(default_factory=CustomIptablesRulesArgs)
     """Extra iptables rules accepted before the policies, per family and direction."""
-    log_level: int = 0
+    log_level: Verbosity = 0
     """klog verbosity (``--v``); 4 logs every sync, 8 every pod."""
     resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
         requests={"cpu": "100m", "memory": "80Mi"}, limits={"cpu": "100m", "memory": "150Mi"}))
@@ -143,11 +143,6 @@ class MultiNetworkPolicyEnforcerArgs(InputModel):
     priority_class_name: str | None = "system-node-critical"
     """Keeps the enforcer from being evicted: without it no rule changes reach the pods of
     its node."""
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, v: str) -> str:
-        return pinned_image(v)
 
     @field_validator("network_plugins")
     @classmethod
@@ -180,11 +175,6 @@ class MultiNetworkPolicyEnforcerArgs(InputModel):
     @classmethod
     def _prefixes(cls, v: list[str]) -> list[str]:
         return each(v, _ipv6_prefix)
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, v: int) -> int:
-        return fc.int_range(v, 0, 10, "log level")
 
     def installs_crd(self) -> bool:
         """Whether this install creates the CRD (unset counts as yes: a stack settles it

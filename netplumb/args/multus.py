@@ -17,9 +17,9 @@ from ..hostpaths import FLANNEL_SUBNET_ENV
 from ..hostpaths import MULTUS_SOCKET_DIR as HOST_MULTUS_SOCKET_DIR
 from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import Labels, abs_path, prometheus_duration
+from .fields import Labels, Port, PrometheusDuration, abs_path
 from .flannel import FlannelArgs
-from .images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE, pinned_image
+from .images import MULTUS_THICK_IMAGE, MULTUS_THIN_IMAGE, PinnedImage
 from .node_plugin import MultusGuardArgs, NodePluginArgs
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
@@ -34,7 +34,7 @@ class ServiceMonitorArgs(InputModel):
 
     namespace: fc.Namespace = "monitoring"
     """Namespace of the ServiceMonitor (where Prometheus looks for them)."""
-    interval: str = "30s"
+    interval: PrometheusDuration = "30s"
     """Scrape interval (Prometheus duration)."""
     labels: Labels = Field(default_factory=dict)
     """Labels Prometheus' ``serviceMonitorSelector`` matches on."""
@@ -44,11 +44,6 @@ class ServiceMonitorArgs(InputModel):
     create_namespace: bool = False
     """Create ``namespace`` (normally the monitoring stack's install created it)."""
 
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, v: str) -> str:
-        return prometheus_duration(v)
 
 
 class MultusInstallArgs(InputModel):
@@ -69,7 +64,7 @@ class MultusInstallArgs(InputModel):
     """Flannel's options (where this install brings Flannel)."""
     install_nad_crd: bool = True
     """Create the NetworkAttachmentDefinition CRD."""
-    image: str | None = None
+    image: PinnedImage | None = None
     """Multus image; default the pinned v4.3.0 image of the chosen mode."""
     cni_version: CniVersion = "0.3.1"
     """cniVersion of the generated ``00-multus.conf`` (thick; thin Multus takes the default
@@ -88,7 +83,7 @@ class MultusInstallArgs(InputModel):
     """Host path that must exist before Multus serves pods; it guards against the race with
     the default network after a reboot (multus-cni #1221, #1387). Unset: Flannel's
     ``/run/flannel/subnet.env`` when Flannel is installed here, else none; ``""``: none."""
-    metrics_port: int | None = None
+    metrics_port: Port | None = None
     """Port of the daemon's Prometheus endpoint (thick only); also creates a Service."""
     service_monitor: ServiceMonitorArgs | None = None
     """A ServiceMonitor for the metrics (needs ``metrics_port``)."""
@@ -146,11 +141,6 @@ class MultusInstallArgs(InputModel):
     node plugin then removes it from the nodes). See ``docs/node-plugin.md``."""
 
 
-    @field_validator("image")
-    @classmethod
-    def _image(cls, v: str | None) -> str | None:
-        return None if v is None else pinned_image(v)
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _known_level(cls, v: Any) -> Any:
@@ -170,15 +160,11 @@ class MultusInstallArgs(InputModel):
     def _readiness(cls, v: str | None) -> str | None:
         return v if not v else abs_path(v)
 
+# duplicates: intended: validators alike in shape to args/stack.py's; each checks its own field.
     @field_validator("global_namespaces")
     @classmethod
     def _globals(cls, v: list[str]) -> list[str]:
         return each(v, fc.k8s_label_name)
-
-    @field_validator("metrics_port")
-    @classmethod
-    def _metrics(cls, v: int | None) -> int | None:
-        return None if v is None else fc.int_range(v, 1, 65535, "port")
 
     @field_validator("connection_limit")
     @classmethod

@@ -113,6 +113,8 @@ NAD_KEYS: frozenset[str] = frozenset(NadFields.model_fields)
 """The NAD's own options (and ``type``), left out of the interface plugin's JSON."""
 
 
+# duplicates: intended: one class per NAD kind, each fixing its ``type`` for the tagged union
+# (NetworkSpec) to pick it by; their bodies are alike by design.
 class MacvlanNetworkArgs(NadFields, MacvlanPlugin):
     """A macvlan network: each pod gets a sub-interface of ``master`` with its own MAC."""
 

@@ -12,9 +12,9 @@ from pydantic import Field, field_validator, model_validator
 from ..cni import fields as fc
 from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import Labels
-from .images import KUBE_ROUTER_IMAGE, pinned_image
-from .node_plugin import go_duration
+from .fields import Labels, Port, Verbosity
+from .images import KUBE_ROUTER_IMAGE, PinnedImage
+from .node_plugin import GoDuration
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
@@ -54,12 +54,12 @@ class NetworkPolicyEnforcerArgs(InputModel):
 
     namespace: fc.Namespace = "kube-system"
     """Namespace of the DaemonSet and its ServiceAccount."""
-    image: str = KUBE_ROUTER_IMAGE
+    image: PinnedImage = KUBE_ROUTER_IMAGE
     """kube-router image, pinned (``docker.io/cloudnativelabs/kube-router:v2.1.0``)."""
-    health_port: int = HEALTH_PORT
+    health_port: Port = HEALTH_PORT
     """Port of ``/healthz`` on every node (``--health-port``; the pods use the host
     network); the liveness probe asks it."""
-    metrics_port: int | None = None
+    metrics_port: Port | None = None
     """Serve Prometheus metrics on this port of every node (``--metrics-port``); unset:
     none (kube-router's default)."""
     service_cluster_ip_range: list[str] = Field(
@@ -75,10 +75,10 @@ class NetworkPolicyEnforcerArgs(InputModel):
     enable_ipv6: bool = False
     """Enforce policies on IPv6 too (``--enable-ipv6``; every node then needs an IPv6
     InternalIP or ExternalIP)."""
-    iptables_sync_period: str = "5m"
+    iptables_sync_period: GoDuration = "5m"
     """How often the whole rule set is synced again besides on every change
     (``--iptables-sync-period``, a Go duration)."""
-    log_level: int = 0
+    log_level: Verbosity = 0
     """klog verbosity (``--v``); 0 logs errors and changes, 3 and up every sync."""
     resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
         requests={"cpu": "250m", "memory": "250Mi"}))
@@ -89,16 +89,6 @@ class NetworkPolicyEnforcerArgs(InputModel):
     """Nodes to run on (default: all)."""
     priority_class_name: str | None = "system-node-critical"
     """Keeps the firewall from being evicted (upstream's class)."""
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, v: str) -> str:
-        return pinned_image(v)
-
-    @field_validator("health_port", "metrics_port")
-    @classmethod
-    def _port(cls, v: int | None) -> int | None:
-        return None if v is None else fc.int_range(v, 1, 65535, "port")
 
     @field_validator("service_cluster_ip_range")
     @classmethod
@@ -113,16 +103,6 @@ class NetworkPolicyEnforcerArgs(InputModel):
     @classmethod
     def _node_ports(cls, v: str) -> str:
         return node_port_range(v)
-
-    @field_validator("iptables_sync_period")
-    @classmethod
-    def _period(cls, v: str) -> str:
-        return go_duration(v)
-
-    @field_validator("log_level")
-    @classmethod
-    def _level(cls, v: int) -> int:
-        return fc.int_range(v, 0, 10, "log level")
 
     @model_validator(mode="after")
     def _check(self) -> NetworkPolicyEnforcerArgs:

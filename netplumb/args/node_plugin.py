@@ -5,8 +5,9 @@ the CNI dhcp daemon, and the metrics daemon)."""
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .. import hostpaths as host
 from ..cni import fields as fc
@@ -14,8 +15,8 @@ from ..cni.config import CniVersion
 from ..spelling import nearest
 from ..validation import FieldIssue, each
 from .base import InputModel
-from .fields import Labels, abs_path
-from .images import NETPLUMB_NODE_IMAGE, pinned_image
+from .fields import Labels, Port, abs_path
+from .images import NETPLUMB_NODE_IMAGE, PinnedImage
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
@@ -38,6 +39,9 @@ def go_duration(value: str) -> str:
     return value
 
 
+GoDuration = Annotated[str, AfterValidator(go_duration)]
+
+
 def _known_plugin(name: str) -> str:
     if name not in NODE_PLUGINS:
         hint = nearest(name, NODE_PLUGINS)
@@ -54,21 +58,16 @@ class DhcpDaemonArgs(InputModel):
     broadcast: bool = False
     """Ask DHCP servers to broadcast their replies (``-broadcast``), for servers or relays
     that cannot unicast to an address the client does not have yet."""
-    timeout: str | None = None
+    timeout: GoDuration | None = None
     """Per-request client timeout (``-timeout``, a Go duration); unset keeps the daemon's
     10s."""
-    resend_max: str | None = None
+    resend_max: GoDuration | None = None
     """Longest wait between resends (``-resendmax``); unset keeps the daemon's 62s."""
-    resend_timeout: str | None = None
+    resend_timeout: GoDuration | None = None
     """Stop resending after this long (``-resendtimeout``); unset keeps the daemon's 208s."""
     resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
         requests={"cpu": "10m", "memory": "20Mi"}, limits={"memory": "100Mi"}))
     """The daemon container's resources: one goroutine per leased interface."""
-
-    @field_validator("timeout", "resend_max", "resend_timeout")
-    @classmethod
-    def _durations(cls, v: str | None) -> str | None:
-        return None if v is None else go_duration(v)
 
 
 class MultusGuardArgs(InputModel):
@@ -113,7 +112,7 @@ class NodePluginArgs(InputModel):
     namespace: fc.Namespace = "kube-system"
     """Namespace of the DaemonSet, its ServiceAccount and (with MonitoringStack) its metrics
     Service. Under ``multus:`` it defaults to Multus' namespace."""
-    image: str = NETPLUMB_NODE_IMAGE
+    image: PinnedImage = NETPLUMB_NODE_IMAGE
     """The node plugin image (pinned; its tag is netplumb's version)."""
     plugins: list[str] = Field(default_factory=list)
     """Plugins to install, by name (default: every plugin the image ships: bandwidth,
@@ -134,10 +133,10 @@ class NodePluginArgs(InputModel):
     """The dhcp daemon's options (with ``run_dhcp_daemon``)."""
     metrics: bool = True
     """Run the metrics daemon (the ``metrics`` container)."""
-    metrics_port: int = METRICS_PORT
+    metrics_port: Port = METRICS_PORT
     """Port of ``/metrics`` and ``/healthz`` on every node (the pods use the host network:
     the plugins they install are what the pod network itself needs)."""
-    kube_interval: str = "30s"
+    kube_interval: GoDuration = "30s"
     """How often the metrics daemon lists NADs and whereabouts IPPools (a Go duration)."""
     metrics_resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
         requests={"cpu": "10m", "memory": "30Mi"}, limits={"memory": "128Mi"}))
@@ -154,11 +153,6 @@ class NodePluginArgs(InputModel):
     Under ``multus:`` it is set from ``multus.fail_closed`` (on by default with Multus thick)
     and may not be given here."""
 
-    @field_validator("image")
-    @classmethod
-    def _image(cls, v: str) -> str:
-        return pinned_image(v)
-
     @field_validator("plugins")
     @classmethod
     def _plugins(cls, v: list[str]) -> list[str]:
@@ -167,16 +161,6 @@ class NodePluginArgs(InputModel):
             if name in v[:i]:
                 raise FieldIssue("listed twice", subpath=(i,), value=name, has_value=True)
         return v
-
-    @field_validator("metrics_port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        return fc.int_range(v, 1, 65535, "port")
-
-    @field_validator("kube_interval")
-    @classmethod
-    def _interval(cls, v: str) -> str:
-        return go_duration(v)
 
     @model_validator(mode="after")
     def _check(self) -> NodePluginArgs:

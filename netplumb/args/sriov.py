@@ -13,7 +13,7 @@ from ..errors import PlanError
 from ..validation import FieldIssue, each
 from .base import InputModel
 from .fields import Labels, extended_resource
-from .images import SRIOV_CNI_IMAGE, SRIOV_DEVICE_PLUGIN_IMAGE, pinned_image
+from .images import SRIOV_CNI_IMAGE, SRIOV_DEVICE_PLUGIN_IMAGE, PinnedImage
 from .nad import SriovNetworkArgs
 from .placement import Toleration
 from .resources import ContainerResources
@@ -121,11 +121,11 @@ class SriovPoolArgs(InputModel):
     """Default prefix of the pools' resource names (``--resource-prefix``)."""
     pools: list[SriovResourcePool] = Field(min_length=1)
     """The resources to advertise; each becomes ``<prefix>/<resource_name>``."""
-    image: str = SRIOV_DEVICE_PLUGIN_IMAGE
+    image: PinnedImage = SRIOV_DEVICE_PLUGIN_IMAGE
     """Device plugin image (pinned)."""
     install_sriov_cni: bool = True
     """Place the ``sriov`` CNI binary in /opt/cni/bin (an init container of the plugin)."""
-    sriov_cni_image: str = SRIOV_CNI_IMAGE
+    sriov_cni_image: PinnedImage = SRIOV_CNI_IMAGE
     """sriov-cni image (pinned)."""
     node_selector: Labels = Field(default_factory=dict)
     """Nodes with SR-IOV NICs, e.g. ``feature.node.kubernetes.io/network-sriov.capable``."""
@@ -143,11 +143,6 @@ class SriovPoolArgs(InputModel):
     def _prefix(cls, v: str) -> str:
         extended_resource(f"{v}/x")
         return v
-
-    @field_validator("image", "sriov_cni_image")
-    @classmethod
-    def _image(cls, v: str) -> str:
-        return pinned_image(v)
 
     @model_validator(mode="after")
     def _unique(self) -> SriovPoolArgs:

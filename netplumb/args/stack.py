@@ -273,6 +273,8 @@ class StackSpec(InputModel):
             out.append((self.multus.flannel.network, "pod network (Flannel's Network)"))
         return out + [(c, "service network") for c in self.cluster_networks.services]
 
+# duplicates: intended: each model validator refuses one conflict of the stack's options; alike in
+# shape, each its own (and like args/multus.py's).
     @field_validator("external_networks")
     @classmethod
     def _external(cls, v: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from ..cni import fields as fc
 from ..validation import FieldIssue
 from .base import InputModel
 from .fields import Labels
-from .images import NETPLUMB_NODE_IMAGE, WHEREABOUTS_IMAGE, pinned_image
+from .images import NETPLUMB_NODE_IMAGE, WHEREABOUTS_IMAGE, PinnedImage
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
@@ -55,10 +55,10 @@ class WhereaboutsArgs(InputModel):
     namespace: fc.Namespace = "kube-system"
     """Namespace of the DaemonSet and its ServiceAccount; the plugin keeps its IPPools,
     reservations and leases here too (the kubeconfig's namespace)."""
-    image: str = WHEREABOUTS_IMAGE
+    image: PinnedImage = WHEREABOUTS_IMAGE
     """whereabouts image with ``/ip-control-loop`` (and ``/node-slice-controller``), pinned;
     upstream's release image or one built from the same tag."""
-    config_image: str = NETPLUMB_NODE_IMAGE
+    config_image: PinnedImage = NETPLUMB_NODE_IMAGE
     """Image of the container that writes ``whereabouts.conf`` and the plugin's kubeconfig
     (with the ServiceAccount's token, rewritten when it rotates) under
     ``/etc/cni/net.d/whereabouts.d`` on every node: the node plugin image
@@ -83,11 +83,6 @@ class WhereaboutsArgs(InputModel):
     priority_class_name: str | None = "system-node-critical"
     """Keeps the DaemonSet from being evicted: it keeps the plugin's token on the node
     current."""
-
-    @field_validator("image", "config_image")
-    @classmethod
-    def _image(cls, v: str) -> str:
-        return pinned_image(v)
 
     @field_validator("reconciler_schedule")
     @classmethod

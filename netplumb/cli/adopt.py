@@ -20,7 +20,7 @@ from ..ops.adopt import WORKLOAD_KINDS, Adoption, format_text, plan_adoption, st
 from ..ops.doctor import EXIT_UNKNOWN
 from ..ops.progress import QUIET, Progress
 from ..render.nad import NAD_API_VERSION, NAD_KIND
-from .common import add_cluster_flags, connect
+from .common import add_cluster_flags, connect, read_or_say
 
 HELP = """Read the cluster's NetworkAttachmentDefinitions (all namespaces, or those of
 --namespace, matching --selector) and write a stack that holds them: each NAD as a typed
@@ -176,12 +176,9 @@ def run(args: argparse.Namespace) -> int:
     kube = connect(args, prog)
     if kube is None:
         return EXIT_UNKNOWN
-    progress = Progress.auto(quiet=args.json)
-    try:
-        read = read_cluster(kube, args.namespace, args.selector, progress)
-    except KubeError as exc:
-        progress.done()
-        print(f"{prog}: {exc}", file=sys.stderr)
+    read = read_or_say(prog, lambda progress: read_cluster(
+        kube, args.namespace, args.selector, progress), quiet=args.json)
+    if read is None:
         return EXIT_UNKNOWN
     where = ", ".join(f"namespace {n}" for n in args.namespace) or "all namespaces"
     if args.selector:

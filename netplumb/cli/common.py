@@ -1,12 +1,21 @@
-"""What the ``netplumb`` subcommands share: finding stack files, cluster flags."""
+"""What the ``netplumb`` subcommands share: finding stack files and their plans, cluster
+flags, connecting and reading the cluster."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from ..kube import Kube, KubeConfigError
+from ..args.stack import load_stack_file
+from ..errors import PlanError
+from ..kube import Kube, KubeConfigError, KubeError
+from ..ops.progress import Progress
+from ..plan import Plan, build_plan
+
+T = TypeVar("T")
 
 
 def stack_file(stack: str, stacks_dir: Path) -> Path:
@@ -22,6 +31,17 @@ def existing_stack_file(stack: str, stacks_dir: Path) -> Path:
     if not path.is_file():
         raise SystemExit(f"netplumb: no stack file {path} (expected stacks/Pulumi.<stack>.yaml)")
     return path
+
+
+def stack_plan(path: Path) -> Plan | None:
+    """The plan of the stack file at ``path``; ``None`` after printing its findings when the
+    plan fails."""
+    try:
+        return build_plan(load_stack_file(path))
+    except PlanError as exc:
+        print(f"{path}: the plan fails:\n  " + "\n  ".join(map(str, exc.findings)),
+              file=sys.stderr)
+        return None
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:
@@ -44,3 +64,15 @@ def connect(args: argparse.Namespace, prog: str) -> Kube | None:
         print(f"{prog}: the cluster at {kube.creds.server} does not answer", file=sys.stderr)
         return None
     return kube
+
+
+def read_or_say(prog: str, read: Callable[[Progress], T], *, quiet: bool) -> T | None:
+    """``read(progress)``, its progress shown unless ``quiet``; ``None`` after saying why when
+    the cluster fails it."""
+    progress = Progress.auto(quiet=quiet)
+    try:
+        return read(progress)
+    except KubeError as exc:
+        progress.done()
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None

@@ -8,12 +8,10 @@ from typing import Any
 
 from ..args.stack import load_stack_file
 from ..errors import PlanError
-from ..kube import KubeError
 from ..ops.doctor import EXIT_UNKNOWN, diagnose, format_json, format_text
 from ..ops.live import read_snapshot
-from ..ops.progress import Progress
 from ..plan import Plan, build_plan
-from .common import add_cluster_flags, connect, existing_stack_file
+from .common import add_cluster_flags, connect, existing_stack_file, read_or_say
 
 HELP = """Check what the hand-run guide checks when secondary networks fail: the Multus
 DaemonSet is ready on every node (and its ConfigMaps parse); the NADs pods select exist and
@@ -78,12 +76,10 @@ def run(args: argparse.Namespace) -> int:
     kube = connect(args, "netplumb doctor")
     if kube is None:
         return EXIT_UNKNOWN
-    progress = Progress.auto(quiet=args.json)
-    try:
-        snap = read_snapshot(kube, namespaces, progress)
-    except KubeError as exc:
-        progress.done()
-        print(f"netplumb doctor: {exc}", file=sys.stderr)
+    snap = read_or_say("netplumb doctor",
+                       lambda progress: read_snapshot(kube, namespaces, progress),
+                       quiet=args.json)
+    if snap is None:
         return EXIT_UNKNOWN
     if plan is not None:
         snap.device_pools = device_pools(plan, args.stack)

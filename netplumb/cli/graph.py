@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..args.stack import load_stack_file
 from ..errors import PlanError
-from ..kube import Kube, KubeError
+from ..kube import Kube
 from ..ops.doctor import EXIT_UNKNOWN
 from ..ops.graph import (
     Topology,
@@ -24,9 +23,9 @@ from ..ops.graph import (
 )
 from ..ops.progress import QUIET, Progress
 from ..ops.revisions import RevisionError, StackAt, render_at, resolve_commit
-from ..plan import Plan, build_plan, nad_manifests, pod_manifests, workload_manifests
+from ..plan import Plan, nad_manifests, pod_manifests, workload_manifests
 from ..render.nad import NAD_API_VERSION, NAD_KIND
-from .common import connect, existing_stack_file
+from .common import connect, existing_stack_file, read_or_say, stack_plan
 
 HELP = """Draw the stack's topology: its pods and workloads, an edge per attachment labelled
 with the interface and addresses, its networks (plugin type, subnets, ranges, IPAM) and the
@@ -157,11 +156,8 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "png" and args.out is None and sys.stdout.isatty():
         print(f"{prog}: png is binary; write it with --out FILE", file=sys.stderr)
         return 2
-    try:
-        plan = build_plan(load_stack_file(path))
-    except PlanError as exc:
-        print(f"{path}: the plan fails:\n  " + "\n  ".join(map(str, exc.findings)),
-              file=sys.stderr)
+    plan = stack_plan(path)
+    if plan is None:
         return 1
     title = f"stack {stack_name(path)}"
     topo = offline(plan, title)
@@ -180,13 +176,10 @@ def run(args: argparse.Namespace) -> int:
         kube = connect(args, prog)
         if kube is None:
             return EXIT_UNKNOWN
-        progress = Progress.auto(quiet=False)
-        try:
-            topo = read_live(kube, topo, progress)
-        except KubeError as exc:
-            progress.done()
-            print(f"{prog}: {exc}", file=sys.stderr)
+        live = read_or_say(prog, lambda progress: read_live(kube, topo, progress), quiet=False)
+        if live is None:
             return EXIT_UNKNOWN
+        topo = live
     try:
         data = encode(topo, fmt)
     except RendererMissing as exc:

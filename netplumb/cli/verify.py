@@ -7,14 +7,9 @@ import os
 import sys
 from typing import Any
 
-from ..args.stack import load_stack_file
-from ..errors import PlanError
-from ..kube import KubeError
 from ..ops.probes import DEFAULT_IMAGE
-from ..ops.progress import Progress
 from ..ops.verify import VerifyOptions, format_json, format_text, verify
-from ..plan import build_plan
-from .common import add_cluster_flags, connect, existing_stack_file
+from .common import add_cluster_flags, connect, existing_stack_file, read_or_say, stack_plan
 
 HELP = """Compare each pod's k8s.v1.cni.cncf.io/network-status with what the stack's plan
 asks (interface, addresses, MAC, MTU, default route), then per network start two probe pods
@@ -58,11 +53,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = existing_stack_file(args.stack, args.stacks_dir)
-    try:
-        plan = build_plan(load_stack_file(path))
-    except PlanError as exc:
-        print(f"{path}: the plan fails:\n  " + "\n  ".join(map(str, exc.findings)),
-              file=sys.stderr)
+    plan = stack_plan(path)
+    if plan is None:
         return 1
     kube = connect(args, "netplumb verify")
     if kube is None:
@@ -70,12 +62,10 @@ def run(args: argparse.Namespace) -> int:
     options = VerifyOptions(probes=not args.no_probes, image=args.image,
                             probe_addresses=dict(args.probe_address),
                             networks=frozenset(args.network) or None, timeout=args.timeout)
-    progress = Progress.auto(quiet=args.json)
-    try:
-        report = verify(kube, args.stack, plan, options, progress)
-    except KubeError as exc:
-        progress.done()
-        print(f"netplumb verify: {exc}", file=sys.stderr)
+    report = read_or_say("netplumb verify",
+                         lambda progress: verify(kube, args.stack, plan, options, progress),
+                         quiet=args.json)
+    if report is None:
         return 3
     sys.stdout.write(format_json(report) if args.json else format_text(report))
     if not report.ok:

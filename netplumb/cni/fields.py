@@ -103,6 +103,7 @@ def mtu(value: int, *, allow_zero: bool = True) -> int:
     return value
 
 
+# duplicates: intended: checks of one value share a shape with args/fields.py's; each its own.
 def mac(value: str) -> str:
     if not _MAC.match(value):
         raise FieldIssue("not a MAC address; expected six hex octets such as 02:00:5e:10:00:01")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from ..validation import FieldIssue, by_type, each, located, tagged_union
+from ..validation import FieldIssue, by_type, each, known_or_raw, located
 from . import fields as fc
 from .base import CniModel
 from .fields import IPAddress, IPInterface, IPNetwork
@@ -464,15 +464,10 @@ KNOWN_IPAM: dict[str, type[CniModel]] = by_type(HostLocalIpam, StaticIpam, DhcpI
 """The IPAM types netplumb models, by type: validated by their own rules."""
 
 
-def _ipam_tag(data: Any) -> str:
-    t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return t if isinstance(t, str) and t in KNOWN_IPAM else "raw"
-
-
 if TYPE_CHECKING:
     Ipam = CniModel
 else:
-    Ipam = tagged_union({**KNOWN_IPAM, "raw": RawIpam}, _ipam_tag)
+    Ipam = known_or_raw(KNOWN_IPAM, RawIpam)
 """Any IPAM config: the known types are validated, any other kept raw."""
 
 

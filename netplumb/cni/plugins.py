@@ -6,11 +6,11 @@ v1.9 and sriov-cni), which is what will run on the node.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..validation import FieldIssue, by_type, tagged_union
+from ..validation import FieldIssue, by_type, known_or_raw
 from . import fields as fc
 from .base import CniModel
 from .ipam import Ipam
@@ -51,6 +51,9 @@ class _WithIpam(Plugin):
     """Address management for the interface; ``{}`` for an interface without addresses."""
 
 
+# duplicates: intended: each plugin's model declares its own CNI fields and checks; their
+# declarations and validators are alike in shape, and so are the typed inputs' ones
+# (args/guardrails.py, args/multus.py, args/stack.py).
 class MacvlanPlugin(_WithIpam):
     """macvlan: a sub-interface of ``master`` with its own MAC address."""
 
@@ -261,6 +264,7 @@ class SriovPlugin(_WithIpam):
         return self
 
 
+# duplicates: intended: alike in shape to BridgePlugin (see the note above MacvlanPlugin).
 class VlanPlugin(_WithIpam):
     """vlan: an 802.1q sub-interface of ``master``."""
 
@@ -411,13 +415,8 @@ PLUGIN_TYPES: frozenset[str] = frozenset({
 """Plugin types netplumb knows to exist; a type one typo away from one is refused."""
 
 
-def _plugin_tag(data: Any) -> str:
-    t = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
-    return t if isinstance(t, str) and t in KNOWN_PLUGINS else "raw"
-
-
 if TYPE_CHECKING:
     AnyPlugin = Plugin
 else:
-    AnyPlugin = tagged_union({**KNOWN_PLUGINS, "raw": RawPlugin}, _plugin_tag)
+    AnyPlugin = known_or_raw(KNOWN_PLUGINS, RawPlugin)
 """Any plugin config: the known types validated, any other kept raw."""

@@ -21,6 +21,9 @@ class Flannel(SharedInstall[FlannelArgs]):
     daemonset_name: pulumi.Output[str]
     network: pulumi.Output[str]
 
+# duplicates: intended: every shared install's component has this typed constructor and typed
+# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
+# node_plugin, whereabouts); what they do in common is SharedInstall's.
     def __init__(self, name: str, args: FlannelArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[FlannelArgs] | None = None) -> None:

@@ -65,6 +65,8 @@ class StaticAddress(TypedDict):
     """Gateway of this address's subnet."""
 
 
+# duplicates: intended: the YAML provider's typed inputs, one TypedDict per input type, each field
+# with its description; alike in shape only.
 class Ipam(TypedDict):
     """Address management of the interface. ``type`` chooses the plugin; the other fields
     are those of that plugin (a field another type has is refused)."""

@@ -24,6 +24,9 @@ class MonitoringStack(SharedInstall[MonitoringStackArgs]):
     alerts: pulumi.Output[list[str]]
     dashboard_uid: pulumi.Output[str | None]
 
+# duplicates: intended: every shared install's component has this typed constructor and typed
+# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
+# node_plugin, whereabouts); what they do in common is SharedInstall's.
     def __init__(self, name: str, args: MonitoringStackArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[MonitoringStackArgs] | None = None) -> None:

@@ -27,6 +27,9 @@ class MultiNetworkPolicyEnforcer(SharedInstall[MultiNetworkPolicyEnforcerArgs]):
     network_plugins: pulumi.Output[list[str]]
     crd: pulumi.Output[str | None]
 
+# duplicates: intended: every shared install's component has this typed constructor and typed
+# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
+# node_plugin, whereabouts); what they do in common is SharedInstall's.
     def __init__(self, name: str, args: MultiNetworkPolicyEnforcerArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[MultiNetworkPolicyEnforcerArgs] | None = None) -> None:

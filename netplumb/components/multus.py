@@ -24,7 +24,7 @@ class MultusInstall(SharedInstall[MultusInstallArgs]):
     Service and ServiceMonitor on request.
 
     ``validation`` holds what a verifier should find on a node afterwards
-    (:func:`netplumb.render.multus.validate`). NADs should ``depends_on`` ``nad_crd``.
+    (:func:`netplumb.render.multus.validation_steps`). NADs should ``depends_on`` ``nad_crd``.
 
     Outputs: ``namespace``, ``daemonset_name``, ``mode``, ``config_paths``.
     """

@@ -27,6 +27,9 @@ class NetworkPolicyEnforcer(SharedInstall[NetworkPolicyEnforcerArgs]):
     health_port: pulumi.Output[int]
     metrics_port: pulumi.Output[int | None]
 
+# duplicates: intended: every shared install's component has this typed constructor and typed
+# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
+# node_plugin, whereabouts); what they do in common is SharedInstall's.
     def __init__(self, name: str, args: NetworkPolicyEnforcerArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[NetworkPolicyEnforcerArgs] | None = None) -> None:

@@ -26,6 +26,9 @@ class NodePlugin(SharedInstall[NodePluginArgs]):
     metrics_port: pulumi.Output[int | None]
     plugins: pulumi.Output[list[str]]
 
+# duplicates: intended: every shared install's component has this typed constructor and typed
+# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
+# node_plugin, whereabouts); what they do in common is SharedInstall's.
     def __init__(self, name: str, args: NodePluginArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[NodePluginArgs] | None = None) -> None:

@@ -1,18 +1,25 @@
-"""Rendered manifests → pulumi_kubernetes resources (one place for every kind), and the
-ownership policy every registration follows (:mod:`netplumb.ownership`)."""
+"""Rendered manifests → pulumi_kubernetes resources (one place for every kind), or many as one
+:class:`ObjectSet`, and the ownership policy every registration follows
+(:mod:`netplumb.ownership`).
+
+``ObjectSet``'s provider is :class:`netplumb.objectset.ObjectSetProvider`, which runs in
+Pulumi's Python dynamic-provider process (``pulumi-resource-pulumi-python``, from the project's
+virtualenv); it lives in that small module so the provider process starts without importing
+the components, and under that name because a stack's state names it."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi import dynamic
 
-from ..objectset import OWNER_ID_LABEL, drift, owner_id
+from ..objectset import OWNER_ID_LABEL, ObjectSetProvider, drift, object_key, owner_id
 from ..ownership import FIELD_MANAGER, ObjectRef, OwnershipPolicy, Wanted, check_takeovers, stamp
 from ..render.mirror import with_mirror
 from .cluster import program_live, program_reader
@@ -176,3 +183,37 @@ def check_owners(wanted: list[Wanted]) -> None:
 def children(parent: pulumi.Resource, *deps: pulumi.Resource | None) -> pulumi.ResourceOptions:
     """Options of a child of ``parent`` that waits for ``deps`` (None ones left out)."""
     return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in deps if d is not None])
+
+
+def owned(manifest: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """``manifest`` stamped with its owner and the owner-id label sets are listed by."""
+    out = stamp(manifest, owner)
+    out["metadata"]["labels"] = {**out["metadata"]["labels"], OWNER_ID_LABEL: owner_id(owner)}
+    return out
+
+
+class ObjectSet(dynamic.Resource, module="netplumb", name="ObjectSet"):
+    """Objects of one kind and namespace, applied, diffed and deleted as one resource.
+
+    ``await_ready``: wait until every pod is Ready (``timeout`` seconds). ``adopt``: keys
+    (``Kind/namespace/name``) the set may take over from another owner. ``retain``: keys of
+    objects the set leaves in the cluster on destroy and when they are dropped from it (the
+    adopted ones, unless the stack deletes those); only those of this set count.
+
+    Outputs: ``objects`` (key → manifest), ``applied`` (key → digest of what was applied).
+    """
+
+    objects: pulumi.Output[dict[str, Any]]
+    applied: pulumi.Output[dict[str, str]]
+
+    def __init__(self, name: str, manifests: Iterable[Mapping[str, Any]], *, owner: str,
+                 adopt: Iterable[str] = (), retain: Iterable[str] = (),
+                 await_ready: bool = False, timeout: int = 600,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        objects = {object_key(m): owned(m, owner) for m in manifests}
+        props: dict[str, Any] = {
+            "name": name, "owner": owner, "objects": objects, "adopt": sorted(adopt),
+            "retain": sorted(set(retain) & set(objects)),
+            "await": "ready" if await_ready else "none", "timeout": timeout,
+            "applied": None}
+        super().__init__(ObjectSetProvider(), name, props, opts)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pulumi
 
@@ -10,6 +11,7 @@ from ..args.stack import CONFIG_KEY, StackSpec
 from ..errors import PlanError, format_path
 from ..ownership import ObjectRef, OwnershipPolicy, check_takeovers
 from ..plan import Plan, StackInstalls, build_plan, nad_manifests, pod_manifests, stack_installs
+from ..plan.installs import Install
 from ..render.mirror import with_mirror
 from .cluster import program_reader, resolve_default_network
 from .guardrails import NetworkGuardrails
@@ -20,6 +22,7 @@ from .network import NadCrd
 from .network_policy import NetworkPolicyEnforcer
 from .node_plugin import NodePlugin
 from .objects import (
+    ObjectSet,
     current_mirror,
     current_policy,
     default_policy,
@@ -28,10 +31,12 @@ from .objects import (
     ownership,
     retained_refs,
 )
-from .objectset import ObjectSet
+from .shared import SharedInstall
 from .sriov import SriovPool
 from .whereabouts import Whereabouts
 from .workload import MultiHomedWorkload
+
+C = TypeVar("C", bound=SharedInstall[Any])
 
 
 class NetplumbStack(pulumi.ComponentResource):
@@ -82,44 +87,30 @@ class NetplumbStack(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Each install as the stack declared it and checked its ownership: nothing renders or
         # is checked again.
-        self.multus = None
-        if (multus := installs.multus) is not None:
-            self.multus = MultusInstall(f"{name}-multus", multus.args, child, declared=multus)
-            if self.multus.nad_crd is not None:
-                deps.append(self.multus.nad_crd)
+        self.multus = _placed(MultusInstall, f"{name}-multus", installs.multus, child)
+        if self.multus is not None and self.multus.nad_crd is not None:
+            deps.append(self.multus.nad_crd)
         if installs.nad_crd is not None:
             deps.append(NadCrd(f"{name}-nad-crd", child, declared=installs.nad_crd).crd)
-        self.whereabouts = None
-        if (where := installs.whereabouts) is not None:
-            self.whereabouts = Whereabouts(f"{name}-whereabouts", where.args, child,
-                                           declared=where)
-        self.sriov = None
-        if (sriov := installs.sriov) is not None:
-            self.sriov = SriovPool(f"{name}-sriov", sriov.args, child, declared=sriov)
-        self.guardrails = None
-        if (guard := installs.guardrails) is not None:
-            self.guardrails = NetworkGuardrails(f"{name}-guardrails", guard.args, child,
-                                                declared=guard)
+        self.whereabouts = _placed(Whereabouts, f"{name}-whereabouts", installs.whereabouts,
+                                   child)
+        self.sriov = _placed(SriovPool, f"{name}-sriov", installs.sriov, child)
+        self.guardrails = _placed(NetworkGuardrails, f"{name}-guardrails", installs.guardrails,
+                                  child)
+        if self.guardrails is not None:
             # NADs may live in namespaces the guardrails create
             deps += list(self.guardrails.namespaces.values())
-        self.node_plugin = None
-        if (node := installs.node_plugin) is not None:
-            self.node_plugin = NodePlugin(f"{name}-node-plugin", node.args, child,
-                                          declared=node)
-        self.monitoring = None
-        if (mon := installs.monitoring) is not None:
-            self.monitoring = MonitoringStack(f"{name}-monitoring", mon.args, child,
-                                              declared=mon)
-        self.network_policy = None
-        if (np := installs.network_policy) is not None:
-            self.network_policy = NetworkPolicyEnforcer(f"{name}-network-policy", np.args,
-                                                        child, declared=np)
-        self.multi_network_policy = None
-        if (mnp := installs.multi_network_policy) is not None:
-            # its CRD, where it asks for one and the stack has guardrails, registers with
-            # them (before their policies): StackInstalls
-            self.multi_network_policy = MultiNetworkPolicyEnforcer(
-                f"{name}-multi-network-policy", mnp.args, child, declared=mnp)
+        self.node_plugin = _placed(NodePlugin, f"{name}-node-plugin", installs.node_plugin,
+                                   child)
+        self.monitoring = _placed(MonitoringStack, f"{name}-monitoring", installs.monitoring,
+                                  child)
+        self.network_policy = _placed(NetworkPolicyEnforcer, f"{name}-network-policy",
+                                      installs.network_policy, child)
+        # its CRD, where it asks for one and the stack has guardrails, registers with them
+        # (before their policies): StackInstalls
+        self.multi_network_policy = _placed(MultiNetworkPolicyEnforcer,
+                                            f"{name}-multi-network-policy",
+                                            installs.multi_network_policy, child)
         policy = current_policy()
         self.network_sets = self._sets(f"{name}-networks", nad_manifests(plan), deps, policy)
         nads: list[pulumi.Resource] = list(self.network_sets.values())
@@ -158,3 +149,9 @@ class NetplumbStack(pulumi.ComponentResource):
                               await_ready=await_ready,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
                 for ns, items in sorted(by_ns.items())}
+
+
+def _placed(component: Callable[..., C], name: str, install: Install[Any] | None,
+            opts: pulumi.ResourceOptions) -> C | None:
+    """The component of ``install`` as the stack declared it (None where it places none)."""
+    return None if install is None else component(name, install.args, opts, declared=install)

@@ -24,6 +24,9 @@ class Whereabouts(SharedInstall[WhereaboutsArgs]):
     daemonset_name: pulumi.Output[str]
     crds: pulumi.Output[list[str]]
 
+# duplicates: intended: every shared install's component has this typed constructor and typed
+# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
+# node_plugin, whereabouts); what they do in common is SharedInstall's.
     def __init__(self, name: str, args: WhereaboutsArgs,
                  opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[WhereaboutsArgs] | None = None) -> None:

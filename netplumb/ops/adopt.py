@@ -229,6 +229,8 @@ def _controller(obj: Obj) -> tuple[str, str] | None:
     return (str(ref.get("kind")), str(ref.get("name"))) if ref is not None else None
 
 
+# duplicates: intended: a frozen record of kind, namespace and name, alike in shape only to
+# ops/attachments.Owner and harness/node/images.Built.
 @dataclass(frozen=True)
 class User:
     """A pod or workload that selects a NAD."""

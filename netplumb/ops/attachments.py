@@ -75,6 +75,7 @@ class NetworkFacts:
                    resource_name)
 
 
+# duplicates: intended: alike in shape only to ops/adopt.User (what selects a NAD).
 @dataclass(frozen=True)
 class Owner:
     """A bare pod or a workload whose pods carry selections."""

@@ -41,7 +41,6 @@ read the cluster).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -53,6 +52,8 @@ from ..cni.config import CniConfig, parse_cni_config
 from ..cni.ipam import HostLocalIpam, Pool, WhereaboutsIpam
 from ..cni.selection import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from ..errors import PlanError
+from ..hostpaths import HOST_LOCAL_DIR
+from ..spelling import similar_names
 from .ipam_state import CRON_KEY as WHEREABOUTS_CRON_KEY
 from .ipam_state import (
     NODE_SLICE_KEY,
@@ -92,7 +93,10 @@ STUCK_AFTER_S = 60.0
 
 
 @dataclass
-class Finding:
+class ClusterFinding:
+    """One thing doctor found in the cluster, with its fix (a problem of a stack's input is
+    :class:`netplumb.errors.Finding`)."""
+
     severity: Severity
     check: str
     """``multus``, ``nad-config``, ``nad-missing``, ``sandbox:<cause>``, ``pool``, …"""
@@ -176,7 +180,7 @@ class Snapshot:
 
 @dataclass
 class Diagnosis:
-    findings: list[Finding]
+    findings: list[ClusterFinding]
     pools: list[PoolUse]
     namespaces: frozenset[str] | None = None
 
@@ -291,19 +295,19 @@ def _ranges(pools: Sequence[Pool]) -> str:
 # --------------------------------------------------------------------------- checks
 
 
-def check_multus(snap: Snapshot, requesting: Sequence[Obj]) -> list[Finding]:
-    out: list[Finding] = []
+def check_multus(snap: Snapshot, requesting: Sequence[Obj]) -> list[ClusterFinding]:
+    out: list[ClusterFinding] = []
     ready_nodes = [n for n in snap.nodes if _node_ready(n)]
     if not snap.daemonsets:
         attached_nodes = sorted({str((p.get("spec") or {}).get("nodeName"))
                                  for p in requesting if _has_secondary_status(p)})
         if attached_nodes:
-            out.append(Finding(
+            out.append(ClusterFinding(
                 "info", "multus", "Multus",
                 f"no Multus DaemonSet; Multus on node(s) {', '.join(attached_nodes)} attaches "
                 "networks (pods there have network-status)"))
         elif requesting:
-            out.append(Finding(
+            out.append(ClusterFinding(
                 "error", "multus", "Multus",
                 "no Multus DaemonSet, and no pod has a network-status: nothing attaches the "
                 "networks pods ask for",
@@ -311,19 +315,20 @@ def check_multus(snap: Snapshot, requesting: Sequence[Obj]) -> list[Finding]:
                 "Multus' recommended install)",
                 pods=[key_of(p) for p in requesting]))
         else:
-            out.append(Finding("info", "multus", "Multus",
-                               "no Multus DaemonSet, and no pod asks for a secondary network"))
+            out.append(ClusterFinding(
+                "info", "multus", "Multus",
+                "no Multus DaemonSet, and no pod asks for a secondary network"))
         return out
     for ds in snap.daemonsets:
         out += _check_daemonset(ds, snap, ready_nodes, requesting)
     return out
 
 
-def check_nodes(snap: Snapshot, in_scope: Sequence[Obj]) -> list[Finding]:
+def check_nodes(snap: Snapshot, in_scope: Sequence[Obj]) -> list[ClusterFinding]:
     """A node that is not Ready, with the pods (in scope) bound to it: they keep their
     addresses (whereabouts allocations, the node's host-local files) until they are deleted,
     and the node's pods get no network until the node is back."""
-    out: list[Finding] = []
+    out: list[ClusterFinding] = []
     for node in snap.nodes:
         if _node_ready(node):
             continue
@@ -334,7 +339,7 @@ def check_nodes(snap: Snapshot, in_scope: Sequence[Obj]) -> list[Finding]:
         pods = sorted(key_of(p) for p in in_scope
                       if (p.get("spec") or {}).get("nodeName") == name)
         held = f"; {len(pods)} pod(s) on it: {_pods_list(pods)}" if pods else ""
-        out.append(Finding(
+        out.append(ClusterFinding(
             "error", "node", f"Node {name}",
             f"node {name} is not Ready ({why}){held}",
             "bring the node back (its kubelet and container runtime), or delete its pods so "
@@ -376,8 +381,8 @@ def _container_trouble(pod: Obj) -> str:
 
 
 def _check_daemonset(ds: Obj, snap: Snapshot, ready_nodes: Sequence[Obj],
-                     requesting: Sequence[Obj]) -> list[Finding]:
-    out: list[Finding] = []
+                     requesting: Sequence[Obj]) -> list[ClusterFinding]:
+    out: list[ClusterFinding] = []
     subject = f"DaemonSet {key_of(ds)}"
     ns = str(_meta(ds).get("namespace"))
     selector = ((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
@@ -401,9 +406,9 @@ def _check_daemonset(ds: Obj, snap: Snapshot, ready_nodes: Sequence[Obj],
                   "the upstream manifest's 50Mi is too small under pod bursts, multus-cni "
                   "#1346)" if oom else "a pod that never starts often lacks its ConfigMap, "
                                        "image or host paths"))
-        out.append(Finding("error", "multus", subject,
-                           f"Multus is not ready on {len(troubled)} node(s): "
-                           f"{'; '.join(troubled)}", fix))
+        out.append(ClusterFinding("error", "multus", subject,
+                                  f"Multus is not ready on {len(troubled)} node(s): "
+                                  f"{'; '.join(troubled)}", fix))
     status = ds.get("status") or {}
     desired = int(status.get("desiredNumberScheduled") or 0)
     uncovered = [str(_meta(n).get("name")) for n in ready_nodes
@@ -411,7 +416,7 @@ def _check_daemonset(ds: Obj, snap: Snapshot, ready_nodes: Sequence[Obj],
     wanting = {str((p.get("spec") or {}).get("nodeName")) for p in requesting}
     missing_needed = [n for n in uncovered if n in wanting]
     if missing_needed:
-        out.append(Finding(
+        out.append(ClusterFinding(
             "error", "multus", subject,
             f"no Multus pod on node(s) {', '.join(missing_needed)}, where pods ask for "
             "secondary networks",
@@ -420,9 +425,10 @@ def _check_daemonset(ds: Obj, snap: Snapshot, ready_nodes: Sequence[Obj],
             pods=[key_of(p) for p in requesting
                   if str((p.get("spec") or {}).get("nodeName")) in missing_needed]))
     elif uncovered and desired < len(ready_nodes):
-        out.append(Finding("info", "multus", subject,
-                           f"no Multus pod on node(s) {', '.join(uncovered)} (not targeted by "
-                           "the DaemonSet; no pod there asks for a secondary network)"))
+        out.append(ClusterFinding(
+            "info", "multus", subject,
+            f"no Multus pod on node(s) {', '.join(uncovered)} (not targeted by "
+            "the DaemonSet; no pod there asks for a secondary network)"))
     out += _check_configmaps(ds, snap)
     return out
 
@@ -441,17 +447,16 @@ def mounted_configmaps(ds: Obj) -> list[tuple[str, str]]:
             and not v["configMap"].get("optional")]
 
 
-def _check_configmaps(ds: Obj, snap: Snapshot) -> list[Finding]:
+def _check_configmaps(ds: Obj, snap: Snapshot) -> list[ClusterFinding]:
     out = []
     for ref in mounted_configmaps(ds):
         cm = snap.configmaps.get(ref)
         subject = f"ConfigMap {ref[0]}/{ref[1]}"
         if cm is None:
-            out.append(Finding("error", "multus", subject,
-                               f"DaemonSet {key_of(ds)} mounts it, but it does not exist: its "
-                               "pods cannot start",
-                               "create it (netplumb's MultusInstall renders it with the "
-                               "DaemonSet)"))
+            out.append(ClusterFinding(
+                "error", "multus", subject,
+                f"DaemonSet {key_of(ds)} mounts it, but it does not exist: its pods cannot start",
+                "create it (netplumb's MultusInstall renders it with the DaemonSet)"))
             continue
         for k, text in sorted((cm.get("data") or {}).items()):
             if not (k.endswith(".json") or k.endswith(".conf") or k.endswith(".conflist")):
@@ -459,10 +464,10 @@ def _check_configmaps(ds: Obj, snap: Snapshot) -> list[Finding]:
             try:
                 json.loads(text)
             except ValueError as exc:
-                out.append(Finding("error", "multus", subject,
-                                   f"data[{k!r}] is not valid JSON: {exc}",
-                                   f"fix data[{k!r}]; Multus reads it at start",
-                                   field=f'data["{k}"]'))
+                out.append(ClusterFinding("error", "multus", subject,
+                                          f"data[{k!r}] is not valid JSON: {exc}",
+                                          f"fix data[{k!r}]; Multus reads it at start",
+                                          field=f'data["{k}"]'))
     return out
 
 
@@ -496,7 +501,7 @@ def parse_nads(nads: Iterable[Obj]) -> dict[str, NadState]:
 
 
 def check_nads(nads: Mapping[str, NadState], users: Mapping[str, list[str]],
-               scope: frozenset[str] | None) -> list[Finding]:
+               scope: frozenset[str] | None) -> list[ClusterFinding]:
     out = []
     for key, st in sorted(nads.items()):
         if scope is not None and key.partition("/")[0] not in scope:
@@ -507,7 +512,7 @@ def check_nads(nads: Mapping[str, NadState], users: Mapping[str, list[str]],
         f0 = st.error.findings[0]
         where = "spec.config" if f0.path == "<root>" else f"spec.config.{f0.path}"
         more = f" (+{len(st.error.findings) - 1} more)" if len(st.error.findings) > 1 else ""
-        out.append(Finding(
+        out.append(ClusterFinding(
             "error" if pods else "warning", "nad-config", f"NetworkAttachmentDefinition {key}",
             f"{where}: {f0.message}{more}",
             f"correct {where} (`netplumb check` names every problem when the NAD comes "
@@ -519,18 +524,18 @@ def check_nads(nads: Mapping[str, NadState], users: Mapping[str, list[str]],
 
 
 def check_references(requesting: Sequence[Obj], nads: Mapping[str, NadState]
-                     ) -> tuple[list[Finding], dict[str, list[str]]]:
+                     ) -> tuple[list[ClusterFinding], dict[str, list[str]]]:
     """Missing NADs (with close names), unparsable annotations; and NAD → its pods."""
     users: dict[str, list[str]] = {}
     missing: dict[str, list[str]] = {}
-    out: list[Finding] = []
+    out: list[ClusterFinding] = []
     for pod in requesting:
         refs, problem = selection_refs(pod)
         if problem:
-            out.append(Finding("error", "selection", f"Pod {key_of(pod)}", problem,
-                               f"fix the pod's {NETWORKS_ANNOTATION} annotation",
-                               pods=[key_of(pod)],
-                               field=f'metadata.annotations["{NETWORKS_ANNOTATION}"]'))
+            out.append(ClusterFinding("error", "selection", f"Pod {key_of(pod)}", problem,
+                                      f"fix the pod's {NETWORKS_ANNOTATION} annotation",
+                                      pods=[key_of(pod)],
+                                      field=f'metadata.annotations["{NETWORKS_ANNOTATION}"]'))
         for ns, name in refs:
             key = f"{ns}/{name}"
             users.setdefault(key, []).append(key_of(pod))
@@ -538,10 +543,10 @@ def check_references(requesting: Sequence[Obj], nads: Mapping[str, NadState]
                 missing.setdefault(key, []).append(key_of(pod))
     for key, pods in sorted(missing.items()):
         ns, _, name = key.partition("/")
-        near = difflib.get_close_matches(name, [k.partition("/")[2] for k in nads
-                                                if k.startswith(f"{ns}/")], n=2)
+        near = similar_names(name, [k.partition("/")[2] for k in nads
+                                    if k.startswith(f"{ns}/")])
         hint = f" (did you mean {' or '.join(near)}?)" if near else ""
-        out.append(Finding(
+        out.append(ClusterFinding(
             "error", "nad-missing", f"NetworkAttachmentDefinition {key}",
             f"does not exist; {len(set(pods))} pod(s) select it{hint}",
             f"create NetworkAttachmentDefinition {name} in namespace {ns}, or correct the "
@@ -584,7 +589,7 @@ def _nad_of_cause(cause: Cause, pod: Obj, nads: Mapping[str, NadState]) -> str |
 
 _POOL_STATE = {
     "host-local": "host-local keeps each node's reservations in files under "
-                  "/var/lib/cni/networks/<network name> (or its dataDir), where files of pods "
+                  f"{HOST_LOCAL_DIR}/<network name> (or its dataDir), where files of pods "
                   "deleted uncleanly hold addresses too",
     "whereabouts": "whereabouts keeps allocations in its IPPool objects; allocations of pods "
                    "deleted uncleanly linger until its reconciler runs",
@@ -649,7 +654,7 @@ class _Group:
     count: int = 0
 
 
-def check_stuck(snap: Snapshot, nads: Mapping[str, NadState]) -> list[Finding]:
+def check_stuck(snap: Snapshot, nads: Mapping[str, NadState]) -> list[ClusterFinding]:
     pods = {str(_meta(p).get("uid")): p for p in snap.pods if _pending_on_node(p)}
     by_name = {key_of(p): p for p in pods.values()}
     groups: dict[tuple[str, str | None], _Group] = {}
@@ -691,7 +696,7 @@ def check_stuck(snap: Snapshot, nads: Mapping[str, NadState]) -> list[Finding]:
                                         "deleted pods"))
         subject = f"NetworkAttachmentDefinition {nad}" if nad else "Pods"
         title = g.cause.title + (f" ({link})" if cause_id == "master-missing" else "")
-        out.append(Finding(
+        out.append(ClusterFinding(
             "error", f"sandbox:{cause_id}", subject,
             f"{len(g.pods)} pod(s) stuck creating: {title}: {g.cause.detail}",
             fix, pods=sorted(g.pods), field=_field_for(cause_id, st) if st else None,
@@ -699,7 +704,7 @@ def check_stuck(snap: Snapshot, nads: Mapping[str, NadState]) -> list[Finding]:
     quiet = [p for k, p in by_name.items() if k not in seen
              and _age(p, snap.now) > STUCK_AFTER_S and _requests_networks(p)]
     if quiet:
-        out.append(Finding(
+        out.append(ClusterFinding(
             "warning", "sandbox:silent", "Pods",
             f"{len(quiet)} pod(s) Pending on a node for over {STUCK_AFTER_S:.0f}s with no "
             "sandbox-failure event",
@@ -774,7 +779,7 @@ def _scheduling_events(events: Iterable[Obj]) -> dict[str, tuple[str, int]]:
 
 
 def check_unschedulable(snap: Snapshot, in_scope: Sequence[Obj],
-                        nads: Mapping[str, NadState]) -> list[Finding]:
+                        nads: Mapping[str, NadState]) -> list[ClusterFinding]:
     """Pods without a node that the scheduler gave up on (their ``PodScheduled`` condition,
     else their ``FailedScheduling`` events), grouped by cause: a device resource no node has
     free, a node selection no node matches, taints, cordoned nodes, too little cpu/memory,
@@ -801,7 +806,7 @@ def check_unschedulable(snap: Snapshot, in_scope: Sequence[Obj],
     for (cause_id, _), g in sorted(groups.items()):
         subject, message, fix = _unplaced_text(g, snap, nads)
         example = g.said[sorted(g.said)[0]]
-        out.append(Finding(
+        out.append(ClusterFinding(
             "error", f"unschedulable:{cause_id}", subject,
             f"{len(g.pods)} pod(s) cannot be scheduled: {message}; the scheduler: {example}",
             fix, pods=sorted(g.pods), count=g.count))
@@ -935,7 +940,7 @@ def _addresses(found: Sequence[Allocation], limit: int = 6) -> str:
 
 
 def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
-                      ) -> tuple[list[Finding], list[IpPoolState]]:
+                      ) -> tuple[list[ClusterFinding], list[IpPoolState]]:
     """whereabouts' IPPools and OverlappingRangeIPReservations against the pods that exist:
     allocations of pods that are gone (leaked), allocations a running pod no longer reports
     (stale), and reservations and allocations without each other (orphaned). Also the pools
@@ -957,7 +962,7 @@ def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
         expected |= {(pool.namespace, reservation_name(a.ip, pool.network_name))
                      for a in pool.allocations}
     reconciler = _reconciler(snap)
-    out: list[Finding] = []
+    out: list[ClusterFinding] = []
     for pool in sorted(pools, key=lambda p: p.key):
         kind = f"ippools.whereabouts.cni.cncf.io {pool.name}"
         leaked = [a for a in pool.allocations if mine(a.podref) and a.podref not in existing]
@@ -967,7 +972,7 @@ def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
                     in reservations]
             also = (f", and delete OverlappingRangeIPReservation(s) "
                     f"{', '.join(r.name for r in held)} in {pool.namespace}" if held else "")
-            out.append(Finding(
+            out.append(ClusterFinding(
                 "warning", "whereabouts:leaked", f"IPPool {pool.key}",
                 f"{len(leaked)} allocation(s) of {pool.range} belong to pods that no longer "
                 f"exist, so their addresses are lost to new pods: {_addresses(leaked)}",
@@ -984,7 +989,7 @@ def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
             if ips is not None and str(a.ip) not in ips:
                 stale.append(a)
         if stale:
-            out.append(Finding(
+            out.append(ClusterFinding(
                 "warning", "whereabouts:stale", f"IPPool {pool.key}",
                 f"{len(stale)} allocation(s) of {pool.range} name running pods whose "
                 f"network-status does not carry the address (held for an earlier sandbox of "
@@ -1004,7 +1009,7 @@ def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
                            + ("" if r.podref in existing else ", gone") + ")"
                            for r in found[:6]) + (f" and {len(found) - 6} more"
                                                   if len(found) > 6 else "")
-        out.append(Finding(
+        out.append(ClusterFinding(
             "warning", "whereabouts:orphaned", f"OverlappingRangeIPReservations in {ns}",
             f"{len(found)} reservation(s) with no IPPool allocation keep their addresses from "
             f"every whereabouts range containing them: {listed}",
@@ -1018,7 +1023,7 @@ def check_whereabouts(snap: Snapshot, nads: Mapping[str, NadState]
 def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mapping[str, Obj],
                 reservations: Mapping[tuple[str, str], Reservation],
                 mine: Callable[[str], bool], read: list[dict[str, Any]] | None
-                ) -> list[Finding]:
+                ) -> list[ClusterFinding]:
     """Allocations of live pods without their OverlappingRangeIPReservation, on networks
     whose whereabouts checks overlapping ranges (its default)."""
     if read is None:
@@ -1033,7 +1038,7 @@ def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mappi
                not in reservations]
     if not missing:
         return []
-    return [Finding(
+    return [ClusterFinding(
         "warning", "whereabouts:orphaned", f"IPPool {pool.key}",
         f"{len(missing)} allocation(s) of {pool.range} have no OverlappingRangeIPReservation, "
         f"so another whereabouts range containing the address can hand it out again: "
@@ -1047,7 +1052,7 @@ def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mappi
 
 
 def check_node_slices(snap: Snapshot, nads: Mapping[str, NadState],
-                      users: Mapping[str, list[str]]) -> list[Finding]:
+                      users: Mapping[str, list[str]]) -> list[ClusterFinding]:
     """NADs whose whereabouts IPAM sets ``node_slice_size`` where the node-slice controller
     does not run (or has no slice for a waiting pod's node), with the pods waiting on them."""
     if snap.node_slice_controllers is None:
@@ -1104,7 +1109,7 @@ def check_node_slices(snap: Snapshot, nads: Mapping[str, NadState],
                            f"{', '.join(lacking)} (every slice of the range is taken)")
                 fix = (f"widen the range or shrink {NODE_SLICE_KEY} ({field_path}) so every "
                        "node gets a slice")
-        out.append(Finding(
+        out.append(ClusterFinding(
             "error" if waiting else "warning", "ipam-controller",
             f"NetworkAttachmentDefinition {key}",
             f"its whereabouts IPAM sets {NODE_SLICE_KEY} {size}: whereabouts then allocates "
@@ -1188,20 +1193,20 @@ def pool_use(nads: Mapping[str, NadState], pods: Sequence[Obj],
     return out
 
 
-def check_pools(uses: Sequence[PoolUse], exhausted: set[str]) -> list[Finding]:
+def check_pools(uses: Sequence[PoolUse], exhausted: set[str]) -> list[ClusterFinding]:
     out = []
     for u in uses:
         if u.network in exhausted:
             continue  # the stuck pods' finding says it, with the pods
         if u.used >= u.size:
-            out.append(Finding("error", "pool", f"NetworkAttachmentDefinition {u.network}",
-                               f"pool {u.ranges} full on {u.scope}: {u.used}/{u.size} "
-                               "addresses held", "widen the pool before another pod needs "
-                               "an address there"))
+            out.append(ClusterFinding("error", "pool", f"NetworkAttachmentDefinition {u.network}",
+                                      f"pool {u.ranges} full on {u.scope}: {u.used}/{u.size} "
+                                      "addresses held", "widen the pool before another pod needs "
+                                      "an address there"))
         elif u.ratio >= POOL_WARN:
-            out.append(Finding("warning", "pool", f"NetworkAttachmentDefinition {u.network}",
-                               f"pool {u.ranges} {u.ratio:.0%} used on {u.scope}: "
-                               f"{u.used}/{u.size} addresses", "widen the pool"))
+            out.append(ClusterFinding("warning", "pool", f"NetworkAttachmentDefinition {u.network}",
+                                      f"pool {u.ranges} {u.ratio:.0%} used on {u.scope}: "
+                                      f"{u.used}/{u.size} addresses", "widen the pool"))
     return out
 
 
@@ -1211,7 +1216,7 @@ def check_pools(uses: Sequence[PoolUse], exhausted: set[str]) -> list[Finding]:
 _SAME_AS = {"sandbox:config-invalid": "nad-config", "sandbox:nad-missing": "nad-missing"}
 
 
-def _fold(stuck: list[Finding], found: list[Finding]) -> list[Finding]:
+def _fold(stuck: list[ClusterFinding], found: list[ClusterFinding]) -> list[ClusterFinding]:
     """Stuck pods whose cause another finding already names (a NAD that does not parse or
     does not exist, or whose IPAM's controller does not run) are added to that finding
     instead of repeating it."""
@@ -1237,9 +1242,9 @@ def diagnose(snap: Snapshot) -> Diagnosis:
     requesting = [p for p in in_scope if _requests_networks(p)
                   and not _meta(p).get("deletionTimestamp")]
     nads = parse_nads(snap.nads)
-    findings: list[Finding] = [
-        Finding("warning", "access", "netplumb doctor", f"could not read {what}",
-                "run doctor with a kubeconfig that may read it (list/get)")
+    findings: list[ClusterFinding] = [
+        ClusterFinding("warning", "access", "netplumb doctor", f"could not read {what}",
+                       "run doctor with a kubeconfig that may read it (list/get)")
         for what in snap.unreadable]
     findings += check_nodes(snap, in_scope)
     findings += check_multus(snap, requesting)

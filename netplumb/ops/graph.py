@@ -31,11 +31,11 @@ from typing import Any, Literal
 from ..args.nad import RESOURCE_NAME_ANNOTATION
 from ..cni.config import CniConfig, parse_cni_config
 from ..cni.ipam import ipam_facts
-from ..cni.selection import NETWORK_STATUS_ANNOTATION
 from ..errors import PlanError
 from ..planned import DEFAULT_ROUTE_LINK, HOSTNAME_LABEL
 from ..render.nad import NAD_KIND
 from .adopt import Selected, pod_template, read_selections
+from .attachments import network_status
 from .doctor import parse_nads, pool_use
 
 Obj = Mapping[str, Any]
@@ -273,17 +273,6 @@ def _labels_match(pod: Obj, match: Sequence[tuple[str, str]]) -> bool:
     return bool(match) and all(labels.get(k) == v for k, v in match)
 
 
-def _status_entries(pod: Obj) -> list[Mapping[str, Any]] | None:
-    text = (_meta(pod).get("annotations") or {}).get(NETWORK_STATUS_ANNOTATION)
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return [d for d in data if isinstance(d, Mapping)] if isinstance(data, list) else None
-
-
 def _entry_network(entry: Mapping[str, Any], namespace: str) -> str:
     name = str(entry.get("name") or "")
     return name if "/" in name else f"{namespace}/{name}"
@@ -314,7 +303,7 @@ def with_live(topo: Topology, nodes: Sequence[Obj], pods: Sequence[Obj],
         for pod in found:
             meta = _meta(pod)
             ns = str(meta.get("namespace") or "default")
-            entries = _status_entries(pod)
+            entries = network_status(pod)
             default = next((e for e in entries or [] if e.get("default")), None)
             address = ", ".join(str(i) for i in (default or {}).get("ips") or []) or None
             node = str((pod.get("spec") or {}).get("nodeName") or "") or None

@@ -9,7 +9,7 @@ their ownership at once and hands each declaration to its component."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -113,8 +113,26 @@ class _Parts:
             binding = self.add("cluster-role-binding", by_kind["ClusterRoleBinding"], role)
         return binding, self.add("service-account", by_kind["ServiceAccount"])
 
+    def crds(self, manifests: Sequence[dict[str, Any]]
+             ) -> tuple[list[dict[str, Any]], list[str], dict[str, dict[str, Any]]]:
+        """The CRDs among ``manifests`` added first: (the CRDs, their roles, the other
+        objects by kind)."""
+        crds = [m for m in manifests if m["kind"] == CRD]
+        return (crds, [self.add(_crd_role(m), m) for m in crds],
+                _by_kind(m for m in manifests if m["kind"] != CRD))
+
     def done(self) -> tuple[Part, ...]:
         return tuple(self.parts)
+
+
+def _agent_parts(manifests: Iterable[dict[str, Any]]) -> tuple[Part, ...]:
+    """A cluster-wide agent that is an identity and a DaemonSet running as it, in that
+    order."""
+    by_kind = _by_kind(manifests)
+    parts = _Parts()
+    binding, account = parts.identity(by_kind)
+    parts.add("daemonset", by_kind["DaemonSet"], account, binding)
+    return parts.done()
 
 
 def _by_kind(manifests: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -148,15 +166,11 @@ def namespaced_key(manifest: Mapping[str, Any]) -> str:
 def declare_node_plugin(args: NodePluginArgs, at: str) -> Install[NodePluginArgs]:
     """The node plugin: its identity (a ClusterRole only with metrics), then the DaemonSet."""
     manifests = node_plugin_render.node_plugin_manifests(args)
-    by_kind = _by_kind(manifests)
-    parts = _Parts()
-    binding, account = parts.identity(by_kind)
-    parts.add("daemonset", by_kind["DaemonSet"], account, binding)
     return Install(
         "netplumb:index:NodePlugin", args,
         (Wanted(at, manifests,
                 instead="install_node_plugin: false to use the nodes' own CNI plugins"),),
-        parts.done(),
+        _agent_parts(manifests),
         {"namespace": args.namespace, "daemonset_name": node_plugin_render.DAEMONSET,
          "metrics_port": args.metrics_port if args.metrics else None,
          "plugins": list(args.installed_plugins)})
@@ -222,7 +236,7 @@ def declare_multus(args: MultusInstallArgs, at: str) -> MultusDeclared:
                          instead=f"remove {_last_key(at)}: and use the cluster's Multus"))
     if "node-plugin" in nested:
         wanted += nested["node-plugin"].wanted
-    validation = multus_render.validate(args)
+    validation = multus_render.validation_steps(args)
     return MultusDeclared(
         "netplumb:index:MultusInstall", args, tuple(wanted), parts.done(),
         {"namespace": args.namespace, "daemonset_name": multus_render.DAEMONSET,
@@ -245,9 +259,7 @@ def declare_whereabouts(args: WhereaboutsArgs, at: str) -> Install[WhereaboutsAr
     node-slice-controller (on request)."""
     manifests = whereabouts_render.whereabouts_manifests(args)
     parts = _Parts()
-    crds = [m for m in manifests if m["kind"] == CRD]
-    crd_roles = [parts.add(_crd_role(m), m) for m in crds]
-    by_kind = _by_kind(m for m in manifests if m["kind"] != CRD)
+    crds, crd_roles, by_kind = parts.crds(manifests)
     binding, account = parts.identity(by_kind)
     config = parts.add("config", by_kind["ConfigMap"])
     ready = (account, binding, *crd_roles)
@@ -371,15 +383,11 @@ def declare_network_policy(args: NetworkPolicyEnforcerArgs, at: str
     """NetworkPolicy enforcement (kube-router's firewall): its identity, then the
     DaemonSet."""
     manifests = network_policy_render.network_policy_manifests(args)
-    by_kind = _by_kind(manifests)
-    parts = _Parts()
-    binding, account = parts.identity(by_kind)
-    parts.add("daemonset", by_kind["DaemonSet"], account, binding)
     return Install(
         "netplumb:index:NetworkPolicyEnforcer", args,
         (Wanted(at, manifests, instead=f"remove {_last_key(at)}: where the cluster's default "
                                        "network enforces NetworkPolicies itself"),),
-        parts.done(),
+        _agent_parts(manifests),
         {"namespace": args.namespace, "daemonset_name": network_policy_render.DAEMONSET,
          "health_port": args.health_port, "metrics_port": args.metrics_port})
 
@@ -394,9 +402,7 @@ def declare_multi_network_policy(args: MultiNetworkPolicyEnforcerArgs, at: str, 
     instead (:func:`declare_guardrails`), ``crd=False`` here."""
     manifests = mnp_render.multi_network_policy_manifests(args, crd=crd)
     parts = _Parts()
-    crds = [m for m in manifests if m["kind"] == CRD]
-    crd_roles = [parts.add(_crd_role(m), m) for m in crds]
-    by_kind = _by_kind(m for m in manifests if m["kind"] != CRD)
+    crds, crd_roles, by_kind = parts.crds(manifests)
     binding, account = parts.identity(by_kind)
     config = parts.add("config", by_kind["ConfigMap"]) if "ConfigMap" in by_kind else None
     parts.add("daemonset", by_kind["DaemonSet"], config, account, binding, *crd_roles)

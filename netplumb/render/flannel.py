@@ -15,6 +15,7 @@ from .manifests import (
     json_file,
     mount,
     namespace,
+    resources_if_set,
     rule,
     service_account_with_role,
 )
@@ -23,8 +24,6 @@ NAME = "flannel"
 CONFIG_MAP = "kube-flannel-cfg"
 DAEMONSET = "kube-flannel-ds"
 CNI_CONF_FILE = f"{host.CNI_CONF_DIR}/10-flannel.conflist"
-SUBNET_ENV = host.FLANNEL_SUBNET_ENV
-"""Written by flanneld once the node's lease is in place: the sign the network is up."""
 
 _LABELS = {"app": "flannel", "k8s-app": "flannel", "tier": "node"}
 _SELECTOR = {"app": "flannel"}
@@ -88,10 +87,8 @@ def daemonset_spec(args: FlannelArgs) -> dict[str, Any]:
             mount("flannel-cfg", _CONFIG_DIR),
             mount("xtables-lock", host.XTABLES_LOCK),
         ],
+        **resources_if_set(args.resources.to_dict()),
     }
-    resources = args.resources.to_dict()
-    if resources:
-        container["resources"] = resources
     init = [
         {"name": "install-cni-plugin", "image": args.cni_plugin_image,
          "command": ["cp"], "args": ["-f", "/flannel", f"{host.CNI_BIN_DIR}/flannel"],

@@ -122,6 +122,12 @@ def installer_resources() -> dict[str, Any]:
     return {"requests": {"cpu": "10m", "memory": "15Mi"}}
 
 
+def resources_if_set(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """A container's ``resources`` entry, or no entry where none are set (to spread into the
+    container: ``{..., **resources_if_set(args.resources.to_dict())}``)."""
+    return {"resources": dict(resources)} if resources else {}
+
+
 def mount(name: str, path: str, **options: Any) -> dict[str, Any]:
     """A container's ``volumeMounts`` entry (``readOnly``, ``mountPropagation``, …)."""
     return {"name": name, "mountPath": path, **options}

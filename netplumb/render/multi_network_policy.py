@@ -41,6 +41,10 @@ from .manifests import (
 )
 from .nad import NAD_GROUP, NAD_PLURAL
 
+# duplicates: intended: the builders imported above, one list per add-on's renderer.
+
+# duplicates: intended: each add-on's names, labels and paths (render/multi_network_policy.py,
+# render/whereabouts.py, render/sriov.py): alike in shape, each its own in value.
 NAME = "multi-networkpolicy"
 DAEMONSET = "multi-networkpolicy"
 CONFIG_MAP = "multi-networkpolicy-custom-rules"
@@ -82,6 +86,8 @@ def rules_data(args: MultiNetworkPolicyEnforcerArgs) -> dict[str, str]:
             for name, lines in args.custom_rules.files().items()}
 
 
+# duplicates: intended: a command line, a flag per option, alike in shape to
+# render/multus.thin_args.
 def enforcer_args(args: MultiNetworkPolicyEnforcerArgs) -> list[str]:
     """multi-networkpolicy-iptables' flags."""
     out = [f"--host-prefix={HOST_PREFIX}",

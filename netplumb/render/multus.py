@@ -100,6 +100,8 @@ def daemon_config(args: MultusInstallArgs) -> dict[str, Any]:
     return conf
 
 
+# duplicates: intended: a command line, a flag per option
+# (render/multi_network_policy.enforcer_args).
 def thin_args(args: MultusInstallArgs) -> list[str]:
     """The thin entrypoint's flags (it writes the config the host binary reads)."""
     out = ["--multus-conf-file=auto", f"--multus-autoconfig-dir={_HOST}{HOST_CNI_CONF}",
@@ -293,8 +295,9 @@ class MultusValidation:
                 "notes": list(self.notes)}
 
 
-def validate(args: MultusInstallArgs) -> MultusValidation:
-    """What to check once Multus is installed with ``args``.
+def validation_steps(args: MultusInstallArgs) -> MultusValidation:
+    """What a verifier should check once Multus is installed with ``args`` (it checks
+    nothing itself).
 
     The guide checks ``/opt/cni/bin/multus`` and ``/etc/cni/net.d/00-multus.conf``: right
     for thin Multus only. Thick Multus installs ``multus-shim`` and its config's type is

@@ -15,9 +15,12 @@ from .manifests import (
     installer_resources,
     json_file,
     mount,
+    resources_if_set,
     service_account,
 )
 
+# duplicates: intended: each add-on's names, labels and paths (render/multi_network_policy.py,
+# render/whereabouts.py, render/sriov.py): alike in shape, each its own in value.
 NAME = "sriov-device-plugin"
 CONFIG_MAP = "sriovdp-config"
 DAEMONSET = "kube-sriov-device-plugin"
@@ -61,10 +64,8 @@ def daemonset_spec(args: SriovPoolArgs) -> dict[str, Any]:
             mount("config-volume", CONFIG_DIR),
             mount("device-info", host.DEVICE_INFO_DIR),
         ],
+        **resources_if_set(args.resources.to_dict()),
     }
-    resources = args.resources.to_dict()
-    if resources:
-        plugin["resources"] = resources
     volumes: list[dict[str, Any]] = [
         host_volume("devicesock", host.DEVICE_PLUGINS_DIR),
         host_volume("plugins-registry", host.PLUGINS_REGISTRY_DIR),

@@ -31,10 +31,14 @@ from .manifests import (
 from .nad import NAD_GROUP
 from .node_plugin import restricted
 
+# duplicates: intended: the builders imported above, one list per add-on's renderer.
+
 GROUP = "whereabouts.cni.cncf.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
+# duplicates: intended: each add-on's names, labels and paths (render/multi_network_policy.py,
+# render/whereabouts.py, render/sriov.py): alike in shape, each its own in value.
 NAME = "whereabouts"
 DAEMONSET = "whereabouts"
 CONFIG_MAP = "whereabouts-config"
@@ -57,6 +61,8 @@ def _string(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description}
 
 
+# duplicates: intended: the OpenAPI schemas of whereabouts' CRDs (ippool_crd, node_slice_pool_crd)
+# are data, alike in shape only.
 def ippool_crd() -> dict[str, Any]:
     """IPPool: one per range (per node slice with ``node_slice_size``); ``spec.allocations``
     maps an address's offset in the range to the pod holding it."""

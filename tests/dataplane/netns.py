@@ -9,17 +9,17 @@ removed by the fixtures in ``conftest.py``.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import cni, icmp, underlay
 from harness.cni import Cni, CniError
+from harness.privilege import is_root
 
 __all__ = ["Cni", "CniError"]
 
@@ -35,7 +35,7 @@ def why_not_runnable() -> str | None:
     """None if the data-plane tests can run here, else the reason to skip."""
     if sys.platform != "linux":
         return "data-plane tests need Linux"
-    if os.geteuid() != 0:
+    if not is_root():
         return "data-plane tests need root (network namespaces, links)"
     if not (shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin")):
         return "iproute2 `ip` is missing"
@@ -166,13 +166,3 @@ def reservations(data_dir: Path, network: str) -> list[str]:
 
 
 ping = icmp.ping
-
-
-@contextlib.contextmanager
-def scratch_netns() -> Iterator[str]:
-    name = f"{NS_PREFIX}{token(8)}"
-    underlay.ip("netns", "add", name)
-    try:
-        yield name
-    finally:
-        underlay.ip("netns", "del", name, check=False)

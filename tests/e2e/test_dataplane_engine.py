@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from harness import engine, podnetwork, underlay, verify
+from harness import datapath, engine, podnetwork, underlay
 from harness.node import cri
 from harness.nodens import PodNetns
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle, NodeHandle
@@ -139,16 +139,16 @@ def test_interfaces_and_addresses(deployed: auto.Stack, node: NodeHandle) -> Non
     ns = _netns(node, "two-nets")
     links = {link["ifname"] for link in _ip(ns, "link", "show")}
     assert {"eth0", "net1", "net2"} <= links
-    _, net1 = verify.link_state(ns, "net1")
-    _, net2 = verify.link_state(ns, "net2")
+    _, net1 = datapath.link_state(ns, "net1")
+    _, net2 = datapath.link_state(ns, "net2")
     assert any(a.startswith("192.0.2.") for a in net1), net1
     assert any(a.startswith("203.0.113.") for a in net2), net2
 
 
 def test_network_status_matches_namespaces_and_pings(deployed: auto.Stack,
                                                       cluster: ClusterHandle) -> None:
-    found = verify.attachments(cluster.kubeconfig, "dataplane")
-    verify.check_reachability(found)
+    found = datapath.attachments(cluster.kubeconfig, "dataplane")
+    datapath.check_reachability(found)
     by_pod = {(a.pod, a.interface): a for a in found}
     assert set(by_pod) == {("dataplane/one-net", "net1"), ("dataplane/two-nets", "net1"),
                            ("dataplane/two-nets", "net2"), ("dataplane/bridge-only", "net1"),
@@ -166,7 +166,7 @@ def test_network_status_matches_namespaces_and_pings(deployed: auto.Stack,
 def test_static_ip(deployed: auto.Stack, node: NodeHandle) -> None:
     assert node.of_pod("dataplane", "static-ip").name == STATIC_NODE
     ns = _netns(node, "static-ip")
-    _, addrs = verify.link_state(ns, "net1")
+    _, addrs = datapath.link_state(ns, "net1")
     assert addrs == {"192.0.2.245/24"}
 
 

@@ -21,7 +21,7 @@ from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 from netplumb.cli.main import main
 from netplumb.cni.config import parse_cni_config
 from netplumb.kube import Kube
-from netplumb.ops.doctor import Finding, diagnose
+from netplumb.ops.doctor import ClusterFinding, diagnose
 from netplumb.ops.ipam_state import NODE_SLICE_CONTROLLER, running_command
 from netplumb.ops.live import read_snapshot
 from tests.e2e.nadspace import NadSpace, nad_namespace
@@ -38,7 +38,7 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
         yield space
 
 
-def _finding(kube: Kube) -> Finding | None:
+def _finding(kube: Kube) -> ClusterFinding | None:
     d = diagnose(read_snapshot(kube, [NS]))
     return next((f for f in d.findings if f.check == "ipam-controller"
                  and f.subject == f"NetworkAttachmentDefinition {NS}/{NAD}"), None)
@@ -56,7 +56,7 @@ def test_doctor_names_node_slices_without_their_controller(
                  "network_name": "np-doctor-slices"}})))
     space.create_pod("waits", [{"name": NAD, "interface": "net1"}])
 
-    found: Finding | None = None
+    found: ClusterFinding | None = None
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         found = _finding(kube)

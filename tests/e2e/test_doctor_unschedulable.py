@@ -20,7 +20,7 @@ import pytest
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 from netplumb.cli.main import main
 from netplumb.kube import Kube
-from netplumb.ops.doctor import Finding, diagnose
+from netplumb.ops.doctor import ClusterFinding, diagnose
 from netplumb.ops.live import read_snapshot
 from tests.e2e.nadspace import NadSpace, nad_namespace, pod_body
 
@@ -37,7 +37,7 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
         yield space
 
 
-def _unschedulable(kube: Kube) -> dict[str, Finding]:
+def _unschedulable(kube: Kube) -> dict[str, ClusterFinding]:
     d = diagnose(read_snapshot(kube, [NS]))
     return {f.check: f for f in d.findings if f.check.startswith("unschedulable:")}
 
@@ -52,7 +52,7 @@ def test_doctor_names_unschedulable_pods_by_cause(space: NadSpace, cluster: Clus
     space.create_pod("wants-label", nodeSelector={LABEL: VALUE})
 
     wanted = {"unschedulable:device", "unschedulable:selector"}
-    found: dict[str, Finding] = {}
+    found: dict[str, ClusterFinding] = {}
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         found = _unschedulable(kube)

@@ -15,7 +15,6 @@ platform stack owns (the NAD CRD, Multus, Flannel, the monitoring CRDs).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from pulumi import automation as auto
 
 from harness import engine, underlay
 from harness.paths import REPO_ROOT
+from harness.privilege import is_root
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle, NodeHandle
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.kube import Kube
@@ -57,7 +57,7 @@ def _stack(name: str, cluster: ClusterHandle, tmp: Path, config: dict[str, str])
 
 def _links(nodes: NodeHandle, *links: underlay.Link) -> Iterator[list[str]]:
     """The links on every node (a pod may land on either), joined across them."""
-    if os.geteuid() != 0:
+    if not is_root():
         pytest.skip("needs root to create host links")
     created: list[str] = []
     try:

@@ -28,7 +28,7 @@ import yaml
 from pulumi import automation as auto
 
 from harness import cluster as embedded
-from harness import engine, icmp, podnetwork, verify
+from harness import datapath, engine, icmp, podnetwork
 from harness import node as node_mod
 from harness.cluster import Api, pod_ready, process_cmdline, wait_for
 from harness.cluster.processes import children_of, kill
@@ -231,7 +231,7 @@ def _pod_view(api: Api, node: node_mod.Node, name: str) -> dict[str, Any]:
     assert pod["spec"]["nodeName"] == node.name, pod["spec"].get("nodeName")
     [sandbox] = [s for s in cri.sandboxes(node.ns, namespace="faults", name=name) if s.ready]
     netns = cri.pod_netns(node.ns, "faults", name, pod["metadata"]["uid"])
-    mac, addrs = verify.link_state(netns, "net1")
+    mac, addrs = datapath.link_state(netns, "net1")
     return {"uid": pod["metadata"]["uid"], "sandbox": sandbox.id, "netns": netns,
             "net1": sorted(addrs)[0], "mac": mac, "podIP": pod["status"]["podIP"],
             "restarts": [c["restartCount"] for c in pod["status"]["containerStatuses"]]}
@@ -310,7 +310,7 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
                         cluster_dir=nodes.layout.root)
         assert code == 0
         assert not (st.export_stack().deployment or {}).get("pending_operations")
-        found = verify.attachments(cluster.kubeconfig, "crash")
+        found = datapath.attachments(cluster.kubeconfig, "crash")
         assert found and all(a.ok for a in found), [(a.pod, a.problems) for a in found]
         assert set(st.preview().change_summary) == {auto.OpType.SAME}
     finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import underlay, verify
+from harness import datapath, underlay
 from harness.cluster import pod_ready, wait_for
 from harness.pytest_fixtures import NetworkHandle
 from netplumb.args.nad import HostDeviceNetworkArgs
@@ -43,7 +43,7 @@ def test_host_device_moves_into_the_pod_and_back(pod_network: NetworkHandle) -> 
         for other in nodes.nodes:
             if other.name != here.name:  # the other node's device stays where it is
                 assert DEVICE in underlay.host_links(other.ns), other.name
-        _, addrs = verify.link_state(netns, "net1")
+        _, addrs = datapath.link_state(netns, "net1")
         assert addrs == {"192.0.2.50/24"}
         api.delete(path)
         wait_for("the pod to go", lambda: api.get_or_none(path) is None, timeout=90)

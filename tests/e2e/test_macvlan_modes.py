@@ -25,9 +25,9 @@ import pytest
 
 from harness import icmp, segments, underlay
 from harness.cluster.api import wait_for
+from harness.datapath import ping
 from harness.node import Node
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle
-from harness.verify import ping
 from netplumb.cli.main import main
 from netplumb.cni.config import parse_cni_config
 from netplumb.kube import Kube

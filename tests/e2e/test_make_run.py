@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import engine, run, underlay, verify
+from harness import datapath, engine, run, underlay
 from harness.cluster import pod_ready, wait_for
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
@@ -63,9 +63,9 @@ def test_every_dev_attachment_verifies(pod_network: NetworkHandle, tmp_path: Pat
             assert f"netplumb: verified {expected}/{expected} attachments" in text, text[-3000:]
             assert len(re.findall(r"^\s+ok\s", text, flags=re.M)) == expected
             assert code == 0
-        ok, total = verify.verify_attachments(cluster.kubeconfig, "default", verbose=True)
+        ok, total = datapath.verify_attachments(cluster.kubeconfig, "default", verbose=True)
         assert (ok, total) == (expected, expected)
-        found = verify.attachments(cluster.kubeconfig, "default")
+        found = datapath.attachments(cluster.kubeconfig, "default")
         [static] = [a for a in found if a.pod == "default/static-ip-pod"]
         assert static.cidrs == {"192.0.2.245/24"}
         [routed] = [a for a in found if a.pod == "default/default-route-pod"]
@@ -101,11 +101,11 @@ def test_a_missing_default_route_is_reported(pod_network: NetworkHandle) -> None
         # verification looks at netplumb-managed pods: label this one so
         api.merge_patch(path, {"metadata": {"labels": dict(MANAGED_BY)}})
         kubeconfig = pod_network.node.cluster.kubeconfig
-        [before] = verify.attachments(kubeconfig, "verify-route")
+        [before] = datapath.attachments(kubeconfig, "verify-route")
         assert before.ok, before.problems
         assert before.netns is not None
         underlay.ip("route", "del", "default", netns=before.netns)
-        [after] = verify.attachments(kubeconfig, "verify-route")
+        [after] = datapath.attachments(kubeconfig, "verify-route")
         assert any("requested default route via 198.51.100.1 on net1" in p
                    for p in after.problems), after.problems
         status = json.loads(api.get(path)["metadata"]["annotations"][

@@ -35,10 +35,10 @@ import yaml
 from harness import engine, icmp
 from harness import node as harness_node
 from harness.cluster.api import Api, node_ready, pod_ready, wait_for
+from harness.datapath import link_state
 from harness.node.images import TOOLBOX_IMAGE
 from harness.paths import REPO_ROOT, pulumi_backend_dir
 from harness.pytest_fixtures import PLATFORM_STACK, NetworkHandle, NodeHandle
-from harness.verify import link_state
 from netplumb.args.sriov import SriovPoolArgs
 from netplumb.args.stack import StackSpec
 from netplumb.cni.config import CniConfig

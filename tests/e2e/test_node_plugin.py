@@ -29,9 +29,9 @@ import pytest
 
 from harness import underlay
 from harness.cluster.api import wait_for
+from harness.datapath import link_state
 from harness.node import Node, cri
 from harness.pytest_fixtures import NetworkHandle
-from harness.verify import link_state
 from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
 from netplumb.cni.config import CniConfig
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from pulumi import automation as auto
 
 from harness import engine, tools
 from harness.paths import REPO_ROOT
+from harness.privilege import is_root
 from harness.pytest_fixtures import ClusterHandle, NodeHandle
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
@@ -117,7 +117,7 @@ def namespace(cluster: ClusterHandle, platform: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def master_link(node: NodeHandle) -> Iterator[str]:
     """The macvlan master on every node (the pod may land on either), joined across them."""
-    if os.geteuid() != 0:
+    if not is_root():
         pytest.skip("needs root to create the macvlan master link")
     created = node.ensure_underlay([MASTER])
     try:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import pickle
 from typing import Any
 
 import pytest
+from pulumi.dynamic.dynamic import serialize_provider
 
 from netplumb.objectset import (
+    ObjectSetProvider,
     digest,
     drift,
     fields_v1_paths,
@@ -231,3 +235,11 @@ def test_a_pod_change_refused_in_place_replaces_the_pod_and_nothing_else() -> No
     assert ("delete", object_key(pinned)) in api.calls
     assert ("delete", object_key(kept)) not in api.calls
     assert api.calls[-1] == ("apply", object_key(pinned))
+
+
+def test_a_stacks_state_names_the_provider_by_module_path() -> None:
+    # Pulumi keeps the dynamic provider in the stack's state, pickled by reference: a stack
+    # made before cannot refresh or destroy unless the provider stays where the state says.
+    data = base64.b64decode(serialize_provider(ObjectSetProvider()))
+    assert type(pickle.loads(data)) is ObjectSetProvider
+    assert b"netplumb.objectset" in data and b"ObjectSetProvider" in data

@@ -20,7 +20,7 @@ from netplumb.render.multus import (
     multus_manifests,
     service_monitor,
     thin_args,
-    validate,
+    validation_steps,
 )
 
 from .pulumi_mocks import run_program
@@ -157,7 +157,7 @@ def test_install_order_flannel_then_crd_then_multus() -> None:
 
 
 def test_validation_paths_thin_match_the_guide() -> None:
-    v = validate(MultusInstallArgs(mode="thin"))
+    v = validation_steps(MultusInstallArgs(mode="thin"))
     paths = [p.paths for p in v.node_paths]
     assert ("/opt/cni/bin/multus",) in paths  # guide: ls -la /opt/cni/bin/multus
     assert ("/etc/cni/net.d/00-multus.conf",) in paths  # guide: cat 00-multus.conf
@@ -168,7 +168,7 @@ def test_validation_paths_thin_match_the_guide() -> None:
 
 
 def test_validation_paths_thick_correct_the_guide() -> None:
-    v = validate(SEED_ARGS)
+    v = validation_steps(SEED_ARGS)
     paths = [p for np in v.node_paths for p in np.paths]
     # thick installs the shim, not /opt/cni/bin/multus as the guide checks
     assert "/opt/cni/bin/multus-shim" in paths and "/opt/cni/bin/multus" not in paths
@@ -182,10 +182,10 @@ def test_validation_paths_thick_correct_the_guide() -> None:
 
 
 def test_thin_conflist_when_default_network_is_cni_1() -> None:
-    v = validate(MultusInstallArgs(mode="thin", flannel=FlannelArgs(cni_version="1.0.0")))
+    v = validation_steps(MultusInstallArgs(mode="thin", flannel=FlannelArgs(cni_version="1.0.0")))
     conf = next(p for p in v.node_paths if p.json_fields.get("type") == "multus")
     assert conf.paths == ("/etc/cni/net.d/00-multus.conflist",)
-    v = validate(MultusInstallArgs(mode="thin", default_network="none"))
+    v = validation_steps(MultusInstallArgs(mode="thin", default_network="none"))
     conf = next(p for p in v.node_paths if p.json_fields.get("type") == "multus")
     assert set(conf.paths) == {"/etc/cni/net.d/00-multus.conf",
                                "/etc/cni/net.d/00-multus.conflist"}
