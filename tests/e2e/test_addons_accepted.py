@@ -79,8 +79,19 @@ def test_addon_objects_are_accepted(cluster: ClusterHandle) -> None:
             if obj["kind"] in REAL_FIRST:
                 continue
             try:
-                _resource(dyn, obj).create(body=obj, namespace=obj["metadata"].get("namespace"),
-                                           dry_run="All")
+                try:
+                    _resource(dyn, obj).create(
+                        body=obj, namespace=obj["metadata"].get("namespace"), dry_run="All")
+                except exceptions.ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                    # the platform's own object of that name is there (its stack ran first):
+                    # the same object under another name goes through the same admission
+                    renamed = {**obj, "metadata": {**obj["metadata"],
+                                                   "name": obj["metadata"]["name"] + "-check"}}
+                    _resource(dyn, obj).create(
+                        body=renamed, namespace=obj["metadata"].get("namespace"),
+                        dry_run="All")
             except exceptions.ApiException as exc:
                 refused.append((obj["kind"], obj["metadata"]["name"], str(exc.body)[:300]))
         assert refused == []
