@@ -33,8 +33,9 @@ from harness.cluster.api import Api, pod_ready, wait_for
 from harness.node import Node
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
+from netplumb.args.monitoring import MonitoringStackArgs
 from netplumb.args.nad import MacvlanNetworkArgs
-from netplumb.render.monitoring import as_promql, dashboard_queries
+from netplumb.render.monitoring import as_promql, dashboard_queries, prometheus_rule
 from tests.e2e import nodemetrics as nm
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
@@ -309,3 +310,78 @@ def test_every_dashboard_query_and_alert_evaluates(prometheus: Prometheus, attac
     loaded = {r["name"] for g in groups for r in g["rules"]}
     assert {name for name, _ in alerts} <= loaded
     assert all(r["health"] != "err" for g in groups for r in g["rules"]), groups
+
+
+FIRING_FOR = "20s"
+"""The alerts' ``for:`` in the rule this test loads (netplumb's default is 10m)."""
+
+
+def _alert_states(prom: Prometheus) -> dict[tuple[str, str], str]:
+    """(alertname, network) → pending or firing, for the rules of ``netplumb-firing``."""
+    doc = _get(prom, "/api/v1/alerts")
+    return {(a["labels"]["alertname"], a["labels"].get("network", "")): a["state"]
+            for a in doc["data"]["alerts"] if a["labels"].get("rule") == "netplumb-firing"}
+
+
+def test_attach_error_and_pool_alerts_fire(prometheus: Prometheus, attached: Attached,
+                                           pinned: Node, pod_network: NetworkHandle,
+                                           figure: Any) -> None:
+    """netplumb's attach-error and pool-use alerts, as rendered, with ``for:`` scaled to
+    20 s and evaluated every 5 s: a NAD whose master no node has makes every attach fail,
+    and a host-local pool of two addresses held by two pods is full. Each alert goes
+    pending, then firing, in the real Prometheus; the network whose pool is 3/10 used
+    fires nothing."""
+    api = pod_network.node.cluster.api()
+    rule = prometheus_rule(MonitoringStackArgs.parse({
+        "namespace": PROM_NS, "alerts": {"for": FIRING_FOR}}))
+    rule["metadata"]["name"] = "netplumb-firing"
+    [group] = rule["spec"]["groups"]
+    group.update(name="netplumb-firing", interval="5s")
+    group["rules"] = [{**r, "labels": {**r["labels"], "rule": "netplumb-firing"}}
+                      for r in group["rules"]
+                      if r.get("alert") in ("NetplumbAttachErrors", "NetplumbPoolNearlyFull")]
+    assert len(group["rules"]) == 2 and all(r["for"] == FIRING_FOR for r in group["rules"])
+    api.create(f"{MONITORING}/namespaces/{PROM_NS}/prometheusrules", rule)
+    space = attached.space
+    # every attach fails: a master that is not np-…, so no node has it
+    space.create_nad("np-prom-broken", MacvlanNetworkArgs.parse({
+        "master": "ens9nope", "mode": "bridge", "ipam": {
+            "type": "host-local", "subnet": "198.51.100.0/24"}}).cni_config("np-prom-broken"))
+    # a pool of two addresses, both held
+    space.create_nad("np-prom-tiny", MacvlanNetworkArgs.parse({
+        "master": "np-promunder0", "mode": "bridge", "ipam": {
+            "type": "host-local", "subnet": "198.51.100.0/24",
+            "rangeStart": "198.51.100.230", "rangeEnd": "198.51.100.231"}}
+        ).cni_config("np-prom-tiny"))
+    on_node = {"nodeSelector": {"kubernetes.io/hostname": pinned.name}}
+    started = time.monotonic()
+    space.create_pod("fails", [{"name": "np-prom-broken", "interface": "net1"}], **on_node)
+    for i in range(2):
+        space.create_pod(f"fills-{i}", [{"name": "np-prom-tiny", "interface": "net1"}],
+                         **on_node)
+    errors, pool = ("NetplumbAttachErrors", "np-prom-broken"), (
+        "NetplumbPoolNearlyFull", "np-prom-tiny")
+    seen: dict[tuple[str, str], dict[str, float]] = {errors: {}, pool: {}}
+
+    def both_fired() -> bool:
+        states = _alert_states(prometheus)
+        for key in seen:
+            state = states.get(key)
+            if state is not None:
+                seen[key].setdefault(state, time.monotonic() - started)
+        return all("firing" in s for s in seen.values())
+    try:
+        wait_for("both alerts firing", both_fired, timeout=300, interval=1)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}: seen {seen}, now {_alert_states(prometheus)}") from None
+    for key, states in seen.items():
+        # pending first, firing at least FIRING_FOR later (the rule's for:)
+        assert "pending" in states, (key, states)
+        assert states["firing"] - states["pending"] >= 15, (key, states)
+    now = _alert_states(prometheus)
+    assert ("NetplumbPoolNearlyFull", "np-prom") not in now, now
+    assert ("NetplumbAttachErrors", "np-prom") not in now, now
+    figure(f"alerts in Prometheus (for: {FIRING_FOR}, evaluated every 5s, scraped every 10s): "
+           f"attach errors pending {seen[errors]['pending']:.0f}s, firing "
+           f"{seen[errors]['firing']:.0f}s; pool 2/2 pending {seen[pool]['pending']:.0f}s, "
+           f"firing {seen[pool]['firing']:.0f}s after the pods were created")
