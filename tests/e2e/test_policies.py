@@ -843,14 +843,14 @@ def test_the_device_plugin_parses_the_pool_config_on_the_labelled_node(
                               timeout=120, interval=1)
             [status] = broken["status"]["containerStatuses"]
             assert status["lastState"]["terminated"]["exitCode"] == 2, status
-            # between its crashes it runs for a moment (no readiness probe): the kubelet
-            # backing off its restarts is what says it crash-loops
-            looping = wait_for("the kubelet backing off the plugin's restarts", lambda: next((
+            # it keeps crashing: restarted again (with the kubelet's back-off) and failing
+            # the same way, not recovering
+            looping = wait_for("the plugin restarted a second time", lambda: next((
                 p for p in _plugin_pods(api) if p["metadata"]["name"] == broken["metadata"][
-                    "name"] and ((p["status"].get("containerStatuses") or [{}])[0].get(
-                        "state") or {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"),
-                None), timeout=120, interval=1)
-            assert not pod_ready(looping)
+                    "name"] and (p["status"].get("containerStatuses") or [{}])[0].get(
+                        "restartCount", 0) >= 2), None), timeout=180, interval=1)
+            [again] = looping["status"]["containerStatuses"]
+            assert again["lastState"]["terminated"]["exitCode"] == 2, again
             said = api.kube.request_text(
                 f"/api/v1/namespaces/{S_NS}/pods/{broken['metadata']['name']}/log",
                 query={"previous": "true"})

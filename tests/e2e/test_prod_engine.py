@@ -39,6 +39,8 @@ def _prod_without_workloads_and_platform() -> str:
     spec.pop("multus")
     # without Multus it no longer installs whereabouts for its networks: the platform's serves
     spec["whereabouts"] = {"installed": "external"}
+    # the platform's MultiNetworkPolicy enforcer brought the CRD (a second owner is refused)
+    spec["guardrails"]["install_multi_network_policy_crd"] = False
     # a second stack beside the platform: what it installs cluster-wide goes with it
     spec["cluster_objects"] = {"on_destroy": "delete"}
     return str(yaml.safe_dump(doc, sort_keys=False))
