@@ -50,6 +50,7 @@ from harness.node.images import TOOLBOX_IMAGE
 from harness.nodens import PodNetns
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle, NodeHandle
+from netplumb.kube import KubeError
 from tests.e2e.policyspace import (
     NS_NAME_LABEL,
     Eth0,
@@ -851,9 +852,17 @@ def test_the_device_plugin_parses_the_pool_config_on_the_labelled_node(
                         "restartCount", 0) >= 2), None), timeout=180, interval=1)
             [again] = looping["status"]["containerStatuses"]
             assert again["lastState"]["terminated"]["exitCode"] == 2, again
-            said = api.kube.request_text(
-                f"/api/v1/namespaces/{S_NS}/pods/{broken['metadata']['name']}/log",
-                query={"previous": "true"})
+            def previous_log() -> str | None:
+                # the last crashed container's log; between a crash and the next start the
+                # kubelet may be swapping which container is "previous"
+                try:
+                    text = api.kube.request_text(
+                        f"/api/v1/namespaces/{S_NS}/pods/{broken['metadata']['name']}/log",
+                        query={"previous": "true"})
+                except KubeError:  # retried; the timeout names what it waited for
+                    return None
+                return text if "Exiting.." in text else None
+            said = wait_for("the crashed plugin's log", previous_log, timeout=60, interval=1)
             assert 'resource name "bad name!" contains invalid characters' in said, said
             assert "Exiting.. one or more invalid configuration(s) given" in said, said
     finally:
