@@ -1024,7 +1024,7 @@ def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mappi
                 reservations: Mapping[tuple[str, str], Reservation],
                 mine: Callable[[str], bool], read: list[dict[str, Any]] | None
                 ) -> list[ClusterFinding]:
-    """Allocations of live pods without their OverlappingRangeIPReservation, on networks
+    """Allocations of running pods without their OverlappingRangeIPReservation, on networks
     whose whereabouts checks overlapping ranges (its default)."""
     if read is None:
         return []
@@ -1033,7 +1033,10 @@ def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mappi
     if not configs or any(getattr(whereabouts_of(st.config), "enable_overlapping_ranges",
                                   None) is False for st in configs):
         return []
+    # a pod still being set up may have its allocation and not yet its reservation (one
+    # ADD writes both, one after the other): only running pods are judged
     missing = [a for a in pool.allocations if mine(a.podref) and a.podref in existing
+               and (existing[a.podref].get("status") or {}).get("phase") == "Running"
                and (pool.namespace, reservation_name(a.ip, pool.network_name))
                not in reservations]
     if not missing:
