@@ -229,7 +229,12 @@ def clear_stale(say: Progress) -> list[str]:
         removed.append(f"namespaces of node {name}")
         say(f"removed the namespaces of node {name} of an earlier cluster (no process left)")
     if not nodens.all_node_names() and CLUSTER_BRIDGE in host.links():
-        ports = underlay.ip_json("link", "show", "master", CLUSTER_BRIDGE)
+        # a freed network namespace is torn down by the kernel a little later (its veths
+        # with it): give the bridge's ports a few seconds to go
+        deadline = time.monotonic() + 10
+        while (ports := underlay.ip_json("link", "show", "master", CLUSTER_BRIDGE)) and (
+                removed and time.monotonic() < deadline):
+            time.sleep(0.1)
         if not ports:
             underlay.ip("link", "delete", CLUSTER_BRIDGE)
             removed.append(f"link {CLUSTER_BRIDGE}")

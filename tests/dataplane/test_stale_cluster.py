@@ -56,6 +56,7 @@ def test_a_stopped_clusters_nodes_and_bridge_are_cleared(
     assert removed == [f"namespaces of node {name}", f"link {bridge}"], said
     assert nodens.all_node_names() == []
     assert not {bridge, port} & set(host.links()), "the veth went with the node's namespace"
+    assert any("no node left on it" in line for line in said), said
 
 
 def test_a_node_that_still_runs_is_refused_and_kept(ghost: tuple[str, str, str]) -> None:
