@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import secrets
 import shutil
 import statistics
@@ -40,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from podbench import BenchError, nearest_rank, pod_events, retry, say
 
 from harness import cluster, engine, node, podnetwork, underlay
 from harness.cluster import Api, ApiError
@@ -54,10 +55,6 @@ GROUP, VERSION, PLURAL = NAD_GROUP, NAD_VERSION, NAD_PLURAL
 NAMESPACE = "attach-bench"
 COUNTS = (1, 2, 4)
 MAX_PODS = 100  # each NAD pool below is a /25 (126 addresses); pods of one batch coexist
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # --------------------------------------------------------------------------- the node
@@ -181,24 +178,10 @@ class Watcher:
 # --------------------------------------------------------------------------- API helpers
 
 
-def _retry(what: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """``fn()``, retried on API errors for up to ``timeout`` s (409 AlreadyExists is done)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except ApiError as e:
-            if e.status == 409:
-                return None
-            if time.monotonic() > deadline:
-                raise BenchError(f"{what}: {e}") from e
-            time.sleep(0.3)
-
-
 def create_namespace(api: Api) -> None:
-    _retry("namespace", lambda: api.request("POST", "/api/v1/namespaces", {
+    retry("namespace", lambda: api.request("POST", "/api/v1/namespaces", {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
-    _retry("default ServiceAccount",
+    retry("default ServiceAccount",
            lambda: api.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default"))
 
 
@@ -223,7 +206,7 @@ def create_nad(api: Api, name: str, config: dict[str, Any]) -> None:
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NetworkAttachmentDefinition",
             "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {"config": json.dumps(config)}}
-    _retry(f"NAD {name}", lambda: api.request(
+    retry(f"NAD {name}", lambda: api.request(
         "POST", f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}", body))
 
 
@@ -238,14 +221,6 @@ def pod_body(name: str, networks: list[str], node_name: str) -> dict[str, Any]:
                      "nodeSelector": {"kubernetes.io/hostname": node_name},
                      "containers": [{"name": "c", "image": TOOLBOX_IMAGE,
                                      "command": ["sleep", "86400"]}]}}
-
-
-def pod_events(api: Api, name: str) -> list[str]:
-    with contextlib.suppress(Exception):
-        lst = api.get(f"/api/v1/namespaces/{NAMESPACE}/events",
-                      {"fieldSelector": f"involvedObject.name={name}"})
-        return [f"{e.get('reason')}: {e.get('message')}" for e in lst.get("items") or []]
-    return []
 
 
 # --------------------------------------------------------------------------- the run
@@ -276,7 +251,7 @@ class Bench:
             while t.ready is None or t.status is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    events = "; ".join(pod_events(self.api, name)[-3:]) or "no events"
+                    events = "; ".join(pod_events(self.api, NAMESPACE, name)[-3:]) or "no events"
                     raise BenchError(f"pod {name} not Ready with network-status within "
                                      f"{self.timeout:.0f}s ({events})")
                 self.watcher.cond.wait(min(left, 1.0))
@@ -314,19 +289,10 @@ class Bench:
         raise BenchError(f"pods still there after deletion: {names}")
 
 
-def nearest_rank(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def fmt_ms(values: list[float]) -> tuple[str, str]:
     if not values:
         return "-", "-"
     return (f"{statistics.median(values) * 1000:.0f}", f"{nearest_rank(values, 0.95) * 1000:.0f}")
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:

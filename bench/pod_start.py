@@ -42,7 +42,6 @@ import argparse
 import contextlib
 import functools
 import json
-import math
 import secrets
 import shutil
 import statistics
@@ -50,11 +49,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from podbench import BenchError, nearest_rank, pod_events, retry, say
 
 from harness import cluster, engine, node, podnetwork, underlay
 from harness.cluster import Api, ApiError
@@ -71,14 +72,6 @@ POOL_SIZE = 510
 """Addresses of each NAD's pool (a /23): every pod of the run may hold one at once."""
 CREATE_THREADS = 16
 """POSTs in flight at once when a burst is created."""
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- the cluster
@@ -209,20 +202,6 @@ class Watcher:
 # --------------------------------------------------------------------------- API objects
 
 
-def _retry(what: str, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """``fn()``, retried on API errors for up to ``timeout`` s (409: already there)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except ApiError as e:
-            if e.status == 409:
-                return None
-            if time.monotonic() > deadline:
-                raise BenchError(f"{what}: {e}") from e
-            time.sleep(0.3)
-
-
 def nad_configs(tag: str, ipam_dir: Path) -> dict[str, dict[str, Any]]:
     """Four NADs, macvlan and bridge twice, each on its own ``np-`` link and /23 pool (in
     198.19.0.0/16, of the benchmarking range 198.18.0.0/15)."""
@@ -244,9 +223,9 @@ def nad_configs(tag: str, ipam_dir: Path) -> dict[str, dict[str, Any]]:
 
 def create_objects(api: Api, nads: dict[str, dict[str, Any]]) -> None:
     """The namespace (with its default ServiceAccount) and the NADs."""
-    _retry("namespace", lambda: api.request("POST", "/api/v1/namespaces", {
+    retry("namespace", lambda: api.request("POST", "/api/v1/namespaces", {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
-    _retry("default ServiceAccount",
+    retry("default ServiceAccount",
            lambda: api.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default"))
     path = f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{NAMESPACE}/{NAD_PLURAL}"
     for name, config in nads.items():
@@ -254,7 +233,7 @@ def create_objects(api: Api, nads: dict[str, dict[str, Any]]) -> None:
                 "kind": "NetworkAttachmentDefinition",
                 "metadata": {"name": name, "namespace": NAMESPACE},
                 "spec": {"config": json.dumps(config)}}
-        _retry(f"NAD {name}", functools.partial(api.request, "POST", path, body))
+        retry(f"NAD {name}", functools.partial(api.request, "POST", path, body))
 
 
 def pod_body(name: str, networks: list[str], node_name: str) -> dict[str, Any]:
@@ -269,14 +248,6 @@ def pod_body(name: str, networks: list[str], node_name: str) -> dict[str, Any]:
                      "nodeSelector": {"kubernetes.io/hostname": node_name},
                      "containers": [{"name": "c", "image": TOOLBOX_IMAGE,
                                      "command": ["sleep", "86400"]}]}}
-
-
-def pod_events(api: Api, name: str) -> list[str]:
-    with contextlib.suppress(Exception):
-        found = api.get(f"/api/v1/namespaces/{NAMESPACE}/events",
-                        {"fieldSelector": f"involvedObject.name={name}"})
-        return [f"{e.get('reason')}: {e.get('message')}" for e in found.get("items") or []]
-    return []
 
 
 # --------------------------------------------------------------------------- the run
@@ -321,7 +292,8 @@ class Bench:
             while stamp.ready is None or stamp.status is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    events = "; ".join(pod_events(self.api, stamp.name)[-3:]) or "no events"
+                    events = "; ".join(
+                        pod_events(self.api, NAMESPACE, stamp.name)[-3:]) or "no events"
                     raise BenchError(f"pod {stamp.name} not Ready with network-status within "
                                      f"{self.timeout:.0f}s ({events})")
                 self.watcher.cond.wait(min(left, 1.0))
@@ -400,11 +372,6 @@ def cleanup(bench: Bench | None, here: Cluster | None, links: list[str]) -> list
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def nearest_rank(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True)
