@@ -31,6 +31,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"netplumb.dev/node/internal/atomicfile"
 )
 
 // FileName is the guard's name in the CNI config dir: it starts with "00-multus" (skipped by
@@ -78,30 +80,10 @@ func Ensure(dir string, content []byte) (bool, error) {
 	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, content) {
 		return false, nil
 	}
-	tmp, err := os.CreateTemp(dir, ".netplumb-tmp-guard-")
-	if err != nil {
+	if err := atomicfile.WriteBytes(path, ".netplumb-tmp-", 0o644, content); err != nil {
 		return false, err
 	}
-	defer os.Remove(tmp.Name()) // gone after the rename; removes a failed write
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return false, err
-	}
-	return true, syncDir(dir)
+	return true, nil
 }
 
 // Remove deletes dir/FileName; it reports whether there was one.
@@ -113,16 +95,7 @@ func Remove(dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return true, atomicfile.SyncDir(dir)
 }
 
 // OwnerGone answers, when the keeper stops, whether the guard's owner (the node plugin's

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"netplumb.dev/node/internal/atomicfile"
 	"netplumb.dev/node/internal/shim"
 )
 
@@ -275,40 +276,18 @@ func (in *installer) placeCopy(rel, srcName, role string) error {
 		return err
 	}
 	defer src.Close()
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(rel)+"-")
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err = atomicfile.Write(target, tmpPrefix, 0o755, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), src); err != nil {
+			return err
 		}
-	}()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), src); err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("refusing to install %s: %s changed while copying (sha256 %s, manifest says %s)",
-			rel, srcName, got, want)
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return err
-	}
-	committed = true
-	if err := syncDir(dir); err != nil {
+		if got := hex.EncodeToString(h.Sum(nil)); got != want {
+			return fmt.Errorf("refusing to install %s: %s changed while copying (sha256 %s, manifest says %s)",
+				rel, srcName, got, want)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	in.own(rel, want, role)
@@ -338,7 +317,7 @@ func (in *installer) placeLink(rel, masterRel string) error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return err
 	}
 	in.own(rel, want, "shim")
@@ -382,7 +361,7 @@ func (in *installer) placeStateLink() error {
 		return err
 	}
 	in.note(shim.PrivateDir+"/"+shim.StateLink, Installed, "-> %s", in.o.StateDir)
-	return syncDir(in.private)
+	return atomicfile.SyncDir(in.private)
 }
 
 func (in *installer) loadState() error {
@@ -414,37 +393,11 @@ func (in *installer) saveState() error {
 	if bytes.Equal(body, in.saved) {
 		return nil
 	}
-	path := filepath.Join(in.private, StateFile)
-	tmp, err := os.CreateTemp(in.private, tmpPrefix+StateFile+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(in.private, StateFile), tmpPrefix, 0o600, body); err != nil {
 		return err
 	}
 	in.saved = body
-	return syncDir(in.private)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // lock takes an exclusive flock on path (two installs on one node wait for each other).

@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"netplumb.dev/node/internal/atomicfile"
 )
 
 // File names in the whereabouts.d directory (where the plugin looks for them).
@@ -129,11 +131,6 @@ func Write(o Options) ([]string, error) {
 			wrote = append(wrote, f.name)
 		}
 	}
-	if len(wrote) > 0 {
-		if err := syncDir(o.Dir); err != nil {
-			return wrote, err
-		}
-	}
 	return wrote, nil
 }
 
@@ -182,36 +179,7 @@ func writeIfChanged(path string, body []byte) (bool, error) {
 			return false, nil
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing left to remove
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	return true, os.Rename(tmp.Name(), path)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return true, atomicfile.WriteBytes(path, tmpPrefix, 0o600, body)
 }
 
 func removeStaleTemps(dir string) {
