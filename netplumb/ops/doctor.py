@@ -1047,7 +1047,10 @@ def _unreserved(pool: IpPoolState, nads: Mapping[str, NadState], existing: Mappi
         f"so another whereabouts range containing the address can hand it out again: "
         f"{_addresses(missing)}",
         "recreate those pods (whereabouts reserves the address again on ADD), after checking "
-        "no other pod reports the same address",
+        "no other pod reports the same address. A pod whose ADD ran while whereabouts' "
+        "reconciler was running can lose its reservation that way (v0.9 lists the IPPools "
+        "before the reservations and judges a reservation by the pods the IPPools named); "
+        "its ip-control-loop logs 'removed stale overlappingIP allocation' for it",
         pods=sorted({a.podref for a in missing}))]
 
 

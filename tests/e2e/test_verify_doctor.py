@@ -21,6 +21,7 @@ range allocates per node.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,19 +154,60 @@ def test_verify_names_a_pod_whose_attachment_is_gone(deployed: Deployed) -> None
             content_type="application/merge-patch+json")
 
 
+REMOVED_BY_RECONCILER = re.compile(r"removed stale overlappingIP allocation \[([^\]]+)\]")
+"""What whereabouts v0.9.2's ip-control-loop logs (at its fixed debug level) for each
+OverlappingRangeIPReservation its reconciler deletes (pkg/reconciler/iploop.go)."""
+
+
+def _reservations_the_reconciler_removed(deployed: Deployed) -> set[str]:
+    """The reservation names whereabouts' reconcilers (one per node) logged as removed."""
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(deployed.nodes.cluster.api_client())
+    removed: set[str] = set()
+    for pod in core.list_namespaced_pod("kube-system", label_selector="app=whereabouts").items:
+        log = core.read_namespaced_pod_log(pod.metadata.name, "kube-system",
+                                           container="ip-control-loop")
+        removed |= set(REMOVED_BY_RECONCILER.findall(log))
+    return removed
+
+
+def _upstream_race(deployed: Deployed, finding: dict[str, Any]) -> bool:
+    """A ``whereabouts:orphaned`` finding every address of which lost its reservation to
+    whereabouts' own reconciler. v0.9.2's reconciler lists the IPPools, then the pods, then
+    the reservations, and judges a reservation orphaned when its pod was not in the IPPools
+    it listed first; a pod whose ADD falls between those lists (the window grows by 1.25 s for
+    every Pending pod it re-reads) loses its reservation while it runs. The platform runs the
+    reconciler every minute, so a stack deployed across a minute's start can meet it; doctor
+    is right to name the pod (the address is unreserved)."""
+    if finding["check"] != "whereabouts:orphaned":
+        return False
+    addresses = re.findall(r"(\d+\.\d+\.\d+\.\d+) \(pod ", finding["message"])
+    removed = _reservations_the_reconciler_removed(deployed)
+    return bool(addresses) and all(any(r == a or r.endswith(f"-{a}") for r in removed)
+                                   for a in addresses)
+
+
 def test_doctor_finds_nothing_to_fix_on_the_stack(deployed: Deployed,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     started = time.monotonic()
     code, out = _cli(deployed, capsys, "doctor", STACK, "--json")
     print(f"doctor on dev: {time.monotonic() - started:.2f}s")
     doc = json.loads(out)
-    assert code == 0, out
-    assert doc["summary"]["error"] == doc["summary"]["warning"] == 0
+    raced = [f for f in doc["findings"] if _upstream_race(deployed, f)]
+    if raced:  # named rightly, but not the stack's doing: see _upstream_race
+        print("whereabouts' reconciler removed running pods' reservations: "
+              + "; ".join(f["message"] for f in raced))
+    assert [f for f in doc["findings"] if f not in raced] == [], out
+    assert doc["summary"]["error"] == 0
+    assert doc["summary"]["warning"] == len(raced)
+    assert code == (1 if raced else 0), out
     pools = {p["network"]: p for p in doc["pools"]}
     assert pools["default/macvlan-conf"]["used"] == 3  # three pods hold one address each
     assert pools["default/macvlan-conf"]["size"] == 51
     code, text = _cli(deployed, capsys, "doctor", STACK)
-    assert code == 0 and text.rstrip().endswith("nothing to fix")
+    if not raced:
+        assert code == 0 and text.rstrip().endswith("nothing to fix")
 
 
 def _netns_with_mac(nodes: NodeHandle, mac: str) -> PodNetns | None:

@@ -108,6 +108,7 @@ def test_leaked_stale_and_orphaned_allocations_named_with_their_pods() -> None:
     unreserved = by[("whereabouts:orphaned", "IPPool kube-system/198.18.30.0-24")]
     assert unreserved.pods == ["t/restarted"] and "198.18.30.13" in unreserved.message
     assert "no OverlappingRangeIPReservation" in unreserved.message
+    assert "'removed stale overlappingIP allocation'" in unreserved.fix  # the reconciler's race
     orphan = by[("whereabouts:orphaned", "OverlappingRangeIPReservations in kube-system")]
     assert orphan.pods == ["t/alive"] and "198.18.30.99 (pod t/alive)" in orphan.message
     assert "overlappingrangeipreservations.whereabouts.cni.cncf.io 198.18.30.99" in orphan.fix
