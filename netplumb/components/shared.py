@@ -41,12 +41,15 @@ class SharedInstall(pulumi.ComponentResource, Generic[A]):
         self.installs: dict[str, SharedInstall[Any]] = {}
         self.resources: dict[str, pulumi.CustomResource] = {}
         placed: dict[str, pulumi.Resource] = {}
+        # what the component was told to wait for, its parts wait for too (Pulumi does not
+        # pass a component's depends_on on to its children)
+        waits = _resources((opts.depends_on if opts is not None else None) or [])
         for role, nested in install.nested.items():
             placed[role] = self.installs[role] = self.NESTED[role](
-                f"{name}-{role}", nested.args, pulumi.ResourceOptions(parent=self),
-                declared=nested)
+                f"{name}-{role}", nested.args,
+                pulumi.ResourceOptions(parent=self, depends_on=list(waits)), declared=nested)
         for part in install.parts:
-            opts = children(self, *(placed[role] for role in part.after))
+            opts = children(self, *waits, *(placed[role] for role in part.after))
             placed[part.role] = self.resources[part.role] = _register(
                 f"{name}-{part.role}", part, opts)
         for key, value in install.outputs.items():
@@ -64,6 +67,12 @@ class SharedInstall(pulumi.ComponentResource, Generic[A]):
     def resources_of(self, prefix: str) -> list[tuple[Part, pulumi.CustomResource]]:
         """The parts whose role starts with ``prefix``, with their objects, in order."""
         return [(p, self.resources[p.role]) for p in self.parts if p.role.startswith(prefix)]
+
+
+def _resources(depends_on: Any) -> list[pulumi.Resource]:
+    """The resources of a ``depends_on`` option given as a resource or a list of them."""
+    items = depends_on if isinstance(depends_on, list) else [depends_on]
+    return [r for r in items if isinstance(r, pulumi.Resource)]
 
 
 def _register(name: str, part: Part, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:

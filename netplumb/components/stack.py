@@ -92,8 +92,13 @@ class NetplumbStack(pulumi.ComponentResource):
             deps.append(self.multus.nad_crd)
         if installs.nad_crd is not None:
             deps.append(NadCrd(f"{name}-nad-crd", child, declared=installs.nad_crd).crd)
-        self.whereabouts = _placed(Whereabouts, f"{name}-whereabouts", installs.whereabouts,
-                                   child)
+        # whereabouts' pods run on the pod network: created before Multus (and the cluster
+        # network under it) is ready, their sandboxes only fail and wait out the kubelet's
+        # backoff
+        self.whereabouts = _placed(
+            Whereabouts, f"{name}-whereabouts", installs.whereabouts,
+            child if self.multus is None else pulumi.ResourceOptions(
+                parent=self, depends_on=[self.multus]))
         self.sriov = _placed(SriovPool, f"{name}-sriov", installs.sriov, child)
         self.guardrails = _placed(NetworkGuardrails, f"{name}-guardrails", installs.guardrails,
                                   child)

@@ -77,8 +77,10 @@ def daemonset_spec(args: FlannelArgs) -> dict[str, Any]:
         "ports": [{"name": "healthz", "containerPort": args.healthz_port, "protocol": "TCP"}],
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "healthz"},
                           "initialDelaySeconds": 10, "periodSeconds": 30},
+        # asked every 2 s: Multus and every pod of the node wait for this network, and the
+        # DaemonSet counts as ready only once a probe has passed
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "healthz"},
-                           "initialDelaySeconds": 5, "periodSeconds": 10},
+                           "initialDelaySeconds": 1, "periodSeconds": 2},
         "securityContext": {"privileged": False,
                             "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
         "env": env,

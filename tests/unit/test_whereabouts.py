@@ -400,3 +400,14 @@ def test_config_writer_follows_the_node_plugins_image() -> None:
                    "whereabouts": {"config_image": "registry.example/other:v1"}})
     assert own.whereabouts is not None
     assert own.whereabouts.config_image == "registry.example/other:v1"
+
+
+def test_with_multus_in_the_stack_its_daemonset_waits_for_multus() -> None:
+    # its pods run on the pod network: created earlier, their sandboxes only fail
+    spec = StackSpec.parse({"networks": [WB_NET], "whereabouts": {}, "multus": {}}, at=AT)
+    mocks = run_program(lambda: NetplumbStack("s", spec))
+    assert "s-multus-daemonset" in mocks.named("s-whereabouts-daemonset").depends_on
+    alone = run_program(lambda: NetplumbStack("s", StackSpec.parse(
+        {"networks": [WB_NET], "whereabouts": {}}, at=AT)))
+    assert not [d for d in alone.named("s-whereabouts-daemonset").depends_on
+                if d.startswith("s-multus")]
