@@ -143,7 +143,7 @@ def drift(want: Mapping[str, Any], live: Mapping[str, Any] | None, owner: str) -
             if path[:1] == ("status",):
                 continue
             for mine in ours:
-                if _overlaps(path, mine):
+                if _overlaps(path, mine) and not _same_at(want, live, mine):
                     return f"{'.'.join(mine)} changed by {entry.get('manager')!r}"
     for path, value in ours.items():
         if isinstance(value, list | Mapping):
@@ -152,6 +152,15 @@ def drift(want: Mapping[str, Any], live: Mapping[str, Any] | None, owner: str) -
         if not found or got != value:
             return f"{'.'.join(path)} is {got!r}" if found else f"{'.'.join(path)} is gone"
     return None
+
+
+def _same_at(want: Mapping[str, Any], live: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    """Whether ``live`` holds at ``path`` what ``want`` sets there. Server-side apply leaves
+    a field that another manager set to the same value co-owned (an adopted object's earlier
+    managers keep such fields after netplumb's first apply): that is no edit."""
+    found, got = _lookup(live, path)
+    mine_found, mine = _lookup(want, path)
+    return found and mine_found and got == mine
 
 
 def live_view(want: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,9 @@ Then:
 * doctor scoped to the stack reports nothing to fix;
 * with probe pods: verify pings across every network, and after a test deletes a pod's
   secondary interface inside its network namespace (on the pod's node), names that pod and
-  network.
+  network;
+* ``netplumb graph dev`` lays out an SVG holding every network, pod and interface of the
+  plan, and with ``--live`` every node and the addresses the pods report.
 
 The dev stack pins its pods on macvlan-conf's host-local range to one node (worker-1): the
 range allocates per node.
@@ -40,6 +42,7 @@ from netplumb.kube import Kube
 from netplumb.ops.probes import PROBE_LABEL
 from netplumb.ops.verify import VerifyOptions, problems, verify
 from netplumb.plan import build_plan
+from tests.unit.test_graph import expected, svg_texts
 
 pytestmark = pytest.mark.e2e
 
@@ -276,3 +279,38 @@ def test_probes_compare_the_mtu_inside_the_pod_with_the_plans(deployed: Deployed
     net = {n.network: n for n in report.networks}["default/macvlan-conf"]
     assert net.probe is not None and net.probe.mtu == 1500, net.probe
     assert "net1 has MTU 1500 inside the pod, the network sets 9000" in net.probe.problems
+
+
+def test_graph_draws_the_deployed_stack_and_live_its_nodes_and_addresses(
+        deployed: Deployed, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """``netplumb graph dev`` as an SVG Graphviz laid out: every network, pod and interface
+    of the plan; ``--live``: also every node and each attachment's addresses as the pods'
+    network-status reports them (read here from the pods, not from the picture)."""
+    stacks = str(deployed.project / "stacks")
+    plan = deployed.plan()
+    networks, pods, attachments = expected(plan)
+    assert main(["--stacks-dir", stacks, "graph", STACK]) == 0
+    texts, edges = svg_texts(capsysbinary.readouterr().out)
+    assert networks <= texts and pods <= texts, (networks - texts, pods - texts)
+    for pod, iface, net in attachments:
+        assert iface in edges[f"pod:{pod}->net:{net}"], (pod, iface, net)
+
+    assert main(["--stacks-dir", stacks, "graph", STACK, "--live",
+                 "--kubeconfig", str(deployed.kubeconfig)]) == 0
+    texts, edges = svg_texts(capsysbinary.readouterr().out)
+    assert networks <= texts and pods <= texts
+    nodes = [n["metadata"]["name"] for n in deployed.kube.list("v1", "Node")]
+    assert len(nodes) >= 2 and {f"node {n}" for n in nodes} <= texts, (nodes, texts)
+    addressed = 0
+    for pod, iface, net in attachments:
+        namespace, name = pod.removeprefix("Pod ").split("/")
+        obj = deployed.kube.get("v1", "Pod", name, namespace)
+        assert obj is not None, pod
+        status = json.loads((obj["metadata"].get("annotations") or {}).get(
+            NETWORK_STATUS_ANNOTATION, "[]"))
+        [entry] = [s for s in status if s.get("interface") == iface]
+        label = edges[f"pod:{pod}->net:{net}"]
+        for ip in entry.get("ips") or []:
+            assert ip in label, (pod, iface, ip, label)
+            addressed += 1
+    assert addressed >= len(attachments)  # every attachment of dev has an address
