@@ -22,7 +22,6 @@ nothing; a hand edit of a NAD is undone by the next ``up``.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ from harness.pytest_fixtures import NetworkHandle
 from netplumb.cli.main import main
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.kube import Kube
-from tests.e2e.nadspace import pod_body
+from tests.e2e.nadspace import nad_namespace, pod_body
 from tests.unit.test_adopt import SEED
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +46,7 @@ STACK = "adopted"
 NAD_API = "k8s.cni.cncf.io/v1"
 NADS = f"/apis/k8s.cni.cncf.io/v1/namespaces/{NS}/network-attachment-definitions"
 MASTER = "np-adopt0"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # how each NAD comes to the cluster: (field manager, how), "post" as kubectl create and
 # client-side kubectl apply do, "apply" as server-side apply does
 MANAGERS = [("kubectl-client-side-apply", "post"), ("kubectl-create", "post"),
@@ -61,6 +61,15 @@ ODD_CONFIG = ('{"cniVersion": "1.0.0", "name": "odd", "type": "np-vendor-plugin"
 def _nad(name: str, config: str, **meta: Any) -> dict[str, Any]:
     return {"apiVersion": NAD_API, "kind": "NetworkAttachmentDefinition",
             "metadata": {"name": name, "namespace": NS, **meta}, "spec": {"config": config}}
+
+
+def _guide_nad(live: dict[str, Any]) -> dict[str, Any]:
+    """A guide NAD as written there: its config and its own annotations (resourceName), not
+    what the API or kubectl added."""
+    notes = {k: v for k, v in (live["metadata"].get("annotations") or {}).items()
+             if k != LAST_APPLIED}
+    return _nad(live["metadata"]["name"], live["spec"]["config"],
+                **({"annotations": notes} if notes else {}))
 
 
 def _runnable(seed: dict[str, Any], name: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +90,7 @@ def _put(kube: Kube, obj: dict[str, Any], manager: str, how: str) -> None:
         return
     body = copy.deepcopy(obj)
     if manager == "kubectl-client-side-apply":  # what client-side kubectl apply records
-        body["metadata"].setdefault("annotations", {})[
-            "kubectl.kubernetes.io/last-applied-configuration"] = json.dumps(obj)
+        body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = json.dumps(obj)
     kube.request("POST", NADS, query={"fieldManager": manager}, body=body)
 
 
@@ -112,22 +120,9 @@ def _values(kube: Kube) -> dict[str, Any]:
 
 @pytest.fixture
 def namespace(pod_network: NetworkHandle) -> Iterator[Kube]:
-    cluster = pod_network.node.cluster
-    kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
-    api = cluster.api()
-    made = pod_network.node.ensure_underlay([MASTER])
-    api.create("/api/v1/namespaces", {"metadata": {"name": NS}})
-    try:
-        wait_for("the namespace's default ServiceAccount", lambda: api.get_or_none(
-            f"/api/v1/namespaces/{NS}/serviceaccounts/default"), timeout=30)
-        yield kube
-    finally:
-        with contextlib.suppress(Exception):
-            api.delete(f"/api/v1/namespaces/{NS}")
-        wait_for(f"namespace {NS} gone",
-                 lambda: api.get_or_none(f"/api/v1/namespaces/{NS}") is None,
-                 timeout=180, interval=1)
-        pod_network.node.remove_underlay(made)
+    with nad_namespace(pod_network, NS) as space:
+        space.made_links += pod_network.node.ensure_underlay([MASTER])
+        yield Kube.from_kubeconfig(str(pod_network.node.cluster.kubeconfig))
 
 
 def test_adopt_takes_the_guides_nads_over_without_touching_them_or_their_pods(
@@ -136,15 +131,7 @@ def test_adopt_takes_the_guides_nads_over_without_touching_them_or_their_pods(
     kube = namespace
     cluster = pod_network.node.cluster
     by_name = {o["metadata"]["name"]: o for o in SEED}
-    wanted = [_nad(o["metadata"]["name"], o["spec"]["config"],
-                   **({"annotations": o["metadata"]["annotations"]}
-                      if any(k != "kubectl.kubernetes.io/last-applied-configuration"
-                             for k in o["metadata"].get("annotations") or {}) else {}))
-              for o in SEED]
-    for obj in wanted:  # only the guide's own annotations (resourceName) stay
-        notes = obj["metadata"].get("annotations")
-        if notes is not None:
-            notes.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    wanted = [_guide_nad(o) for o in SEED]
     rule = kube.create({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
                         "metadata": {"name": "owner", "namespace": NS},
                         "spec": {"groups": []}})

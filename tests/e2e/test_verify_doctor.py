@@ -22,10 +22,11 @@ range allocates per node.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,32 +163,28 @@ REMOVED_BY_RECONCILER = re.compile(r"removed stale overlappingIP allocation \[([
 OverlappingRangeIPReservation its reconciler deletes (pkg/reconciler/iploop.go)."""
 
 
-def _reservations_the_reconciler_removed(deployed: Deployed) -> set[str]:
+def _reservations_the_reconciler_removed(kube: Kube) -> set[str]:
     """The reservation names whereabouts' reconcilers (one per node) logged as removed."""
-    from kubernetes import client
-
-    core: Any = client.CoreV1Api(deployed.nodes.cluster.api_client())
     removed: set[str] = set()
-    for pod in core.list_namespaced_pod("kube-system", label_selector="app=whereabouts").items:
-        log = core.read_namespaced_pod_log(pod.metadata.name, "kube-system",
-                                           container="ip-control-loop")
-        removed |= set(REMOVED_BY_RECONCILER.findall(log))
+    for pod in kube.list("v1", "Pod", namespace="kube-system", label_selector="app=whereabouts"):
+        removed |= set(REMOVED_BY_RECONCILER.findall(kube.pod_log(
+            "kube-system", pod["metadata"]["name"], container="ip-control-loop")))
     return removed
 
 
-def _upstream_race(deployed: Deployed, finding: dict[str, Any]) -> bool:
+def _upstream_race(finding: dict[str, Any], removed: Callable[[], set[str]]) -> bool:
     """A ``whereabouts:orphaned`` finding every address of which lost its reservation to
-    whereabouts' own reconciler. v0.9.2's reconciler lists the IPPools, then the pods, then
-    the reservations, and judges a reservation orphaned when its pod was not in the IPPools
-    it listed first; a pod whose ADD falls between those lists (the window grows by 1.25 s for
-    every Pending pod it re-reads) loses its reservation while it runs. The platform runs the
-    reconciler every minute, so a stack deployed across a minute's start can meet it; doctor
-    is right to name the pod (the address is unreserved)."""
+    whereabouts' own reconciler (``removed``: the reservations its logs name). v0.9.2's
+    reconciler lists the IPPools, then the pods, then the reservations, and judges a
+    reservation orphaned when its pod was not in the IPPools it listed first; a pod whose ADD
+    falls between those lists (the window grows by 1.25 s for every Pending pod it re-reads)
+    loses its reservation while it runs. The platform runs the reconciler every minute, so a
+    stack deployed across a minute's start can meet it; doctor is right to name the pod (the
+    address is unreserved)."""
     if finding["check"] != "whereabouts:orphaned":
         return False
     addresses = re.findall(r"(\d+\.\d+\.\d+\.\d+) \(pod ", finding["message"])
-    removed = _reservations_the_reconciler_removed(deployed)
-    return bool(addresses) and all(any(r == a or r.endswith(f"-{a}") for r in removed)
+    return bool(addresses) and all(any(r == a or r.endswith(f"-{a}") for r in removed())
                                    for a in addresses)
 
 
@@ -197,7 +194,8 @@ def test_doctor_finds_nothing_to_fix_on_the_stack(deployed: Deployed,
     code, out = _cli(deployed, capsys, "doctor", STACK, "--json")
     print(f"doctor on dev: {time.monotonic() - started:.2f}s")
     doc = json.loads(out)
-    raced = [f for f in doc["findings"] if _upstream_race(deployed, f)]
+    removed = functools.cache(lambda: _reservations_the_reconciler_removed(deployed.kube))
+    raced = [f for f in doc["findings"] if _upstream_race(f, removed)]
     if raced:  # named rightly, but not the stack's doing: see _upstream_race
         print("whereabouts' reconciler removed running pods' reservations: "
               + "; ".join(f["message"] for f in raced))
