@@ -69,7 +69,7 @@ run: tools
 
 test: DEPS_GROUPS = build run test
 test: tools lint typecheck gocheck
-	NETPLUMB_TARGET=embedded $(VPY) -m pytest -q -ra tests
+	NETPLUMB_TARGET=embedded $(VPY) -m pytest -q -ra --durations=30 tests
 
 # The tests that need only the Kubernetes API, against KUBECONFIG's current context; the run
 # ends with what it could not test there, and why.

@@ -7,6 +7,7 @@ once, in :mod:`netplumb.cni.plugins`. Stack files use the same classes.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
@@ -168,7 +169,25 @@ class CniNetworkArgs(NadFields):
 
     model_config = INPUT_CONFIG
     config: dict[str, Any]
-    """The CNI JSON object (single plugin or conflist), kept exactly as given."""
+    """The CNI JSON object (single plugin or conflist), kept exactly as given: a mapping, or
+    its JSON text as a string. The text keeps the keys in their order on every path into a
+    program (an inline ``netplumb:spec`` reaches it through the Pulumi CLI's config, which
+    hands mappings over with their keys sorted); ``netplumb adopt`` writes it so."""
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _from_text(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        try:
+            data = json.loads(v)
+        except ValueError as exc:
+            raise FieldIssue(f"not valid JSON ({exc}); expected the CNI config's JSON object "
+                             "as text, or a mapping", value=v, has_value=True) from None
+        if not isinstance(data, dict):
+            raise FieldIssue("expected a JSON object (the CNI config), as text or a mapping; "
+                             f"got JSON {type(data).__name__}", value=v, has_value=True)
+        return data
 
     def plugin_dict(self) -> dict[str, Any]:
         return dict(self.config)

@@ -1,6 +1,8 @@
-"""Checks across networks: duplicate NAD names, overlapping address pools on one link.
+"""Checks across networks: duplicate NAD names, overlapping address pools on one link, and
+networks that can give no pod an address.
 
-Both are sort-based (O(n log n)): a plan of thousands of networks checks in milliseconds.
+The cross-network checks are sort-based (O(n log n)): a plan of thousands of networks checks
+in milliseconds.
 """
 
 from __future__ import annotations
@@ -58,7 +60,33 @@ def check_pool_overlaps(networks: Sequence[PlannedNetwork]) -> list[Finding]:
     return findings
 
 
+def check_addressless_static(networks: Sequence[PlannedNetwork]) -> list[Finding]:
+    """Static IPAM with no ``addresses`` on an interface plugin without ``capabilities.ips``.
+
+    The static plugin then returns no address unless the pod's selection brings one in its
+    ``cni-args`` (``ips``, which Multus hands over as the config's ``args``): every interface
+    plugin that takes IPAM (macvlan, ipvlan, bridge, host-device, vlan, ptp, tap) refuses an
+    IPAM result without an address, so a pod selecting it otherwise never leaves
+    ContainerCreating. Runtime ``ips`` reach the plugin only with the capability. A warning:
+    selections' ``cni-args`` are a way the network works as written."""
+    findings: list[Finding] = []
+    for net in networks:
+        if net.config.ipam_type() != "static" or net.ipam.statics \
+                or net.config.capabilities().get("ips"):
+            continue
+        findings.append(Finding(
+            net.ipam_path("addresses"), None,
+            f"network {net.key} has static IPAM without addresses and its plugin lacks "
+            "capabilities.ips, so a pod's selection ips never reach it: a pod gets an "
+            "address here only through its selection's cni-args ips, otherwise its sandbox "
+            "fails with 'IPAM plugin returned missing IP config'; expected addresses, or "
+            "capabilities: {ips: true} for pods that ask for their own",
+            severity="warning"))
+    return findings
+
+
 def check_networks(networks: Iterable[PlannedNetwork]) -> list[Finding]:
     """Every whole-plan network check; errors and warnings as :class:`Finding` s."""
     nets = list(networks)
-    return [*check_duplicates(nets), *check_pool_overlaps(nets)]
+    return [*check_duplicates(nets), *check_pool_overlaps(nets),
+            *check_addressless_static(nets)]

@@ -557,7 +557,8 @@ def adopt_nad(obj: Obj, owner: str | None = None) -> AdoptedNetwork | Reference:
         why_config = f"typed {typed['type']} args do not give it back: {problem}"
     else:
         why_config = typed
-    entry = {"name": name, "namespace": namespace, "config": data, **extra}
+    # as JSON text: an inline spec's mappings reach the program with their keys sorted
+    entry = {"name": name, "namespace": namespace, "config": json.dumps(data), **extra}
     problem = reproduces(entry)
     if problem is not None:
         return Reference(key, f"netplumb cannot reproduce its spec.config ({problem}); "

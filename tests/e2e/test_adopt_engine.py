@@ -11,7 +11,8 @@ use), so two pods run on copies of the guide's bridge and macvlan NADs whose onl
 are a documentation range (with its gateway), a master this cluster has, and no default route
 on the macvlan (the pod's default route stays on eth0).
 
-Then: ``netplumb adopt`` writes the stack, which ``netplumb check`` passes; the preview
+Then: ``netplumb adopt`` writes the stack, which ``netplumb check`` passes with a warning
+naming the guide's static NAD that can give no pod an address; the preview
 creates nothing but the object set that adopts the NADs (the stack file lists each one under
 ``cluster_objects.adopt``); ``pulumi up`` leaves every pod with the same UID, restart count
 and addresses and every NAD's config equal in value to what it was (the text is netplumb's
@@ -185,6 +186,11 @@ def test_adopt_takes_the_guides_nads_over_without_touching_them_or_their_pods(
     code = main(["--stacks-dir", str(stacks), "check", STACK])
     checked = capsys.readouterr().out
     assert code == 0 and "ok: 9 networks" in checked, checked
+    # the guide's mistake a NAD shows alone: its second macvlan NAD (static IPAM, nothing
+    # else) can give no pod an address; named at its key path, written as found
+    [static] = [line for line in checked.splitlines() if f"{NS}/macvlan-static" in line]
+    assert static.strip().startswith("warning:") and ".ipam.addresses" in static, checked
+    assert "capabilities.ips" in static, static
 
     st = engine.stack(STACK, work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp_path_factory.mktemp("backend"))
@@ -199,9 +205,12 @@ def test_adopt_takes_the_guides_nads_over_without_touching_them_or_their_pods(
         values_before = {n: json.loads(t) for n, t in configs_before.items()}
         assert _values(kube) == values_before
         assert _configs(kube)["operator-net"] == configs_before["operator-net"]
-        # the untyped config equal in value; not in key order: an inline spec reaches the
-        # program through the Pulumi CLI's config, which hands objects over with sorted keys
-        assert json.loads(_configs(kube)["odd"]) == json.loads(ODD_CONFIG)
+        # the untyped config equal in value and in key order, nested keys too (adopt writes
+        # it as JSON text: the Pulumi CLI's config would hand a mapping over sorted)
+        assert spec["networks"][[n["name"] for n in spec["networks"]].index("odd")][
+            "config"] == json.dumps(json.loads(ODD_CONFIG))
+        assert json.dumps(json.loads(_configs(kube)["odd"])) == \
+            json.dumps(json.loads(ODD_CONFIG))
         assert {n: _pod_state(kube, n) for n in pods_before} == pods_before
         owned_after = kube.get(NAD_API, "NetworkAttachmentDefinition", "operator-net", NS)
         assert owned_after is not None

@@ -209,7 +209,9 @@ def test_odd_nads_round_trip(name: str, tmp_path: Path) -> None:
     assert adopted.entry["labels"] == {"team": "net"}
     if given_as == "config":
         assert adopted.why_config
-        assert same_json(adopted.entry["config"], config)
+        # written as JSON text, so that an inline spec keeps its keys in their order
+        assert isinstance(adopted.entry["config"], str)
+        assert same_json(json.loads(adopted.entry["config"]), config)
 
 
 def test_config_text_layout_does_not_matter_only_its_value(tmp_path: Path) -> None:
@@ -332,8 +334,12 @@ def test_short_form_selections() -> None:
 def test_seed_advice_names_the_static_ip_capability_and_the_gateway_key() -> None:
     adoption = plan_adoption(SEED, SEED_PODS, [])
     by_path = {f.path: f for f in adoption.advice}
-    [cap] = [f for f in adoption.advice if "capabilities.ips" in f.message]
+    [cap] = [f for f in adoption.advice
+             if "capabilities.ips" in f.message and "static-ip-pod" in f.message]
     assert cap.severity == "error"
+    # the guide's second macvlan NAD (static IPAM, nothing else) can give no pod an address
+    [static] = [f for f in adoption.advice if "default/macvlan-static" in f.message]
+    assert static.severity == "warning" and static.path.endswith(".ipam.addresses")
     assert cap.path.startswith("config.netplumb:spec.networks[")
     assert "default/macvlan-conf" in cap.message and "Pod default/static-ip-pod" in cap.message
     gateway = by_path["Pod default/static-ip-pod.networks[0].gateway"]

@@ -586,7 +586,10 @@ TYPED_CASES = [
           "config.plugins[1].markMasqBit"),
     targs("cni-config-no-version", CniNetworkArgs, {"config": {"type": "macvlan"}},
           "config.cniVersion", "missing"),
-    targs("cni-config-string", CniNetworkArgs, {"config": "{}"}, "config"),
+    targs("cni-config-text-not-json", CniNetworkArgs, {"config": "{'type': 1}"}, "config"),
+    targs("cni-config-text-not-object", CniNetworkArgs, {"config": "[1, 2]"}, "config"),
+    targs("cni-config-text-no-version", CniNetworkArgs, {"config": '{"type": "macvlan"}'},
+          "config.cniVersion", "missing"),
 ]
 
 

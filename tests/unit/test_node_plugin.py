@@ -302,7 +302,7 @@ def test_networks_using_plugins_the_install_leaves_out_are_warned() -> None:
             {"name": "ok", "type": "macvlan", "master": "ens1",
              "ipam": {"type": "host-local", "subnet": "192.0.2.0/24"}},
             {"name": "br", "type": "bridge", "bridge": "br0",
-             "ipam": {"type": "static"}},
+             "ipam": {"type": "static", "addresses": [{"address": "192.0.2.9/24"}]}},
             {"name": "leased", "type": "macvlan", "master": "ens2", "ipam": {"type": "dhcp"}},
         ]}, at=at)
     warnings = {(f.path, f.value): f for f in build_plan(spec, root=at).warnings}

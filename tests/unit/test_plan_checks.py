@@ -114,6 +114,20 @@ def test_fixed_static_ipam_address_taken_by_every_selecting_pod() -> None:
     clean({**spec, "pods": [pod("p", {"name": "a"})]})
 
 
+def test_static_ipam_without_addresses_or_the_ips_capability_gives_no_address() -> None:
+    # the hand-run guide's second macvlan NAD: `"ipam": {"type": "static"}` and nothing else
+    spec = {"networks": [mv("a", ipam=STATIC)]}
+    f = only(spec, f"{S}.networks[0].ipam.addresses", "default/a", "capabilities.ips",
+             "cni-args", "missing IP config")
+    assert f.severity == "warning"
+    clean({"networks": [mv("a", capabilities=CAPS, ipam=STATIC)]})
+    clean({"networks": [mv("a", ipam={"type": "static",
+                                      "addresses": [{"address": "192.0.2.7/24"}]})]})
+    # a pod's ips make netplumb add the capability: then the network works as planned
+    clean({"networks": [mv("a", ipam=STATIC)],
+           "pods": [pod("p", {"name": "a", "ips": ["192.0.2.10/24"]})]})
+
+
 def test_one_mac_for_two_pods_on_one_bridge() -> None:
     nets = [{"type": "bridge", "name": n, "bridge": "br0", "capabilities": {"mac": True},
              "ipam": hl("198.51.100.0/24") if n == "a" else hl("203.0.113.0/24")}
