@@ -67,9 +67,11 @@ unit: venv
 run: tools
 	NETPLUMB_TARGET=$(TARGET) $(VPY) -m harness.run $(STACK)
 
+# The real-node suites in the foreground; lint, typecheck, gocheck and the unit tests run
+# beside them (tools/test.sh), and their log follows.
 test: DEPS_GROUPS = build run test
-test: tools lint typecheck gocheck
-	NETPLUMB_TARGET=embedded $(VPY) -m pytest -q -ra --durations=30 tests
+test: tools
+	@bash tools/test.sh
 
 # The tests that need only the Kubernetes API, against KUBECONFIG's current context; the run
 # ends with what it could not test there, and why.

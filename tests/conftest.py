@@ -1,6 +1,8 @@
 """Root test configuration: the cluster, node and pod-network fixtures for every test, the
 ``last`` marker (tests that must run after all others, e.g. the one taking the cluster down),
-and ``figure``: measured figures a test reports, printed together at the end of the run."""
+the ``late`` marker (after the others, before the last: what the cluster removes in its own
+time, checked once it has had that time), and ``figure``: measured figures a test reports,
+printed together at the end of the run."""
 
 from __future__ import annotations
 
@@ -19,10 +21,16 @@ pytest_plugins = ["harness.pytest_fixtures"]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "last: run after every other test of the session")
+    config.addinivalue_line("markers", "late: run after the other tests, before the last "
+                                       "(checks of what the cluster removes in its own time)")
+
+
+def _order(item: pytest.Item) -> int:
+    return 2 if item.get_closest_marker("last") else 1 if item.get_closest_marker("late") else 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    items.sort(key=_order)
 
 
 _FIGURES = pytest.StashKey[list[str]]()

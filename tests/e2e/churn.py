@@ -18,6 +18,14 @@ from harness.pytest_fixtures import NodeHandle
 from tests.e2e.nadspace import pod_body
 
 STEP_TIMEOUT_S = 120.0
+POLL_S = 0.25
+"""How often a lane reads its pod. Every 50 ms, eight lanes made about 150 reads a second,
+which cost the apiserver and etcd a fifth of the machine during a churn (200 cycles: the
+apiserver's CPU 50 s, at 0.25 s 28 s); a quarter second adds about that much to a cycle's
+measured life, whose median is seconds."""
+GC_TIMEOUT_S = 150.0
+"""How long the kubelets may take to remove stopped sandboxes: their garbage collection runs
+every minute, and removes each sandbox in turn."""
 MULTUS_CACHE = Path("/var/lib/cni/multus")
 """Multus' cache, as the node sees it (each node has its own: ``Node.path``)."""
 FLANNEL_IPAM = cni.HOST_LOCAL_DIR / "cbr0"
@@ -75,7 +83,7 @@ def cycle(core: Any, namespace: str, name: str, network: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} not Running with network-status in "
                                  f"{timeout:.0f}s: phase {pod.status.phase}")
-        time.sleep(0.05)
+        time.sleep(POLL_S)
     ran_on = str(pod.spec.node_name or "")
     if node is not None:
         assert ran_on == node, (name, ran_on, node)
@@ -90,7 +98,7 @@ def cycle(core: Any, namespace: str, name: str, network: str,
             raise
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} not finalised in {timeout:.0f}s")
-        time.sleep(0.05)
+        time.sleep(POLL_S)
     return Cycle(t0, time.monotonic() - t0, uid, attached, ran_on)
 
 
@@ -201,29 +209,36 @@ class NodeState:
         return [(entry(n, s.name), s.state) for n in self.nodes
                 for s in cri.sandboxes(n.ns, namespace=namespace)]
 
-    def leaks(self, namespace: str, ipam_dirs: list[Path],
-              timeout: float = 150.0) -> dict[str, Any]:
+    def leaks(self, namespace: str, ipam_dirs: list[Path], timeout: float = GC_TIMEOUT_S, *,
+              sandboxes: bool = True) -> dict[str, Any]:
         """What is left beyond this state, on any node, once the pods of ``namespace`` are
         gone: waits up to ``timeout`` for the kubelets' garbage collection of stopped
         sandboxes (every minute), then reports anything left, by kind (empty: nothing
         leaked). ``ipam_dirs`` are host paths (each node's own directories).
+
+        With ``sandboxes=False`` it does not wait, and the stopped sandboxes' records are not
+        counted: a pod leaves the apiserver only once the kubelet has stopped its sandbox,
+        and stopping it is the runtime's CNI DEL and the removal of its network namespace,
+        so everything else must be gone already. The records go with the kubelets' next
+        garbage collection: :func:`sandboxes_left` checks them, later in the session.
 
         Pods of other namespaces may come and go on the nodes meanwhile (other tests, other
         sessions on a shared cluster): what belongs to one of their sandboxes is not counted,
         and what is found is looked at again a few seconds later, so that only what stays
         counts (a pod being set up or torn down at that moment is not a leak)."""
         deadline = time.monotonic() + timeout
-        while self.sandboxes(namespace) and time.monotonic() < deadline:
+        while sandboxes and self.sandboxes(namespace) and time.monotonic() < deadline:
             time.sleep(2)
-        found = self._left(namespace, ipam_dirs)
+        found = self._left(namespace, ipam_dirs, sandboxes)
         for _ in range(3):
             if not found:
                 break
             time.sleep(3)
-            found = _common(found, self._left(namespace, ipam_dirs))
+            found = _common(found, self._left(namespace, ipam_dirs, sandboxes))
         return found
 
-    def _left(self, namespace: str, ipam_dirs: list[Path]) -> dict[str, Any]:
+    def _left(self, namespace: str, ipam_dirs: list[Path],
+              sandboxes: bool = True) -> dict[str, Any]:
         others = {n.name: _Others.of(n, namespace) for n in self.nodes}
         ids = {i for o in others.values() for i in o.ids}
         now = NodeState.now(self.nodes)
@@ -237,7 +252,7 @@ class NodeState:
             return out
 
         found: dict[str, Any] = {
-            "sandboxes": self.sandboxes(namespace),
+            "sandboxes": self.sandboxes(namespace) if sandboxes else [],
             "netns": mine(now.netns - self.netns, lambda o, _n, x: x in o.netns),
             "veths": mine(now.veths - self.veths, lambda o, _n, x: x in o.veths),
             "multus cache": mine(
@@ -254,6 +269,18 @@ class NodeState:
 
     def _node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
+
+
+def sandboxes_left(nodes: NodeHandle, namespace: str,
+                   timeout: float = GC_TIMEOUT_S) -> list[tuple[str, str]]:
+    """The sandboxes of ``namespace``'s pods still on any node (node:pod, state) after
+    waiting up to ``timeout`` for the kubelets' garbage collection to remove them (empty:
+    all removed)."""
+    state = NodeState(list(nodes.nodes), set(), set(), set(), set())
+    deadline = time.monotonic() + timeout
+    while (left := state.sandboxes(namespace)) and time.monotonic() < deadline:
+        time.sleep(2)
+    return left
 
 
 def _common(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:

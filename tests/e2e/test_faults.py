@@ -39,7 +39,7 @@ from netplumb.args.nad import BridgeNetworkArgs
 from netplumb.args.stack import CONFIG_KEY
 from netplumb.hostpaths import CNI_CONF_DIR
 from netplumb.render.node_plugin import GUARD_FILE
-from tests.e2e.churn import Cycle, NodeState, cycle
+from tests.e2e.churn import Cycle, NodeState, cycle, sandboxes_left
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -140,7 +140,7 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     unattached = [c for c in done if not c.attached]
     # pods whose life overlapped the outage: they waited for the new daemon
     during = [c for c in done if c.started <= ready_at and c.started + c.seconds > ready_at]
-    leaks = before.leaks("faults", space.ipam_dirs)
+    leaks = before.leaks("faults", space.ipam_dirs, sandboxes=False)
     figure(f"Multus killed after {killed_at} cycles; new daemon {new['metadata']['name']} "
            f"Ready; {len(unattached)} pod(s) ran with the cluster network only; "
            f"{len(during)} pod(s) waited through the outage, life "
@@ -148,7 +148,7 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
            f"{leaks}")
     try:
         assert unattached == [], unattached
-        for kind in ("sandboxes", "netns", "veths"):
+        for kind in ("netns", "veths"):  # sandboxes: see the late test below
             assert kind not in leaks, leaks
         assert len(leaks.get("flannel reservations", [])) <= lanes, leaks
         nad = sum(len(v) for v in leaks.get("NAD reservations", {}).values())
@@ -324,3 +324,12 @@ def test_sigkilled_pulumi_up_then_make_run_converges(pod_network: NetworkHandle,
         with contextlib.suppress(auto.CommandError):
             st.workspace.remove_stack("platform", force=True)
         nodes.remove_underlay(made)
+
+
+@pytest.mark.late
+def test_the_kubelet_removes_the_faults_sandboxes(pod_network: NetworkHandle) -> None:
+    """Every sandbox of this module's pods (the churn through the Multus outage, the pods of
+    the restarts) is gone from containerd: the kubelets' garbage collection (every minute)
+    removed them, also those whose DEL the outage cut short. Checked late in the session,
+    when it has had its minutes."""
+    assert sandboxes_left(pod_network.node, "faults") == []

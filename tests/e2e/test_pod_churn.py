@@ -9,7 +9,8 @@ through Multus) and removed.
 ``NETPLUMB_POD_CHURN_CYCLES`` (default 200; ``make test`` runs 1,000) cycles run in ``LANES``
 concurrent lanes, the lanes pinned to the nodes in turn (every node churns the same share).
 Afterwards no network namespace, veth, host-local reservation (of the NADs or of Flannel's
-network), Multus cache entry or containerd sandbox of a churned pod may remain on any node.
+network) or Multus cache entry of a churned pod may remain on any node, and, late in the
+session (once the kubelets' garbage collection has run), no containerd sandbox either.
 Prints the per-cycle median and p95.
 
 host-local pools are per node: pods on two nodes may get the same NAD address at once (the
@@ -31,7 +32,7 @@ import pytest
 
 from harness.pytest_fixtures import NetworkHandle
 from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
-from tests.e2e.churn import NodeState, cycle
+from tests.e2e.churn import NodeState, cycle, sandboxes_left
 from tests.e2e.nadspace import NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
@@ -103,4 +104,12 @@ def test_pod_churn_leaves_nothing_behind(env: Env, pod_network: NetworkHandle,
           f"{times[int(0.95 * (len(times) - 1))] * 1000:.0f} ms")
 
     assert len(uids) == CYCLES == len(set(uids))
-    assert before.leaks(NS, env.space.ipam_dirs) == {}
+    assert before.leaks(NS, env.space.ipam_dirs, sandboxes=False) == {}
+
+
+@pytest.mark.late
+def test_the_kubelets_remove_the_churned_sandboxes(pod_network: NetworkHandle) -> None:
+    """The churned pods' stopped sandboxes are gone from containerd on every node: the
+    kubelets' garbage collection (every minute) removed them. Checked late in the session,
+    when it has had its minutes, instead of waiting for it after the churn."""
+    assert sandboxes_left(pod_network.node, NS) == []
