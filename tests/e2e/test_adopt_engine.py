@@ -9,10 +9,12 @@ unknown type with extra keys). None of the guide's NADs can carry a pod on this 
 name ``enp0s9``, an SR-IOV pool, a DHCP server, and private ranges, which pods here must not
 use), so two pods run on copies of the guide's bridge and macvlan NADs whose only changes
 are a documentation range (with its gateway), a master this cluster has, and no default route
-on the macvlan (the pod's default route stays on eth0).
+on the macvlan (the pod's default route stays on eth0). The guide's static-IP pod is
+created too, with a documentation address and bound to no node (it stays Pending).
 
-Then: ``netplumb adopt`` writes the stack, which ``netplumb check`` passes with a warning
-naming the guide's static NAD that can give no pod an address; the preview
+Then: ``netplumb adopt`` writes the stack, its advice naming the static-IP pod's NAD that
+lacks ``capabilities.ips``; ``netplumb check`` passes it with a warning naming the guide's
+static NAD that can give no pod an address; the preview
 creates nothing but the object set that adopts the NADs (the stack file lists each one under
 ``cluster_objects.adopt``); ``pulumi up`` leaves every pod with the same UID, restart count
 and addresses and every NAD's config equal in value to what it was (the text is netplumb's
@@ -100,6 +102,11 @@ def _managers(obj: dict[str, Any]) -> list[tuple[str, str]]:
                   for m in obj["metadata"].get("managedFields") or [])
 
 
+def line_is_error(line: str) -> bool:
+    """A line of adopt's advice of severity error."""
+    return line.strip().startswith("error:")
+
+
 def _pod_state(kube: Kube, name: str) -> tuple[str, int, list[Any]]:
     pod = kube.get("v1", "Pod", name, NS)
     assert pod is not None, name
@@ -164,6 +171,14 @@ def test_adopt_takes_the_guides_nads_over_without_touching_them_or_their_pods(
             and p["status"].get("phase") == "Running"
             and NETWORK_STATUS_ANNOTATION in (p["metadata"].get("annotations") or {})),
             timeout=120, interval=1)
+    # the guide's static-IP pod, as written there (ips and gateway on macvlan-conf, whose
+    # config lacks capabilities.ips) but with a documentation address, and bound to no node:
+    # it stays Pending and never reaches a CNI plugin; adopt lists it as a user of the NAD
+    kube.request("POST", f"/api/v1/namespaces/{NS}/pods", query={
+        "fieldManager": "kubectl-client-side-apply"}, body=pod_body(
+            "static-ip-pod", [{"name": "macvlan-conf", "interface": "net1",
+                               "ips": ["198.51.100.245/24"], "gateway": ["198.51.100.1"]}],
+            nodeSelector={"netplumb.dev/adopt-test": "no-such-node"}))
     pods_before = {n: _pod_state(kube, n) for n in ("seed-a", "seed-b")}
     assert all(len(s[2]) == 3 for s in pods_before.values()), pods_before
     configs_before = _configs(kube)
@@ -177,6 +192,10 @@ def test_adopt_takes_the_guides_nads_over_without_touching_them_or_their_pods(
                  *flags]) == 0
     out = capsys.readouterr().out
     assert f"{NS}/operator-net" in out and "referenced, not adopted" in out, out
+    # the guide's mistake that needs its pod: advice at once, naming the NAD and the pod
+    [cap] = [line for line in out.splitlines()
+             if "capabilities.ips" in line and f"Pod {NS}/static-ip-pod" in line]
+    assert line_is_error(cap) and f"{NS}/macvlan-conf" in cap, out
     doc = yaml.safe_load((stacks / f"Pulumi.{STACK}.yaml").read_text())
     spec = doc["config"]["netplumb:spec"]
     adopted = sorted(set(configs_before) - {"operator-net"})
