@@ -326,22 +326,26 @@ class Kube:
         """Close this thread's connection."""
         self._drop()
 
-    def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
-              content_type: str, accept: str) -> tuple[int, str, bytes]:
-        full = self._prefix + path
-        if query:
-            full += "?" + urllib.parse.urlencode(query)
+    def _headers(self, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "User-Agent": "netplumb"}
-        data: bytes | None = None
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = content_type
         token = self.creds.bearer()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         elif self.creds.basic is not None:
             raw = f"{self.creds.basic[0]}:{self.creds.basic[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return headers
+
+    def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
+              content_type: str, accept: str) -> tuple[int, str, bytes]:
+        full = self._prefix + path
+        if query:
+            full += "?" + urllib.parse.urlencode(query)
+        headers = self._headers(accept)
+        data: bytes | None = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers["Content-Type"] = content_type
         waited = 0.0
         while True:
             status, reason, raw, retry_after = self._send_once(method, full, path, data,
@@ -407,6 +411,37 @@ class Kube:
                     message = str(doc.get("message") or message)
             raise KubeError(status, reason, message, method="GET", path=path)
         return text
+
+    def watch(self, path: str, query: Mapping[str, str],
+              stop: threading.Event) -> Iterator[Any]:
+        """Stream the watch events (decoded JSON) of the collection at ``path`` until the
+        server ends the watch or ``stop`` is set (checked between events). Its own
+        connection, authenticated as every other call; ``timeoutSeconds`` in ``query``
+        (default 300) bounds it on the server's side."""
+        q = dict(query)
+        q["watch"] = "1"
+        timeout = float(q.get("timeoutSeconds", "300")) + 30
+        conn: http.client.HTTPConnection
+        if self._https:
+            conn = _HTTPS(self._host, self._port, timeout=timeout, context=self._context(),
+                          server_name=self.creds.tls_server_name or self._host)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        try:
+            conn.request("GET", f"{self._prefix}{path}?{urllib.parse.urlencode(q)}",
+                         headers=self._headers("application/json"))
+            resp = conn.getresponse()
+            if resp.status >= 400:
+                raise KubeError(resp.status, resp.reason, resp.read()[:300].decode(
+                    errors="replace"), method="WATCH", path=path)
+            while not stop.is_set():
+                line = resp.readline()
+                if not line:
+                    return
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            conn.close()
 
     # ----------------------------------------------------------------- discovery
 

@@ -10,11 +10,8 @@ same kubeconfig.
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,27 +82,7 @@ class Api:
 
     def watch(self, path: str, query: Mapping[str, str], stop: threading.Event) -> Iterator[Any]:
         """Stream watch events (decoded JSON) until the server ends the watch."""
-        q = dict(query)
-        q["watch"] = "1"
-        timeout = float(q.get("timeoutSeconds", "300")) + 30
-        url = urllib.parse.urlsplit(self.server)
-        conn = http.client.HTTPSConnection(url.hostname or "", url.port or 443, timeout=timeout,
-                                           context=self.kube._context())
-        try:
-            conn.request("GET", f"{path}?{urllib.parse.urlencode(q)}",
-                         headers={"Accept": "application/json", "User-Agent": "netplumb"})
-            resp = conn.getresponse()
-            if resp.status >= 400:
-                raise ApiError(resp.status, resp.reason, resp.read()[:300].decode(
-                    errors="replace"), method="WATCH", path=path)
-            while not stop.is_set():
-                line = resp.readline()
-                if not line:
-                    return
-                if line.strip():
-                    yield json.loads(line)
-        finally:
-            conn.close()
+        return self.kube.watch(path, query, stop)
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 60.0,

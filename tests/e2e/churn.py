@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import cni, underlay
+from harness.cluster.api import wait_for
 from harness.node import Node, cri
 from harness.pytest_fixtures import NodeHandle
 from tests.e2e.nadspace import pod_body
@@ -204,11 +205,6 @@ class NodeState:
             state.flannel_ipam |= {entry(n, x) for x in cni.reservations(n.path(FLANNEL_IPAM))}
         return state
 
-    def sandboxes(self, namespace: str) -> list[tuple[str, str]]:
-        """The sandboxes of ``namespace``'s pods on every node: (node:pod, state)."""
-        return [(entry(n, s.name), s.state) for n in self.nodes
-                for s in cri.sandboxes(n.ns, namespace=namespace)]
-
     def leaks(self, namespace: str, ipam_dirs: list[Path], timeout: float = GC_TIMEOUT_S, *,
               sandboxes: bool = True) -> dict[str, Any]:
         """What is left beyond this state, on any node, once the pods of ``namespace`` are
@@ -226,9 +222,8 @@ class NodeState:
         sessions on a shared cluster): what belongs to one of their sandboxes is not counted,
         and what is found is looked at again a few seconds later, so that only what stays
         counts (a pod being set up or torn down at that moment is not a leak)."""
-        deadline = time.monotonic() + timeout
-        while sandboxes and self.sandboxes(namespace) and time.monotonic() < deadline:
-            time.sleep(2)
+        if sandboxes:
+            sandboxes_left(self.nodes, namespace, timeout)
         found = self._left(namespace, ipam_dirs, sandboxes)
         for _ in range(3):
             if not found:
@@ -252,7 +247,7 @@ class NodeState:
             return out
 
         found: dict[str, Any] = {
-            "sandboxes": self.sandboxes(namespace) if sandboxes else [],
+            "sandboxes": sandboxes_of(self.nodes, namespace) if sandboxes else [],
             "netns": mine(now.netns - self.netns, lambda o, _n, x: x in o.netns),
             "veths": mine(now.veths - self.veths, lambda o, _n, x: x in o.veths),
             "multus cache": mine(
@@ -271,16 +266,22 @@ class NodeState:
         return next(n for n in self.nodes if n.name == name)
 
 
-def sandboxes_left(nodes: NodeHandle, namespace: str,
+def sandboxes_of(nodes: NodeHandle | list[Node], namespace: str) -> list[tuple[str, str]]:
+    """The sandboxes of ``namespace``'s pods on every node: (node:pod, state)."""
+    members = nodes.nodes if isinstance(nodes, NodeHandle) else list(nodes)
+    return [(entry(n, s.name), s.state) for n in members
+            for s in cri.sandboxes(n.ns, namespace=namespace)]
+
+
+def sandboxes_left(nodes: NodeHandle | list[Node], namespace: str,
                    timeout: float = GC_TIMEOUT_S) -> list[tuple[str, str]]:
     """The sandboxes of ``namespace``'s pods still on any node (node:pod, state) after
     waiting up to ``timeout`` for the kubelets' garbage collection to remove them (empty:
     all removed)."""
-    state = NodeState(list(nodes.nodes), set(), set(), set(), set())
-    deadline = time.monotonic() + timeout
-    while (left := state.sandboxes(namespace)) and time.monotonic() < deadline:
-        time.sleep(2)
-    return left
+    with contextlib.suppress(TimeoutError):
+        wait_for(f"the kubelets to remove the sandboxes of {namespace}",
+                 lambda: not sandboxes_of(nodes, namespace), timeout, interval=2)
+    return sandboxes_of(nodes, namespace)
 
 
 def _common(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
