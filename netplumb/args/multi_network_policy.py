@@ -114,10 +114,12 @@ class MultiNetworkPolicyEnforcerArgs(InputModel):
     sync_period: int = SYNC_PERIOD
     """Seconds between full syncs of every pod's rules (``--sync-period``), besides the
     syncs on every change."""
-    pod_iptables: bool = True
+    pod_iptables: bool = False
     """Keep each pod's generated rules on the node under
     ``/var/lib/multi-networkpolicy/iptables/<pod UID>`` for troubleshooting
-    (``--pod-iptables``)."""
+    (``--pod-iptables``). Off by default, as upstream: with it, every sync (one per pod
+    change on the node) runs ``iptables-save`` three times per family in every policed
+    pod's namespace, to write those files."""
     accept_icmp: bool = False
     """Accept all ICMP on policed interfaces (``--accept-icmp``)."""
     accept_icmpv6: bool = False

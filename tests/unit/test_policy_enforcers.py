@@ -216,19 +216,18 @@ def test_enforcer_talks_to_containerd_and_acts_for_upstreams_default_plugins() -
                      "--network-plugins=macvlan",
                      "--hostname-override=$(NODE_NAME)",
                      "--sync-period=30",
-                     "--pod-iptables=/var/lib/multi-networkpolicy/iptables",
-                     "--v=0"]
+                     "--v=0"]  # --pod-iptables off, as upstream's default
     more = MultiNetworkPolicyEnforcerArgs.parse({
         "network_plugins": ["macvlan", "sriov", "ipvlan"], "accept_icmpv6": True,
         "allow_ipv6_src_prefix": ["fe80::/10"], "allow_ipv6_dst_prefix": ["fe80::/10", "ff00::/8"],
         "custom_rules": {"v6_ingress": ["-p icmpv6 --icmpv6-type neighbor-solicitation -j ACCEPT"]},
-        "pod_iptables": False})
+        "pod_iptables": True})
     flags = enforcer_args(more)
     assert "--network-plugins=macvlan,sriov,ipvlan" in flags
     assert "--accept-icmpv6" in flags and "--allow-ipv6-dst-prefix=fe80::/10,ff00::/8" in flags
     assert ("--custom-v6-ingress-rule-file=/etc/multi-networkpolicy/rules/"
             "custom-v6-ingress-rules.txt") in flags
-    assert not any(f.startswith("--pod-iptables") for f in flags)
+    assert "--pod-iptables=/var/lib/multi-networkpolicy/iptables" in flags
 
 
 def test_enforcer_flags_are_upstreams() -> None:
@@ -249,8 +248,8 @@ def test_enforcer_flags_are_upstreams() -> None:
 
 
 def test_enforcer_daemonset_mounts_only_what_it_opens() -> None:
-    args = MultiNetworkPolicyEnforcerArgs.parse({"custom_rules": {"v4_ingress": [
-        "-p icmp --icmp-type redirect -j ACCEPT"]}})
+    args = MultiNetworkPolicyEnforcerArgs.parse({"pod_iptables": True, "custom_rules": {
+        "v4_ingress": ["-p icmp --icmp-type redirect -j ACCEPT"]}})
     objs = by_kind(multi_network_policy_manifests(args))
     ds = objs["DaemonSet"]
     spec = pod_spec(ds)
