@@ -30,9 +30,12 @@ guide's troubleshooting section becomes findings with a severity and a fix:
   whereabouts (from its IPPools, so leaked allocations count; per node slice with
   ``node_slice_size``). 80 % is a warning, a full pool an error.
 
-host-local keeps its reservations in files on each node (one per address, naming the
-container), which the Kubernetes API does not show: doctor does not compare them with the
-node's pods.
+* **host-local's reservations** on each node, as netplumb's node plugin serves them (its
+  metrics daemon's ``/host-local``, read through the API server's pod proxy): a reservation
+  older than :data:`HOST_LOCAL_GRACE_S` whose address no pod on that node holds is leaked
+  (host-local has no reconciler: the address is lost to that node's new pods until its file
+  is deleted). A run scoped to namespaces looks only at the networks of their NADs; an
+  unscoped run at every network, the cluster network's too.
 
 Severity orders the exit status: 0 nothing to fix, 1 warnings, 2 errors (3: doctor could not
 read the cluster).
@@ -89,6 +92,9 @@ EXIT_UNKNOWN = 3
 """Exit status when the cluster could not be read."""
 POOL_WARN = 0.8
 STUCK_AFTER_S = 60.0
+HOST_LOCAL_GRACE_S = 120.0
+"""A host-local reservation younger than this is not judged: a pod may be between its
+sandbox's ADD and its status, or between its DEL and its removal."""
 """A Pending pod on a node with no sandbox event counts as stuck after this long."""
 
 
@@ -176,6 +182,13 @@ class Snapshot:
     """DaemonSets that run a device plugin (by name or image)."""
     device_pools: dict[str, str] = field(default_factory=dict)
     """Device resource → where the stack doctor was given gets it from (its SR-IOV pools)."""
+    host_local: dict[str, list[dict[str, Any]]] | None = None
+    """Node → its host-local networks as the node plugin serves them (``network``, ``dir``,
+    ``reservations``: ``ip``, ``containerID``, ``ifName``, ``ageSeconds``); ``None``: no node
+    plugin was found to ask."""
+    node_pods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Node → every pod bound to it, of all namespaces (read for the nodes whose host-local
+    reservations need comparing)."""
 
 
 @dataclass
@@ -931,6 +944,72 @@ def _status_ips(pod: Obj) -> set[str] | None:
             for ip in e.get("ips") or []}
 
 
+def host_local_networks(nads: Mapping[str, NadState]) -> set[str]:
+    """The network names (host-local's directory names) of the NADs whose IPAM is
+    host-local: a config's ``name``, else the NAD's own name."""
+    out = set()
+    for st in nads.values():
+        if st.config is not None and isinstance(getattr(st.config.main, "ipam", None),
+                                                HostLocalIpam):
+            out.add(st.config.name or str(_meta(st.obj).get("name")))
+    return out
+
+
+def held_addresses(pods: Iterable[Obj]) -> set[str]:
+    """Addresses the pods hold: their pod IPs and every network-status address (pods that
+    finished hold none: their sandboxes are stopped)."""
+    out: set[str] = set()
+    for p in pods:
+        status = p.get("status") or {}
+        if status.get("phase") in ("Succeeded", "Failed"):
+            continue
+        out |= {str(i.get("ip")) for i in status.get("podIPs") or [] if i.get("ip")}
+        out |= _status_ips(p) or set()
+    return out
+
+
+def leaked_host_local(snap: Snapshot, networks: set[str] | None
+                      ) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+    """(node, network, its leaked reservations) for the ``networks`` (``None``: all): older
+    than :data:`HOST_LOCAL_GRACE_S`, and held by no pod on that node."""
+    out = []
+    for node, served in sorted((snap.host_local or {}).items()):
+        if node not in snap.node_pods:
+            continue  # its pods could not be read: nothing to compare with
+        held = held_addresses(snap.node_pods[node])
+        for net in served:
+            if networks is not None and net.get("network") not in networks:
+                continue
+            left = [r for r in net.get("reservations") or []
+                    if float(r.get("ageSeconds") or 0) >= HOST_LOCAL_GRACE_S
+                    and str(r.get("ip")) not in held]
+            if left:
+                out.append((node, net, left))
+    return out
+
+
+def check_host_local(snap: Snapshot, nads: Mapping[str, NadState]) -> list[ClusterFinding]:
+    """host-local reservations on each node that no pod there holds (see the module doc)."""
+    networks = None if snap.namespaces is None else host_local_networks(
+        {k: st for k, st in nads.items()
+         if str(_meta(st.obj).get("namespace")) in snap.namespaces})
+    findings = []
+    for node, net, left in leaked_host_local(snap, networks):
+        shown = ", ".join(f"{r.get('ip')} (container {str(r.get('containerID'))[:12] or '?'})"
+                          for r in left[:6]) + (f" and {len(left) - 6} more"
+                                                 if len(left) > 6 else "")
+        where = str(net.get("dir") or f"{HOST_LOCAL_DIR}/{net.get('network')}")
+        findings.append(ClusterFinding(
+            "warning", "host-local:leaked", f"Node {node}",
+            f"{len(left)} host-local reservation(s) of network {net.get('network')} that no "
+            f"pod on the node holds, older than {HOST_LOCAL_GRACE_S:.0f}s: {shown}; the "
+            f"node's new pods cannot get these addresses",
+            f"on node {node}, delete each address's file in {where} (host-local has no "
+            f"reconciler; its file names the container that held it, which no longer runs "
+            f"a pod)", field=where, count=len(left)))
+    return findings
+
+
 def _addresses(found: Sequence[Allocation], limit: int = 6) -> str:
     shown = [f"{a.ip} (pod {a.podref or '?'}"
              + (f", container {a.container_id[:12]}" if a.container_id else "")
@@ -1261,6 +1340,7 @@ def diagnose(snap: Snapshot) -> Diagnosis:
     findings += check_node_slices(snap, nads, users)
     leaks, ippools = check_whereabouts(snap, nads)
     findings += leaks
+    findings += check_host_local(snap, nads)
     stuck = check_stuck(replace(snap, pods=in_scope), nads)
     findings += _fold(stuck, findings)
     uses = pool_use(nads, snap.pods, scope, ippools if snap.ippools is not None else None)

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..kube import Kube, KubeError
 from ..render.nad import NAD_API_VERSION, NAD_KIND
-from .doctor import Snapshot, is_multus_daemonset, mounted_configmaps
+from ..render.node_plugin import NAME as NODE_PLUGIN
+from .doctor import HOST_LOCAL_GRACE_S, Snapshot, is_multus_daemonset, mounted_configmaps
 from .ipam_state import API_VERSION as WHEREABOUTS_API
 from .ipam_state import (
     IPPOOL,
@@ -91,8 +92,65 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
                     dt.datetime.now(dt.UTC), scope, unreadable,
                     whereabouts_daemonsets=whereabouts, device_plugins=device_plugins)
     _read_whereabouts(kube, snap, attempt)
+    _read_host_local(kube, snap, [d for d in every_daemonset if is_node_plugin(d)], attempt)
     progress.done()
     return snap
+
+
+def _metrics_port(ds: dict[str, Any]) -> int | None:
+    """The port of the node plugin's metrics container (``netplumb-node metrics``), if the
+    DaemonSet runs one."""
+    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for c in spec.get("containers") or []:
+        if NODE_PLUGIN in str(c.get("image", "")) and (c.get("args") or [None])[0] == "metrics":
+            for port in c.get("ports") or []:
+                if port.get("name") == "metrics":
+                    return int(port["containerPort"])
+    return None
+
+
+def is_node_plugin(ds: dict[str, Any]) -> bool:
+    """A DaemonSet that runs netplumb's node plugin with its metrics daemon."""
+    return _metrics_port(ds) is not None
+
+
+def _read_host_local(kube: Kube, snap: Snapshot, plugins: list[dict[str, Any]],
+                     attempt: Callable[[str, Callable[[], Objects]], Objects]) -> None:
+    """Each node's host-local reservations, from the node plugin's pod on it (through the
+    API server's pod proxy), and the pods of the nodes with reservations old enough to be
+    judged."""
+    if not plugins:
+        return
+    snap.host_local = {}
+    for ds in plugins:
+        ns, port = str(ds["metadata"]["namespace"]), _metrics_port(ds)
+        labels = ((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+
+        def ds_pods(ns: str = ns, selector: str = selector) -> Objects:
+            return kube.list("v1", "Pod", namespace=ns, label_selector=selector)
+
+        for pod in attempt(f"pods of DaemonSet {ns}/{ds['metadata']['name']}", ds_pods):
+            node = str((pod.get("spec") or {}).get("nodeName") or "")
+            if not node or (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            path = f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}:{port}/proxy/host-local"
+
+            def served(path: str = path) -> Objects:
+                return list(kube.request("GET", path) or [])
+
+            snap.host_local[node] = attempt(f"host-local reservations on node {node}", served)
+    for node, networks in sorted(snap.host_local.items()):
+        if any(float(r.get("ageSeconds") or 0) >= HOST_LOCAL_GRACE_S
+               for n in networks for r in n.get("reservations") or []):
+
+            def on_node(node: str = node) -> Objects:
+                return kube.list("v1", "Pod", field_selector=f"spec.nodeName={node}")
+
+            before = len(snap.unreadable)
+            pods = attempt(f"pods on node {node}", on_node)
+            if len(snap.unreadable) == before:
+                snap.node_pods[node] = pods
 
 
 def is_device_plugin(ds: dict[str, Any]) -> bool:

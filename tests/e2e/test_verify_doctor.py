@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -33,13 +34,14 @@ from typing import Any
 
 import pytest
 
-from harness import engine, podnetwork, underlay
+from harness import cni, engine, podnetwork, underlay
 from harness.nodens import PodNetns
 from harness.pytest_fixtures import NetworkHandle, NodeHandle
 from netplumb.args.stack import load_stack_file
 from netplumb.cli.main import main
 from netplumb.cni.selection import NETWORK_STATUS_ANNOTATION
 from netplumb.kube import Kube
+from netplumb.ops.doctor import HOST_LOCAL_GRACE_S, held_addresses
 from netplumb.ops.probes import PROBE_LABEL
 from netplumb.ops.verify import VerifyOptions, problems, verify
 from netplumb.plan import build_plan
@@ -209,6 +211,42 @@ def test_doctor_finds_nothing_to_fix_on_the_stack(deployed: Deployed,
     code, text = _cli(deployed, capsys, "doctor", STACK)
     if not raced:
         assert code == 0 and text.rstrip().endswith("nothing to fix")
+
+
+def test_doctor_names_a_host_local_reservation_no_pod_holds(
+        deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
+    """A reservation file in macvlan-conf's host-local directory on worker-2, as a pod
+    deleted uncleanly leaves it (its container long gone), aged past doctor's grace: doctor
+    reads it from the node plugin on that node and names node, network, address and
+    container, and the file to delete; the stack's other networks stay clean."""
+    node = next(n for n in deployed.nodes.nodes if n.name == "worker-2")
+    net_dir = node.path(cni.HOST_LOCAL_DIR / "macvlan-conf")
+    held = held_addresses(deployed.kube.list("v1", "Pod"))
+    address = next(f"192.0.2.{i}" for i in range(150, 99, -1)
+                   if f"192.0.2.{i}" not in held and not (net_dir / f"192.0.2.{i}").exists())
+    leaked = net_dir / address
+    container = "0123456789ab" + "cd" * 26
+    net_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        leaked.write_text(f"{container}\r\nnet1")
+        past = time.time() - HOST_LOCAL_GRACE_S - 60
+        os.utime(leaked, (past, past))
+        code, out = _cli(deployed, capsys, "doctor", STACK, "--json")
+        doc = json.loads(out)
+        found = [f for f in doc["findings"] if f["check"] == "host-local:leaked"]
+        assert [(f["subject"], f["field"], f["severity"]) for f in found] == [
+            ("Node worker-2", str(cni.HOST_LOCAL_DIR / "macvlan-conf"), "warning")], out
+        message = found[0]["message"]
+        assert message.startswith("1 host-local reservation(s) of network macvlan-conf"), message
+        assert f"{address} (container 0123456789ab)" in message
+        assert f"delete each address's file in {cni.HOST_LOCAL_DIR}/macvlan-conf" in \
+            found[0]["fix"]
+        assert code == 1 and doc["summary"]["warning"] >= 1
+        assert not [f for f in doc["findings"] if f["check"] == "access"], out
+    finally:
+        leaked.unlink(missing_ok=True)
+    code, out = _cli(deployed, capsys, "doctor", STACK, "--json")
+    assert not [f for f in json.loads(out)["findings"] if f["check"] == "host-local:leaked"]
 
 
 def _netns_with_mac(nodes: NodeHandle, mac: str) -> PodNetns | None:

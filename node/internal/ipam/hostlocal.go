@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // DefaultHostLocalDir is host-local's state directory unless a config sets dataDir
@@ -191,6 +192,43 @@ func Reservations(dir string) ([]netip.Addr, error) {
 		if a, err := netip.ParseAddr(e.Name()); err == nil {
 			out = append(out, a.Unmap())
 		}
+	}
+	return out, nil
+}
+
+// Reservation is one address host-local handed out: its file holds the container (sandbox)
+// ID and, since plugins v0.8, the interface name after a CRLF (backend/disk Store.Reserve).
+type Reservation struct {
+	Addr        netip.Addr
+	ContainerID string
+	IfName      string
+	Modified    time.Time // when host-local wrote the file
+}
+
+// ReservationsIn lists the reservations in dir with who holds each address.
+func ReservationsIn(dir string) ([]Reservation, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Reservation
+	for _, e := range entries {
+		a, err := netip.ParseAddr(e.Name())
+		if err != nil || !e.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue // released meanwhile
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		id, ifname, _ := strings.Cut(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\n")
+		out = append(out, Reservation{Addr: a.Unmap(), ContainerID: strings.TrimSpace(id),
+			IfName: strings.TrimSpace(ifname), Modified: info.ModTime()})
 	}
 	return out, nil
 }

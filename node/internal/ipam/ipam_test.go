@@ -113,3 +113,43 @@ func TestPoolSize(t *testing.T) {
 		t.Fatalf("PoolSize = %v %v", n, err)
 	}
 }
+
+func TestReservationsInNameTheirHolder(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"192.0.2.100":        "c0ffee\r\nnet1",   // plugins v0.8 and later
+		"2001:db8::5":        "  beef \r\neth0 ", // spaces trimmed
+		"198.51.100.9":       "old-style-id",     // before v0.8: the ID alone
+		"lock":               "",
+		"last_reserved_ip.0": "192.0.2.100",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ReservationsIn(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAddr := map[string]Reservation{}
+	for _, r := range got {
+		byAddr[r.Addr.String()] = r
+		if r.Modified.IsZero() {
+			t.Fatalf("%v: no modification time", r)
+		}
+	}
+	want := map[string][2]string{"192.0.2.100": {"c0ffee", "net1"}, "2001:db8::5": {"beef", "eth0"},
+		"198.51.100.9": {"old-style-id", ""}}
+	if len(byAddr) != len(want) {
+		t.Fatalf("reservations %v", got)
+	}
+	for a, w := range want {
+		if r := byAddr[a]; r.ContainerID != w[0] || r.IfName != w[1] {
+			t.Fatalf("%s: got %q/%q, want %q/%q", a, r.ContainerID, r.IfName, w[0], w[1])
+		}
+	}
+	if _, err := ReservationsIn(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("a missing dir is an error")
+	}
+}

@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -296,7 +298,51 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("/host-local", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(d.HostLocal(time.Now()))
+	})
 	return mux
+}
+
+// HostLocalNetwork is one network's host-local reservations on this node, as /host-local
+// serves them (doctor compares them with the node's pods).
+type HostLocalNetwork struct {
+	Network      string                 `json:"network"`
+	Dir          string                 `json:"dir"` // as the node sees it (without the host prefix)
+	Reservations []HostLocalReservation `json:"reservations"`
+}
+
+// HostLocalReservation is one address and who holds it.
+type HostLocalReservation struct {
+	IP          string  `json:"ip"`
+	ContainerID string  `json:"containerID"`
+	IfName      string  `json:"ifName,omitempty"`
+	AgeSeconds  float64 `json:"ageSeconds"`
+}
+
+// HostLocal reads every host-local network's reservations on this node, sorted by network
+// and address.
+func (d *Daemon) HostLocal(now time.Time) []HostLocalNetwork {
+	_, dirs := d.hostLocalDirs()
+	out := []HostLocalNetwork{}
+	for network, dir := range dirs {
+		found, err := ipam.ReservationsIn(dir)
+		if err != nil {
+			continue // nothing handed out yet
+		}
+		sort.Slice(found, func(i, j int) bool { return found[i].Addr.Less(found[j].Addr) })
+		n := HostLocalNetwork{Network: network, Dir: strings.TrimPrefix(dir, d.cfg.HostPrefix),
+			Reservations: make([]HostLocalReservation, 0, len(found))}
+		for _, r := range found {
+			n.Reservations = append(n.Reservations, HostLocalReservation{IP: r.Addr.String(),
+				ContainerID: r.ContainerID, IfName: r.IfName,
+				AgeSeconds: max(0, now.Sub(r.Modified).Seconds())})
+		}
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Network < out[j].Network })
+	return out
 }
 
 // Run drains the socket and the spool every quarter second and refreshes whereabouts pools and NADs every
@@ -411,9 +457,9 @@ func canonicalPrefix(s string) string {
 	return p.Masked().String()
 }
 
-// hostLocalSamples reads host-local's reservation files for every network found in the
-// host-local dirs or known from a config, and sizes the pools the config defines.
-func (d *Daemon) hostLocalSamples() []poolSample {
+// hostLocalDirs finds host-local's reservation dir of every network in the host-local
+// dirs or known from a config (by network name), with the configs that define their pools.
+func (d *Daemon) hostLocalDirs() (map[string]ipam.HostLocalConfig, map[string]string) {
 	configs := map[string]ipam.HostLocalConfig{}
 	for network, raw := range d.networks.all() {
 		if ipamType(raw) != "host-local" {
@@ -444,6 +490,13 @@ func (d *Daemon) hostLocalSamples() []poolSample {
 			dirs[network] = filepath.Join(d.cfg.HostLocalDirs[0], network)
 		}
 	}
+	return configs, dirs
+}
+
+// hostLocalSamples reads host-local's reservation files for every network found in the
+// host-local dirs or known from a config, and sizes the pools the config defines.
+func (d *Daemon) hostLocalSamples() []poolSample {
+	configs, dirs := d.hostLocalDirs()
 	var out []poolSample
 	for network, dir := range dirs {
 		addrs, _ := ipam.Reservations(dir) // a missing dir: nothing allocated yet

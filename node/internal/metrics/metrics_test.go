@@ -372,6 +372,45 @@ func TestHostLocalPoolsFromReservationFiles(t *testing.T) {
 	mustValue(t, n.scrape(t), metrics.PoolSizeName, pool("storage", "192.0.2.100-192.0.2.119"), 20)
 }
 
+// /host-local serves every network's reservations with their holders and ages (doctor
+// compares them with the node's pods).
+func TestHostLocalReservationsServed(t *testing.T) {
+	n := newNode(t, metrics.Config{})
+	writeReservation(t, filepath.Join(n.hostLocal, "storage"), "192.0.2.101", "c1")
+	writeReservation(t, filepath.Join(n.hostLocal, "storage"), "192.0.2.100", "c0")
+	writeReservation(t, filepath.Join(n.hostLocal, "storage"), "lock", "")
+	old := filepath.Join(n.hostLocal, "cbr0", "198.51.100.9")
+	writeReservation(t, filepath.Dir(old), "198.51.100.9", "gone")
+	past := time.Now().Add(-10 * time.Minute)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(n.server.URL + "/host-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []metrics.HostLocalNetwork
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Network != "cbr0" || got[1].Network != "storage" {
+		t.Fatalf("networks %+v", got)
+	}
+	if got[1].Dir != filepath.Join(n.hostLocal, "storage") || len(got[1].Reservations) != 2 ||
+		got[1].Reservations[0].IP != "192.0.2.100" || got[1].Reservations[0].ContainerID != "c0" ||
+		got[1].Reservations[0].IfName != "net1" || got[1].Reservations[1].IP != "192.0.2.101" {
+		t.Fatalf("storage %+v", got[1])
+	}
+	if r := got[0].Reservations; len(r) != 1 || r[0].ContainerID != "gone" || r[0].AgeSeconds < 590 ||
+		r[0].AgeSeconds > 900 {
+		t.Fatalf("cbr0 %+v", got[0])
+	}
+	if a := got[1].Reservations[0].AgeSeconds; a < 0 || a > 60 {
+		t.Fatalf("a fresh reservation's age %v", a)
+	}
+}
+
 // The real host-local plugin (tool cache) writes and removes the reservation files; its
 // operations go through the shim, which also reports the network's ranges.
 func TestHostLocalPoolsWithRealPlugin(t *testing.T) {
