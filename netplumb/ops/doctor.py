@@ -310,7 +310,7 @@ def _ranges(pools: Sequence[Pool]) -> str:
 
 def check_multus(snap: Snapshot, requesting: Sequence[Obj]) -> list[ClusterFinding]:
     out: list[ClusterFinding] = []
-    ready_nodes = [n for n in snap.nodes if _node_ready(n)]
+    ready_nodes = [n for n in snap.nodes if node_ready(n)]
     if not snap.daemonsets:
         attached_nodes = sorted({str((p.get("spec") or {}).get("nodeName"))
                                  for p in requesting if _has_secondary_status(p)})
@@ -343,7 +343,7 @@ def check_nodes(snap: Snapshot, in_scope: Sequence[Obj]) -> list[ClusterFinding]
     and the node's pods get no network until the node is back."""
     out: list[ClusterFinding] = []
     for node in snap.nodes:
-        if _node_ready(node):
+        if node_ready(node):
             continue
         name = str(_meta(node).get("name"))
         conds = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
@@ -363,7 +363,7 @@ def check_nodes(snap: Snapshot, in_scope: Sequence[Obj]) -> list[ClusterFinding]
     return out
 
 
-def _node_ready(node: Obj) -> bool:
+def node_ready(node: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or [])
 

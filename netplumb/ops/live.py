@@ -9,7 +9,15 @@ from typing import Any
 from ..kube import Kube, KubeError
 from ..render.nad import NAD_API_VERSION, NAD_KIND
 from ..render.node_plugin import NAME as NODE_PLUGIN
-from .doctor import HOST_LOCAL_GRACE_S, Snapshot, is_multus_daemonset, mounted_configmaps
+from .doctor import (
+    HOST_LOCAL_GRACE_S,
+    Snapshot,
+    host_local_networks,
+    is_multus_daemonset,
+    mounted_configmaps,
+    node_ready,
+    parse_nads,
+)
 from .ipam_state import API_VERSION as WHEREABOUTS_API
 from .ipam_state import (
     IPPOOL,
@@ -121,6 +129,10 @@ def _read_host_local(kube: Kube, snap: Snapshot, plugins: list[dict[str, Any]],
     judged."""
     if not plugins:
         return
+    if snap.namespaces is not None and not host_local_networks(parse_nads(
+            n for n in snap.nads if n["metadata"].get("namespace") in snap.namespaces)):
+        return  # a scoped run judges only its NADs' host-local networks: it has none
+    ready = {str(n["metadata"]["name"]) for n in snap.nodes if node_ready(n)}
     snap.host_local = {}
     for ds in plugins:
         ns, port = str(ds["metadata"]["namespace"]), _metrics_port(ds)
@@ -132,12 +144,17 @@ def _read_host_local(kube: Kube, snap: Snapshot, plugins: list[dict[str, Any]],
 
         for pod in attempt(f"pods of DaemonSet {ns}/{ds['metadata']['name']}", ds_pods):
             node = str((pod.get("spec") or {}).get("nodeName") or "")
-            if not node or (pod.get("status") or {}).get("phase") != "Running":
-                continue
+            if node not in ready or (pod.get("status") or {}).get("phase") != "Running":
+                continue  # a node that is not Ready cannot answer (doctor names the node)
             path = f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}:{port}/proxy/host-local"
 
             def served(path: str = path) -> Objects:
-                return list(kube.request("GET", path) or [])
+                try:
+                    return list(kube.request("GET", path) or [])
+                except KubeError as exc:  # the proxy timed out: that node, not the cluster
+                    if exc.status == 0:
+                        raise KubeError(504, "GatewayTimeout", exc.message) from None
+                    raise
 
             snap.host_local[node] = attempt(f"host-local reservations on node {node}", served)
     for node, networks in sorted(snap.host_local.items()):

@@ -180,3 +180,35 @@ def test_live_reads_each_nodes_plugin_through_the_pod_proxy() -> None:
     # a node plugin that cannot be reached is said, not guessed
     assert snap.unreadable == ["host-local reservations on node worker-2 "
                                "(503 ServiceUnavailable)"]
+
+
+class _Unready(_FakeKube):
+    def list(self, api_version: str, kind: str, **kw: Any) -> list[dict[str, Any]]:
+        if kind == "Node":
+            return [NODES[0], {"metadata": {"name": "worker-2"}, "status": {
+                "conditions": [{"type": "Ready", "status": "Unknown"}]}}]
+        return super().list(api_version, kind, **kw)
+
+
+class _Slow(_FakeKube):
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        if "worker-2" in path:
+            raise KubeError(0, "Unreachable", "timed out")
+        return super().request(method, path, **kw)
+
+
+def test_live_asks_only_ready_nodes_and_only_when_the_scope_has_host_local_networks() -> None:
+    pods = [_pod("a", "worker-1", "198.18.1.2", "192.0.2.10")]
+    kube: _FakeKube = _Unready(pods, _served())
+    snap = read_snapshot(kube, ["t"])  # type: ignore[arg-type]
+    assert [p.split("/")[6] for p in kube.paths] == ["netplumb-node-worker-1:9479"]
+    assert set(snap.host_local or {}) == {"worker-1"} and snap.unreadable == []
+    # the namespace "u" has no host-local NAD: no node plugin is asked
+    kube = _FakeKube(pods, _served())
+    snap = read_snapshot(kube, ["u"])  # type: ignore[arg-type]
+    assert kube.paths == [] and snap.host_local is None
+    # a proxy call that times out is that node's, said as such; the rest is read
+    kube = _Slow(pods, _served())
+    snap = read_snapshot(kube, ["t"])  # type: ignore[arg-type]
+    assert set(snap.host_local or {}) == {"worker-1", "worker-2"}
+    assert snap.unreadable == ["host-local reservations on node worker-2 (504 GatewayTimeout)"]
