@@ -70,14 +70,7 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
     multus_pods: Objects = []
     configmaps: dict[tuple[str, str], dict[str, Any] | None] = {}
     for ds in daemonsets:
-        ns = str(ds["metadata"]["namespace"])
-        labels = ((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in labels.items())
-
-        def ds_pods(ns: str = ns, selector: str = selector) -> Objects:
-            return kube.list("v1", "Pod", namespace=ns, label_selector=selector)
-
-        multus_pods += attempt(f"pods of DaemonSet {ns}/{ds['metadata']['name']}", ds_pods)
+        multus_pods += _daemonset_pods(kube, ds, attempt)
         for cm_ns, cm_name in mounted_configmaps(ds):
 
             def cm(cm_ns: str = cm_ns, cm_name: str = cm_name) -> Objects:
@@ -103,6 +96,16 @@ def read_snapshot(kube: Kube, namespaces: Iterable[str] | None = None,
     _read_host_local(kube, snap, [d for d in every_daemonset if is_node_plugin(d)], attempt)
     progress.done()
     return snap
+
+
+def _daemonset_pods(kube: Kube, ds: dict[str, Any],
+                    attempt: Callable[[str, Callable[[], Objects]], Objects]) -> Objects:
+    """The pods of DaemonSet ``ds`` (by its selector's labels), read through ``attempt``."""
+    ns = str(ds["metadata"]["namespace"])
+    labels = ((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    return attempt(f"pods of DaemonSet {ns}/{ds['metadata']['name']}",
+                   lambda: kube.list("v1", "Pod", namespace=ns, label_selector=selector))
 
 
 def _metrics_port(ds: dict[str, Any]) -> int | None:
@@ -136,13 +139,7 @@ def _read_host_local(kube: Kube, snap: Snapshot, plugins: list[dict[str, Any]],
     snap.host_local = {}
     for ds in plugins:
         ns, port = str(ds["metadata"]["namespace"]), _metrics_port(ds)
-        labels = ((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in labels.items())
-
-        def ds_pods(ns: str = ns, selector: str = selector) -> Objects:
-            return kube.list("v1", "Pod", namespace=ns, label_selector=selector)
-
-        for pod in attempt(f"pods of DaemonSet {ns}/{ds['metadata']['name']}", ds_pods):
+        for pod in _daemonset_pods(kube, ds, attempt):
             node = str((pod.get("spec") or {}).get("nodeName") or "")
             if node not in ready or (pod.get("status") or {}).get("phase") != "Running":
                 continue  # a node that is not Ready cannot answer (doctor names the node)

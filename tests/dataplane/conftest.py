@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +58,27 @@ def cni_bin() -> Path:
 @pytest.fixture(scope="session")
 def cni(cni_bin: Path) -> Cni:
     return Cni(cni_bin)
+
+
+NETNS_DIR = Path("/run/netns")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def netns_dir_restored() -> Iterator[None]:
+    """Put ``/run/netns`` back as it was: the first ``ip netns add`` of a session makes it a
+    shared bind mount of itself (iproute2's doing), which would outlive the tests. Unmounted
+    (and removed, if the session made it) only when it is empty, at the end of the session."""
+    if why_not_runnable():
+        yield
+        return
+    existed, mounted = NETNS_DIR.exists(), os.path.ismount(NETNS_DIR)
+    yield
+    if mounted or not os.path.ismount(NETNS_DIR) or any(NETNS_DIR.iterdir()):
+        return
+    subprocess.run(["umount", str(NETNS_DIR)], check=False, capture_output=True)
+    if not existed and not os.path.ismount(NETNS_DIR):
+        with contextlib.suppress(OSError):
+            NETNS_DIR.rmdir()
 
 
 @pytest.fixture(autouse=True)
