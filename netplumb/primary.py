@@ -46,10 +46,28 @@ class Primary:
         return f"{self.name} (DaemonSet {self.daemonset}{who})"
 
 
-def _images(ds: Mapping[str, Any]) -> list[str]:
+NOT_A_NETWORK: dict[str, tuple[str, ...]] = {
+    # kube-router run as a firewall only (the pairing beside Flannel that netplumb's
+    # network_policy installs, and k3s ships): it routes no pod, another network does
+    "kube-router": ("--run-router=false",),
+}
+"""Flags with which a well-known CNI's DaemonSet runs without being the pod network."""
+
+
+def _containers(ds: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return [str(c.get("image", "")) for key in ("containers", "initContainers")
-            for c in spec.get(key) or [] if isinstance(c, Mapping)]
+    return [c for key in ("containers", "initContainers") for c in spec.get(key) or []
+            if isinstance(c, Mapping)]
+
+
+def _images(ds: Mapping[str, Any]) -> list[str]:
+    return [str(c.get("image", "")) for c in _containers(ds)]
+
+
+def _runs_with(ds: Mapping[str, Any], flags: tuple[str, ...]) -> bool:
+    words = {str(w) for c in _containers(ds)
+             for w in [*(c.get("command") or []), *(c.get("args") or [])]}
+    return any(f in words for f in flags)
 
 
 def find(daemonsets: Iterable[Mapping[str, Any]]) -> list[Primary]:
@@ -62,6 +80,8 @@ def find(daemonsets: Iterable[Mapping[str, Any]]) -> list[Primary]:
         images = _images(ds)
         for cni, names, fragments in KNOWN:
             if name in names or app in names or any(f in i for f in fragments for i in images):
+                if _runs_with(ds, NOT_A_NETWORK.get(cni, ())):
+                    break
                 out.append(Primary(cni, f"{meta.get('namespace')}/{name}",
                                    (meta.get("annotations") or {}).get(OWNER_ANNOTATION)))
                 break

@@ -7,7 +7,8 @@ reported Running with a network-status annotation, deleted, its sandbox stopped 
 through Multus) and removed.
 
 ``NETPLUMB_POD_CHURN_CYCLES`` (default 200; ``make test`` runs 1,000) cycles run in ``LANES``
-concurrent lanes, the lanes pinned to the nodes in turn (every node churns the same share).
+(``NETPLUMB_POD_CHURN_LANES``, default 8) concurrent lanes, the lanes pinned to the nodes in
+turn (every node churns the same share).
 Afterwards no network namespace, veth, host-local reservation (of the NADs or of Flannel's
 network) or Multus cache entry of a churned pod may remain on any node, and, late in the
 session (once the kubelets' garbage collection has run), no containerd sandbox either.
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.e2e
 
 NS = "churn"
 CYCLES = int(os.environ.get("NETPLUMB_POD_CHURN_CYCLES", "200"))
-LANES = 8
+LANES = int(os.environ.get("NETPLUMB_POD_CHURN_LANES", "8"))
 BRIDGE, MASTER = "np-churnb0", "np-churnm0"
 
 

@@ -62,6 +62,18 @@ def test_well_known_default_networks_are_recognised(ds: dict[str, Any], name: st
     assert found.name == name
 
 
+def test_kube_router_as_a_firewall_only_is_not_a_default_network() -> None:
+    """kube-router with ``--run-router=false`` (its firewall beside another network, as
+    netplumb's network_policy runs it) routes no pod; with its router it is the network."""
+    firewall = _ds("kube-router", image="docker.io/cloudnativelabs/kube-router:v2.1.0")
+    firewall["spec"]["template"]["spec"]["containers"][0]["args"] = [
+        "--run-firewall=true", "--run-router=false", "--run-service-proxy=false"]
+    assert find([firewall]) == []
+    router = _ds("kube-router", image="docker.io/cloudnativelabs/kube-router:v2.1.0")
+    router["spec"]["template"]["spec"]["containers"][0]["args"] = ["--run-router=true"]
+    assert [p.name for p in find([router, firewall])] == ["kube-router"]
+
+
 def test_other_daemonsets_are_not_default_networks() -> None:
     assert find([_ds("kube-multus-ds"), _ds("netplumb-node"), _ds("whereabouts"),
                  _ds("node-exporter", image="quay.io/prometheus/node-exporter:v1")]) == []
