@@ -9,7 +9,12 @@ resolves credentials the way ``kubectl`` and the Pulumi kubernetes provider do:
   service account;
 * client certificates (files or ``-data``), bearer tokens (``token``/``tokenFile``), basic
   auth, and ``exec`` credential plugins (``client.authentication.k8s.io`` v1 and v1beta1);
-* the cluster's CA (file or data), ``tls-server-name`` and ``insecure-skip-tls-verify``.
+* the cluster's CA (file or data), ``tls-server-name`` and ``insecure-skip-tls-verify``;
+* a proxy: the cluster's ``proxy-url`` (``http://`` or ``https://`` proxies, with
+  ``user:password@`` for basic proxy auth; ``socks5://`` is refused with a clear error), else,
+  as client-go does, ``HTTPS_PROXY`` (``HTTP_PROXY`` for an ``http://`` server) unless
+  ``NO_PROXY`` names the server (a host, a domain suffix, an IP, a CIDR or ``*``); a loopback
+  server is never proxied. Requests go through the proxy in a CONNECT tunnel.
 
 Connections are kept alive per thread, so a thread pool can apply objects in parallel.
 """
@@ -20,8 +25,10 @@ import base64
 import contextlib
 import datetime as dt
 import http.client
+import ipaddress
 import json
 import os
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -72,6 +79,9 @@ class Credentials:
     token_file: Path | None = None
     basic: tuple[str, str] | None = None
     exec_spec: dict[str, Any] | None = None
+    proxy_url: str | None = None
+    """The cluster's ``proxy-url`` (a proxy from the environment applies where it is unset:
+    :func:`proxy_for`)."""
     context: str = ""
     cluster_name: str = ""
     """The kubeconfig's name of the context's cluster."""
@@ -218,8 +228,102 @@ def load_credentials(kubeconfig: str | None = None, context: str | None = None) 
         basic=((str(user["username"]), str(user.get("password", "")))
                if user.get("username") else None),
         exec_spec=dict(user["exec"]) if user.get("exec") else None,
+        proxy_url=str(cluster["proxy-url"]) if cluster.get("proxy-url") else None,
         context=ctx_name, cluster_name=str(ctx.get("cluster", "")), source=docs[0][2])
     return creds
+
+
+# --------------------------------------------------------------------------- proxy
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """Where to tunnel through: the proxy's address, TLS to the proxy itself or not, and its
+    basic credentials."""
+
+    host: str
+    port: int
+    tls: bool = False
+    auth: tuple[str, str] | None = None
+
+    @classmethod
+    def parse(cls, url: str, where: str) -> Proxy:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme not in ("http", "https"):
+            raise KubeConfigError(f"{where}: {url!r}: netplumb tunnels through http:// and "
+                                  f"https:// proxies only (not {parts.scheme}://)")
+        if not parts.hostname:
+            raise KubeConfigError(f"{where}: {url!r} names no host")
+        auth = None
+        if parts.username is not None:
+            auth = (urllib.parse.unquote(parts.username),
+                    urllib.parse.unquote(parts.password or ""))
+        return cls(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                   parts.scheme == "https", auth)
+
+    def headers(self) -> dict[str, str]:
+        if self.auth is None:
+            return {}
+        raw = f"{self.auth[0]}:{self.auth[1]}".encode()
+        return {"Proxy-Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def _env(name: str, env: Mapping[str, str]) -> str:
+    return env.get(name.upper()) or env.get(name.lower()) or ""
+
+
+def _bypassed(host: str, port: int, no_proxy: str) -> bool:
+    """``NO_PROXY`` names ``host`` (as Go's net/http reads it: ``*``, hosts and domain
+    suffixes with or without a leading dot, IPs and CIDRs, each optionally with a port)."""
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if ip is not None and "/" in entry:
+            with contextlib.suppress(ValueError):
+                if ip in ipaddress.ip_network(entry, strict=False):
+                    return True
+            continue
+        name, _, want_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if want_port and want_port != str(port):
+            continue
+        name = name.strip("[]")
+        if ip is not None:
+            with contextlib.suppress(ValueError):
+                if ip == ipaddress.ip_address(name):
+                    return True
+            continue
+        h = host.lower()
+        if h == name.lstrip(".") or h.endswith("." + name.lstrip(".")):
+            return True
+    return False
+
+
+def proxy_for(creds: Credentials, env: Mapping[str, str] | None = None) -> Proxy | None:
+    """The proxy requests to ``creds.server`` go through (None: straight), and why."""
+    if creds.proxy_url:
+        return Proxy.parse(creds.proxy_url, f"kubeconfig cluster {creds.cluster_name!r} "
+                                            f"proxy-url")
+    env = os.environ if env is None else env
+    url = urllib.parse.urlsplit(creds.server)
+    host = url.hostname or ""
+    https = url.scheme == "https"
+    port = url.port or (443 if https else 80)
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    if host.lower() == "localhost":
+        return None
+    name = "HTTPS_PROXY" if https else "HTTP_PROXY"
+    value = _env(name, env)
+    if not value or _bypassed(host, port, _env("NO_PROXY", env)):
+        return None
+    return Proxy.parse(value, name)
 
 
 # --------------------------------------------------------------------------- client
@@ -237,6 +341,29 @@ class _HTTPS(http.client.HTTPSConnection):
     def connect(self) -> None:
         http.client.HTTPConnection.connect(self)
         self.sock = self._ctx.wrap_socket(self.sock, server_hostname=self._server_name)
+
+
+class _TunnelTLSProxy(http.client.HTTPConnection):
+    """A connection to an ``https://`` proxy: TLS to the proxy first, then CONNECT through
+    it (and, for an https server, TLS to the server inside the tunnel)."""
+
+    def __init__(self, proxy: Proxy, *, timeout: float, inner: ssl.SSLContext | None,
+                 server_name: str) -> None:
+        super().__init__(proxy.host, proxy.port, timeout=timeout)
+        self._proxy_host = proxy.host
+        self._inner = inner
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = ssl.create_default_context().wrap_socket(
+            self.sock, server_hostname=self._proxy_host)
+        # http.client's own CONNECT step (private, and not in its type stubs)
+        tunnel: Any = self
+        if tunnel._tunnel_host:
+            tunnel._tunnel()
+        if self._inner is not None:
+            self.sock = self._inner.wrap_socket(self.sock, server_hostname=self._server_name)
 
 
 @dataclass(frozen=True)
@@ -273,6 +400,8 @@ class Kube:
         self._discovery: dict[str, dict[str, ApiResource]] = {}
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = None
+        self.proxy = proxy_for(creds)
+        """The proxy this client tunnels through (None: it connects straight)."""
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, context: str | None = None,
@@ -303,15 +432,32 @@ class Kube:
         self._ssl = ctx
         return ctx
 
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        """A new connection to the server, through the proxy if there is one."""
+        name = self.creds.tls_server_name or self._host
+        conn: http.client.HTTPConnection
+        proxy = self.proxy
+        if proxy is not None and proxy.tls:
+            conn = _TunnelTLSProxy(proxy, timeout=timeout, server_name=name,
+                                   inner=self._context() if self._https else None)
+        elif proxy is not None and self._https:
+            conn = _HTTPS(proxy.host, proxy.port, timeout=timeout, context=self._context(),
+                          server_name=name)
+        elif proxy is not None:
+            conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
+        elif self._https:
+            conn = _HTTPS(self._host, self._port, timeout=timeout, context=self._context(),
+                          server_name=name)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        if proxy is not None:
+            conn.set_tunnel(self._host, self._port, headers=proxy.headers())
+        return conn
+
     def _conn(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if self._https:
-                conn = _HTTPS(self._host, self._port, timeout=self.timeout,
-                              context=self._context(),
-                              server_name=self.creds.tls_server_name or self._host)
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+            conn = self._connection(self.timeout)
             self._local.conn = conn
         return conn
 
@@ -421,12 +567,7 @@ class Kube:
         q = dict(query)
         q["watch"] = "1"
         timeout = float(q.get("timeoutSeconds", "300")) + 30
-        conn: http.client.HTTPConnection
-        if self._https:
-            conn = _HTTPS(self._host, self._port, timeout=timeout, context=self._context(),
-                          server_name=self.creds.tls_server_name or self._host)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        conn = self._connection(timeout)
         try:
             conn.request("GET", f"{self._prefix}{path}?{urllib.parse.urlencode(q)}",
                          headers=self._headers("application/json"))
