@@ -41,6 +41,15 @@ def go_duration(value: str) -> str:
 
 GoDuration = Annotated[str, AfterValidator(go_duration)]
 
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                 "h": 3600.0}
+
+
+def go_seconds(value: str) -> float:
+    """The length of a :func:`go_duration` string, in seconds."""
+    return sum(float(n) * _UNIT_SECONDS[u]
+               for n, _, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", value))
+
 
 def _known_plugin(name: str) -> str:
     if name not in NODE_PLUGINS:
@@ -103,6 +112,42 @@ class MultusGuardArgs(InputModel):
         return go_duration(v)
 
 
+class ReconcileArgs(InputModel):
+    """What the node plugin frees on its own, in its ``metrics`` container: host-local
+    reservations (every network's on the node, the cluster network's included) whose sandbox
+    the container runtime no longer reports ready, and Multus cache entries of sandboxes it
+    no longer has at all. host-local has no reconciler, and a CNI DEL that never reached its
+    plugins (Multus down while a pod was deleted) leaves both behind. Each pass asks the
+    runtime over its CRI socket first and frees nothing when that fails or the runtime
+    reports no sandbox; what it frees is logged and counted in
+    ``netplumb_node_reconcile_freed_total``. whereabouts has its own reconciler."""
+
+    cri_socket: str = "/run/containerd/containerd.sock"
+    """The runtime's CRI socket on the nodes (containerd's; CRI-O's is
+    ``/var/run/crio/crio.sock``)."""
+    interval: GoDuration = "1m"
+    """How often to reconcile (a Go duration)."""
+    grace: GoDuration = "5m"
+    """Never free what is younger (a Go duration, at least 10s): a sandbox's CNI ADD holds
+    its reservations before the runtime reports it ready."""
+    multus_cache: bool = True
+    """Also remove Multus' cache entries (``/var/lib/cni/multus``) of sandboxes the runtime
+    no longer has."""
+
+    @field_validator("cri_socket")
+    @classmethod
+    def _socket(cls, v: str) -> str:
+        return abs_path(v)
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, v: str) -> str:
+        if go_seconds(v) < 10:
+            raise FieldIssue("at least 10s: a sandbox's CNI ADD holds its reservations "
+                             "before the runtime reports it ready")
+        return v
+
+
 class NodePluginArgs(InputModel):
     """netplumb's node plugin on every node: an init container installs the pinned CNI
     plugins into the host's CNI bin dir (each behind the measuring shim), a ``dhcp``
@@ -141,6 +186,10 @@ class NodePluginArgs(InputModel):
     metrics_resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
         requests={"cpu": "10m", "memory": "30Mi"}, limits={"memory": "128Mi"}))
     """The metrics container's resources."""
+    reconcile: ReconcileArgs | None = Field(default_factory=ReconcileArgs)
+    """Free host-local reservations and Multus cache entries no sandbox holds (in the
+    ``metrics`` container; ``ReconcileArgs``). ``null``: free nothing (``netplumb doctor``
+    still names such reservations)."""
     tolerations: list[Toleration] = Field(default_factory=tolerate_all)
     """The plugins must be on every node pods run on; by default it tolerates every taint."""
     node_selector: Labels = Field(default_factory=dict)
@@ -168,6 +217,10 @@ class NodePluginArgs(InputModel):
             raise FieldIssue("the dhcp daemon serves the dhcp plugin, which plugins leaves "
                              "out; expected dhcp among plugins or run_dhcp_daemon: false",
                              subpath=("plugins",), value=self.plugins, has_value=True)
+        if not self.metrics and self.reconcile is not None and "reconcile" in self.model_fields_set:
+            raise FieldIssue("reconcile runs in the metrics container, which metrics: false "
+                             "leaves out; expected metrics: true or reconcile: null",
+                             subpath=("reconcile",), value=None, has_value=True)
         if not self.run_dhcp_daemon and "dhcp" in self.model_fields_set:
             raise FieldIssue("dhcp daemon options given but run_dhcp_daemon is false",
                              subpath=("dhcp",), value=None, has_value=True)

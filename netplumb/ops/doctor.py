@@ -1004,9 +1004,11 @@ def check_host_local(snap: Snapshot, nads: Mapping[str, NadState]) -> list[Clust
             f"{len(left)} host-local reservation(s) of network {net.get('network')} that no "
             f"pod on the node holds, older than {HOST_LOCAL_GRACE_S:.0f}s: {shown}; the "
             f"node's new pods cannot get these addresses",
-            f"on node {node}, delete each address's file in {where} (host-local has no "
-            f"reconciler; its file names the container that held it, which no longer runs "
-            f"a pod)", field=where, count=len(left)))
+            f"on node {node}, delete each address's file in {where} once its container "
+            f"(the sandbox the file names) no longer needs it (host-local has no "
+            f"reconciler; netplumb's node plugin frees on its own only reservations whose "
+            f"sandbox is gone or stopped: node_plugin.reconcile)", field=where,
+            count=len(left)))
     return findings
 
 

@@ -13,6 +13,7 @@ DHCP clients inside the pods' network namespaces, adds ``NET_ADMIN``, ``NET_RAW`
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 from typing import Any
 
 from .. import hostpaths as host
@@ -134,11 +135,19 @@ def dhcp_args(args: NodePluginArgs) -> list[str]:
 
 
 def metrics_args(args: NodePluginArgs) -> list[str]:
-    """``netplumb-node metrics``' flags (the Kubernetes API is found in-cluster)."""
-    return ["metrics", f"--listen=:{args.metrics_port}",
-            f"--state-dir={host.NETPLUMB_STATE_DIR}",
-            f"--host-local-dir={host.HOST_LOCAL_DIR}",
-            f"--kube-interval={args.kube_interval}"]
+    """``netplumb-node metrics``' flags (the Kubernetes API is found in-cluster), with the
+    reconcile's (the CRI socket and Multus' cache at the same paths as on the node)."""
+    out = ["metrics", f"--listen=:{args.metrics_port}",
+           f"--state-dir={host.NETPLUMB_STATE_DIR}",
+           f"--host-local-dir={host.HOST_LOCAL_DIR}",
+           f"--kube-interval={args.kube_interval}"]
+    r = args.reconcile
+    if r is not None:
+        out += [f"--cri-endpoint=unix://{r.cri_socket}", f"--reconcile-interval={r.interval}",
+                f"--reconcile-grace={r.grace}"]
+        if r.multus_cache:
+            out.append(f"--multus-cache-dir={host.MULTUS_STATE_DIR}")
+    return out
 
 
 def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
@@ -195,10 +204,23 @@ def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
             "securityContext": restricted(),
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": [mount("state", host.NETPLUMB_STATE_DIR),
-                             mount("host-local", host.HOST_LOCAL_DIR, readOnly=True)],
+                             mount("host-local", host.HOST_LOCAL_DIR,
+                                   readOnly=args.reconcile is None)],
         })
         volumes += [host_volume("state", host.NETPLUMB_STATE_DIR, "DirectoryOrCreate"),
                     host_volume("host-local", host.HOST_LOCAL_DIR, "DirectoryOrCreate")]
+        if args.reconcile is not None:
+            # the socket's directory, not the socket: a node without that runtime gets an
+            # empty directory (the reconcile then says it cannot ask, and frees nothing)
+            # instead of a node plugin pod that cannot start
+            cri_dir = str(PurePosixPath(args.reconcile.cri_socket).parent)
+            containers[-1]["volumeMounts"].append(mount("cri", cri_dir, readOnly=True))
+            volumes.append(host_volume("cri", cri_dir, "DirectoryOrCreate"))
+            if args.reconcile.multus_cache:
+                containers[-1]["volumeMounts"].append(mount("multus-cache",
+                                                            host.MULTUS_STATE_DIR))
+                volumes.append(host_volume("multus-cache", host.MULTUS_STATE_DIR,
+                                           "DirectoryOrCreate"))
     if not containers:
         # nothing to run after the install: keep a container that waits, so the DaemonSet
         # stays and re-installs on every node that joins or reboots

@@ -83,10 +83,13 @@ def test_paths_port_and_image_as_node_readme_says() -> None:
     assert "/host/run/cni" in m and m["/host/run/cni"].get("readOnly") is not True
     for netns in ("/host/run/netns", "/host/var/run/netns"):
         assert m[netns]["mountPropagation"] == "HostToContainer"
-    # metrics: rw state dir (its socket), ro host-local reservations, the default port
+    # metrics: rw state dir (its socket), host-local reservations and Multus' cache rw (the
+    # reconcile frees what no sandbox holds), the CRI socket's directory ro, the default port
     m = mounts(c["metrics"])
     assert m["/run/netplumb"].get("readOnly") is not True
-    assert m["/var/lib/cni/networks"]["readOnly"] is True
+    assert m["/var/lib/cni/networks"]["readOnly"] is False
+    assert m["/var/lib/cni/multus"].get("readOnly") is not True
+    assert m["/run/containerd"]["readOnly"] is True
     assert METRICS_PORT == default_metrics_port() == 9561
     assert f"**{METRICS_PORT}**" in README
     assert c["metrics"]["ports"] == [{"name": "metrics", "containerPort": 9561,
@@ -98,11 +101,44 @@ def test_paths_port_and_image_as_node_readme_says() -> None:
             assert mount["name"] in volumes, mount
     host = {v["hostPath"]["path"] for v in volumes.values()}
     assert {"/opt/cni/bin", "/run/netplumb", "/var/lib/cni/networks", "/run/cni",
-            "/run/netns", "/var/run/netns", "/etc/cni/net.d"} == host
+            "/run/netns", "/var/run/netns", "/etc/cni/net.d", "/run/containerd",
+            "/var/lib/cni/multus"} == host
     # install places or removes the Multus guard in the host's CNI config dir
     assert "--cni-conf-dir=/host/etc/cni/net.d" in c["install"]["args"]
     assert "/host/etc/cni/net.d" in mounts(c["install"])
     assert {c["image"] for c in c.values()} == {NETPLUMB_NODE_IMAGE}
+
+
+def test_the_reconcile_asks_the_runtime_and_frees_only_when_on() -> None:
+    c = containers(pod_spec(NodePluginArgs()))["metrics"]
+    assert {"--cri-endpoint=unix:///run/containerd/containerd.sock",
+            "--reconcile-interval=1m", "--reconcile-grace=5m",
+            "--multus-cache-dir=/var/lib/cni/multus"} <= set(c["args"])
+    crio = NodePluginArgs.parse({"reconcile": {"cri_socket": "/var/run/crio/crio.sock",
+                                               "grace": "90s", "multus_cache": False}})
+    spec = pod_spec(crio)
+    c = containers(spec)["metrics"]
+    assert "--cri-endpoint=unix:///var/run/crio/crio.sock" in c["args"]
+    assert "--reconcile-grace=90s" in c["args"]
+    assert not [a for a in c["args"] if a.startswith("--multus-cache-dir")]
+    assert mounts(c)["/var/run/crio"]["readOnly"] is True
+    assert "/var/lib/cni/multus" not in mounts(c)
+    off = containers(pod_spec(NodePluginArgs.parse({"reconcile": None})))["metrics"]
+    assert not [a for a in off["args"] if "cri" in a or "reconcile" in a]
+    assert mounts(off)["/var/lib/cni/networks"]["readOnly"] is True
+    assert "/run/containerd" not in mounts(off)
+
+
+@pytest.mark.parametrize(("spec", "path", "message"), [
+    ({"reconcile": {"grace": "5s"}}, "reconcile.grace", "at least 10s"),
+    ({"reconcile": {"interval": "1 minute"}}, "reconcile.interval", "not a Go duration"),
+    ({"reconcile": {"cri_socket": "run/crio.sock"}}, "reconcile.cri_socket", "absolute"),
+    ({"metrics": False, "reconcile": {}}, "reconcile", "metrics container"),
+])
+def test_reconcile_settings_are_checked(spec: dict[str, Any], path: str, message: str) -> None:
+    with pytest.raises(PlanError) as err:
+        NodePluginArgs.parse(spec)
+    assert path in str(err.value) and message in str(err.value), str(err.value)
 
 
 def test_least_privileges() -> None:

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"netplumb.dev/node/internal/buildinfo"
+	"netplumb.dev/node/internal/cri"
 	"netplumb.dev/node/internal/dhcp"
 	"netplumb.dev/node/internal/guard"
 	"netplumb.dev/node/internal/install"
@@ -252,11 +253,27 @@ func runMetrics(args []string) error {
 	tokenFile := fs.String("kube-token-file", kube.DefaultTokenFile, "bearer token file (read on every request)")
 	caFile := fs.String("kube-ca-file", kube.DefaultCAFile, "CA bundle of the API server (empty for http://)")
 	interval := fs.Duration("kube-interval", 30*time.Second, "how often whereabouts IPPools and NADs are listed")
+	criEndpoint := fs.String("cri-endpoint", "", "the runtime's CRI socket (unix:///path or /path); set: free host-local reservations and Multus cache entries no sandbox holds")
+	every := fs.Duration("reconcile-interval", time.Minute, "how often to reconcile (with --cri-endpoint)")
+	grace := fs.Duration("reconcile-grace", 5*time.Minute, "never free what is younger (with --cri-endpoint)")
+	multusCache := fs.String("multus-cache-dir", "", "Multus' cache dir to reconcile too (with --cri-endpoint; empty: leave it)")
 	_ = fs.Parse(args)
 
 	logger := log.New(os.Stderr, "netplumb-node metrics: ", log.LstdFlags)
 	cfg := metrics.Config{StateDir: *stateDir, HostLocalDirs: hostLocal, HostPrefix: *hostPrefix,
 		KubeInterval: *interval, Log: logger}
+	if *criEndpoint != "" {
+		if _, err := cri.Target(*criEndpoint); err != nil {
+			return err
+		}
+		if *grace < 10*time.Second {
+			return fmt.Errorf("--reconcile-grace %s: at least 10s (a sandbox's CNI ADD holds its reservations before the runtime reports it ready)", *grace)
+		}
+		endpoint := *criEndpoint
+		cfg.Reconcile = &metrics.Reconcile{Interval: *every, Grace: *grace, MultusCacheDir: *multusCache,
+			Sandboxes: func(ctx context.Context) ([]cri.Sandbox, error) { return cri.List(ctx, endpoint) }}
+		logger.Printf("reconciling every %s against %s (grace %s)", *every, endpoint, *grace)
+	}
 	switch {
 	case *kubeAPI == "off":
 	case *kubeAPI == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "":

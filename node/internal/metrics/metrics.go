@@ -57,6 +57,7 @@ type Config struct {
 	HostPrefix    string        // prepended to host paths found in configs (a dataDir)
 	Kube          *kube.Client  // nil: no whereabouts pools and no NADs
 	KubeInterval  time.Duration // how often IPPools and NADs are listed (default 30s)
+	Reconcile     *Reconcile    // nil: free nothing
 	Log           *log.Logger
 }
 
@@ -79,6 +80,7 @@ type Daemon struct {
 	received prometheus.Counter
 	corrupt  prometheus.Counter
 	kubeErrs *prometheus.CounterVec
+	rec      reconcileMetrics
 
 	wbMu      sync.Mutex
 	wbPools   []poolSample
@@ -101,6 +103,16 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.Log == nil {
 		cfg.Log = log.New(io.Discard, "", 0)
+	}
+	if r := cfg.Reconcile; r != nil {
+		c := *r
+		if c.Interval <= 0 {
+			c.Interval = time.Minute
+		}
+		if c.Grace <= 0 {
+			c.Grace = 5 * time.Minute
+		}
+		cfg.Reconcile = &c
 	}
 	d := &Daemon{
 		cfg:      cfg,
@@ -175,6 +187,9 @@ func New(cfg Config) *Daemon {
 	d.reg.MustRegister(refreshed, d.ops, d.duration, d.errs, d.records, d.received, d.corrupt, d.kubeErrs, build, dropped, backlog,
 		&stateCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Reconcile != nil {
+		d.rec = newReconcileMetrics(d.reg)
+	}
 	return d
 }
 
@@ -356,6 +371,9 @@ func (d *Daemon) Run(ctx context.Context) {
 		defer t.Stop()
 		kubeTick = t.C
 		d.refreshKube(ctx)
+	}
+	if d.cfg.Reconcile != nil {
+		go d.runReconcile(ctx)
 	}
 	for {
 		select {
