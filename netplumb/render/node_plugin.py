@@ -212,9 +212,12 @@ def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
         if args.reconcile is not None:
             # the socket's directory, not the socket: a node without that runtime gets an
             # empty directory (the reconcile then says it cannot ask, and frees nothing)
-            # instead of a node plugin pod that cannot start
+            # instead of a node plugin pod that cannot start. HostToContainer: the
+            # runtime's own mounts under it (containers' root filesystems) come and go with
+            # the host's, instead of being held by this container's copy of the tree
             cri_dir = str(PurePosixPath(args.reconcile.cri_socket).parent)
-            containers[-1]["volumeMounts"].append(mount("cri", cri_dir, readOnly=True))
+            containers[-1]["volumeMounts"].append(mount(
+                "cri", cri_dir, readOnly=True, mountPropagation="HostToContainer"))
             volumes.append(host_volume("cri", cri_dir, "DirectoryOrCreate"))
             if args.reconcile.multus_cache:
                 containers[-1]["volumeMounts"].append(mount("multus-cache",

@@ -90,6 +90,7 @@ def test_paths_port_and_image_as_node_readme_says() -> None:
     assert m["/var/lib/cni/networks"]["readOnly"] is False
     assert m["/var/lib/cni/multus"].get("readOnly") is not True
     assert m["/run/containerd"]["readOnly"] is True
+    assert m["/run/containerd"]["mountPropagation"] == "HostToContainer"
     assert METRICS_PORT == default_metrics_port() == 9561
     assert f"**{METRICS_PORT}**" in README
     assert c["metrics"]["ports"] == [{"name": "metrics", "containerPort": 9561,
