@@ -24,6 +24,9 @@ from .node_plugin import MultusGuardArgs, NodePluginArgs
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
 
+CONNECTION_LIMIT = 16
+"""The thick daemon's default connection limit (see ``MultusInstallArgs.connection_limit``)."""
+
 MultusLogLevel = Literal["panic", "error", "verbose", "debug"]
 """The levels Multus' logging code knows; any other word is ignored with a message on stderr
 (``warning`` and ``info`` do not exist in Multus)."""
@@ -101,21 +104,25 @@ class MultusInstallArgs(InputModel):
     """Keeps Multus from being evicted: without it no pod on the node gets a network."""
     termination_grace_period_seconds: int = 30
     """Seconds the daemon gets to finish requests on shutdown."""
-    connection_limit: int | None = None
+    connection_limit: int | None = CONNECTION_LIMIT
     """The thick daemon's ``connectionLimit`` (Multus v4.3.0): at most this many connections
     to its socket are served at once. The daemon wraps its listener in Go's
     ``netutil.LimitListener``, which stops accepting while the limit is reached: a shim
     beyond it waits in the socket's accept queue until a connection closes, it is not
-    refused (unless that queue, the kernel's ``somaxconn`` long, is full). The wait counts
-    against the kubelet's deadline for creating a sandbox (twice its runtime request
-    timeout, 4 minutes by default), past which the attempt fails and is retried. The
-    daemon turns HTTP keep-alive off, so a connection carries one request: a
-    shim's short readiness probe, then its CNI request, held for the whole ADD or DEL
-    (delegates and API calls). Unset: no limit, upstream's default. Left unset here because
-    a number trades the daemon's peak memory in a burst (the delegates it runs count against
-    its memory limit) against how long the burst's ADDs wait, and that needs the figures of
-    a burst of ``node_max_pods`` pods on a real node, which are not measured yet. A limit
-    below ``node_max_pods`` is a plan warning (:mod:`netplumb.checks.multus`). Thick only."""
+    refused (unless that queue, the kernel's ``somaxconn`` long, is full). The daemon turns
+    HTTP keep-alive off, so a connection carries one request: a shim's short readiness
+    probe, then its CNI request, held for the whole ADD or DEL (delegates and API calls).
+    The delegates the daemon runs for a request (each plugin behind its shim, and its IPAM
+    plugin) run in the daemon's container and count against its memory limit, so the limit
+    bounds the daemon's peak memory in a burst. Measured on the embedded cluster (2 cores,
+    tests/e2e/test_burst.py: 104 pods with two secondary networks each, host-local and
+    whereabouts, created at once on one node): with no limit (upstream's default) the
+    container passed its 500Mi limit and was OOM-killed, and the last pod attached after
+    347 s; with 16 its peak was 185 MiB and the last pod attached after 52 s. Hence 16 by
+    default. ``null``: no limit (a plan warning). The kubelet gives a sandbox 4 minutes
+    (twice its runtime request timeout), so a limit so low that the last ADD of a node's
+    ``node_max_pods`` would wait past that is a plan warning too
+    (:mod:`netplumb.checks.multus`). Thick only."""
     node_max_pods: int = 110
     """The most pods one of Multus' nodes runs (the kubelet's ``maxPods``, 110 unless the
     kubelets are configured otherwise). The plan checks ``connection_limit`` against it:
@@ -181,7 +188,8 @@ class MultusInstallArgs(InputModel):
 
     @model_validator(mode="after")
     def _check(self) -> MultusInstallArgs:
-        if self.connection_limit is not None and self.mode == "thin":
+        if ("connection_limit" in self.model_fields_set and self.connection_limit is not None
+                and self.mode == "thin"):
             raise FieldIssue("the connection limit is the thick daemon's; expected mode "
                              "thick or no connection_limit", subpath=("connection_limit",),
                              value=self.connection_limit, has_value=True)

@@ -41,6 +41,7 @@ from netplumb.hostpaths import CNI_CONF_DIR
 from netplumb.render.node_plugin import GUARD_FILE
 from tests.e2e.churn import Cycle, NodeState, cycle, sandboxes_left
 from tests.e2e.nadspace import NadSpace, nad_namespace
+from tests.e2e.nodemetrics import scrape
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +50,7 @@ HOSTNAME = "kubernetes.io/hostname"
 GUARD_CONF = Path(CNI_CONF_DIR) / GUARD_FILE
 """The Multus guard the node plugin keeps on every node."""
 GAP_STEP_TIMEOUT_S = 300.0
+FREED = "netplumb_node_reconcile_freed_total"
 RECONCILE_WITHIN_S = 150.0
 """How long the node plugin may take to free what a lost DEL left: the platform stack's
 reconcile grace (60 s) and interval (20 s), from when the DEL was lost (during the churn),
@@ -108,6 +110,7 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     # what the outage may leave is on the node whose Multus goes (all the churned pods run
     # there); other sessions' pods on the other node are not this test's
     before = NodeState.now([nodes.by_name(FAULT_NODE)])
+    freed_before = scrape(nodes.by_name(FAULT_NODE))
     old = _multus_pod(api, FAULT_NODE)
     assert old is not None and pod_ready(old)
     # the guard the node plugin keeps, after Multus' own config in the runtime's order
@@ -166,6 +169,7 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
         assert len(sandboxes) <= lanes, leaks
         # the node plugin frees them: host-local reservations and Multus' cache entries of
         # sandboxes the runtime no longer has, once older than the grace
+        # (it may have done so during the churn already: the kill comes early in it)
         t0 = time.monotonic()
         try:
             wait_for("the node plugin to free what the outage left",
@@ -173,8 +177,13 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
                      timeout=RECONCILE_WITHIN_S, interval=2)
         finally:
             left = before.leaks("faults", space.ipam_dirs, sandboxes=False)
-            figure(f"left by the outage, freed by the node plugin's reconcile "
-                   f"{time.monotonic() - t0:.1f}s after the churn ended; still left: {left}")
+            now = scrape(nodes.by_name(FAULT_NODE))
+            freed = {kind: now.delta(freed_before, FREED, kind=kind)
+                     for kind in ("host-local", "multus-cache")}
+            figure(f"the node plugin's reconcile freed on {FAULT_NODE} during the test: "
+                   f"{freed['host-local']:.0f} host-local reservation(s) and "
+                   f"{freed['multus-cache']:.0f} Multus cache entr(y/ies); left "
+                   f"{time.monotonic() - t0:.1f}s after the churn ended: {left}")
         assert left == {}, left
     except BaseException:
         _release(nodes, before.leaks("faults", space.ipam_dirs, sandboxes=False))

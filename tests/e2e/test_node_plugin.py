@@ -414,3 +414,58 @@ def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server:
         assert deleted.delta(counted, OPS, network=net, plugin=plugin, op="DEL",
                              result="success") == 1, plugin
         assert deleted.delta(counted, OPS, network=net, plugin=plugin, result="error") == 0
+
+
+RECONCILE_NETWORK = "np-reconcile"
+RECONCILE_INTERVAL_S, RECONCILE_GRACE_S = 20.0, 60.0
+"""The platform stack's ``node_plugin.reconcile`` (stacks/Pulumi.platform.yaml)."""
+
+
+def test_the_node_plugin_frees_what_no_sandbox_holds(pod_network: NetworkHandle,
+                                                    figure: Callable[[str], None]) -> None:
+    """On the first node, in a host-local network directory of the test's own: a reservation
+    of a sandbox the runtime never had, aged past the grace, and a Multus cache entry of the
+    same sandbox are freed within one interval, and counted; a reservation of a running
+    sandbox and one younger than the grace stay."""
+    import secrets
+
+    from netplumb.hostpaths import HOST_LOCAL_DIR, MULTUS_STATE_DIR
+
+    node = pod_network.node.nodes[0]
+    held = next(s.id for s in cri.sandboxes(node.ns) if s.ready and not s.host_network)
+    gone = secrets.token_hex(32)
+    net = node.path(f"{HOST_LOCAL_DIR}/{RECONCILE_NETWORK}")
+    cache = node.path(f"{MULTUS_STATE_DIR}/{gone}")
+    old = time.time() - RECONCILE_GRACE_S - 60
+    files = {"gone": (net / "192.0.2.201", f"{gone}\r\nnet1", old),
+             "held": (net / "192.0.2.202", f"{held}\r\nnet1", old),
+             "young": (net / "192.0.2.203", f"{gone}\r\nnet1", time.time()),
+             "cache": (cache, "{}", old)}
+    before = nm.scrape(node)
+    net.mkdir(parents=True, exist_ok=True)
+    try:
+        for path, body, when in files.values():
+            path.write_text(body)
+            os.utime(path, (when, when))
+        written = time.monotonic()
+        wait_for("the node plugin to free the reservation and the cache entry no sandbox "
+                 "holds", lambda: not files["gone"][0].exists() and not cache.exists(),
+                 timeout=RECONCILE_INTERVAL_S + 40, interval=1)
+        took = time.monotonic() - written
+        assert files["held"][0].exists(), "a running sandbox's reservation was freed"
+        if took < RECONCILE_GRACE_S - 5:
+            assert files["young"][0].exists(), "a reservation younger than the grace was freed"
+        after = nm.scrape(node)
+        freed = after.delta(before, "netplumb_node_reconcile_freed_total", kind="host-local",
+                            network=RECONCILE_NETWORK)
+        assert freed == 1, freed
+        assert after.delta(before, "netplumb_node_reconcile_freed_total",
+                           kind="multus-cache") >= 1
+        assert after.delta(before, "netplumb_node_reconcile_runs_total", result="error") == 0
+        figure(f"reconcile: a reservation and a Multus cache entry no sandbox holds freed "
+               f"{took:.1f}s after they were written (interval {RECONCILE_INTERVAL_S:.0f}s), "
+               f"a running sandbox's and a young one kept")
+    finally:
+        for path, _, _ in files.values():
+            path.unlink(missing_ok=True)
+        shutil.rmtree(net, ignore_errors=True)

@@ -289,17 +289,27 @@ def limited(**multus: Any) -> J:
     return {"install_nad_crd": False, "multus": {"default_network": "none", **multus}}
 
 
-def test_connection_limit_below_the_node_max_pods_warns() -> None:
-    found = only(limited(connection_limit=50), f"{S}.multus.connection_limit",
-                 "110 pods", "60 ADDs wait", "after about 2 whole ADDs", "at least 110")
-    assert found.severity == "warning" and found.value == 50
+def test_a_connection_limit_that_starves_the_node_max_pods_warns() -> None:
+    # 110 pods in waves of 3: the last starts after 36 waves of 8 s, past the 240 s deadline
+    found = only(limited(connection_limit=3), f"{S}.multus.connection_limit",
+                 "110 pods", "after 36 waves", "about 288 s", "240 s deadline", "at least 4")
+    assert found.severity == "warning" and found.value == 3
     # the node's maximum pods is what it is checked against
-    only(limited(connection_limit=50, node_max_pods=60), f"{S}.multus.connection_limit",
-         "10 ADDs wait", "about 1 whole ADDs")
-    # a limit that lets every pod of a node sandbox at once, or none at all
-    clean(limited(connection_limit=110))
-    clean(limited(connection_limit=20, node_max_pods=20))
+    only(limited(connection_limit=4, node_max_pods=250), f"{S}.multus.connection_limit",
+         "after 62 waves", "at least 9")
+    # the default (16), and limits whose last wave starts within the deadline
     clean(limited())
+    clean(limited(connection_limit=4))
+    clean(limited(connection_limit=1, node_max_pods=20))
+
+
+def test_no_connection_limit_warns_with_the_measured_burst() -> None:
+    found = only(limited(connection_limit=None), f"{S}.multus.connection_limit",
+                 "no connection limit", "all 110 pods", "(500Mi)", "OOM-killed")
+    assert found.severity == "warning" and found.value is None
+    # thin Multus has no daemon to limit
+    clean(limited(connection_limit=None, mode="thin"))
+    clean(limited(mode="thin"))
 
 
 # -- components run the same checks ----------------------------------------------------------

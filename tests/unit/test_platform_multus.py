@@ -98,8 +98,11 @@ def test_seed_daemon_config() -> None:
 
 
 def test_connection_limit_in_the_daemon_config() -> None:
-    # upstream's default (no limit) unless set; the daemon reads connectionLimit
-    assert "connectionLimit" not in daemon_config(SEED_ARGS)
+    # 16 by default (chosen from the measured burst: docs in MultusInstallArgs); null is
+    # upstream's default, no limit; the daemon reads connectionLimit
+    assert daemon_config(SEED_ARGS)["connectionLimit"] == 16
+    assert "connectionLimit" not in daemon_config(
+        MultusInstallArgs.parse({"connection_limit": None}))
     args = MultusInstallArgs.parse({"connection_limit": 150})
     conf = json.loads(kinds(multus_manifests(args))["ConfigMap"]["data"]["daemon-config.json"])
     assert conf["connectionLimit"] == 150
