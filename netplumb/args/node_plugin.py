@@ -122,7 +122,7 @@ class ReconcileArgs(InputModel):
     reports no sandbox; what it frees is logged and counted in
     ``netplumb_node_reconcile_freed_total``. whereabouts has its own reconciler."""
 
-    cri_socket: str = "/run/containerd/containerd.sock"
+    cri_socket: Annotated[str, AfterValidator(abs_path)] = "/run/containerd/containerd.sock"
     """The runtime's CRI socket on the nodes (containerd's; CRI-O's is
     ``/var/run/crio/crio.sock``)."""
     interval: GoDuration = "1m"
@@ -133,11 +133,6 @@ class ReconcileArgs(InputModel):
     multus_cache: bool = True
     """Also remove Multus' cache entries (``/var/lib/cni/multus``) of sandboxes the runtime
     no longer has."""
-
-    @field_validator("cri_socket")
-    @classmethod
-    def _socket(cls, v: str) -> str:
-        return abs_path(v)
 
     @field_validator("grace")
     @classmethod

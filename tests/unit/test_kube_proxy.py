@@ -26,6 +26,8 @@ from cryptography.x509.oid import NameOID
 
 from netplumb.kube import Credentials, Kube, KubeConfigError, Proxy, load_credentials, proxy_for
 
+from .local_http import serving
+
 KUBECONFIG = """
 apiVersion: v1
 kind: Config
@@ -113,15 +115,8 @@ def _api(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, list[tuple[st
             self.end_headers()
             self.wfile.write(body)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_port, seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Api, tls) as port:
+        yield port, seen
 
 
 @contextmanager

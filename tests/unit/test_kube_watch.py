@@ -13,6 +13,8 @@ import pytest
 
 from netplumb.kube import Credentials, Kube, KubeError
 
+from .local_http import serving
+
 EVENTS = [{"type": "ADDED", "object": {"metadata": {"name": f"p{i}"}}} for i in range(3)]
 
 
@@ -37,13 +39,8 @@ def _server(status: int = 200) -> Iterator[tuple[int, list[tuple[str, str | None
                 self.wfile.write(json.dumps(ev).encode() + b"\n\n")
                 self.wfile.flush()
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_port, seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Api) as port:
+        yield port, seen
 
 
 def test_watch_streams_every_event_with_the_token_and_the_path_prefix() -> None:
