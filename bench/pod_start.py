@@ -21,7 +21,7 @@ every pod it serves, the cluster network's entry included, so 0-network pods hav
 
 Run (root; the tool cache built by ``make tools``):
 
-    .venv/bin/python bench/pod_start.py [--pods 20] [--concurrency 1] [--burst 40]
+    .venv/bin/python bench/pod_start.py [--pods 12] [--concurrency 1] [--burst 40]
                                         [--burst-nodes worker-1,worker-2] [--node worker-1]
                                         [--timeout 120]
 
@@ -516,9 +516,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--pods", type=int, default=20,
-                    help="interleaved pods per network count (default 20; 0: no interleaved "
-                         "phase)")
+    ap.add_argument("--pods", type=int, default=12,
+                    help="interleaved pods per network count (default 12: 48 pods, which a "
+                         "node of the embedded cluster, 64 pods at most, takes beside the "
+                         "platform's; 0: no interleaved phase)")
     ap.add_argument("--concurrency", type=int, default=1,
                     help="interleaved pods in flight at once (default 1)")
     ap.add_argument("--burst", type=int, default=40,
