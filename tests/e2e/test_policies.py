@@ -855,13 +855,17 @@ def test_the_device_plugin_parses_the_pool_config_on_the_labelled_node(
             def previous_log() -> str | None:
                 # the last crashed container's log; between a crash and the next start the
                 # kubelet may be swapping which container is "previous"
-                try:
-                    text = api.kube.request_text(
-                        f"/api/v1/namespaces/{S_NS}/pods/{broken['metadata']['name']}/log",
-                        query={"previous": "true"})
-                except KubeError:  # retried; the timeout names what it waited for
-                    return None
-                return text if "Exiting.." in text else None
+                # (or the current one, which crashed the same way once it has run)
+                for query in ({"previous": "true"}, {}):
+                    try:
+                        text = api.kube.request_text(
+                            f"/api/v1/namespaces/{S_NS}/pods/{broken['metadata']['name']}"
+                            f"/log", query=query)
+                    except KubeError:  # retried; the timeout names what it waited for
+                        continue
+                    if "Exiting.." in text:
+                        return text
+                return None
             said = wait_for("the crashed plugin's log", previous_log, timeout=60, interval=1)
             assert 'resource name "bad name!" contains invalid characters' in said, said
             assert "Exiting.. one or more invalid configuration(s) given" in said, said
