@@ -226,11 +226,17 @@ func ReservationsIn(dir string) ([]Reservation, error) {
 		if err != nil {
 			continue
 		}
-		id, ifname, _ := strings.Cut(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\n")
-		out = append(out, Reservation{Addr: a.Unmap(), ContainerID: strings.TrimSpace(id),
-			IfName: strings.TrimSpace(ifname), Modified: info.ModTime()})
+		id, ifname := Holder(raw)
+		out = append(out, Reservation{Addr: a.Unmap(), ContainerID: id, IfName: ifname,
+			Modified: info.ModTime()})
 	}
 	return out, nil
+}
+
+// Holder reads a reservation file: the container (sandbox) ID and the interface name.
+func Holder(raw []byte) (containerID, ifName string) {
+	id, ifname, _ := strings.Cut(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\n")
+	return strings.TrimSpace(id), strings.TrimSpace(ifname)
 }
 
 // HostLocalDir is where host-local keeps network's reservations for a config's dataDir.

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -163,8 +162,7 @@ func freeHostLocal(dir, network string, ready map[string]bool, grace time.Durati
 		if err != nil {
 			continue // released meanwhile
 		}
-		id, _, _ := strings.Cut(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\n")
-		if strings.TrimSpace(id) != r.ContainerID {
+		if id, _ := ipam.Holder(raw); id != r.ContainerID {
 			continue // handed out again meanwhile
 		}
 		if err := os.Remove(path); err != nil {
