@@ -366,6 +366,18 @@ class _TunnelTLSProxy(http.client.HTTPConnection):
             self.sock = self._inner.wrap_socket(self.sock, server_hostname=self._server_name)
 
 
+def _put(conn: http.client.HTTPConnection, method: str, url: str, data: bytes | None,
+         headers: Sequence[tuple[str, str]]) -> None:
+    """Send one request as ``HTTPConnection.request`` does, but with headers that may repeat
+    (``Impersonate-Group``: one line per group)."""
+    conn.putrequest(method, url)
+    for name, value in headers:
+        conn.putheader(name, value)
+    if data is not None or method in ("PATCH", "POST", "PUT"):
+        conn.putheader("Content-Length", str(len(data or b"")))
+    conn.endheaders(data)
+
+
 @dataclass(frozen=True)
 class ApiResource:
     """One resource of the discovery documents: how a kind is addressed."""
@@ -388,9 +400,14 @@ class Kube:
     RETRY_429_SECONDS = 15.0
     """How long one request keeps retrying answers of 429 Too Many Requests (Retry-After)."""
 
-    def __init__(self, creds: Credentials, *, timeout: float = 30.0) -> None:
+    def __init__(self, creds: Credentials, *, timeout: float = 30.0,
+                 impersonate: tuple[str, Sequence[str]] | None = None) -> None:
         self.creds = creds
         self.timeout = timeout
+        self.impersonate = (impersonate[0], tuple(impersonate[1])) if impersonate else None
+        """(user, groups) every call acts as (``Impersonate-User`` and one
+        ``Impersonate-Group`` header per group), with the credentials' right to impersonate;
+        None: as the credentials themselves."""
         url = urllib.parse.urlsplit(creds.server)
         self._https = url.scheme == "https"
         self._host = url.hostname or ""
@@ -472,14 +489,19 @@ class Kube:
         """Close this thread's connection."""
         self._drop()
 
-    def _headers(self, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept, "User-Agent": "netplumb"}
+    def _headers(self, accept: str) -> list[tuple[str, str]]:
+        """The headers of every call (a list: ``Impersonate-Group`` may repeat)."""
+        headers = [("Accept", accept), ("User-Agent", "netplumb")]
         token = self.creds.bearer()
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            headers.append(("Authorization", f"Bearer {token}"))
         elif self.creds.basic is not None:
             raw = f"{self.creds.basic[0]}:{self.creds.basic[1]}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+            headers.append(("Authorization", "Basic " + base64.b64encode(raw).decode()))
+        if self.impersonate is not None:
+            user, groups = self.impersonate
+            headers.append(("Impersonate-User", user))
+            headers += [("Impersonate-Group", g) for g in groups]
         return headers
 
     def _send(self, method: str, path: str, query: Mapping[str, str] | None, body: Any,
@@ -491,7 +513,7 @@ class Kube:
         data: bytes | None = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = content_type
+            headers.append(("Content-Type", content_type))
         waited = 0.0
         while True:
             status, reason, raw, retry_after = self._send_once(method, full, path, data,
@@ -505,11 +527,11 @@ class Kube:
             waited += pause
 
     def _send_once(self, method: str, full: str, path: str, data: bytes | None,
-                   headers: Mapping[str, str]) -> tuple[int, str, bytes, float | None]:
+                   headers: Sequence[tuple[str, str]]) -> tuple[int, str, bytes, float | None]:
         for attempt in (0, 1):
             conn = self._conn()
             try:
-                conn.request(method, full, body=data, headers=dict(headers))
+                _put(conn, method, full, data, headers)
                 resp = conn.getresponse()
                 body = resp.read()
                 retry_after: float | None = None
@@ -526,6 +548,13 @@ class Kube:
     def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
                 body: Any = None, content_type: str = "application/json") -> Any:
         """One API call; returns the decoded JSON body (``None`` when empty)."""
+        return self.request_with_status(method, path, query=query, body=body,
+                                        content_type=content_type)[1]
+
+    def request_with_status(self, method: str, path: str, *,
+                            query: Mapping[str, str] | None = None, body: Any = None,
+                            content_type: str = "application/json") -> tuple[int, Any]:
+        """:meth:`request`, with the HTTP status of the answer (200, 201, 202, ...)."""
         status, reason, raw_body = self._send(method, path, query, body, content_type,
                                               "application/json")
         doc: Any = None
@@ -542,7 +571,7 @@ class Kube:
                 reason = str(doc.get("reason") or reason)
                 message = str(doc.get("message") or message)
             raise KubeError(status, reason, message, method=method, path=path)
-        return doc
+        return status, doc
 
     def request_text(self, path: str, *, query: Mapping[str, str] | None = None) -> str:
         """A GET answered with text (a pod's log)."""
@@ -569,8 +598,8 @@ class Kube:
         timeout = float(q.get("timeoutSeconds", "300")) + 30
         conn = self._connection(timeout)
         try:
-            conn.request("GET", f"{self._prefix}{path}?{urllib.parse.urlencode(q)}",
-                         headers=self._headers("application/json"))
+            _put(conn, "GET", f"{self._prefix}{path}?{urllib.parse.urlencode(q)}", None,
+                 self._headers("application/json"))
             resp = conn.getresponse()
             if resp.status >= 400:
                 raise KubeError(resp.status, resp.reason, resp.read()[:300].decode(
@@ -671,21 +700,26 @@ class Kube:
             query["continue"] = token
 
     def apply(self, manifest: Mapping[str, Any], *, field_manager: str,
-              force: bool = True) -> dict[str, Any]:
-        """Server-side apply of ``manifest`` (creates it when missing)."""
+              force: bool = True, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply of ``manifest`` (creates it when missing); with ``dry_run`` the
+        apiserver admits and validates it and answers what it would store, storing nothing."""
         meta = manifest["metadata"]
         res = self._require(str(manifest["apiVersion"]), str(manifest["kind"]))
+        query = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
         out: dict[str, Any] = self.request(
-            "PATCH", res.path(meta.get("namespace"), meta["name"]),
-            query={"fieldManager": field_manager, "force": "true" if force else "false"},
+            "PATCH", res.path(meta.get("namespace"), meta["name"]), query=query,
             body=manifest, content_type="application/apply-patch+yaml")
         return out
 
-    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Create ``manifest`` (``KubeError`` ``AlreadyExists`` when it exists)."""
+    def create(self, manifest: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Create ``manifest`` (``KubeError`` ``AlreadyExists`` when it exists); with
+        ``dry_run`` it is admitted and validated but not stored."""
         meta = manifest["metadata"]
         res = self._require(str(manifest["apiVersion"]), str(manifest["kind"]))
         out: dict[str, Any] = self.request("POST", res.path(meta.get("namespace")),
+                                           query={"dryRun": "All"} if dry_run else None,
                                            body=manifest)
         return out
 

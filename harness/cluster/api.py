@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,10 +25,13 @@ ApiError = KubeError
 
 
 class Api:
-    """The cluster of ``kubeconfig`` (its current context), addressed by API path."""
+    """The cluster of ``kubeconfig`` (its current context), addressed by API path; with
+    ``impersonate`` (user, groups), every call acts as that user of those groups."""
 
-    def __init__(self, kubeconfig: Path, timeout: float = 30.0) -> None:
-        self.kube = Kube(load_credentials(str(kubeconfig)), timeout=timeout)
+    def __init__(self, kubeconfig: Path, timeout: float = 30.0, *,
+                 impersonate: tuple[str, Sequence[str]] | None = None) -> None:
+        self.kube = Kube(load_credentials(str(kubeconfig)), timeout=timeout,
+                         impersonate=impersonate)
         self.server = self.kube.creds.server
 
     def request(self, method: str, path: str, body: Any = None,
