@@ -181,6 +181,13 @@ class NodePluginArgs(InputModel):
     metrics_resources: ContainerResources = Field(default_factory=lambda: ContainerResources(
         requests={"cpu": "10m", "memory": "30Mi"}, limits={"memory": "128Mi"}))
     """The metrics container's resources."""
+    host_local_dirs: list[Annotated[str, AfterValidator(abs_path)]] = Field(
+        default_factory=list)
+    """host-local ``dataDir``s on the nodes besides ``/var/lib/cni/networks`` (always read):
+    the metrics daemon measures the pools kept there, ``netplumb doctor`` reads their
+    reservations and the reconcile frees their leaks. Each is mounted at its own path in the
+    ``metrics`` container (read-write with ``reconcile``). A network of the stack whose
+    host-local ``dataDir`` is not listed gets a plan warning."""
     reconcile: ReconcileArgs | None = Field(default_factory=ReconcileArgs)
     """Free host-local reservations and Multus cache entries no sandbox holds (in the
     ``metrics`` container; ``ReconcileArgs``). ``null``: free nothing (``netplumb doctor``
@@ -206,6 +213,24 @@ class NodePluginArgs(InputModel):
                 raise FieldIssue("listed twice", subpath=(i,), value=name, has_value=True)
         return v
 
+    @field_validator("host_local_dirs")
+    @classmethod
+    def _host_local_dirs(cls, v: list[str]) -> list[str]:
+        seen: list[str] = []
+        for i, path in enumerate(v):
+            canonical = path.rstrip("/") or "/"
+            if canonical == "/":
+                raise FieldIssue("the host's root directory; expected the directory host-local "
+                                 "keeps one subdirectory per network in (its dataDir)",
+                                 subpath=(i,), value=path, has_value=True)
+            if canonical == host.HOST_LOCAL_DIR:
+                raise FieldIssue(f"{host.HOST_LOCAL_DIR} is always read; list only other "
+                                 "dataDirs", subpath=(i,), value=path, has_value=True)
+            if canonical in seen:
+                raise FieldIssue("listed twice", subpath=(i,), value=path, has_value=True)
+            seen.append(canonical)
+        return seen
+
     @model_validator(mode="after")
     def _check(self) -> NodePluginArgs:
         if self.run_dhcp_daemon and self.plugins and "dhcp" not in self.plugins:
@@ -216,6 +241,11 @@ class NodePluginArgs(InputModel):
             raise FieldIssue("reconcile runs in the metrics container, which metrics: false "
                              "leaves out; expected metrics: true or reconcile: null",
                              subpath=("reconcile",), value=None, has_value=True)
+        if not self.metrics and self.host_local_dirs:
+            raise FieldIssue("host-local dirs are read by the metrics container, which "
+                             "metrics: false leaves out; expected metrics: true or no "
+                             "host_local_dirs", subpath=("host_local_dirs",),
+                             value=self.host_local_dirs, has_value=True)
         if not self.run_dhcp_daemon and "dhcp" in self.model_fields_set:
             raise FieldIssue("dhcp daemon options given but run_dhcp_daemon is false",
                              subpath=("dhcp",), value=None, has_value=True)
@@ -225,3 +255,8 @@ class NodePluginArgs(InputModel):
     def installed_plugins(self) -> tuple[str, ...]:
         """The plugins this install places (all the image ships unless ``plugins`` says)."""
         return tuple(self.plugins) if self.plugins else NODE_PLUGINS
+
+    @property
+    def read_host_local_dirs(self) -> tuple[str, ...]:
+        """Every host-local dataDir the metrics daemon reads (none without it)."""
+        return (host.HOST_LOCAL_DIR, *self.host_local_dirs) if self.metrics else ()

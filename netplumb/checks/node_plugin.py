@@ -1,6 +1,7 @@
 """Networks against the node plugin the stack installs: a plugin the install leaves out, or
 dhcp IPAM without the dhcp daemon, fails every pod that attaches (``failed to find plugin``,
-``dhcp daemon not running``) unless the nodes get them elsewhere: a warning naming both keys."""
+``dhcp daemon not running``) unless the nodes get them elsewhere; a host-local ``dataDir`` the
+node plugin does not read is neither measured nor reconciled. A warning naming both keys."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ..planned import PlannedNetwork
 def check_node_plugin(networks: Iterable[PlannedNetwork], node: NodePluginArgs | None,
                       at: str) -> list[Finding]:
     """A warning per network using a plugin the stack's node plugin leaves out (of those its
-    image ships), and per dhcp-IPAM network when the dhcp daemon does not run. ``at`` is the
+    image ships), per dhcp-IPAM network when the dhcp daemon does not run, and per host-local
+    ``dataDir`` outside the node plugin's ``host_local_dirs``. ``at`` is the
     path of the node plugin's options (``multus.node_plugin`` or ``node_plugin``)."""
     if node is None:
         return []
@@ -35,6 +37,16 @@ def check_node_plugin(networks: Iterable[PlannedNetwork], node: NodePluginArgs |
                         f"leaves out ({at}.plugins); pods fail to attach unless "
                         f"the nodes get {name} elsewhere. Expected {name} among the plugins",
                         severity="warning"))
+            data_dir = getattr(ipam, "data_dir", None)
+            if (ipam_type == "host-local" and isinstance(data_dir, str) and node.metrics
+                    and (data_dir.rstrip("/") or "/") not in node.read_host_local_dirs):
+                findings.append(Finding(
+                    net.plugin_path(k, "ipam", "dataDir"), data_dir,
+                    f"network {net.key} keeps its host-local reservations in {data_dir}, "
+                    f"which the node plugin does not read ({at}.host_local_dirs): its pool "
+                    "is not measured, netplumb doctor cannot see its leaks and the "
+                    f"reconcile cannot free them. Expected {data_dir} among "
+                    f"{at}.host_local_dirs", severity="warning"))
             if ipam_type == "dhcp" and not node.run_dhcp_daemon and "dhcp" in installed:
                 findings.append(Finding(
                     net.plugin_path(k, "ipam", "type"), "dhcp",

@@ -139,7 +139,7 @@ def metrics_args(args: NodePluginArgs) -> list[str]:
     reconcile's (the CRI socket and Multus' cache at the same paths as on the node)."""
     out = ["metrics", f"--listen=:{args.metrics_port}",
            f"--state-dir={host.NETPLUMB_STATE_DIR}",
-           f"--host-local-dir={host.HOST_LOCAL_DIR}",
+           *(f"--host-local-dir={d}" for d in args.read_host_local_dirs),
            f"--kube-interval={args.kube_interval}"]
     r = args.reconcile
     if r is not None:
@@ -148,6 +148,13 @@ def metrics_args(args: NodePluginArgs) -> list[str]:
         if r.multus_cache:
             out.append(f"--multus-cache-dir={host.MULTUS_STATE_DIR}")
     return out
+
+
+def _host_local_volumes(args: NodePluginArgs) -> list[tuple[str, str]]:
+    """(volume name, path) of each host-local dataDir the metrics daemon reads, mounted at
+    the path it has on the node (a NAD's ``dataDir`` names it so)."""
+    return [("host-local" if k == 0 else f"host-local-{k}", d)
+            for k, d in enumerate(args.read_host_local_dirs)]
 
 
 def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
@@ -204,11 +211,12 @@ def daemonset_spec(args: NodePluginArgs) -> dict[str, Any]:
             "securityContext": restricted(),
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": [mount("state", host.NETPLUMB_STATE_DIR),
-                             mount("host-local", host.HOST_LOCAL_DIR,
-                                   readOnly=args.reconcile is None)],
+                             *(mount(name, d, readOnly=args.reconcile is None)
+                               for name, d in _host_local_volumes(args))],
         })
         volumes += [host_volume("state", host.NETPLUMB_STATE_DIR, "DirectoryOrCreate"),
-                    host_volume("host-local", host.HOST_LOCAL_DIR, "DirectoryOrCreate")]
+                    *(host_volume(name, d, "DirectoryOrCreate")
+                      for name, d in _host_local_volumes(args))]
         if args.reconcile is not None:
             # the socket's directory, not the socket: a node without that runtime gets an
             # empty directory (the reconcile then says it cannot ask, and frees nothing)

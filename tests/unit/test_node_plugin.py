@@ -130,7 +130,31 @@ def test_the_reconcile_asks_the_runtime_and_frees_only_when_on() -> None:
     assert "/run/containerd" not in mounts(off)
 
 
+def test_other_host_local_dirs_are_read_where_the_nodes_keep_them() -> None:
+    args = NodePluginArgs.parse({"host_local_dirs": ["/var/lib/np-pools/", "/srv/cni"]})
+    assert args.host_local_dirs == ["/var/lib/np-pools", "/srv/cni"]
+    spec = pod_spec(args)
+    c = containers(spec)["metrics"]
+    assert [a for a in c["args"] if a.startswith("--host-local-dir=")] == [
+        "--host-local-dir=/var/lib/cni/networks", "--host-local-dir=/var/lib/np-pools",
+        "--host-local-dir=/srv/cni"]
+    volumes = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
+    for path in ("/var/lib/cni/networks", "/var/lib/np-pools", "/srv/cni"):
+        # at the node's own path: a NAD's dataDir names the directory the daemon opens
+        assert mounts(c)[path]["readOnly"] is False
+        assert volumes[mounts(c)[path]["name"]] == path
+    off = containers(pod_spec(NodePluginArgs.parse({"host_local_dirs": ["/srv/cni"],
+                                                    "reconcile": None})))["metrics"]
+    assert mounts(off)["/srv/cni"]["readOnly"] is True
+
+
 @pytest.mark.parametrize(("spec", "path", "message"), [
+    ({"host_local_dirs": ["srv/cni"]}, "host_local_dirs[0]", "absolute"),
+    ({"host_local_dirs": ["/"]}, "host_local_dirs[0]", "root directory"),
+    ({"host_local_dirs": ["/var/lib/cni/networks/"]}, "host_local_dirs[0]", "always read"),
+    ({"host_local_dirs": ["/srv/cni", "/srv/cni/"]}, "host_local_dirs[1]", "listed twice"),
+    ({"metrics": False, "host_local_dirs": ["/srv/cni"]}, "host_local_dirs",
+     "metrics container"),
     ({"reconcile": {"grace": "5s"}}, "reconcile.grace", "at least 10s"),
     ({"reconcile": {"interval": "1 minute"}}, "reconcile.interval", "not a Go duration"),
     ({"reconcile": {"cri_socket": "run/crio.sock"}}, "reconcile.cri_socket", "absolute"),
@@ -360,3 +384,33 @@ def test_networks_using_plugins_the_install_leaves_out_are_warned() -> None:
                                at=at)
     [w] = build_plan(dhcp_off, root=at).warnings
     assert w.path == f"{s}.networks[0].ipam.type" and "run_dhcp_daemon" in w.message
+
+
+def test_a_host_local_data_dir_the_node_plugin_does_not_read_is_warned() -> None:
+    at = ("config", "netplumb:spec")
+    s = "config.netplumb:spec"
+
+    def networks(data_dir: str) -> list[dict[str, Any]]:
+        return [{"name": "kept", "type": "macvlan", "master": "ens1",
+                 "ipam": {"type": "host-local", "subnet": "192.0.2.0/24",
+                          "dataDir": data_dir}},
+                {"name": "plain", "type": "macvlan", "master": "ens1",
+                 "ipam": {"type": "host-local", "subnet": "198.51.100.0/24"}}]
+
+    spec = StackSpec.parse({"multus": {"default_network": "none"},
+                            "networks": networks("/srv/cni")}, at=at)
+    [w] = build_plan(spec, root=at).warnings
+    assert (w.path, w.value) == (f"{s}.networks[0].ipam.dataDir", "/srv/cni")
+    assert f"{s}.multus.node_plugin.host_local_dirs" in w.message
+    listed = StackSpec.parse({"multus": {"default_network": "none",
+                                         "node_plugin": {"host_local_dirs": ["/srv/cni"]}},
+                              "networks": networks("/srv/cni/")}, at=at)
+    assert build_plan(listed, root=at).warnings == []
+    default = StackSpec.parse({"multus": {"default_network": "none"},
+                               "networks": networks("/var/lib/cni/networks")}, at=at)
+    assert build_plan(default, root=at).warnings == []
+    # nothing reads any dir without the metrics daemon: nothing to compare against
+    unread = StackSpec.parse({"multus": {"default_network": "none",
+                                         "node_plugin": {"metrics": False, "reconcile": None}},
+                              "networks": networks("/srv/cni")}, at=at)
+    assert build_plan(unread, root=at).warnings == []

@@ -122,3 +122,28 @@ func TestReconcileFreesNothingWhenTheRuntimeCannotBeAsked(t *testing.T) {
 		})
 	}
 }
+
+// A host-local dataDir given besides the default one (a NAD's own) is reconciled the same way.
+func TestReconcileFreesInEveryHostLocalDir(t *testing.T) {
+	tmp := t.TempDir()
+	base, other := filepath.Join(tmp, "networks"), filepath.Join(tmp, "pools")
+	leaked := filepath.Join(other, "net-b", "198.51.100.7")
+	write(t, leaked, sandbox('c')+"\r\nnet1", time.Hour)
+	held := filepath.Join(other, "net-b", "198.51.100.8")
+	write(t, held, sandbox('a')+"\r\nnet1", time.Hour)
+	d := New(Config{StateDir: filepath.Join(tmp, "state"), HostLocalDirs: []string{base, other},
+		Reconcile: &Reconcile{Grace: time.Minute,
+			Sandboxes: func(context.Context) ([]cri.Sandbox, error) {
+				return []cri.Sandbox{{ID: sandbox('a'), Ready: true}}, nil
+			}}})
+	freed, err := d.ReconcileOnce(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(freed) != 1 || freed[0].Network != "net-b" || freed[0].Item != "198.51.100.7" {
+		t.Fatalf("freed %+v, want net-b's 198.51.100.7 alone", freed)
+	}
+	if exists(leaked) || !exists(held) {
+		t.Fatalf("leaked there: %v, held there: %v", exists(leaked), exists(held))
+	}
+}
