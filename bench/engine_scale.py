@@ -22,11 +22,17 @@ Run (the tool cache built, kubectl in it; the embedded cluster is started when n
 
 Goals (at 500 NADs): create ≤ 5x kubectl, no-op up ≤ 3x, destroy ≤ 5x; 10x the NADs ≤ 12x
 the time.
+
+``--before DIR``: also run each size's stack with the ``netplumb`` package of DIR (a checkout
+of an earlier commit, e.g. ``git worktree add /tmp/before <commit>``) on the same cluster,
+right after the current one, and print the current/earlier ratio per operation: what a change
+did to the engine's figures, side by side in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -91,6 +97,25 @@ def run_kubectl(kubectl: Path, kubeconfig: Path, manifests: Path) -> dict[str, f
             "destroy": timed(lambda: k("delete", "--wait=false", "-f", str(manifests)))}
 
 
+def with_library(library: Path | None, fn: Callable[[], dict[str, float]]
+                 ) -> dict[str, float]:
+    """``fn()`` with the stacks' program importing ``netplumb`` from ``library`` (the engine's
+    processes inherit ``PYTHONPATH``); None: this checkout's."""
+    if library is None:
+        return fn()
+    if not (library / "netplumb" / "__init__.py").exists():
+        raise SystemExit(f"engine_scale: --before {library}: no netplumb package there")
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(library)
+    try:
+        return fn()
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
 def run_netplumb(project: Path, backend: Path, kubeconfig: Path, name: str
                  ) -> dict[str, float]:
     st = engine.stack(name, work_dir=project, kubeconfig=kubeconfig, backend=backend)
@@ -107,7 +132,10 @@ def run_netplumb(project: Path, backend: Path, kubeconfig: Path, name: str
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500, 1000, 5000])
+    ap.add_argument("--before", type=Path, default=None, metavar="DIR",
+                    help="also run with the netplumb package of DIR (an earlier checkout)")
     args = ap.parse_args(argv)
+    before: Path | None = args.before.resolve() if args.before else None
     kubectl = kubectl_binary()
     kubeconfig = Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else (
         cluster.up(progress=lambda m: print(f"[cluster] {m}", flush=True)).kubeconfig)
@@ -132,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             results[n] = {"kubectl": kube, "netplumb": net}
             print(f"[{n} NADs] " + "  ".join(
                 f"{op} {net[op]:.2f}s/{kube[op]:.2f}s" for op in OPS), flush=True)
+            if before is not None:
+                print(f"[{n} NADs] netplumb of {before} ...", flush=True)
+                results[n]["before"] = with_library(before, functools.partial(
+                    run_netplumb, project, tmp / f"backend-before-{n}", kubeconfig,
+                    f"scale{n}"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\nNADs   | " + " | ".join(f"{op:>22}" for op in OPS))
@@ -142,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
             ours, theirs = r["netplumb"][op], r["kubectl"][op]
             cells.append(f"{ours:8.2f} {theirs:8.2f} {ours / theirs:4.1f}")
         print(f"{n:6d} | " + " | ".join(cells))
+    if before is not None:
+        print(f"\nthis checkout against {before} (time now / time before)")
+        print("NADs   | " + " | ".join(f"{op:>22}" for op in OPS))
+        print("       | " + " | ".join(f"{'now   before  x':>22}" for _ in OPS))
+        for n, r in results.items():
+            print(f"{n:6d} | " + " | ".join(
+                f"{r['netplumb'][op]:8.2f} {r['before'][op]:8.2f} "
+                f"{r['netplumb'][op] / r['before'][op]:4.2f}" for op in OPS))
     if 500 in results and 5000 in results:
         print("\n10x the NADs (500 -> 5,000), time ratio: " + ", ".join(
             f"{op} {results[5000]['netplumb'][op] / results[500]['netplumb'][op]:.1f}x"
