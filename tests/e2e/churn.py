@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import cni, underlay
-from harness.cluster.api import wait_for
+from harness.cluster.api import Api, wait_for
 from harness.node import Node, cri
 from harness.pytest_fixtures import NodeHandle
 from tests.e2e.nadspace import pod_body
@@ -46,7 +46,7 @@ class Cycle:
     """The node the pod ran on."""
 
 
-def cycle(core: Any, namespace: str, name: str, network: str,
+def cycle(api: Api, namespace: str, name: str, network: str,
           timeout: float = STEP_TIMEOUT_S, *, require_attach: bool = True,
           node: str | None = None) -> Cycle:
     """One pod's life: created selecting ``network`` as net1 (pinned to ``node`` if given),
@@ -55,51 +55,44 @@ def cycle(core: Any, namespace: str, name: str, network: str,
     With ``require_attach=False`` a pod Running for 20 s without a network-status annotation
     (sandboxed while the node had no Multus config: only the cluster network) is accepted
     and reported as not attached."""
-    from kubernetes import client
-
     t0 = time.monotonic()
     spec: dict[str, Any] = {}
     if node is not None:
         spec["nodeSelector"] = {"kubernetes.io/hostname": node}
-    pod = core.create_namespaced_pod(namespace, pod_body(name, [{"name": network,
-                                                                 "interface": "net1"}], **spec))
-    uid = pod.metadata.uid
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    pod = api.request("POST", path, pod_body(name, [{"name": network, "interface": "net1"}],
+                                             **spec))
+    uid = pod["metadata"]["uid"]
+    path += f"/{name}"
     deadline = time.monotonic() + timeout
     running_since: float | None = None
     attached = True
     while True:
-        pod = core.read_namespaced_pod(name, namespace)
-        status = (pod.metadata.annotations or {}).get("k8s.v1.cni.cncf.io/network-status")
-        if pod.status.phase == "Running" and status:
+        pod = api.get(path)
+        phase = (pod.get("status") or {}).get("phase")
+        status = (pod["metadata"].get("annotations") or {}).get(
+            "k8s.v1.cni.cncf.io/network-status")
+        if phase == "Running" and status:
             found = {s.get("interface"): s for s in json.loads(status)}
             assert found["net1"]["name"] == f"{namespace}/{network}", found
             assert found["net1"]["ips"], found
             assert found["eth0"]["default"] is True, found
             break
-        if pod.status.phase == "Running" and not require_attach:
+        if phase == "Running" and not require_attach:
             running_since = running_since or time.monotonic()
             if time.monotonic() - running_since > 20:
                 attached = False
                 break
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} not Running with network-status in "
-                                 f"{timeout:.0f}s: phase {pod.status.phase}")
+                                 f"{timeout:.0f}s: phase {phase}")
         time.sleep(POLL_S)
-    ran_on = str(pod.spec.node_name or "")
+    ran_on = str(pod["spec"].get("nodeName") or "")
     if node is not None:
         assert ran_on == node, (name, ran_on, node)
-    core.delete_namespaced_pod(name, namespace)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            core.read_namespaced_pod(name, namespace)
-        except client.exceptions.ApiException as exc:
-            if exc.status == 404:
-                break
-            raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} not finalised in {timeout:.0f}s")
-        time.sleep(POLL_S)
+    api.request("DELETE", path)
+    wait_for(f"{namespace}/{name} finalised", lambda: api.get_or_none(path) is None, timeout,
+             interval=POLL_S)
     return Cycle(t0, time.monotonic() - t0, uid, attached, ran_on)
 
 

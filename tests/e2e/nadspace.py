@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import cni, underlay
+from harness.cluster.api import Api, ApiError, wait_for
 from harness.node.images import TOOLBOX_IMAGE
 from harness.pytest_fixtures import NetworkHandle, NodeHandle
 from netplumb.cni.config import CniConfig
@@ -43,10 +43,7 @@ def pod_body(name: str, selections: list[dict[str, Any]] | None = None,
 
 @dataclass
 class NadSpace:
-    core: Any
-    """``kubernetes.client.CoreV1Api``."""
-    custom: Any
-    """``kubernetes.client.CustomObjectsApi``."""
+    api: Api
     namespace: str
     nodes: NodeHandle
     ipam_dirs: list[Path] = field(default_factory=list)
@@ -59,43 +56,52 @@ class NadSpace:
         self.made_links += self.nodes.ensure_underlay(underlay.links_for_nad(conf))
         self.ipam_dirs += [n.path(d) for d in cni.host_local_dirs(conf)
                            for n in self.nodes.nodes]
-        self.custom.create_namespaced_custom_object(
-            NAD_GROUP, NAD_VERSION, self.namespace, NAD_PLURAL,
-            nad(name, self.namespace, config))
+        self.api.request("POST", NADS.format(ns=self.namespace),
+                         nad(name, self.namespace, config))
 
     def create_pod(self, name: str, selections: list[dict[str, Any]] | None = None,
-                   **spec: Any) -> Any:
-        return self.core.create_namespaced_pod(self.namespace, pod_body(name, selections,
-                                                                        **spec))
+                   **spec: Any) -> dict[str, Any]:
+        """The created pod (a :func:`pod_body`)."""
+        return self.add_pod(pod_body(name, selections, **spec))
+
+    def add_pod(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the pod ``body`` in the namespace (one of that name already there fails)."""
+        out: dict[str, Any] = self.api.request("POST", self.pod_path(), body)
+        return out
+
+    def pod_path(self, name: str = "") -> str:
+        """The API path of the namespace's pods (of pod ``name``)."""
+        return f"/api/v1/namespaces/{self.namespace}/pods" + (f"/{name}" if name else "")
+
+    def pod(self, name: str) -> dict[str, Any]:
+        """The pod ``name`` as the apiserver has it (``ApiError`` 404 when there is none)."""
+        out: dict[str, Any] = self.api.get(self.pod_path(name))
+        return out
+
+    def events(self, **query: str) -> list[dict[str, Any]]:
+        """The namespace's events (``query``: ``fieldSelector`` and the like)."""
+        out: list[dict[str, Any]] = self.api.get(
+            f"/api/v1/namespaces/{self.namespace}/events", query)["items"]
+        return out
 
 
 @contextlib.contextmanager
 def nad_namespace(network: NetworkHandle, namespace: str) -> Iterator[NadSpace]:
-    from kubernetes import client
-
-    api = network.node.cluster.api_client()
-    core: Any = client.CoreV1Api(api)
-    custom: Any = client.CustomObjectsApi(api)
-    space = NadSpace(core, custom, namespace, network.node)
+    api = network.node.cluster.api()
+    space = NadSpace(api, namespace, network.node)
+    path = f"/api/v1/namespaces/{namespace}"
     try:
-        core.create_namespace({"metadata": {"name": namespace}})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # pods need the namespace's default ServiceAccount
-            try:
-                core.read_namespaced_service_account("default", namespace)
-                break
-            except client.exceptions.ApiException:
-                time.sleep(0.2)
+        api.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+        # pods need the namespace's default ServiceAccount
+        with contextlib.suppress(TimeoutError):
+            wait_for(f"the default ServiceAccount of {namespace}",
+                     lambda: api.get(f"{path}/serviceaccounts/default"), timeout=30)
         yield space
     finally:
-        with contextlib.suppress(client.exceptions.ApiException):
-            core.delete_namespace(namespace)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                core.read_namespace(namespace)
-                time.sleep(0.5)
-            except client.exceptions.ApiException:
-                break
+        with contextlib.suppress(ApiError):
+            api.delete(path)
+        with contextlib.suppress(TimeoutError):
+            wait_for(f"namespace {namespace} gone", lambda: api.get_or_none(path) is None,
+                     timeout=180, interval=0.5)
         network.node.remove_underlay(space.made_links)
         cni.remove_idle_ipam_dirs(space.ipam_dirs)

@@ -45,7 +45,7 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
 
 
 def _pod(space: NadSpace, name: str, nad: str, node: str | None = None) -> None:
-    space.core.create_namespaced_pod(NS, {
+    space.add_pod({
         "metadata": {"name": name, "annotations": {
             "k8s.v1.cni.cncf.io/networks": json.dumps([{"name": nad, "interface": "net1"}])}},
         "spec": {"containers": [{"name": "c", "image": "busybox:1.36",

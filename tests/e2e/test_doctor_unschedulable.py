@@ -48,7 +48,7 @@ def test_doctor_names_unschedulable_pods_by_cause(space: NadSpace, cluster: Clus
     device: dict[str, Any] = pod_body("wants-vf")
     device["spec"]["containers"][0]["resources"] = {"requests": {RESOURCE: "1"},
                                                     "limits": {RESOURCE: "1"}}
-    space.core.create_namespaced_pod(NS, device)
+    space.add_pod(device)
     space.create_pod("wants-label", nodeSelector={LABEL: VALUE})
 
     wanted = {"unschedulable:device", "unschedulable:selector"}

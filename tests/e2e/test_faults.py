@@ -103,8 +103,6 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     (``node_plugin.reconcile``: every 20 s, grace 60 s on the platform stack) frees all of
     it: the test waits for that and deletes nothing by hand (only if it fails, it removes
     what its pods left)."""
-    from kubernetes import client
-
     nodes = pod_network.node
     api = nodes.cluster.api()
     # what the outage may leave is on the node whose Multus goes (all the churned pods run
@@ -121,12 +119,12 @@ def test_multus_daemon_killed_during_churn(space: NadSpace, pod_network: Network
     lock = threading.Lock()
 
     def lane(k: int) -> None:
-        core: Any = client.CoreV1Api(nodes.cluster.api_client())
+        lane_api = nodes.cluster.api()
         for i in range(k, cycles, lanes):
             # require_attach=False: a pod that runs without net1 is reported (and then
             # fails the test) instead of timing out; a pod of the gap waits for Multus,
             # hence the longer step timeout
-            result = cycle(core, "faults", f"kill-{i:03d}", "fault-br", GAP_STEP_TIMEOUT_S,
+            result = cycle(lane_api, "faults", f"kill-{i:03d}", "fault-br", GAP_STEP_TIMEOUT_S,
                            require_attach=False, node=FAULT_NODE)
             with lock:
                 done.append(result)

@@ -37,7 +37,7 @@ def test_host_device_moves_into_the_pod_and_back(pod_network: NetworkHandle) -> 
         path = "/api/v1/namespaces/hostdev/pods/pod-hostdev"
         wait_for("the pod to run", lambda: pod_ready(api.get(path)), timeout=90)
         here = nodes.of_pod("hostdev", "pod-hostdev")
-        netns = nodes.pod_netns("hostdev", "pod-hostdev", pod.metadata.uid)
+        netns = nodes.pod_netns("hostdev", "pod-hostdev", pod["metadata"]["uid"])
         assert DEVICE not in underlay.host_links(here.ns)
         assert link.peer in underlay.host_links(here.ns)
         for other in nodes.nodes:

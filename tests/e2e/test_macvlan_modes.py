@@ -33,8 +33,8 @@ from netplumb.cni.config import parse_cni_config
 from netplumb.kube import Kube
 from netplumb.ops.doctor import diagnose
 from netplumb.ops.live import read_snapshot
-from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad
-from tests.e2e.nadspace import NadSpace, nad_namespace
+from netplumb.render.nad import nad
+from tests.e2e.nadspace import NADS, NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +68,8 @@ def _pod(space: NadSpace, name: str, network: str, worker: Node) -> None:
 
 def _running(space: NadSpace, name: str) -> Any:
     def check() -> Any:
-        pod = space.core.read_namespaced_pod(name, NS)
-        return pod if pod.status.phase == "Running" else None
+        pod = space.pod(name)
+        return pod if pod["status"].get("phase") == "Running" else None
     return wait_for(f"pod {NS}/{name} Running", check, timeout=120, interval=0.5)
 
 
@@ -90,9 +90,8 @@ def _pings(space: NadSpace, src: str, dst_addr: str) -> bool:
 def _sandbox_failure(space: NadSpace, name: str, timeout: float = 90) -> str:
     """The message of the pod's first FailedCreatePodSandBox event."""
     def check() -> str | None:
-        events = space.core.list_namespaced_event(
-            NS, field_selector=f"involvedObject.name={name}").items
-        msgs = [e.message for e in events if e.reason == "FailedCreatePodSandBox"]
+        events = space.events(fieldSelector=f"involvedObject.name={name}")
+        msgs = [e.get("message") for e in events if e.get("reason") == "FailedCreatePodSandBox"]
         return msgs[0] if msgs else None
     return wait_for(f"a sandbox failure of {NS}/{name}", check, timeout=timeout, interval=1)
 
@@ -161,7 +160,7 @@ def test_passthru_takes_the_master_for_one_pod(space: NadSpace, worker: Node,
     _pod(space, "passthru-b", net, worker)
     message = _sandbox_failure(space, "passthru-b")
     assert "failed to create macvlan" in message, message
-    assert space.core.read_namespaced_pod("passthru-b", NS).status.phase == "Pending"
+    assert space.pod("passthru-b")["status"].get("phase") == "Pending"
     subject = f"NetworkAttachmentDefinition {NS}/{net}"
     _wait_doctor(cluster, subject)
     found = _doctor_errors(cluster, capsys)[subject]
@@ -183,9 +182,8 @@ def test_jumbo_mtu_inside_the_pod_and_a_clear_failure_above_the_master(
     small = "np-mvsmall0"
     space.made_links += space.nodes.ensure_underlay([underlay.Link(small)])
     assert all(underlay.host_links(n.ns)[small]["mtu"] == 1500 for n in space.nodes.nodes)
-    space.custom.create_namespaced_custom_object(
-        NAD_GROUP, NAD_VERSION, NS, NAD_PLURAL,
-        nad("toobig", NS, parse_cni_config(json.dumps(
+    space.api.request("POST", NADS.format(ns=NS), nad(
+        "toobig", NS, parse_cni_config(json.dumps(
             _config("toobig", small, "bridge", "198.19.45.0/24", mtu=9000)))))
     _pod(space, "jumbo-a", "jumbo", worker)
     _pod(space, "jumbo-b", "jumbo", worker)

@@ -96,7 +96,7 @@ def test_a_missing_default_route_is_reported(pod_network: NetworkHandle) -> None
         pod = space.create_pod("routed", [{"name": "routed", "interface": "net1",
                                            "default-route": ["198.51.100.1"]}])
         api = pod_network.node.cluster.api()
-        path = f"/api/v1/namespaces/verify-route/pods/{pod.metadata.name}"
+        path = f"/api/v1/namespaces/verify-route/pods/{pod['metadata']['name']}"
         wait_for("the pod to run", lambda: pod_ready(api.get(path)), timeout=90)
         # verification looks at netplumb-managed pods: label this one so
         api.merge_patch(path, {"metadata": {"labels": dict(MANAGED_BY)}})

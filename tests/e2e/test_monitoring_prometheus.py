@@ -237,8 +237,8 @@ def attached(pod_network: NetworkHandle, pinned: Node) -> Iterator[Attached]:
             space.create_pod(f"scraped-{i}", [{"name": "np-prom", "interface": "net1"}],
                              nodeSelector={"kubernetes.io/hostname": pinned.name})
         for i in range(3):
-            wait_for(f"pod scraped-{i} Running", lambda i=i: space.core.read_namespaced_pod(  # type: ignore[misc]
-                f"scraped-{i}", PODS_NS).status.phase == "Running", timeout=90)
+            wait_for(f"pod scraped-{i} Running", lambda i=i: space.pod(  # type: ignore[misc]
+                f"scraped-{i}")["status"].get("phase") == "Running", timeout=90)
         yield Attached(space, adds_before)
 
 

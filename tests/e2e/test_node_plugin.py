@@ -34,9 +34,9 @@ from harness.node import Node, cri
 from harness.pytest_fixtures import NetworkHandle
 from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
 from netplumb.cni.config import CniConfig
-from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad
+from netplumb.render.nad import nad
 from tests.e2e import nodemetrics as nm
-from tests.e2e.nadspace import NadSpace, nad_namespace
+from tests.e2e.nadspace import NADS, NadSpace, nad_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -99,42 +99,36 @@ def _macvlan(name: str, master: str, ipam: dict[str, Any],
 
 
 def _pod(space: NadSpace, name: str) -> Any:
-    return space.core.read_namespaced_pod(name, NS)
+    return space.pod(name)
 
 
 def _running(space: NadSpace, name: str, timeout: float = 90) -> Any:
     def check() -> Any:
         pod = _pod(space, name)
-        return pod if pod.status.phase == "Running" else None
+        return pod if pod["status"].get("phase") == "Running" else None
     return wait_for(f"pod {NS}/{name} Running", check, timeout=timeout)
 
 
 def _gone(space: NadSpace, name: str, uid: str, node: Node, timeout: float = 90) -> None:
     """Deleted: the API object gone and its sandbox on ``node`` no longer ready (its network
     torn down)."""
-    from kubernetes import client
-
     def check() -> bool:
-        try:
-            _pod(space, name)
+        if space.api.get_or_none(space.pod_path(name)) is not None:
             return False
-        except client.exceptions.ApiException as exc:
-            if exc.status != 404:
-                raise
         return not any(s.ready and s.uid == uid
                        for s in cri.sandboxes(node.ns, namespace=NS, name=name))
     wait_for(f"pod {NS}/{name} gone", check, timeout=timeout)
 
 
 def _delete(space: NadSpace, name: str) -> None:
-    uid = _pod(space, name).metadata.uid
+    uid = _pod(space, name)["metadata"]["uid"]
     node = space.nodes.of_pod(NS, name)
-    space.core.delete_namespaced_pod(name, NS, grace_period_seconds=0)
+    space.api.request("DELETE", space.pod_path(name), query={"gracePeriodSeconds": "0"})
     _gone(space, name, uid, node)
 
 
 def _status_entry(pod: Any, interface: str = "net1") -> dict[str, Any]:
-    status = json.loads(pod.metadata.annotations[NETWORK_STATUS])
+    status = json.loads(pod["metadata"]["annotations"][NETWORK_STATUS])
     [entry] = [s for s in status if s.get("interface") == interface]
     return dict(entry)
 
@@ -234,8 +228,7 @@ def test_failing_add_counted_with_its_reason(space: NadSpace, pinned: Node) -> N
     config = _macvlan(net, absent, {"type": "host-local", "subnet": "198.51.100.0/24",
                                     "rangeStart": "198.51.100.141",
                                     "rangeEnd": "198.51.100.142"})
-    space.custom.create_namespaced_custom_object(NAD_GROUP, NAD_VERSION, NS, NAD_PLURAL,
-                                                 nad(net, NS, config))
+    space.api.request("POST", NADS.format(ns=NS), nad(net, NS, config))
     ours = {"network": net, "plugin": "macvlan", "op": "ADD"}
     before = nm.scrape(pinned)
     # pinned: the node that tries (and fails) to set the pod up counts it
@@ -252,9 +245,10 @@ def test_failing_add_counted_with_its_reason(space: NadSpace, pinned: Node) -> N
             before, ERRORS, **ours)
         assert failed.delta(before, OPS, result="success", **ours) == 0
         assert failed.value(ATTACHMENTS, network=net) == 0
-        assert _pod(space, "nomaster").status.phase == "Pending"
+        assert _pod(space, "nomaster")["status"].get("phase") == "Pending"
     finally:
-        space.core.delete_namespaced_pod("nomaster", NS, grace_period_seconds=0)
+        space.api.request("DELETE", space.pod_path("nomaster"),
+                          query={"gracePeriodSeconds": "0"})
 
 
 # --------------------------------------------------------------------------- metrics stopped
@@ -277,7 +271,7 @@ def test_operations_unchanged_with_the_metrics_container_stopped(space: NadSpace
         space.create_pod(name, sel, **_on(pinned))
         pod = _running(space, name)
         entry = _status_entry(pod)
-        inside = link_state(space.nodes.pod_netns(NS, name, pod.metadata.uid), "net1")
+        inside = link_state(space.nodes.pod_netns(NS, name, pod["metadata"]["uid"]), "net1")
         _delete(space, name)
         return entry, inside
 
@@ -389,7 +383,8 @@ def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server:
 
     space.create_pod("dhcp-client", [{"name": net, "interface": "net1"}], **_on(pinned))
     pod = _running(space, "dhcp-client", timeout=120)
-    mac, addrs = link_state(space.nodes.pod_netns(NS, "dhcp-client", pod.metadata.uid), "net1")
+    mac, addrs = link_state(space.nodes.pod_netns(NS, "dhcp-client", pod["metadata"]["uid"]),
+                            "net1")
     [addr] = addrs
     ip, prefix = addr.split("/")
     assert prefix == "27"

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
@@ -72,8 +71,6 @@ def env(pod_network: NetworkHandle) -> Iterator[Env]:
 
 def test_pod_churn_leaves_nothing_behind(env: Env, pod_network: NetworkHandle,
                                         figure: Callable[[str], None]) -> None:
-    from kubernetes import client
-
     cluster = pod_network.node.cluster
     nodes = pod_network.node.names
     before = NodeState.now(pod_network.node)
@@ -84,9 +81,9 @@ def test_pod_churn_leaves_nothing_behind(env: Env, pod_network: NetworkHandle,
     lock = threading.Lock()
 
     def lane(k: int) -> None:
-        core: Any = client.CoreV1Api(cluster.api_client())
+        api = cluster.api()
         for i in range(k, CYCLES, LANES):
-            done = cycle(core, NS, f"churn-{i:05d}", networks[i % len(networks)],
+            done = cycle(api, NS, f"churn-{i:05d}", networks[i % len(networks)],
                          node=nodes[k % len(nodes)])
             with lock:
                 times.append(done.seconds)

@@ -38,7 +38,7 @@ def space(pod_network: NetworkHandle) -> Iterator[NadSpace]:
 
 
 def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
-    core = space.core
+    pods_path = space.pod_path()
     # this pool lives on its own bridge, apart from the node's pod network (198.18.0.0/16)
     args = BridgeNetworkArgs.parse({"bridge": BRIDGE, "ipam": {
         "type": "host-local", "ranges": [[{"subnet": "203.0.113.0/24",
@@ -55,26 +55,26 @@ def test_twenty_pods_on_fourteen_addresses(space: NadSpace) -> None:
     running: list[Any] = []
     failed: set[str] = set()
     while time.monotonic() < deadline:
-        pods = core.list_namespaced_pod(NS).items
-        running = [p for p in pods if p.status.phase == "Running"]
-        events = core.list_namespaced_event(NS).items
-        failed = {e.involved_object.name for e in events
-                  if e.reason == "FailedCreatePodSandBox"}
-        if len(running) == 14 and len(failed - {p.metadata.name for p in running}) == 6:
+        pods = space.api.get(pods_path)["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running"]
+        events = space.events()
+        failed = {e["involvedObject"].get("name") for e in events
+                  if e.get("reason") == "FailedCreatePodSandBox"}
+        if len(running) == 14 and len(failed - {p["metadata"]["name"] for p in running}) == 6:
             break
         time.sleep(1)
     assert len(running) == 14
-    assert {p.spec.node_name for p in running} == {NODE}
+    assert {p["spec"].get("nodeName") for p in running} == {NODE}
     addrs = []
     for p in running:
-        status = json.loads(p.metadata.annotations["k8s.v1.cni.cncf.io/network-status"])
+        status = json.loads(p["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"])
         [net1] = [s for s in status if s.get("interface") == "net1"]
         addrs += net1["ips"]
     assert len(set(addrs)) == 14
     assert all(a.startswith("203.0.113.2") for a in addrs)
-    pending = {p.metadata.name for p in core.list_namespaced_pod(NS).items
-               if p.status.phase == "Pending"}
+    pending = {p["metadata"]["name"] for p in space.api.get(pods_path)["items"]
+               if p["status"].get("phase") == "Pending"}
     assert len(pending) == 6 and pending <= failed
-    messages = [e.message for e in core.list_namespaced_event(NS).items
-                if e.reason == "FailedCreatePodSandBox"]
+    messages = [e.get("message") or "" for e in space.events()
+                if e.get("reason") == "FailedCreatePodSandBox"]
     assert any("no IP addresses available" in m for m in messages), messages[:3]
