@@ -13,15 +13,18 @@ served IPPool CRD when its schema is netplumb's.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import pytest
 
+from harness.cluster.api import wait_for
 from harness.pytest_fixtures import ClusterHandle
 from netplumb.args.monitoring import MonitoringStackArgs
 from netplumb.args.node_plugin import NodePluginArgs
 from netplumb.args.whereabouts import WhereaboutsArgs
+from netplumb.kube import Kube, KubeError
 from netplumb.render.monitoring import monitoring_manifests
 from netplumb.render.node_plugin import node_plugin_manifests
 from netplumb.render.whereabouts import API_VERSION, ippool_crd, whereabouts_manifests
@@ -32,8 +35,14 @@ REAL_FIRST = ("CustomResourceDefinition", "Namespace")
 NAMESPACE = "kube-system"
 
 
-def _resource(dyn: Any, obj: dict[str, Any]) -> Any:
-    return dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def _served(kube: Kube, objects: list[dict[str, Any]]) -> bool:
+    """Every kind of ``objects`` in the apiserver's discovery, read afresh."""
+    for api_version in {o["apiVersion"] for o in objects}:
+        kube.forget(api_version)
+    return all(kube.resource(o["apiVersion"], o["kind"]) for o in objects)
 
 
 def _objects() -> list[dict[str, Any]]:
@@ -54,94 +63,72 @@ def _schemas(crd: dict[str, Any]) -> list[Any]:
 
 
 def test_addon_objects_are_accepted(cluster: ClusterHandle, platform: str) -> None:
-    from kubernetes import dynamic
-    from kubernetes.client import exceptions
-
     objects = _objects()
-    dyn: Any = dynamic.DynamicClient(cluster.api_client())  # type: ignore[no-untyped-call]
+    api = cluster.api()
+    kube = api.kube
     created: list[dict[str, Any]] = []
     ours = True
     try:
         for kind in REAL_FIRST:
             for obj in (o for o in objects if o["kind"] == kind):
                 try:
-                    _resource(dyn, obj).create(body=obj)
+                    kube.create(obj)
                     created.append(obj)
-                except exceptions.ApiException as exc:
+                except KubeError as exc:
                     if exc.status != 409:
                         raise
                     if obj["metadata"]["name"] == ippool_crd()["metadata"]["name"]:
-                        served = _resource(dyn, obj).get(name=obj["metadata"]["name"]).to_dict()
+                        served = api.get(f"{CRDS}/{obj['metadata']['name']}")
                         # the platform's CRD is netplumb's own rendering; another's is skipped
                         ours = _schemas(served) == _schemas(ippool_crd())
-        deadline = time.monotonic() + 30
-        while True:  # CRDs established, discovery refreshed
-            try:
-                dyn.resources.invalidate_cache()
-                for obj in objects:
-                    _resource(dyn, obj)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        wait_for("every kind served (CRDs established, discovery refreshed)",
+                 lambda: _served(kube, objects), timeout=30, interval=0.5)
         refused = []
         for obj in objects:
             if obj["kind"] in REAL_FIRST:
                 continue
             try:
                 try:
-                    _resource(dyn, obj).create(
-                        body=obj, namespace=obj["metadata"].get("namespace"), dry_run="All")
-                except exceptions.ApiException as exc:
+                    kube.create(obj, dry_run=True)
+                except KubeError as exc:
                     if exc.status != 409:
                         raise
                     # the platform's own object of that name is there (its stack ran first):
                     # the same object under another name goes through the same admission
                     renamed = {**obj, "metadata": {**obj["metadata"],
                                                    "name": obj["metadata"]["name"] + "-check"}}
-                    _resource(dyn, obj).create(
-                        body=renamed, namespace=obj["metadata"].get("namespace"),
-                        dry_run="All")
-            except exceptions.ApiException as exc:
-                refused.append((obj["kind"], obj["metadata"]["name"], str(exc.body)[:300]))
+                    kube.create(renamed, dry_run=True)
+            except KubeError as exc:
+                refused.append((obj["kind"], obj["metadata"]["name"], str(exc)[:300]))
         assert refused == []
         kinds = {o["kind"] for o in objects}
         assert {"DaemonSet", "Deployment", "ServiceMonitor", "PrometheusRule", "ConfigMap",
                 "Service", "ClusterRole"} <= kinds
         if not ours:
             pytest.skip("the IPPool CRD was already on the cluster (not ours to check)")
-        pools = dyn.resources.get(api_version=API_VERSION, kind="IPPool")
         written = {"range": "198.51.100.0/24", "allocations": {
             "5": {"id": "4f1c9a0b2d3e", "podref": "storage/db-0", "ifname": "net1"}}}
-        pools.create(body=_pool(written), namespace=NAMESPACE, dry_run="All")
-        pools.create(body=_pool({"range": "198.51.100.0/24", "allocations": {}}),
-                     namespace=NAMESPACE, dry_run="All")
+        kube.create(_pool(written), dry_run=True)
+        kube.create(_pool({"range": "198.51.100.0/24", "allocations": {}}), dry_run=True)
         refusals: list[dict[str, Any]] = [
             {"allocations": {}},
             {"range": "198.51.100.0/24", "allocations": {"5": {"id": "x"}}},
             {"range": 24, "allocations": {}}]
         for bad in refusals:
-            with pytest.raises(exceptions.ApiException) as err:
-                pools.create(body=_pool(bad), namespace=NAMESPACE, dry_run="All")
+            with pytest.raises(KubeError) as err:
+                kube.create(_pool(bad), dry_run=True)
             assert err.value.status == 422, bad
     finally:
         for obj in reversed(created):
-            try:
-                _resource(dyn, obj).delete(name=obj["metadata"]["name"])
-            except exceptions.ApiException:
-                pass
+            with contextlib.suppress(KubeError):
+                kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
         deadline = time.monotonic() + 300
         left = list(created)
         while left and time.monotonic() < deadline:
             still = []
             for obj in left:
-                try:
-                    _resource(dyn, obj).get(name=obj["metadata"]["name"])
+                if kube.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"]) is not None:
                     still.append(obj)
-                except exceptions.ApiException as exc:
-                    if exc.status != 404:
-                        raise
             left = still
             if left:
                 time.sleep(0.5)

@@ -10,6 +10,7 @@ real and SubjectAccessReviews ask who may write NetworkAttachmentDefinitions.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from harness.cluster.api import wait_for
 from harness.pytest_fixtures import ClusterHandle
 from netplumb.args.stack import load_stack_file
+from netplumb.kube import Kube, KubeError
 from netplumb.plan import build_plan, render_plan
 
 pytestmark = pytest.mark.e2e
@@ -26,45 +29,38 @@ pytestmark = pytest.mark.e2e
 PROD = Path(__file__).parents[2] / "stacks/Pulumi.prod.yaml"
 REAL_FIRST = {"CustomResourceDefinition", "Namespace"}
 RBAC = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
-def _resource(dyn: Any, obj: dict[str, Any]) -> Any:
-    return dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+def _served(kube: Kube, objects: list[dict[str, Any]]) -> bool:
+    """Every kind of ``objects`` in the apiserver's discovery, read afresh."""
+    for api_version in {o["apiVersion"] for o in objects}:
+        kube.forget(api_version)
+    return all(kube.resource(o["apiVersion"], o["kind"]) for o in objects)
 
 
 @pytest.fixture(scope="module")
-def applied(cluster: ClusterHandle) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
-    from kubernetes import dynamic
-    from kubernetes.client import exceptions
-
+def applied(cluster: ClusterHandle) -> Iterator[tuple[Kube, list[dict[str, Any]]]]:
     objects = render_plan(build_plan(load_stack_file(PROD)))
-    dyn: Any = dynamic.DynamicClient(cluster.api_client())  # type: ignore[no-untyped-call]
+    kube = cluster.api().kube
     created: list[dict[str, Any]] = []
     try:
         for obj in [o for o in objects if o["kind"] in REAL_FIRST | RBAC]:
             try:
-                _resource(dyn, obj).create(body=obj, namespace=obj["metadata"].get("namespace"))
+                kube.create(obj)
                 created.append(obj)
-            except exceptions.ApiException as exc:
+            except KubeError as exc:
                 if exc.status != 409:  # already there (another test's CRD): leave it be
                     raise
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # CRDs established, discovery refreshed
-            try:
-                dyn.resources.invalidate_cache()
-                for obj in objects:
-                    _resource(dyn, obj)
-                break
-            except Exception:
-                time.sleep(0.5)
-        yield dyn, objects
+        with contextlib.suppress(TimeoutError):  # CRDs established, discovery refreshed
+            wait_for("every kind served", lambda: _served(kube, objects), timeout=30,
+                     interval=0.5)
+        yield kube, objects
     finally:
         for obj in reversed(created):
-            try:
-                _resource(dyn, obj).delete(name=obj["metadata"]["name"],
-                                           namespace=obj["metadata"].get("namespace"))
-            except exceptions.ApiException:
-                pass
+            with contextlib.suppress(KubeError):
+                kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
+                            obj["metadata"].get("namespace"))
         # Namespaces and CRDs finalise asynchronously: wait until they are gone, so that
         # tests after this one do not meet them half-deleted.
         deadline = time.monotonic() + 120
@@ -72,41 +68,32 @@ def applied(cluster: ClusterHandle) -> Iterator[tuple[Any, list[dict[str, Any]]]
             if obj["kind"] not in REAL_FIRST:
                 continue
             while time.monotonic() < deadline:
-                try:
-                    _resource(dyn, obj).get(name=obj["metadata"]["name"])
-                    time.sleep(0.5)
-                except exceptions.ApiException as exc:
-                    if exc.status == 404:
-                        break
-                    raise
+                if kube.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"]) is None:
+                    break
+                time.sleep(0.5)
 
 
-def _dry_run(dyn: Any, obj: dict[str, Any]) -> None:
+def _dry_run(kube: Kube, obj: dict[str, Any]) -> None:
     """A server-side dry-run create; an object that already exists on the cluster (the
     node's Flannel and Multus, installed by the dev stack, share prod's names) gets a
     dry-run server-side apply instead: admission and schema validation run either way."""
-    from kubernetes.client import exceptions
-
-    res = _resource(dyn, obj)
-    namespace = obj["metadata"].get("namespace")
     try:
-        res.create(body=obj, namespace=namespace, dry_run="All")
-    except exceptions.ApiException as exc:
+        kube.create(obj, dry_run=True)
+    except KubeError as exc:
         if exc.status != 409:
             raise
-        dyn.server_side_apply(res, body=obj, namespace=namespace, dry_run="All",
-                              field_manager="netplumb-prod-accepted", force_conflicts=True)
+        kube.apply(obj, field_manager="netplumb-prod-accepted", force=True, dry_run=True)
 
 
-def test_every_prod_object_is_accepted(applied: tuple[Any, list[dict[str, Any]]]) -> None:
-    dyn, objects = applied
+def test_every_prod_object_is_accepted(applied: tuple[Kube, list[dict[str, Any]]]) -> None:
+    kube, objects = applied
     refused = []
     checked = 0
     for obj in objects:
         if obj["kind"] in REAL_FIRST | RBAC:
             continue
         try:
-            _dry_run(dyn, obj)
+            _dry_run(kube, obj)
             checked += 1
         except Exception as exc:
             refused.append((obj["kind"], obj["metadata"]["name"], str(exc)[:300]))
@@ -119,18 +106,15 @@ def test_every_prod_object_is_accepted(applied: tuple[Any, list[dict[str, Any]]]
 
 def _may(cluster: ClusterHandle, user: str, groups: list[str], verb: str,
          namespace: str = "default") -> bool:
-    from kubernetes import client
-
-    authz: Any = client.AuthorizationV1Api(cluster.api_client())
-    review = authz.create_subject_access_review({
+    review = cluster.api().request("POST", REVIEWS, {
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": user, "groups": groups, "resourceAttributes": {
             "group": "k8s.cni.cncf.io", "resource": "network-attachment-definitions",
             "verb": verb, "namespace": namespace}}})
-    return bool(review.status.allowed)
+    return bool(review["status"].get("allowed"))
 
 
-def test_only_network_admins_write_nads(applied: tuple[Any, list[dict[str, Any]]],
+def test_only_network_admins_write_nads(applied: tuple[Kube, list[dict[str, Any]]],
                                         cluster: ClusterHandle) -> None:
     assert _may(cluster, "alice", ["network-admins"], "create")
     assert _may(cluster, "alice", ["network-admins"], "delete", "storage")

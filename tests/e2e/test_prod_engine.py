@@ -16,7 +16,6 @@ this machine (the module is not served) and the node has no SR-IOV device anyway
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -47,31 +46,32 @@ def _prod_without_workloads_and_platform() -> str:
 
 
 def test_prod_stack_up_and_destroy(pod_network: NetworkHandle, tmp_path: Path) -> None:
-    from kubernetes import dynamic
-
     cluster = pod_network.node.cluster
     project = engine.project_copy(tmp_path / "project",
                                   {"prodlike": _prod_without_workloads_and_platform()})
     objects = render_plan(build_plan(load_stack_file(project / "stacks/Pulumi.prodlike.yaml")))
     st = engine.stack("prodlike", work_dir=project, kubeconfig=cluster.kubeconfig,
                       backend=tmp_path / "backend")
-    dyn: Any = dynamic.DynamicClient(cluster.api_client())  # type: ignore[no-untyped-call]
+    api = cluster.api()
     try:
         result = st.up(on_output=engine.printer())
         assert result.summary.result == "succeeded"
         missing = []
         for obj in objects:
-            res = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            meta = obj["metadata"]
             try:
-                res.get(name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace"))
+                if api.kube.get(obj["apiVersion"], obj["kind"], meta["name"],
+                                meta.get("namespace")) is None:
+                    missing.append((obj["kind"], meta["name"], "not found"))
             except Exception as exc:
-                missing.append((obj["kind"], obj["metadata"]["name"], str(exc)[:120]))
+                missing.append((obj["kind"], meta["name"], str(exc)[:120]))
         assert missing == []
         assert len(objects) >= 12
         [ds] = [o for o in objects if o["kind"] == "DaemonSet"]
-        live = dyn.resources.get(api_version="apps/v1", kind="DaemonSet").get(
-            name=ds["metadata"]["name"], namespace=ds["metadata"]["namespace"])
-        assert live.status.desiredNumberScheduled == 0, "the SR-IOV device plugin must not run"
+        live = api.get(f"/apis/apps/v1/namespaces/{ds['metadata']['namespace']}/daemonsets/"
+                       f"{ds['metadata']['name']}")
+        assert live["status"].get("desiredNumberScheduled") == 0, (
+            "the SR-IOV device plugin must not run")
         _, unbuildable = images.load()
         not_built = {ref for u in unbuildable for ref in u.refs}
         pod_spec = ds["spec"]["template"]["spec"]
