@@ -50,7 +50,7 @@ from harness.node.images import TOOLBOX_IMAGE
 from harness.nodens import PodNetns
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle, NodeHandle
-from netplumb.kube import KubeError
+from netplumb.kube import Kube, KubeError
 from tests.e2e.policyspace import (
     NS_NAME_LABEL,
     Eth0,
@@ -653,24 +653,22 @@ ADMINS, TENANTS = "np-test-network-admins", "np-test-tenants"
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/{ns}/network-attachment-definitions"
 
 
-def _as(nodes: NodeHandle, user: str, group: str) -> Any:
-    """A ``kubernetes`` client acting as ``user`` of ``group`` (impersonation through the
-    admin kubeconfig)."""
-    client = nodes.cluster.api_client()
-    client.set_default_header("Impersonate-User", user)
-    client.set_default_header("Impersonate-Group", group)
-    return client
+MERGE_PATCH = "application/merge-patch+json"
 
 
-def _status(call: Any) -> int:
-    """The HTTP status of a ``kubernetes`` client call (``*_with_http_info``)."""
-    from kubernetes.client.exceptions import ApiException
+def _as(nodes: NodeHandle, user: str, group: str) -> Kube:
+    """A client acting as ``user`` of ``group`` (impersonation through the admin
+    kubeconfig)."""
+    return Api(nodes.cluster.kubeconfig, impersonate=(user, [group])).kube
 
+
+def _status(kube: Kube, method: str, path: str, body: Any = None,
+            content_type: str = "application/json") -> int:
+    """The HTTP status of one call (of its refusal, such as 403)."""
     try:
-        result = call()
-    except ApiException as e:
-        return int(e.status)
-    return int(result[1] if isinstance(result, tuple) else result.status_code)
+        return kube.request_with_status(method, path, body=body, content_type=content_type)[0]
+    except KubeError as e:
+        return e.status
 
 
 def _nad_body(name: str, subnet: str) -> dict[str, Any]:
@@ -683,8 +681,6 @@ def _nad_body(name: str, subnet: str) -> dict[str, Any]:
 
 def test_tenants_select_networks_and_only_network_admins_write_them(
         nodes: NodeHandle, tmp_path: Path) -> None:
-    from kubernetes import client as k8s
-
     api = nodes.cluster.api()
     w1 = nodes.names[0]
     spec = {
@@ -699,7 +695,7 @@ def test_tenants_select_networks_and_only_network_admins_write_them(
                  "subjects": [{"kind": "Group", "name": TENANTS}]}]}},
         # the ClusterRoles and the cluster binding go with the stack
         "cluster_objects": {"on_destroy": "delete"}}
-    group, version, plural = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
+    nads, rbac_net = NAD_PATH.format(ns=R_NS), NAD_PATH.format(ns=R_NS) + "/rbac-net"
     with namespaces(api, {R_NS: {}, R_OTHER: {}}), \
             team_stack("nprbac", tmp_path, nodes) as stack:
         stack.up(spec)
@@ -713,50 +709,38 @@ def test_tenants_select_networks_and_only_network_admins_write_them(
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
                           "name": TENANTS}]})
         tenant = _as(nodes, "tenant-1", TENANTS)
-        t_nads, t_core = k8s.CustomObjectsApi(tenant), k8s.CoreV1Api(tenant)
-        t_pods: Any = t_core  # takes plain dicts, as tests/e2e/nadspace.py's does
 
         def rbac_ok() -> bool:  # RBAC reads bindings from an informer: a moment after up
-            return _status(lambda: t_nads.get_namespaced_custom_object_with_http_info(
-                group, version, R_NS, plural, "rbac-net")) == 200
+            return _status(tenant, "GET", rbac_net) == 200
 
         wait_for("the tenant reads NADs of its namespace", rbac_ok, timeout=30)
-        assert _status(lambda: t_nads.list_namespaced_custom_object_with_http_info(
-            group, version, R_OTHER, plural)) == 403
-        assert _status(lambda: t_nads.create_namespaced_custom_object_with_http_info(
-            group, version, R_NS, plural, _nad_body("tenant-net", "198.19.80.0/24"))) == 403
-        assert _status(lambda: t_nads.patch_namespaced_custom_object_with_http_info(
-            group, version, R_NS, plural, "rbac-net",
-            {"metadata": {"labels": {"changed": "by-tenant"}}})) == 403
-        assert _status(lambda: t_nads.delete_namespaced_custom_object_with_http_info(
-            group, version, R_NS, plural, "rbac-net")) == 403
-        assert "changed" not in (api.get(NAD_PATH.format(ns=R_NS) + "/rbac-net")[
-            "metadata"].get("labels") or {})
+        assert _status(tenant, "GET", NAD_PATH.format(ns=R_OTHER)) == 403
+        assert _status(tenant, "POST", nads,
+                       _nad_body("tenant-net", "198.19.80.0/24")) == 403
+        assert _status(tenant, "PATCH", rbac_net,
+                       {"metadata": {"labels": {"changed": "by-tenant"}}}, MERGE_PATCH) == 403
+        assert _status(tenant, "DELETE", rbac_net) == 403
+        assert "changed" not in (api.get(rbac_net)["metadata"].get("labels") or {})
 
         # selecting the existing NAD from a pod in its namespace works
         body = server_pod("tenant-pod", {"app": "tenant-pod"}, w1, [80],
                           [{"name": "rbac-net", "interface": "net1"}])
-        assert _status(lambda: t_pods.create_namespaced_pod_with_http_info(R_NS, body)) == 201
+        assert _status(tenant, "POST", f"/api/v1/namespaces/{R_NS}/pods", body) == 201
         pod = wait_for("the tenant's pod running with net1", lambda: (
             p if pod_ready(p := api.get(f"/api/v1/namespaces/{R_NS}/pods/tenant-pod"))
             and "net1" in network_status(p) else None), timeout=120, interval=0.5)
         assert network_status(pod)["net1"].startswith("198.19.79."), network_status(pod)
         # ... and only in the namespaces the tenant is given
         other = server_pod("tenant-pod", {"app": "tenant-pod"}, w1, [80])
-        assert _status(lambda: t_pods.create_namespaced_pod_with_http_info(
-            R_OTHER, other)) == 403
+        assert _status(tenant, "POST", f"/api/v1/namespaces/{R_OTHER}/pods", other) == 403
 
         # a network admin writes NADs
-        admin = k8s.CustomObjectsApi(_as(nodes, "netadmin-1", ADMINS))
-        assert _status(lambda: admin.create_namespaced_custom_object_with_http_info(
-            group, version, R_NS, plural, _nad_body("admin-net", "198.19.81.0/24"))) == 201
-        assert _status(lambda: admin.patch_namespaced_custom_object_with_http_info(
-            group, version, R_NS, plural, "admin-net",
-            {"metadata": {"labels": {"changed": "by-admin"}}})) == 200
-        assert api.get(NAD_PATH.format(ns=R_NS) + "/admin-net")["metadata"]["labels"][
-            "changed"] == "by-admin"
-        assert _status(lambda: admin.delete_namespaced_custom_object_with_http_info(
-            group, version, R_NS, plural, "admin-net")) == 200
+        admin = _as(nodes, "netadmin-1", ADMINS)
+        assert _status(admin, "POST", nads, _nad_body("admin-net", "198.19.81.0/24")) == 201
+        assert _status(admin, "PATCH", nads + "/admin-net",
+                       {"metadata": {"labels": {"changed": "by-admin"}}}, MERGE_PATCH) == 200
+        assert api.get(nads + "/admin-net")["metadata"]["labels"]["changed"] == "by-admin"
+        assert _status(admin, "DELETE", nads + "/admin-net") == 200
 
 
 # =============================================================================================
