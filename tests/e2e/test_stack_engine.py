@@ -11,6 +11,7 @@ stack's networks and pods without its ``multus`` block, into a namespace of its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import yaml
 from pulumi import automation as auto
 
 from harness import engine, podnetwork
+from harness.cluster.api import Api, wait_for
 from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import ClusterHandle, NetworkHandle
 from netplumb.args.stack import CONFIG_KEY, load_stack_file
@@ -53,16 +55,12 @@ def dev_apps_stack(namespace: str = NS) -> str:
     return str(yaml.safe_dump(doc, sort_keys=False))
 
 
-def _api(cluster: ClusterHandle) -> tuple[Any, Any, Any]:
-    from kubernetes import client
-
-    api = cluster.api_client()
-    return client.CoreV1Api(api), client.CustomObjectsApi(api), client.ApiextensionsV1Api(api)
+NADS = f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{{ns}}/{NAD_PLURAL}"
+NAD_CRD = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{NAD_PLURAL}.{NAD_GROUP}"
 
 
-def _nads(custom: Any, namespace: str = NS) -> dict[str, Any]:
-    items = custom.list_namespaced_custom_object(NAD_GROUP, NAD_VERSION, namespace,
-                                                 NAD_PLURAL)["items"]
+def _nads(api: Api, namespace: str = NS) -> dict[str, Any]:
+    items = api.get(NADS.format(ns=namespace))["items"]
     return {i["metadata"]["name"]: i for i in items
             if i["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "netplumb"}
 
@@ -99,29 +97,30 @@ def test_up_creates_exactly_the_rendered_objects(dev: auto.Stack, cluster: Clust
     result = dev.up(on_output=engine.printer())
     print(f"pulumi up (cold): {time.monotonic() - started:.1f}s")
     assert result.summary.result == "succeeded"
-    core, custom, ext = _api(cluster)
+    api = cluster.api()
     expected = render_plan(build_plan(load_stack_file(project / f"stacks/Pulumi.{STACK}.yaml")))
     want_nads = {m["metadata"]["name"]: m for m in expected
                  if m["kind"] == "NetworkAttachmentDefinition"}
-    got_nads = _nads(custom)
+    got_nads = _nads(api)
     assert set(got_nads) == set(want_nads)
     for name, want in want_nads.items():
         got = got_nads[name]
         assert json.loads(got["spec"]["config"]) == json.loads(want["spec"]["config"])
         assert want["metadata"]["labels"].items() <= got["metadata"]["labels"].items()
         assert got["metadata"]["annotations"][OWNER_ANNOTATION] == f"netplumb/{STACK}"
-    crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
-    assert crd.spec.names.kind == "NetworkAttachmentDefinition"
-    assert crd.metadata.annotations[OWNER_ANNOTATION] == pod_network.owner  # not taken over
+    crd = api.get(NAD_CRD)
+    assert crd["spec"]["names"]["kind"] == "NetworkAttachmentDefinition"
+    assert crd["metadata"]["annotations"][OWNER_ANNOTATION] == pod_network.owner  # not taken over
     want_pods = {m["metadata"]["name"]: m for m in expected if m["kind"] == "Pod"}
-    pods = {p.metadata.name: p for p in core.list_namespaced_pod(
-        NS, label_selector="app.kubernetes.io/managed-by=netplumb").items}
+    pods = {p["metadata"]["name"]: p for p in api.get(
+        f"/api/v1/namespaces/{NS}/pods",
+        {"labelSelector": "app.kubernetes.io/managed-by=netplumb"})["items"]}
     assert set(pods) == set(want_pods)
     for name, want in want_pods.items():
-        got_ann = pods[name].metadata.annotations or {}
+        got_ann = pods[name]["metadata"].get("annotations") or {}
         key = "k8s.v1.cni.cncf.io/networks"
         assert json.loads(got_ann[key]) == json.loads(want["metadata"]["annotations"][key])
-        assert pods[name].status.phase == "Running"
+        assert pods[name]["status"].get("phase") == "Running"
 
 
 def test_second_up_changes_nothing(dev: auto.Stack) -> None:
@@ -133,17 +132,17 @@ def test_second_up_changes_nothing(dev: auto.Stack) -> None:
 
 
 def test_manual_edit_is_seen_and_undone(dev: auto.Stack, cluster: ClusterHandle) -> None:
-    _, custom, _ = _api(cluster)
-    before = _nads(custom)["bridge-conf"]["spec"]["config"]
+    api = cluster.api()
+    before = _nads(api)["bridge-conf"]["spec"]["config"]
     edited = json.loads(before)
     edited["ipam"]["ranges"][0][0]["rangeEnd"] = "203.0.113.20"
-    custom.patch_namespaced_custom_object(NAD_GROUP, NAD_VERSION, NS, NAD_PLURAL,
-                                          "bridge-conf", {"spec": {"config": json.dumps(edited)}})
+    api.merge_patch(NADS.format(ns=NS) + "/bridge-conf",
+                    {"spec": {"config": json.dumps(edited)}})
     preview = dev.preview(refresh=True, diff=True, on_output=engine.printer())
     assert preview.change_summary.get(auto.OpType.UPDATE, 0) >= 1, preview.change_summary
     assert "203.0.113.20" in preview.stdout
     dev.up(on_output=engine.printer())
-    after = _nads(custom)["bridge-conf"]["spec"]["config"]
+    after = _nads(api)["bridge-conf"]["spec"]["config"]
     assert json.loads(after) == json.loads(before)
 
 
@@ -163,8 +162,7 @@ def test_invalid_stack_fails_at_preview_and_reaches_nothing(
         assert "PlanError" in text or "netplumb" in text
         assert "networks[0].ipam.rangeEnd" in text
         assert "192.0.3.150" in text
-        _, custom, _ = _api(cluster)
-        assert "macvlan-invalid" not in _nads(custom)
+        assert "macvlan-invalid" not in _nads(cluster.api())
     finally:
         st.workspace.remove_stack("broken")
 
@@ -172,22 +170,16 @@ def test_invalid_stack_fails_at_preview_and_reaches_nothing(
 def test_destroy_removes_what_the_stack_made(dev: auto.Stack, cluster: ClusterHandle,
                                              platform: str) -> None:
     dev.destroy(on_output=engine.printer())
-    core, _, ext = _api(cluster)
-    from kubernetes.client.exceptions import ApiException
-
-    deadline = time.monotonic() + 90
+    api = cluster.api()
     gone = False
-    while time.monotonic() < deadline:
-        try:
-            core.read_namespace(NS)
-        except ApiException as exc:
-            gone = exc.status == 404
-            break
-        time.sleep(0.5)
+    with contextlib.suppress(TimeoutError):
+        gone = wait_for(f"namespace {NS} gone",
+                        lambda: api.get_or_none(f"/api/v1/namespaces/{NS}") is None,
+                        timeout=90, interval=0.5)
     assert gone, f"namespace {NS} (its pods and NADs) still there"
     # the CRD belongs to the platform (the node's Multus installation), not to this stack
-    crd = ext.read_custom_resource_definition(f"{NAD_PLURAL}.{NAD_GROUP}")
-    assert crd.metadata.annotations[OWNER_ANNOTATION] == platform
+    crd = api.get(NAD_CRD)
+    assert crd["metadata"]["annotations"][OWNER_ANNOTATION] == platform
 
 
 def _capacity_stack(pods: int) -> str:

@@ -11,6 +11,7 @@ preview naming the field as the YAML program spells it, and nothing reaches the 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from pulumi import automation as auto
 
 from harness import engine, tools
+from harness.cluster.api import Api, wait_for
 from harness.paths import REPO_ROOT
 from harness.privilege import is_root
 from harness.pytest_fixtures import ClusterHandle, NodeHandle
@@ -32,6 +34,8 @@ from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = "np-yaml"
+NADS = f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{NAMESPACE}/{NAD_PLURAL}"
+PODS = f"/api/v1/namespaces/{NAMESPACE}/pods"
 MASTER = "np-yaml0"
 POOL = ("198.51.100.210", "198.51.100.219")
 
@@ -97,21 +101,14 @@ def _stack(name: str, project: Path, cluster: ClusterHandle, backend: Path) -> a
 
 @pytest.fixture(scope="module")
 def namespace(cluster: ClusterHandle, platform: str) -> Iterator[str]:
-    from kubernetes import client
-
-    core: Any = client.CoreV1Api(cluster.api_client())
-    created = False
-    try:
-        core.create_namespace({"metadata": {"name": NAMESPACE}})
-        created = True
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
+    api = cluster.api()
+    # None: it was there already (409), and stays
+    created = api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}) is not None
     try:
         yield NAMESPACE
     finally:
         if created:
-            core.delete_namespace(NAMESPACE)
+            api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}")
 
 
 @pytest.fixture(scope="module")
@@ -126,50 +123,30 @@ def master_link(node: NodeHandle) -> Iterator[str]:
         node.remove_underlay(created)
 
 
-def _nad(custom: Any, name: str) -> Any:
-    from kubernetes import client
-
-    try:
-        return custom.get_namespaced_custom_object(NAD_GROUP, NAD_VERSION, NAMESPACE,
-                                                   NAD_PLURAL, name)
-    except client.exceptions.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+def _nad(api: Api, name: str) -> Any:
+    return api.get_or_none(f"{NADS}/{name}")
 
 
-def _pod(core: Any, name: str) -> Any:
-    from kubernetes import client
-
-    try:
-        return core.read_namespaced_pod(name, NAMESPACE)
-    except client.exceptions.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+def _pod(api: Api, name: str) -> Any:
+    return api.get_or_none(f"{PODS}/{name}")
 
 
-def _network_status(core: Any, pod: str, timeout: float = 90) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = _pod(core, pod)
-        notes = (found.metadata.annotations or {}) if found is not None else {}
+def _network_status(api: Api, pod: str, timeout: float = 90) -> list[dict[str, Any]]:
+    def net1() -> list[dict[str, Any]] | None:
+        found = _pod(api, pod)
+        notes = (found["metadata"].get("annotations") or {}) if found is not None else {}
         if NETWORK_STATUS_ANNOTATION in notes:
             status: list[dict[str, Any]] = json.loads(notes[NETWORK_STATUS_ANNOTATION])
             if any(s.get("interface") == "net1" for s in status):
                 return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"pod {NAMESPACE}/{pod} has no net1 in its network-status "
-                                 f"after {timeout:.0f}s: {notes}")
-        time.sleep(1)
+        return None
+    return wait_for(f"pod {NAMESPACE}/{pod} with net1 in its network-status", net1,
+                    timeout=timeout, interval=1)
 
 
 def test_yaml_program_up_attaches_and_destroys(cluster: ClusterHandle, namespace: str,
                                                master_link: str, tmp_path: Path) -> None:
-    from kubernetes import client
-
-    core: Any = client.CoreV1Api(cluster.api_client())
-    custom: Any = client.CustomObjectsApi(cluster.api_client())
+    api = cluster.api()
     env = _tools_env(cluster, tmp_path / "backend")
     started = time.monotonic()
     project = _project(tmp_path / "program", PROGRAM, env)
@@ -187,13 +164,13 @@ def test_yaml_program_up_attaches_and_destroys(cluster: ClusterHandle, namespace
         assert outputs["nad"] == "storage" and outputs["pod"] == "app"
         assert json.loads(outputs["config"])["master"] == MASTER
 
-        nad = _nad(custom, "storage")
+        nad = _nad(api, "storage")
         assert nad is not None
         config = json.loads(nad["spec"]["config"])
         assert (config["type"], config["master"], config["mtu"]) == ("macvlan", MASTER, 1400)
         assert config["ipam"]["rangeStart"] == POOL[0]
 
-        status = _network_status(core, "app")
+        status = _network_status(api, "app")
         [net1] = [s for s in status if s.get("interface") == "net1"]
         assert net1["name"] == f"{NAMESPACE}/storage", net1
         first, last = (ipaddress.IPv4Address(a) for a in POOL)
@@ -204,11 +181,11 @@ def test_yaml_program_up_attaches_and_destroys(cluster: ClusterHandle, namespace
         gone = st.destroy(on_output=engine.printer())
         print(f"pulumi destroy (YAML program): {time.monotonic() - started:.1f}s")
         assert gone.summary.result == "succeeded"
-        deadline = time.monotonic() + 60
-        while _pod(core, "app") is not None and time.monotonic() < deadline:
-            time.sleep(1)
-        assert _pod(core, "app") is None
-        assert _nad(custom, "storage") is None
+        with contextlib.suppress(TimeoutError):
+            wait_for(f"pod {NAMESPACE}/app gone", lambda: _pod(api, "app") is None,
+                     timeout=60, interval=1)
+        assert _pod(api, "app") is None
+        assert _nad(api, "storage") is None
     finally:
         try:
             st.destroy(on_output=engine.printer())
@@ -226,9 +203,7 @@ def test_yaml_program_up_attaches_and_destroys(cluster: ClusterHandle, namespace
 def test_bad_args_fail_at_preview_naming_the_field(
         cluster: ClusterHandle, namespace: str, tmp_path: Path, fault: tuple[str, str],
         path: str, words: list[str]) -> None:
-    from kubernetes import client
-
-    custom: Any = client.CustomObjectsApi(cluster.api_client())
+    api = cluster.api()
     before, after = fault
     assert before in PROGRAM
     env = _tools_env(cluster, tmp_path / "backend")
@@ -242,7 +217,7 @@ def test_bad_args_fail_at_preview_naming_the_field(
         for word in words:
             assert word in text, (word, text)
         assert "Traceback" not in text
-        assert _nad(custom, "storage") is None
+        assert _nad(api, "storage") is None
         deployment = st.export_stack().deployment or {}
         assert deployment.get("resources") in (None, [])
     finally:
