@@ -101,13 +101,6 @@ class ClusterHandle:
         """The harness' API client for this cluster."""
         return Api(self.kubeconfig)
 
-    def api_client(self) -> Any:
-        """A new ``kubernetes.client.ApiClient`` for this cluster."""
-        from kubernetes import config
-
-        load: Any = config.new_client_from_config
-        return load(config_file=str(self.kubeconfig))
-
     def env(self) -> dict[str, str]:
         """``os.environ`` with ``KUBECONFIG`` pointing at this cluster (for subprocesses)."""
         env = dict(os.environ)

@@ -1,11 +1,12 @@
 """The harness' Kubernetes API client, on :class:`netplumb.kube.Kube` (kubeconfig -> HTTPS,
 one keep-alive connection per thread).
 
-One client for the whole harness (cluster health checks, the node's readiness, verification,
-the installed network's state, benchmarks): :class:`Api` adds what the harness needs on top of
-netplumb's client -- calls by API path, create/delete that tolerate "already there"/"already
-gone", health endpoints, and streaming watches. Tests may use the ``kubernetes`` package on the
-same kubeconfig.
+One client for the whole harness and the tests (cluster health checks, the node's readiness,
+verification, the installed network's state, benchmarks, the e2e tests' objects):
+:class:`Api` adds what they need on top of netplumb's client -- calls by API path,
+create/delete that tolerate "already there"/"already gone", health endpoints, and streaming
+watches; ``Api.kube`` is netplumb's client itself (calls by apiVersion and kind, server-side
+apply, dry runs). ``impersonate`` acts as another user and its groups.
 """
 
 from __future__ import annotations
