@@ -86,11 +86,7 @@ def bring_up(say: Callable[[str], None]) -> Node:
         say("[bench] bringing up the platform stack (Flannel + Multus thick)")
         st = engine.stack("platform", kubeconfig=info.kubeconfig)
         engine.up(st, pulumi_backend_dir())
-    deadline = time.monotonic() + 180
-    while not (state := podnetwork.network_state(api)).ready:
-        if time.monotonic() > deadline:
-            raise BenchError(f"the nodes' pod network is not ready: {state.problems}")
-        time.sleep(1)
+    podnetwork.wait_ready(api, 180, error=BenchError)
     return here
 
 

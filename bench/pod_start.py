@@ -101,11 +101,7 @@ def bring_up() -> Cluster:
     if not podnetwork.installed(api):
         say("[bench] bringing up the platform stack (Flannel + Multus thick)")
         engine.up(engine.stack("platform", kubeconfig=info.kubeconfig), pulumi_backend_dir())
-    deadline = time.monotonic() + 180
-    while not (state := podnetwork.network_state(api)).ready:
-        if time.monotonic() > deadline:
-            raise BenchError(f"the nodes' pod network is not ready: {state.problems}")
-        time.sleep(1)
+    podnetwork.wait_ready(api, 180, error=BenchError)
     return here
 
 
