@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness import tools
 
@@ -27,7 +28,7 @@ from . import controlplane, pki, processes
 from .api import Api, ApiError
 from .controlplane import Ports
 from .layout import APISERVER_IP, LOOPBACK, Layout, layout, node_specs, requested_nodes
-from .processes import ClusterError
+from .processes import ClusterError, Component
 
 Progress = Callable[[str], None]
 GO_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -123,32 +124,33 @@ def _load_state(lay: Layout) -> dict[str, Any] | None:
     return data
 
 
-def _status(lay: Layout) -> ClusterInfo:
+def _components(lay: Layout, state: Mapping[str, Any], api: Api | None) -> list[Component]:
+    """The processes of the cluster ``state`` records: the control plane's, then each node's."""
     from harness import node
 
+    ports = Ports(**state["ports"])
+    apiserver_ip = urlsplit(str(state["server"])).hostname or LOOPBACK
+    table = list(controlplane.components(lay, ports, api, apiserver_ip, find_binary))
+    table += [c for n in node.nodes(lay, int(state["nodes"]))
+              for c in node.components(lay, n, ports)]
+    return table
+
+
+def _status(lay: Layout) -> ClusterInfo:
     state = _load_state(lay)
     ports = Ports(**state["ports"]) if state else None
-    members = node.nodes(lay, int(state["nodes"])) if state else []
+    count = int(state["nodes"]) if state else 0
     api = Api(lay.admin_kubeconfig, timeout=10.0) if lay.admin_kubeconfig.exists() else None
-    node_health: dict[str, bool] = {}
-    if members and ports is not None:
-        node_health = node.healthy(lay, members, ports)
+    # without a state file (none yet, or a crashed run's leftovers) nothing can be probed:
+    # the control plane's processes by name alone
+    table = _components(lay, state, api) if state else []
+    rows: list[tuple[str, Callable[[], bool] | None]] = (
+        [(c.name, c.probe) for c in table] or [(n, None) for n in controlplane.COMPONENTS])
     components: list[ComponentStatus] = []
-    for comp in (*controlplane.COMPONENTS, *(c for n in members for c in n.components)):
-        pid = processes.running_pid(lay, comp)
-        healthy = False
-        if pid is not None and ports is not None:
-            if comp == "etcd":
-                healthy = controlplane.etcd_healthy(ports)
-            elif comp == "kube-apiserver":
-                healthy = api is not None and api.healthy("/readyz")
-            elif comp == "kube-controller-manager":
-                healthy = controlplane.loopback_healthy(lay, ports.controller_manager)
-            elif comp == "kube-scheduler":
-                healthy = controlplane.loopback_healthy(lay, ports.scheduler)
-            else:
-                healthy = node_health.get(comp, False)
-        components.append(ComponentStatus(comp, pid, pid is not None, healthy, lay.log(comp)))
+    for name, probe in rows:
+        pid = processes.running_pid(lay, name)
+        healthy = pid is not None and probe is not None and probe()
+        components.append(ComponentStatus(name, pid, pid is not None, healthy, lay.log(name)))
     ready = bool(state) and all(c.healthy for c in components)
     version = None
     if ready and api is not None:
@@ -157,8 +159,8 @@ def _status(lay: Layout) -> ClusterInfo:
     return ClusterInfo(
         cluster_dir=lay.root, kubeconfig=lay.admin_kubeconfig,
         server=str(state["server"]) if state else None, ports=ports, ready=ready,
-        node=bool(members), nodes=[n.name for n in members], components=components,
-        version=version)
+        node=bool(count), nodes=[s.name for s in node_specs(count)] if count else [],
+        components=components, version=version)
 
 
 def status(cluster_dir: Path | None = None) -> ClusterInfo:
@@ -233,35 +235,24 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
                  "binaries": {k: str(v) for k, v in bins.items()}}
         lay.state_file.write_text(json.dumps(state, indent=2) + "\n")
         step("certificates and kubeconfigs written", t)
-        argv = controlplane.argv(lay, ports, bins, apiserver_ip)
         api = Api(lay.admin_kubeconfig, timeout=10.0)
+        plane = controlplane.components(lay, ports, api, apiserver_ip, bins.__getitem__)
+        etcd, apiserver, *managers = plane
         try:
             if members:
                 t = time.monotonic()
                 node_mod.provision(lay, members, say)
                 step(f"host prepared for {count} node(s)", t)
             t = time.monotonic()
-            processes.spawn(lay, "etcd", argv["etcd"])
-            processes.wait("etcd /health", lambda: controlplane.etcd_healthy(ports), timeout,
-                           lay, ["etcd"])
+            processes.start(lay, [etcd], timeout)
             step(f"etcd healthy on {LOOPBACK}:{ports.etcd_client}", t)
             t = time.monotonic()
-            processes.spawn(lay, "kube-apiserver", argv["kube-apiserver"])
-            processes.wait("kube-apiserver /readyz", lambda: api.healthy("/readyz"), timeout,
-                           lay, ["etcd", "kube-apiserver"])
+            processes.start(lay, [apiserver], timeout, after=[etcd])
             step(f"kube-apiserver ready at {server}", t)
             t = time.monotonic()
-            for comp in ("kube-controller-manager", "kube-scheduler"):
-                processes.spawn(lay, comp, argv[comp])
-            watch = list(controlplane.COMPONENTS)
-            processes.wait("kube-controller-manager /healthz",
-                           lambda: controlplane.loopback_healthy(lay, ports.controller_manager),
-                           timeout, lay, watch)
-            processes.wait("kube-scheduler /healthz",
-                           lambda: controlplane.loopback_healthy(lay, ports.scheduler),
-                           timeout, lay, watch)
+            processes.start(lay, managers, timeout, after=[etcd, apiserver])
             processes.wait("the default ServiceAccount", lambda: _default_sa(api), timeout,
-                           lay, watch)
+                           lay, [c.name for c in plane])
             step("kube-controller-manager and kube-scheduler healthy", t)
             if members:
                 t = time.monotonic()
