@@ -42,6 +42,7 @@ from harness.cluster.layout import (
     NodeSpec,
     node_specs,
 )
+from harness.cluster.lifecycle import NodeDriver, use_nodes
 from harness.cluster.processes import Component
 from harness.nodens import NodeNs
 from harness.privilege import is_root
@@ -436,3 +437,18 @@ def remove_underlay(layout: Layout, names: Iterable[str]) -> list[str]:
     """Take underlay links down on every node, with their host side."""
     return segments.remove([n.ns for n in running(layout)], names)
 
+
+def _members(layout: Layout, specs: list[NodeSpec]) -> list[Node]:
+    return [Node(spec, layout) for spec in specs]
+
+
+# The cluster's up, status and down run the nodes through these (harness.cluster does not
+# import this package); each function is looked up at each call, as a test may replace one.
+use_nodes(NodeDriver(
+    why_not=lambda: why_not(),
+    provision=lambda layout, specs, say: provision(layout, _members(layout, specs), say),
+    start=lambda layout, specs, ports, api, say, timeout: start(
+        layout, _members(layout, specs), ports, api, say, timeout),
+    components=lambda layout, spec, ports: components(layout, Node(spec, layout), ports),
+    stop=lambda layout, specs, say: stop(layout, _members(layout, specs), say),
+))

@@ -1,6 +1,6 @@
 """The cluster's processes, one declaration each (name, command line, health probe), as up,
-status and a node's restart use them. Nothing is started: spawning and waiting are
-recorded."""
+status and a node's restart use them; and the nodes' driver the cluster is handed. Nothing is
+started: spawning and waiting are recorded."""
 
 from __future__ import annotations
 
@@ -151,7 +151,9 @@ def test_status_probes_each_process_of_the_table(tmp_path: Path,
     def table(lay: Layout, spec: object, ports: Ports) -> list[Component]:
         return [Component(f"{p}@worker-1", list, probe(p), p) for p in node.COMPONENTS]
 
-    monkeypatch.setattr(node, "components", table)
+    monkeypatch.setattr(lifecycle, "_node_driver", lifecycle.NodeDriver(
+        why_not=lambda: None, provision=lambda *_: None, start=lambda *_: None,
+        components=table, stop=lambda *_: ([], [])))
     monkeypatch.setattr(processes, "running_pid",
                         lambda lay, name: None if name == "kube-proxy@worker-1" else 7)
     monkeypatch.setattr(controlplane, "etcd_healthy", lambda ports: True)
@@ -164,3 +166,27 @@ def test_status_probes_each_process_of_the_table(tmp_path: Path,
         ("containerd@worker-1", True, True), ("kubelet@worker-1", True, False),
         ("kube-proxy@worker-1", False, False)]
     assert probed == ["containerd", "kubelet"]  # a process that does not run is not probed
+
+
+def test_without_the_nodes_driver_what_needs_the_nodes_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lifecycle, "_node_driver", None)
+
+    def no_binaries(name: str) -> Path:
+        raise AssertionError("up went on without the nodes' driver")
+
+    monkeypatch.setattr(lifecycle, "find_binary", no_binaries)
+    with pytest.raises(ClusterError, match=r"import harness\.node"):
+        lifecycle.up(tmp_path / "c")
+    assert not (tmp_path / "c").exists()  # nothing done
+    lay = _state(tmp_path / "c", nodes=2)
+    with pytest.raises(ClusterError, match=r"2 node.*import harness\.node"):
+        lifecycle.status(lay.root)
+
+
+def test_importing_the_nodes_hands_their_driver_to_the_cluster(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = lifecycle._node_driver
+    assert driver is not None
+    monkeypatch.setattr(node, "why_not", lambda: "replaced by a test")
+    assert driver.why_not() == "replaced by a test"  # looked up at each call
