@@ -48,6 +48,7 @@ from harness.node import cri
 from harness.node.images import TOOLBOX_IMAGE
 from harness.paths import pulumi_backend_dir
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
+from netplumb.waiting import wait_for
 
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
@@ -86,11 +87,7 @@ def bring_up(say: Callable[[str], None]) -> Node:
         say("[bench] bringing up the platform stack (Flannel + Multus thick)")
         st = engine.stack("platform", kubeconfig=info.kubeconfig)
         engine.up(st, pulumi_backend_dir())
-    deadline = time.monotonic() + 180
-    while not (state := podnetwork.network_state(api)).ready:
-        if time.monotonic() > deadline:
-            raise BenchError(f"the nodes' pod network is not ready: {state.problems}")
-        time.sleep(1)
+    podnetwork.wait_ready(api, 180, error=BenchError)
     return here
 
 
@@ -279,14 +276,13 @@ class Bench:
         for name in names:
             with contextlib.suppress(ApiError):
                 self.api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{name}")
-        deadline = time.monotonic() + max(60.0, 2.0 * len(names))
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             left = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods").get("items") or []
-            mine = [p for p in left if p["metadata"]["name"] in names]
-            if not mine:
-                return
-            time.sleep(0.2)
-        raise BenchError(f"pods still there after deletion: {names}")
+            return not any(p["metadata"]["name"] in names for p in left)
+
+        wait_for(f"the deleted pods {names} to go", gone, max(60.0, 2.0 * len(names)), 0.2,
+                 retry=(), error=BenchError)
 
 
 def fmt_ms(values: list[float]) -> tuple[str, str]:
@@ -350,10 +346,10 @@ def cleanup(bench: Bench | None, here: Node | None, links: list[str]) -> list[st
                 bench.delete([p["metadata"]["name"] for p in left])
             bench.api.delete(f"/api/v1/namespaces/{NAMESPACE}")
             nodes = node.running(here.layout) if here is not None else []
-            deadline = time.monotonic() + 120
-            while (any(cri.sandboxes(n.ns, namespace=NAMESPACE) for n in nodes)
-                   and time.monotonic() < deadline):
-                time.sleep(2)  # the kubelet removes stopped sandboxes once a minute
+            with contextlib.suppress(TimeoutError):  # what is left after 2 minutes stays
+                # the kubelet removes stopped sandboxes once a minute
+                wait_for("the bench's sandboxes to go", lambda: not any(
+                    cri.sandboxes(n.ns, namespace=NAMESPACE) for n in nodes), 120, 2, retry=())
         except Exception as e:
             problems.append(f"deleting pods: {e}")
     try:

@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+import harness.node  # noqa: F401 (cluster.up runs the nodes through it)
 from harness import cluster, engine, tools
 from netplumb.args.stack import StackSpec
 from netplumb.plan import build_plan, nad_manifests

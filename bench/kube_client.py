@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import harness.node  # noqa: F401 (cluster.up runs the nodes through it)
 from harness import cluster, engine
 from netplumb.kube import Kube
 from netplumb.objectset import WORKERS

@@ -63,6 +63,7 @@ from harness.node import cri
 from harness.node.images import TOOLBOX_IMAGE
 from harness.paths import pulumi_backend_dir
 from netplumb.render.nad import NAD_GROUP, NAD_PLURAL, NAD_VERSION
+from netplumb.waiting import wait_for
 
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
@@ -101,11 +102,7 @@ def bring_up() -> Cluster:
     if not podnetwork.installed(api):
         say("[bench] bringing up the platform stack (Flannel + Multus thick)")
         engine.up(engine.stack("platform", kubeconfig=info.kubeconfig), pulumi_backend_dir())
-    deadline = time.monotonic() + 180
-    while not (state := podnetwork.network_state(api)).ready:
-        if time.monotonic() > deadline:
-            raise BenchError(f"the nodes' pod network is not ready: {state.problems}")
-        time.sleep(1)
+    podnetwork.wait_ready(api, 180, error=BenchError)
     return here
 
 
@@ -333,13 +330,13 @@ class Bench:
         for name in wanted:
             with contextlib.suppress(ApiError):
                 self.api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{name}")
-        deadline = time.monotonic() + max(60.0, 1.0 * len(wanted))
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             left = self.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods").get("items") or []
-            if not wanted & {str(p["metadata"]["name"]) for p in left}:
-                return
-            time.sleep(0.5)
-        raise BenchError(f"{len(wanted)} pods still there a while after their deletion")
+            return not wanted & {str(p["metadata"]["name"]) for p in left}
+
+        wait_for(f"{len(wanted)} deleted pods to go", gone, max(60.0, 1.0 * len(wanted)), 0.5,
+                 retry=(), error=BenchError)
 
 
 def cleanup(bench: Bench | None, here: Cluster | None, links: list[str]) -> list[str]:
@@ -352,10 +349,10 @@ def cleanup(bench: Bench | None, here: Cluster | None, links: list[str]) -> list
                 bench.delete(str(p["metadata"]["name"]) for p in left)
             bench.api.delete(f"/api/v1/namespaces/{NAMESPACE}")
             nodes = node.running(here.layout) if here is not None else []
-            deadline = time.monotonic() + 120
-            while (any(cri.sandboxes(n.ns, namespace=NAMESPACE) for n in nodes)
-                   and time.monotonic() < deadline):
-                time.sleep(2)  # the kubelet removes stopped sandboxes once a minute
+            with contextlib.suppress(TimeoutError):  # what is left after 2 minutes stays
+                # the kubelet removes stopped sandboxes once a minute
+                wait_for("the bench's sandboxes to go", lambda: not any(
+                    cri.sandboxes(n.ns, namespace=NAMESPACE) for n in nodes), 120, 2, retry=())
         except Exception as e:
             problems.append(f"deleting the pods: {e}")
     try:

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import cluster, paths
+from harness import cluster, node, paths  # importing node hands the nodes to cluster.up & co.
 
 
 def _printer(t0: float) -> cluster.Progress:
@@ -84,8 +84,6 @@ def _status(args: argparse.Namespace) -> int:
 
 def _node(args: argparse.Namespace) -> int:
     import subprocess
-
-    from harness import node
 
     lay = cluster.layout(args.dir)
     if args.node_cmd == "list":

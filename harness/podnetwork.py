@@ -9,6 +9,7 @@ delegating to Flannel.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from netplumb.args.stack import load_stack_file
 from netplumb.hostpaths import CNI_CONF_DIR
 from netplumb.plan import build_plan, render_plan
 from netplumb.render import flannel
+from netplumb.waiting import wait_for
 
 FLANNEL_DS = ("kube-flannel", "kube-flannel-ds")
 MULTUS_DS = ("kube-system", "kube-multus-ds")
@@ -86,6 +88,25 @@ def network_state(api: Api) -> NetworkState:
         if state.multus_conf is None:
             state.multus_conf = conf
     return state
+
+
+class NotReady(Exception):
+    """The pod network is not ready yet (the message: its problems)."""
+
+
+def wait_ready(api: Api, timeout: float = 180.0,
+               error: Callable[[str], BaseException] = TimeoutError) -> NetworkState:
+    """The network's state once it is ready, asked every second; after ``timeout`` seconds
+    ``error`` naming the problems it last had. An API error ends the wait at once."""
+
+    def ready() -> NetworkState:
+        state = network_state(api)
+        if not state.ready:
+            raise NotReady("; ".join(state.problems))
+        return state
+
+    return wait_for("the nodes' pod network to be ready", ready, timeout, 1.0,
+                    retry=(NotReady,), error=error)
 
 
 def installed(api: Api) -> bool:

@@ -271,12 +271,8 @@ def pod_network(node: NodeHandle, platform: str) -> NetworkHandle:
     """The node's pod network, installed by the platform stack and ready."""
     from harness import podnetwork as net
 
-    api = node.cluster.api()
-    deadline = time.monotonic() + 180
-    state = net.network_state(api)
-    while not state.ready and time.monotonic() < deadline:
-        time.sleep(1)
-        state = net.network_state(api)
-    if not state.ready:
-        pytest.fail(f"the node's pod network is not ready: {'; '.join(state.problems)}")
+    try:
+        net.wait_ready(node.cluster.api(), 180)
+    except TimeoutError as e:
+        pytest.fail(str(e))
     return NetworkHandle(node, platform)

@@ -2,8 +2,13 @@
 kube-scheduler) and, where it can run, the real node (:mod:`harness.node`).
 
 Modules: :mod:`.layout` (files and addresses), :mod:`.pki` (certificates, kubeconfigs),
-:mod:`.processes` (start, find, stop), :mod:`.controlplane` (command lines, health),
-:mod:`.api` (the harness' API client), :mod:`.lifecycle` (``up``, ``down``, ``status``).
+:mod:`.processes` (start, find, stop; :class:`~.processes.Component`, one declaration per
+process), :mod:`.controlplane` (its components: command lines, health), :mod:`.api` (the
+harness' API client), :mod:`.lifecycle` (``up``, ``down``, ``status``).
+
+:mod:`harness.node` builds on this package, never the other way round: ``up``, ``down`` and
+``status`` run the nodes through the driver it hands in when imported
+(:class:`~.lifecycle.NodeDriver`).
 """
 
 from .api import Api, ApiError, node_ready, pod_ready, wait_for

@@ -12,14 +12,12 @@ apply, dry runs). ``impersonate`` acts as another user and its groups.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from netplumb.kube import Kube, KubeError, load_credentials
-
-T = TypeVar("T")
+from netplumb.waiting import wait_for as wait_for  # where the tests import it from
 
 ApiError = KubeError
 """An API call failed (``status``: the HTTP status, 0 when nothing answered)."""
@@ -87,25 +85,6 @@ class Api:
     def watch(self, path: str, query: Mapping[str, str], stop: threading.Event) -> Iterator[Any]:
         """Stream watch events (decoded JSON) until the server ends the watch."""
         return self.kube.watch(path, query, stop)
-
-
-def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 60.0,
-             interval: float = 0.2) -> T:
-    """``fn()`` until it returns something true (exceptions count as "not yet"); raise
-    :class:`TimeoutError` naming ``what`` and the last error after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            value = fn()
-            if value:
-                return value
-        except Exception as e:  # retried until the deadline
-            last = e
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
-                               + (f" (last error: {last})" if last else ""))
-        time.sleep(interval)
 
 
 def node_ready(node: Mapping[str, Any]) -> bool:

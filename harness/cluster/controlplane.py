@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .api import Api
 from .layout import LOOPBACK, NODE_CIDR_MASK, POD_CIDR, SERVICE_ACCOUNT_ISSUER, SERVICE_CIDR, Layout
-from .processes import free_ports, http_ok
+from .processes import Component, free_ports, http_ok
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+"""The control plane's processes, in start order (what :func:`components` declares)."""
 
 # Controllers the embedded cluster runs (canonical v1.36 names): workloads (Deployments,
 # DaemonSets, StatefulSets, Jobs), ServiceAccounts and their tokens, namespace deletion,
@@ -68,15 +71,28 @@ class Ports:
         return cls(*free_ports(9))
 
 
-def argv(layout: Layout, ports: Ports, bins: dict[str, Path], apiserver_ip: str
-         ) -> dict[str, list[str]]:
-    serving = [f"--tls-cert-file={layout.cert('loopback-serving')}",
-               f"--tls-private-key-file={layout.key('loopback-serving')}"]
+def _etcd(layout: Layout, ports: Ports, program: Path) -> list[str]:
     peer = f"http://{LOOPBACK}:{ports.etcd_peer}"
     client = f"http://{LOOPBACK}:{ports.etcd_client}"
-    apiserver = [
-        str(bins["kube-apiserver"]),
-        f"--etcd-servers={client}",
+    return [
+        str(program),
+        "--name=netplumb",
+        f"--data-dir={layout.etcd_data}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=netplumb={peer}",
+        "--initial-cluster-state=new",
+        "--unsafe-no-fsync=true",
+        "--log-level=warn",
+    ]
+
+
+def _apiserver(layout: Layout, ports: Ports, program: Path, apiserver_ip: str) -> list[str]:
+    argv = [
+        str(program),
+        f"--etcd-servers=http://{LOOPBACK}:{ports.etcd_client}",
         f"--bind-address={apiserver_ip}",
         f"--advertise-address={apiserver_ip}",
         f"--secure-port={ports.apiserver}",
@@ -101,52 +117,66 @@ def argv(layout: Layout, ports: Ports, bins: dict[str, Path], apiserver_ip: str
     if apiserver_ip == LOOPBACK:
         # Endpoints may not hold a loopback address: the default "lease" reconciler would only
         # log an error every few seconds. Without the node nothing needs the Service anyway.
-        apiserver.append("--endpoint-reconciler-type=none")
-    return {
-        "etcd": [
-            str(bins["etcd"]),
-            "--name=netplumb",
-            f"--data-dir={layout.etcd_data}",
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=netplumb={peer}",
-            "--initial-cluster-state=new",
-            "--unsafe-no-fsync=true",
-            "--log-level=warn",
-        ],
-        "kube-apiserver": apiserver,
-        "kube-controller-manager": [
-            str(bins["kube-controller-manager"]),
-            f"--kubeconfig={layout.kubeconfig('controller-manager')}",
-            f"--bind-address={LOOPBACK}",
-            f"--secure-port={ports.controller_manager}",
-            *serving,
-            "--leader-elect=false",
-            f"--controllers={','.join(CONTROLLERS)}",
-            f"--service-account-private-key-file={layout.key('sa')}",
-            f"--root-ca-file={layout.cert('ca')}",
-            "--use-service-account-credentials=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allocate-node-cidrs=true",
-            f"--cluster-cidr={POD_CIDR}",
-            f"--node-cidr-mask-size={NODE_CIDR_MASK}",
-            # a node that stops renewing its lease (the kubelet renews it every 10 s) is
-            # NotReady after 20 s instead of the default 50 s: node failures show sooner
-            "--node-monitor-grace-period=20s",
-            "--profiling=false",
-        ],
-        "kube-scheduler": [
-            str(bins["kube-scheduler"]),
-            f"--kubeconfig={layout.kubeconfig('scheduler')}",
-            f"--bind-address={LOOPBACK}",
-            f"--secure-port={ports.scheduler}",
-            *serving,
-            "--leader-elect=false",
-            "--profiling=false",
-        ],
-    }
+        argv.append("--endpoint-reconciler-type=none")
+    return argv
+
+
+def _on_loopback(layout: Layout, program: Path, kubeconfig: str, port: int) -> list[str]:
+    """What the controller-manager and the scheduler start with: their kubeconfig, their
+    health port on the loopback (TLS with the loopback serving certificate), no election."""
+    return [
+        str(program),
+        f"--kubeconfig={layout.kubeconfig(kubeconfig)}",
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={port}",
+        f"--tls-cert-file={layout.cert('loopback-serving')}",
+        f"--tls-private-key-file={layout.key('loopback-serving')}",
+        "--leader-elect=false",
+    ]
+
+
+def _controller_manager(layout: Layout, ports: Ports, program: Path) -> list[str]:
+    return [
+        *_on_loopback(layout, program, "controller-manager", ports.controller_manager),
+        f"--controllers={','.join(CONTROLLERS)}",
+        f"--service-account-private-key-file={layout.key('sa')}",
+        f"--root-ca-file={layout.cert('ca')}",
+        "--use-service-account-credentials=true",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--allocate-node-cidrs=true",
+        f"--cluster-cidr={POD_CIDR}",
+        f"--node-cidr-mask-size={NODE_CIDR_MASK}",
+        # a node that stops renewing its lease (the kubelet renews it every 10 s) is
+        # NotReady after 20 s instead of the default 50 s: node failures show sooner
+        "--node-monitor-grace-period=20s",
+        "--profiling=false",
+    ]
+
+
+def _scheduler(layout: Layout, ports: Ports, program: Path) -> list[str]:
+    return [*_on_loopback(layout, program, "scheduler", ports.scheduler), "--profiling=false"]
+
+
+def components(layout: Layout, ports: Ports, api: Api | None, apiserver_ip: str,
+               program: Callable[[str], Path]) -> tuple[Component, ...]:
+    """The control plane's processes in start order (:data:`COMPONENTS`): etcd, the apiserver
+    (on ``apiserver_ip``), then the controller-manager and the scheduler, started together.
+    ``program`` finds each one's binary by name; ``api`` asks the apiserver (None: no
+    kubeconfig yet, never ready)."""
+    return (
+        Component("etcd", lambda: _etcd(layout, ports, program("etcd")),
+                  lambda: etcd_healthy(ports), "etcd /health"),
+        Component("kube-apiserver",
+                  lambda: _apiserver(layout, ports, program("kube-apiserver"), apiserver_ip),
+                  lambda: api is not None and api.healthy("/readyz"), "kube-apiserver /readyz"),
+        Component("kube-controller-manager",
+                  lambda: _controller_manager(layout, ports, program("kube-controller-manager")),
+                  lambda: loopback_healthy(layout, ports.controller_manager),
+                  "kube-controller-manager /healthz"),
+        Component("kube-scheduler",
+                  lambda: _scheduler(layout, ports, program("kube-scheduler")),
+                  lambda: loopback_healthy(layout, ports.scheduler), "kube-scheduler /healthz"),
+    )
 
 
 def etcd_healthy(ports: Ports) -> bool:

@@ -6,6 +6,9 @@ each in namespaces of its own.
 it started -- also those of a crashed earlier run, recognised by their ``/proc`` command line
 naming the cluster directory -- takes the node's pods down, puts the host back as it was
 before ``up`` and removes the state. ``status()`` reports without changing anything.
+
+The nodes are run through the :class:`NodeDriver` that :mod:`harness.node` hands in when it
+is imported: this module does not import them.
 """
 
 from __future__ import annotations
@@ -16,18 +19,27 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from harness import tools
+from harness import nodens, tools
 
 from . import controlplane, pki, processes
 from .api import Api, ApiError
 from .controlplane import Ports
-from .layout import APISERVER_IP, LOOPBACK, Layout, layout, node_specs, requested_nodes
-from .processes import ClusterError
+from .layout import (
+    APISERVER_IP,
+    LOOPBACK,
+    Layout,
+    NodeSpec,
+    layout,
+    node_specs,
+    requested_nodes,
+)
+from .processes import ClusterError, Component
 
 Progress = Callable[[str], None]
 GO_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -60,6 +72,45 @@ class ClusterInfo:
     elapsed: float = 0.0
     components: list[ComponentStatus] = field(default_factory=list)
     version: str | None = None
+
+
+# --------------------------------------------------------------------------- the nodes
+
+
+@dataclass(frozen=True)
+class NodeDriver:
+    """What ``up``, ``status`` and ``down`` do with the real nodes. :mod:`harness.node` builds
+    on this package and hands its driver in when it is imported (:func:`use_nodes`): the
+    dependency runs one way, this package never imports the nodes' code."""
+
+    why_not: Callable[[], str | None]
+    """Why the nodes cannot run on this machine (None: they can)."""
+    provision: Callable[[Layout, list[NodeSpec], Progress], None]
+    """Prepare the host and each node (namespaces, links), before the control plane starts."""
+    start: Callable[[Layout, list[NodeSpec], Ports, Api, Progress, float], None]
+    """Start each node's processes once the control plane is healthy (the float: the timeout
+    of each wait); return once every Node is registered."""
+    components: Callable[[Layout, NodeSpec, Ports], Sequence[Component]]
+    """A node's processes, in start order."""
+    stop: Callable[[Layout, list[NodeSpec], Progress], tuple[list[int], list[str]]]
+    """Stop the nodes (a crashed run's too) and restore the host: (pids stopped, differences
+    from the host as it was that are left)."""
+
+
+_node_driver: NodeDriver | None = None
+
+
+def use_nodes(driver: NodeDriver) -> None:
+    """Run the real nodes through ``driver`` (what importing :mod:`harness.node` does)."""
+    global _node_driver
+    _node_driver = driver
+
+
+def _nodes(why: str) -> NodeDriver:
+    if _node_driver is None:
+        raise ClusterError(f"{why} needs the real nodes' driver, which harness.node hands in "
+                           "when it is imported: import harness.node first")
+    return _node_driver
 
 
 # --------------------------------------------------------------------------- binaries
@@ -123,32 +174,33 @@ def _load_state(lay: Layout) -> dict[str, Any] | None:
     return data
 
 
-def _status(lay: Layout) -> ClusterInfo:
-    from harness import node
+def _components(lay: Layout, state: Mapping[str, Any], api: Api | None) -> list[Component]:
+    """The processes of the cluster ``state`` records: the control plane's, then each node's."""
+    ports = Ports(**state["ports"])
+    apiserver_ip = urlsplit(str(state["server"])).hostname or LOOPBACK
+    table = list(controlplane.components(lay, ports, api, apiserver_ip, find_binary))
+    count = int(state["nodes"])
+    if count:
+        driver = _nodes(f"the status of the {count} node(s) of {lay.root}")
+        table += [c for spec in node_specs(count) for c in driver.components(lay, spec, ports)]
+    return table
 
+
+def _status(lay: Layout) -> ClusterInfo:
     state = _load_state(lay)
     ports = Ports(**state["ports"]) if state else None
-    members = node.nodes(lay, int(state["nodes"])) if state else []
+    count = int(state["nodes"]) if state else 0
     api = Api(lay.admin_kubeconfig, timeout=10.0) if lay.admin_kubeconfig.exists() else None
-    node_health: dict[str, bool] = {}
-    if members and ports is not None:
-        node_health = node.healthy(lay, members, ports)
+    # without a state file (none yet, or a crashed run's leftovers) nothing can be probed:
+    # the control plane's processes by name alone
+    table = _components(lay, state, api) if state else []
+    rows: list[tuple[str, Callable[[], bool] | None]] = (
+        [(c.name, c.probe) for c in table] or [(n, None) for n in controlplane.COMPONENTS])
     components: list[ComponentStatus] = []
-    for comp in (*controlplane.COMPONENTS, *(c for n in members for c in n.components)):
-        pid = processes.running_pid(lay, comp)
-        healthy = False
-        if pid is not None and ports is not None:
-            if comp == "etcd":
-                healthy = controlplane.etcd_healthy(ports)
-            elif comp == "kube-apiserver":
-                healthy = api is not None and api.healthy("/readyz")
-            elif comp == "kube-controller-manager":
-                healthy = controlplane.loopback_healthy(lay, ports.controller_manager)
-            elif comp == "kube-scheduler":
-                healthy = controlplane.loopback_healthy(lay, ports.scheduler)
-            else:
-                healthy = node_health.get(comp, False)
-        components.append(ComponentStatus(comp, pid, pid is not None, healthy, lay.log(comp)))
+    for name, probe in rows:
+        pid = processes.running_pid(lay, name)
+        healthy = pid is not None and probe is not None and probe()
+        components.append(ComponentStatus(name, pid, pid is not None, healthy, lay.log(name)))
     ready = bool(state) and all(c.healthy for c in components)
     version = None
     if ready and api is not None:
@@ -157,8 +209,8 @@ def _status(lay: Layout) -> ClusterInfo:
     return ClusterInfo(
         cluster_dir=lay.root, kubeconfig=lay.admin_kubeconfig,
         server=str(state["server"]) if state else None, ports=ports, ready=ready,
-        node=bool(members), nodes=[n.name for n in members], components=components,
-        version=version)
+        node=bool(count), nodes=[s.name for s in node_specs(count)] if count else [],
+        components=components, version=version)
 
 
 def status(cluster_dir: Path | None = None) -> ClusterInfo:
@@ -182,18 +234,19 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
     Returns once the control plane is healthy, the ``default`` ServiceAccount exists and, with
     the nodes, each node's containerd, kubelet and kube-proxy run and every Node is
     registered with a pod CIDR (they turn Ready once a stack installs the pod network).
+    Unless ``node`` is False, the nodes' driver must be loaded (:func:`use_nodes`).
     """
-    from harness import node as node_mod
-
     say = progress or (lambda _msg: None)
     lay = layout(cluster_dir)
     t0 = time.monotonic()
-    reason = node_mod.why_not()
+    driver = (_nodes("starting the cluster with its nodes (node=False: without them)")
+              if node is not False else _node_driver)
+    reason = driver.why_not() if driver else "the real nodes' driver is not loaded"
     if node and reason:
         raise ClusterError(f"the node cannot run here: {reason}")
     with_node = reason is None if node is None else node
     count = (nodes if nodes is not None else requested_nodes()) if with_node else 0
-    node_specs(count) if count else None
+    specs = node_specs(count) if count else []
     with _locked(lay):
         current = _status(lay)
         deadline = time.monotonic() + 30
@@ -222,51 +275,39 @@ def up(cluster_dir: Path | None = None, progress: Progress | None = None,
         t = time.monotonic()
         lay.root.mkdir(parents=True, exist_ok=True)
         apiserver_ip = APISERVER_IP if with_node else LOOPBACK
-        members = node_mod.nodes(lay, count)
-        pki.generate(lay, [n.spec for n in members])
+        pki.generate(lay, specs)
         ports = Ports.allocate()
         server = f"https://{apiserver_ip}:{ports.apiserver}"
-        for client in (*pki.KUBECONFIG_CLIENTS, *(pki.kubelet_client(n.spec) for n in members)):
+        for client in (*pki.KUBECONFIG_CLIENTS, *(pki.kubelet_client(s) for s in specs)):
             path = lay.admin_kubeconfig if client is pki.ADMIN else lay.kubeconfig(client.stem)
             pki.write_kubeconfig(lay, client, server, path)
         state = {"ports": asdict(ports), "server": server, "nodes": count,
                  "binaries": {k: str(v) for k, v in bins.items()}}
         lay.state_file.write_text(json.dumps(state, indent=2) + "\n")
         step("certificates and kubeconfigs written", t)
-        argv = controlplane.argv(lay, ports, bins, apiserver_ip)
         api = Api(lay.admin_kubeconfig, timeout=10.0)
+        plane = controlplane.components(lay, ports, api, apiserver_ip, bins.__getitem__)
+        etcd, apiserver, *managers = plane
         try:
-            if members:
+            if specs:
                 t = time.monotonic()
-                node_mod.provision(lay, members, say)
+                _nodes("preparing the nodes").provision(lay, specs, say)
                 step(f"host prepared for {count} node(s)", t)
             t = time.monotonic()
-            processes.spawn(lay, "etcd", argv["etcd"])
-            processes.wait("etcd /health", lambda: controlplane.etcd_healthy(ports), timeout,
-                           lay, ["etcd"])
+            processes.start(lay, [etcd], timeout)
             step(f"etcd healthy on {LOOPBACK}:{ports.etcd_client}", t)
             t = time.monotonic()
-            processes.spawn(lay, "kube-apiserver", argv["kube-apiserver"])
-            processes.wait("kube-apiserver /readyz", lambda: api.healthy("/readyz"), timeout,
-                           lay, ["etcd", "kube-apiserver"])
+            processes.start(lay, [apiserver], timeout, after=[etcd])
             step(f"kube-apiserver ready at {server}", t)
             t = time.monotonic()
-            for comp in ("kube-controller-manager", "kube-scheduler"):
-                processes.spawn(lay, comp, argv[comp])
-            watch = list(controlplane.COMPONENTS)
-            processes.wait("kube-controller-manager /healthz",
-                           lambda: controlplane.loopback_healthy(lay, ports.controller_manager),
-                           timeout, lay, watch)
-            processes.wait("kube-scheduler /healthz",
-                           lambda: controlplane.loopback_healthy(lay, ports.scheduler),
-                           timeout, lay, watch)
+            processes.start(lay, managers, timeout, after=[etcd, apiserver])
             processes.wait("the default ServiceAccount", lambda: _default_sa(api), timeout,
-                           lay, watch)
+                           lay, [c.name for c in plane])
             step("kube-controller-manager and kube-scheduler healthy", t)
-            if members:
+            if specs:
                 t = time.monotonic()
-                node_mod.start(lay, members, ports, api, say, timeout)
-                step(f"nodes {', '.join(n.name for n in members)}: containerd, kubelet, "
+                _nodes("starting the nodes").start(lay, specs, ports, api, say, timeout)
+                step(f"nodes {', '.join(s.name for s in specs)}: containerd, kubelet, "
                      "kube-proxy running", t)
         except BaseException:
             # Keep the logs for inspection; stop the processes and put the host back.
@@ -292,18 +333,15 @@ def _default_sa(api: Api) -> bool:
 
 def _stop(lay: Layout, say: Progress) -> list[int]:
     """Stop the node (pods first, host restored), then the control plane, newest first."""
-    from harness import nodens
-
     stopped: list[int] = []
     if (lay.host / "before.json").exists() or any(
             lay.node_dir(n).exists() for n in nodens.all_node_names()) or any(
             processes.program_of(p) in ("containerd", "kubelet", "kube-proxy")
             for p in processes.scan_ours(lay)):
-        from harness import node
-
+        driver = _nodes(f"stopping the nodes of {lay.root}")
         state = _load_state(lay)
         count = int(state["nodes"]) if state else 0
-        pids, left = node.stop(lay, node.nodes(lay, count), say)
+        pids, left = driver.stop(lay, node_specs(count) if count else [], say)
         stopped += pids
         for line in left:
             say(f"host not fully restored: {line}")

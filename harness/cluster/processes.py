@@ -17,7 +17,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import paths
@@ -215,6 +216,37 @@ def wait(what: str, check: Callable[[], bool], timeout: float, layout: Layout,
             tails = "\n".join(tail(layout, c) for c in watch)
             raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
         time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One process of the cluster, declared once for ``up`` (start it, wait until healthy),
+    ``status`` (its health) and a node's ``restart``."""
+
+    name: str
+    """Its pidfile and log: ``etcd``, ``kubelet@worker-1``."""
+    argv: Callable[[], list[str]]
+    """Its command line, built when it starts (its program is looked up then)."""
+    probe: Callable[[], bool]
+    """Its health check (no exception: a failed check is False)."""
+    awaited: str
+    """What a wait for its health says (progress and errors): ``etcd /health``."""
+    env: Callable[[], dict[str, str]] | None = None
+    """Its environment, built when it starts (None: this process's)."""
+
+    def spawn(self, layout: Layout) -> int:
+        return spawn(layout, self.name, self.argv(), self.env() if self.env else None)
+
+
+def start(layout: Layout, group: Sequence[Component], timeout: float,
+          after: Sequence[Component] = ()) -> None:
+    """Spawn ``group``, then wait for each one's health in turn; one of them, or of the
+    components started ``after``, that exits meanwhile fails the wait at once."""
+    for comp in group:
+        comp.spawn(layout)
+    watch = [c.name for c in (*after, *group)]
+    for comp in group:
+        wait(comp.awaited, comp.probe, timeout, layout, watch)
 
 
 def http_ok(conn: http.client.HTTPConnection, path: str,

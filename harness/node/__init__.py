@@ -42,13 +42,15 @@ from harness.cluster.layout import (
     NodeSpec,
     node_specs,
 )
+from harness.cluster.lifecycle import NodeDriver, use_nodes
+from harness.cluster.processes import Component
 from harness.nodens import NodeNs
 from harness.privilege import is_root
 
 from . import containerd, cri, host, images, kubelet, kubeproxy
 
 COMPONENTS = ("containerd", "kubelet", "kube-proxy")
-"""Each node's processes, in start order."""
+"""Each node's programs, in start order (what :func:`components` declares)."""
 TOOLS = ["containerd", "runc", "kubernetes", "cri-tools", "cni-plugins"]
 SYSTEM_PATH = nodens.SYSTEM_PATH
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -282,15 +284,6 @@ def provision(layout: Layout, members: list[Node], say: Progress) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-def _argvs(layout: Layout, node: Node) -> dict[str, list[str]]:
-    inside = node.ns.prefix()
-    return {
-        "containerd": [*inside, *containerd.argv(node.conf, _bin("containerd"))],
-        "kubelet": [*inside, *kubelet.argv(layout, node.spec, node.conf, _bin("kubelet"))],
-        "kube-proxy": [*inside, *kubeproxy.argv(node.conf, _bin("kube-proxy"))],
-    }
-
-
 def ctr(node: Node) -> list[str]:
     """``ctr`` against the node's containerd, as a command line run from the host."""
     return [*node.ns.prefix(), *containerd.ctr_argv(_bin("ctr"))]
@@ -307,12 +300,25 @@ def containerd_healthy(node: Node) -> bool:
     return proc.returncode == 0
 
 
-def _checks(node: Node, ports: Ports) -> dict[str, Callable[[], bool]]:
-    return {
-        "containerd": lambda: containerd_healthy(node),
-        "kubelet": lambda: kubelet.healthy(node.spec, ports),
-        "kube-proxy": lambda: kubeproxy.healthy(node.spec, ports),
-    }
+def components(layout: Layout, node: Node, ports: Ports) -> tuple[Component, ...]:
+    """The node's processes in start order (:data:`COMPONENTS`), each run inside the node's
+    namespaces with the tools' ``PATH``: containerd, then the kubelet and kube-proxy, started
+    together once the images are in."""
+    inside = node.ns.prefix
+    return (
+        Component(node.component("containerd"),
+                  lambda: [*inside(), *containerd.argv(node.conf, _bin("containerd"))],
+                  lambda: containerd_healthy(node), f"{node.name}: containerd", _env),
+        Component(node.component("kubelet"),
+                  lambda: [*inside(), *kubelet.argv(layout, node.spec, node.conf,
+                                                    _bin("kubelet"))],
+                  lambda: kubelet.healthy(node.spec, ports), f"{node.name}: kubelet healthy",
+                  _env),
+        Component(node.component("kube-proxy"),
+                  lambda: [*inside(), *kubeproxy.argv(node.conf, _bin("kube-proxy"))],
+                  lambda: kubeproxy.healthy(node.spec, ports),
+                  f"{node.name}: kube-proxy healthy", _env),
+    )
 
 
 def _start_node(layout: Layout, node: Node, ports: Ports, built: dict[str, images.Built],
@@ -320,21 +326,13 @@ def _start_node(layout: Layout, node: Node, ports: Ports, built: dict[str, image
     containerd.write_config(node.conf, runc=_bin("runc"), sandbox_image=images.PAUSE_IMAGE)
     kubelet.write_config(layout, node.spec, node.conf, ports)
     kubeproxy.write_config(layout, node.spec, node.conf, ports)
-    env = _env()
-    argvs = _argvs(layout, node)
-    checks = _checks(node, ports)
-    processes.spawn(layout, node.component("containerd"), argvs["containerd"], env)
-    processes.wait(f"{node.name}: containerd", checks["containerd"], timeout, layout,
-                   [node.component("containerd")])
+    runtime, *agents = components(layout, node, ports)
+    processes.start(layout, [runtime], timeout)
     t = time.monotonic()
     done = images.import_into(ctr(node), built, say=lambda m: say(f"{node.name}: {m}"))
     if done:
         say(f"{node.name}: imported {len(done)} image(s) ({time.monotonic() - t:.1f}s)")
-    for prog in ("kubelet", "kube-proxy"):
-        processes.spawn(layout, node.component(prog), argvs[prog], env)
-    for prog in ("kubelet", "kube-proxy"):
-        processes.wait(f"{node.name}: {prog} healthy", checks[prog], timeout, layout,
-                       node.components)
+    processes.start(layout, agents, timeout, after=[runtime])
 
 
 def start(layout: Layout, members: list[Node], ports: Ports, api: Api, say: Progress,
@@ -360,16 +358,6 @@ def _registered(api: Api, name: str) -> bool:
     return False
 
 
-def healthy(layout: Layout, members: list[Node], ports: Ports) -> dict[str, bool]:
-    """Each node component's health, by :meth:`Node.component` name."""
-    out: dict[str, bool] = {}
-    for node in members:
-        for prog, check in _checks(node, ports).items():
-            comp = node.component(prog)
-            out[comp] = processes.running_pid(layout, comp) is not None and check()
-    return out
-
-
 def restart(layout: Layout, node: Node, ports: Ports, component: str, say: Progress,
             timeout: float = 120.0) -> int:
     """Stop one of a node's processes (SIGTERM) and start it again with the same command
@@ -377,12 +365,12 @@ def restart(layout: Layout, node: Node, ports: Ports, component: str, say: Progr
     running meanwhile: their shims do not depend on containerd or the kubelet."""
     if component not in COMPONENTS:
         raise processes.ClusterError(f"not a node component: {component}")
-    comp = node.component(component)
-    old = processes.stop(layout, [comp])
-    pid = processes.spawn(layout, comp, _argvs(layout, node)[component], _env())
-    processes.wait(f"{comp} healthy again", _checks(node, ports)[component], timeout, layout,
-                   [comp])
-    say(f"restarted {comp}: pid {old} -> {pid}")
+    comp = next(c for c in components(layout, node, ports)
+                if c.name == node.component(component))
+    old = processes.stop(layout, [comp.name])
+    pid = comp.spawn(layout)
+    processes.wait(f"{comp.name} healthy again", comp.probe, timeout, layout, [comp.name])
+    say(f"restarted {comp.name}: pid {old} -> {pid}")
     return pid
 
 
@@ -448,3 +436,19 @@ def ensure_underlay(layout: Layout, links: Iterable[underlay.Link | str]) -> lis
 def remove_underlay(layout: Layout, names: Iterable[str]) -> list[str]:
     """Take underlay links down on every node, with their host side."""
     return segments.remove([n.ns for n in running(layout)], names)
+
+
+def _members(layout: Layout, specs: list[NodeSpec]) -> list[Node]:
+    return [Node(spec, layout) for spec in specs]
+
+
+# The cluster's up, status and down run the nodes through these (harness.cluster does not
+# import this package); each function is looked up at each call, as a test may replace one.
+use_nodes(NodeDriver(
+    why_not=lambda: why_not(),
+    provision=lambda layout, specs, say: provision(layout, _members(layout, specs), say),
+    start=lambda layout, specs, ports, api, say, timeout: start(
+        layout, _members(layout, specs), ports, api, say, timeout),
+    components=lambda layout, spec, ports: components(layout, Node(spec, layout), ports),
+    stop=lambda layout, specs, say: stop(layout, _members(layout, specs), say),
+))

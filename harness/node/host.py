@@ -38,12 +38,12 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from netplumb import hostpaths as hp
+from netplumb.waiting import wait_for
 
 RESTORED_DIRS = (hp.CNI_CONF_DIR, hp.CNI_BIN_DIR)
 """Directories whose exact content is put back (they may hold the host's own CNI setup)."""
@@ -333,10 +333,9 @@ def _kill_cgroup_processes(before: Mapping[str, Any]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while pids and time.monotonic() < deadline:
-        pids = {p for p in pids if Path(f"/proc/{p}").exists()}
-        time.sleep(0.05)
+    with contextlib.suppress(TimeoutError):  # as before: what outlives 10 s is left
+        wait_for("the killed processes to end",
+                 lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 10, 0.05)
 
 
 def _unmount_new(before: Mapping[str, Any], prefixes: Iterable[str], note: Any) -> None:
