@@ -9,7 +9,7 @@ import re
 from pydantic import Field, field_validator
 
 from ..cni import fields as fc
-from ..validation import FieldIssue, each
+from ..validation import FieldIssue, each, once_each
 from .base import InputModel
 from .fields import Labels, Verbosity, abs_path
 from .images import MULTI_NETWORKPOLICY_IMAGE, PinnedImage
@@ -151,11 +151,7 @@ class MultiNetworkPolicyEnforcerArgs(InputModel):
     def _plugins(cls, v: list[str]) -> list[str]:
         if not v:
             raise FieldIssue("empty; expected at least one plugin type such as macvlan")
-        each(v, plugin_type)
-        for i, name in enumerate(v):
-            if name in v[:i]:
-                raise FieldIssue("listed twice", subpath=(i,), value=name, has_value=True)
-        return v
+        return once_each(each(v, plugin_type))
 
     @field_validator("container_runtime_endpoint")
     @classmethod
