@@ -30,9 +30,8 @@ _PLUGIN_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def plugin_type(value: str) -> str:
     """A CNI plugin type as a NAD's config names it (``macvlan``, ``sriov``): no commas, which
     would split ``--network-plugins``."""
-    if not _PLUGIN_TYPE.match(value):
-        raise FieldIssue("not a CNI plugin type; expected a name such as macvlan or sriov")
-    return value
+    return fc.matching(_PLUGIN_TYPE, value,
+                       "not a CNI plugin type; expected a name such as macvlan or sriov")
 
 
 def _rule(value: str) -> str:

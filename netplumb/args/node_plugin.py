@@ -34,9 +34,7 @@ _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 def go_duration(value: str) -> str:
     """A Go ``time.ParseDuration`` string such as ``30s`` or ``1m30s`` (what the node plugin's
     flags take)."""
-    if not _GO_DURATION.match(value):
-        raise FieldIssue("not a Go duration; expected e.g. 10s, 1m30s or 500ms")
-    return value
+    return fc.matching(_GO_DURATION, value, "not a Go duration; expected e.g. 10s, 1m30s or 500ms")
 
 
 GoDuration = Annotated[str, AfterValidator(go_duration)]

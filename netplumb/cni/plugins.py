@@ -244,9 +244,7 @@ class SriovPlugin(_WithIpam):
     @field_validator("min_tx_rate", "max_tx_rate")
     @classmethod
     def _rate(cls, v: int | None) -> int | None:
-        if v is not None and v < 0:
-            raise FieldIssue("negative rate; expected Mbps >= 0")
-        return v
+        return fc.at_least(v, 0, "negative rate; expected Mbps >= 0")
 
     @model_validator(mode="after")
     def _rates(self) -> SriovPlugin:
@@ -314,9 +312,7 @@ class TuningPlugin(Plugin):
     @field_validator("tx_q_len")
     @classmethod
     def _txq(cls, v: int | None) -> int | None:
-        if v is not None and v < 0:
-            raise FieldIssue("negative queue length; expected >= 0")
-        return v
+        return fc.at_least(v, 0, "negative queue length; expected >= 0")
 
 
 class PortmapPlugin(Plugin):
@@ -364,9 +360,7 @@ class BandwidthPlugin(Plugin):
     @field_validator("ingress_rate", "ingress_burst", "egress_rate", "egress_burst")
     @classmethod
     def _nonneg(cls, v: int | None) -> int | None:
-        if v is not None and v < 0:
-            raise FieldIssue("negative; expected bits (per second) >= 0")
-        return v
+        return fc.at_least(v, 0, "negative; expected bits (per second) >= 0")
 
     @model_validator(mode="after")
     def _pairs(self) -> BandwidthPlugin:
