@@ -128,6 +128,24 @@ def resources_if_set(resources: Mapping[str, Any]) -> dict[str, Any]:
     return {"resources": dict(resources)} if resources else {}
 
 
+FlagValue = str | int | bool | list[str] | None
+
+
+def flags(*options: tuple[str, FlagValue]) -> list[str]:
+    """Command-line flags of the options that are set, in order: ``--name`` for True,
+    ``--name=a,b`` for a list, ``--name=value`` for any other value; none for None, False,
+    ``""`` and ``[]``."""
+    out: list[str] = []
+    for name, value in options:
+        if value is None or value is False or value == "" or value == []:
+            continue
+        if value is True:
+            out.append(f"--{name}")
+        else:
+            out.append(f"--{name}={','.join(value) if isinstance(value, list) else value}")
+    return out
+
+
 def mount(name: str, path: str, **options: Any) -> dict[str, Any]:
     """A container's ``volumeMounts`` entry (``readOnly``, ``mountPropagation``, …)."""
     return {"name": name, "mountPath": path, **options}
