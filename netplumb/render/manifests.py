@@ -199,6 +199,19 @@ def deployment(name: str, namespace: str, labels: Mapping[str, str],
                                        "spec": dict(pod_spec)}})
 
 
+def object_schema(description: str | None, properties: Mapping[str, Any],
+                  required: Sequence[str] = ()) -> dict[str, Any]:
+    """An OpenAPI object schema of ``properties`` (a CRD's), with its description and the
+    properties it requires, where given."""
+    out: dict[str, Any] = {"type": "object"}
+    if description is not None:
+        out["description"] = description
+    out["properties"] = dict(properties)
+    if required:
+        out["required"] = list(required)
+    return out
+
+
 def crd(group: str, version: str, kind: str, plural: str, singular: str,
         short_names: Sequence[str], description: str, spec_schema: Mapping[str, Any], *,
         spec_required: bool = True,
