@@ -39,13 +39,14 @@ def register_nad(name: str, planned: PlannedNetwork, args: NadFields,
     return register_object(name, manifest, opts)
 
 
-class NadCrd(SharedInstall[None]):
+class NadCrd(SharedInstall[None], declare=lambda _, name: declare_nad_crd(name)):
     """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[None] | None = None) -> None:
-        super().__init__(name, declared or declare_nad_crd(name), opts,
-                         owners_checked=declared is not None)
+        super().__init__(name, None, opts, declared=declared)
+
+    def _handles(self) -> None:
         self.crd = self.resources["crd"]
 
 
