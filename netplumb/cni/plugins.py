@@ -51,9 +51,8 @@ class _WithIpam(Plugin):
     """Address management for the interface; ``{}`` for an interface without addresses."""
 
 
-# duplicates: intended: each plugin's model declares its own CNI fields and checks; their
-# declarations and validators are alike in shape, and so are the typed inputs' ones
-# (args/guardrails.py, args/multus.py, args/stack.py).
+# duplicates: intended: each plugin's model declares its own CNI fields and checks, as the
+# plugin's code reads them; their declarations are alike in shape (BridgePlugin, VlanPlugin).
 class MacvlanPlugin(_WithIpam):
     """macvlan: a sub-interface of ``master`` with its own MAC address."""
 
@@ -262,7 +261,8 @@ class SriovPlugin(_WithIpam):
         return self
 
 
-# duplicates: intended: alike in shape to BridgePlugin (see the note above MacvlanPlugin).
+# duplicates: intended: declared alike in shape to BridgePlugin, fields of another plugin (see
+# the note above MacvlanPlugin).
 class VlanPlugin(_WithIpam):
     """vlan: an 802.1q sub-interface of ``master``."""
 

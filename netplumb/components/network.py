@@ -25,7 +25,8 @@ from ..render.nad import nad
 from .objects import children, register_object
 from .shared import SharedInstall
 
-# duplicates: intended: the NAD kinds' args imported above, exported by args/__init__.py too.
+# duplicates: intended: the NAD kinds' args imported above, as args/__init__.py imports them to
+# export them: an import list.
 
 A = TypeVar("A", bound=NadFields)
 

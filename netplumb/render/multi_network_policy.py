@@ -42,7 +42,8 @@ from .manifests import (
 )
 from .nad import NAD_GROUP, NAD_PLURAL
 
-# duplicates: intended: the builders imported above, one list per add-on's renderer.
+# duplicates: intended: the builders imported above, a list like render/flannel.py's and
+# render/network_policy.py's: each renderer imports what it is written with.
 
 # duplicates: intended: each add-on's names, labels and paths (render/multi_network_policy.py,
 # render/whereabouts.py, render/sriov.py): alike in shape, each its own in value.

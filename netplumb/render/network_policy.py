@@ -43,8 +43,6 @@ from .manifests import (
     service_account_with_role,
 )
 
-# duplicates: intended: the builders imported above, one list per add-on's renderer.
-
 NAME = "kube-router"
 DAEMONSET = "kube-router"
 

@@ -32,8 +32,6 @@ from .manifests import (
 from .nad import NAD_GROUP
 from .node_plugin import restricted
 
-# duplicates: intended: the builders imported above, one list per add-on's renderer.
-
 GROUP = "whereabouts.cni.cncf.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
