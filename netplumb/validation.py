@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, Union, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar, Union, cast, get_args, overload
 
 from pydantic import (
     BaseModel,
@@ -100,6 +100,27 @@ def each(items: L, check: Callable[[Any], object]) -> L:
     for i, item in enumerate(cast("list[Any]", items or [])):
         located(check, item, i)
     return items
+
+
+@overload
+def once_each(items: list[V]) -> list[V]: ...
+
+
+@overload
+def once_each(items: list[V], key: Callable[[V], R]) -> list[R]: ...
+
+
+def once_each(items: list[Any], key: Callable[[Any], Any] | None = None) -> list[Any]:
+    """The items (or their ``key``), in order, each once: a second item equal to (or with the
+    key of) an earlier one is "listed twice" at its index. A problem ``key`` raises is
+    placed at the item's index too, so items are checked one after the other."""
+    seen: list[Any] = []
+    for i, item in enumerate(items):
+        found = item if key is None else located(key, item, i)
+        if found in seen:
+            raise FieldIssue("listed twice", subpath=(i,), value=item, has_value=True)
+        seen.append(found)
+    return seen
 
 
 def _init_with_plan_errors(self: BaseModel, /, **data: Any) -> None:

@@ -450,7 +450,7 @@ def resolve(image: Image) -> tuple[dict[str, Any], str]:
 # --------------------------------------------------------------------------- building
 
 
-# duplicates: intended: a frozen record, alike in shape only to netplumb's ops/adopt.User.
+# duplicates: intended: a frozen record, alike in shape only to netplumb's checks/quotas._Hard.
 @dataclass(frozen=True)
 class Built:
     name: str

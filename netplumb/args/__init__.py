@@ -46,8 +46,6 @@ from .stack import StackSpec, load_stack_file, spec_from_config
 from .whereabouts import WhereaboutsArgs, WhereaboutsStackArgs
 from .workload import ContainerPort, WorkloadArgs
 
-# duplicates: intended: the NAD kinds' args imported above, imported by components/network.py too.
-
 __all__ = [
     "BridgeNetworkArgs",
     "ClusterNetworksArgs",

@@ -52,8 +52,6 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
-# duplicates: intended: checks of one value (here and in cni/fields.py) share a shape: match, or
-# say what was expected; each checks its own.
 def label_value(value: str) -> str:
     """A Kubernetes label value: at most 63 characters, alphanumerics, ``-``, ``_`` and
     ``.``, starting and ending alphanumeric (or empty)."""
@@ -65,9 +63,8 @@ def label_value(value: str) -> str:
 
 def prometheus_duration(value: str) -> str:
     """A Prometheus duration such as ``30s``, ``5m`` or ``1h30m``."""
-    if not _PROMETHEUS_DURATION.match(value):
-        raise FieldIssue("not a Prometheus duration; expected e.g. 30s or 1m")
-    return value
+    return fc.matching(_PROMETHEUS_DURATION, value,
+                       "not a Prometheus duration; expected e.g. 30s or 1m")
 
 
 def port(value: int) -> int:

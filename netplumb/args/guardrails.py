@@ -42,15 +42,10 @@ class QuotaArgs(InputModel):
     extra: dict[str, Quantity] = Field(default_factory=dict)
     """Other quota keys, as Kubernetes spells them (``count/services``, …)."""
 
-
-
-# duplicates: intended: a validator per field, alike in shape to the CNI models' (cni/plugins.py).
     @field_validator("pods")
     @classmethod
     def _pods(cls, v: int | None) -> int | None:
-        if v is not None and v < 0:
-            raise FieldIssue("negative; expected a pod count >= 0")
-        return v
+        return fc.at_least(v, 0, "negative; expected a pod count >= 0")
 
     @field_validator("devices")
     @classmethod

@@ -9,7 +9,7 @@ import re
 from pydantic import Field, field_validator
 
 from ..cni import fields as fc
-from ..validation import FieldIssue, each
+from ..validation import FieldIssue, each, once_each
 from .base import InputModel
 from .fields import Labels, Verbosity, abs_path
 from .images import MULTI_NETWORKPOLICY_IMAGE, PinnedImage
@@ -30,9 +30,8 @@ _PLUGIN_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def plugin_type(value: str) -> str:
     """A CNI plugin type as a NAD's config names it (``macvlan``, ``sriov``): no commas, which
     would split ``--network-plugins``."""
-    if not _PLUGIN_TYPE.match(value):
-        raise FieldIssue("not a CNI plugin type; expected a name such as macvlan or sriov")
-    return value
+    return fc.matching(_PLUGIN_TYPE, value,
+                       "not a CNI plugin type; expected a name such as macvlan or sriov")
 
 
 def _rule(value: str) -> str:
@@ -151,11 +150,7 @@ class MultiNetworkPolicyEnforcerArgs(InputModel):
     def _plugins(cls, v: list[str]) -> list[str]:
         if not v:
             raise FieldIssue("empty; expected at least one plugin type such as macvlan")
-        each(v, plugin_type)
-        for i, name in enumerate(v):
-            if name in v[:i]:
-                raise FieldIssue("listed twice", subpath=(i,), value=name, has_value=True)
-        return v
+        return once_each(each(v, plugin_type))
 
     @field_validator("container_runtime_endpoint")
     @classmethod

@@ -174,7 +174,6 @@ class MultusInstallArgs(InputModel):
     def _readiness(cls, v: str | None) -> str | None:
         return v if not v else abs_path(v)
 
-# duplicates: intended: validators alike in shape to args/stack.py's; each checks its own field.
     @field_validator("global_namespaces")
     @classmethod
     def _globals(cls, v: list[str]) -> list[str]:
@@ -183,10 +182,8 @@ class MultusInstallArgs(InputModel):
     @field_validator("connection_limit")
     @classmethod
     def _connection_limit(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise FieldIssue("the daemon refuses a connection limit below 1 and exits at "
-                             "start; expected at least 1, or no connection_limit for none")
-        return v
+        return fc.at_least(v, 1, "the daemon refuses a connection limit below 1 and exits at "
+                           "start; expected at least 1, or no connection_limit for none")
 
     @field_validator("node_max_pods")
     @classmethod

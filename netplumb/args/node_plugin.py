@@ -13,7 +13,7 @@ from .. import hostpaths as host
 from ..cni import fields as fc
 from ..cni.config import CniVersion
 from ..spelling import nearest
-from ..validation import FieldIssue, each
+from ..validation import FieldIssue, each, once_each
 from .base import InputModel
 from .fields import Labels, Port, abs_path
 from .images import NETPLUMB_NODE_IMAGE, PinnedImage
@@ -34,9 +34,7 @@ _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 def go_duration(value: str) -> str:
     """A Go ``time.ParseDuration`` string such as ``30s`` or ``1m30s`` (what the node plugin's
     flags take)."""
-    if not _GO_DURATION.match(value):
-        raise FieldIssue("not a Go duration; expected e.g. 10s, 1m30s or 500ms")
-    return value
+    return fc.matching(_GO_DURATION, value, "not a Go duration; expected e.g. 10s, 1m30s or 500ms")
 
 
 GoDuration = Annotated[str, AfterValidator(go_duration)]
@@ -58,6 +56,17 @@ def _known_plugin(name: str) -> str:
         raise FieldIssue(f"the node plugin image has no plugin {name!r}; {near}expected one "
                          f"of {', '.join(NODE_PLUGINS)}")
     return name
+
+
+def _other_data_dir(path: str) -> str:
+    """A host-local dataDir besides the one always read, without a trailing ``/``."""
+    canonical = path.rstrip("/") or "/"
+    if canonical == "/":
+        raise FieldIssue("the host's root directory; expected the directory host-local "
+                         "keeps one subdirectory per network in (its dataDir)")
+    if canonical == host.HOST_LOCAL_DIR:
+        raise FieldIssue(f"{host.HOST_LOCAL_DIR} is always read; list only other dataDirs")
+    return canonical
 
 
 class DhcpDaemonArgs(InputModel):
@@ -207,29 +216,12 @@ class NodePluginArgs(InputModel):
     @field_validator("plugins")
     @classmethod
     def _plugins(cls, v: list[str]) -> list[str]:
-        each(v, _known_plugin)
-        for i, name in enumerate(v):
-            if name in v[:i]:
-                raise FieldIssue("listed twice", subpath=(i,), value=name, has_value=True)
-        return v
+        return once_each(each(v, _known_plugin))
 
     @field_validator("host_local_dirs")
     @classmethod
     def _host_local_dirs(cls, v: list[str]) -> list[str]:
-        seen: list[str] = []
-        for i, path in enumerate(v):
-            canonical = path.rstrip("/") or "/"
-            if canonical == "/":
-                raise FieldIssue("the host's root directory; expected the directory host-local "
-                                 "keeps one subdirectory per network in (its dataDir)",
-                                 subpath=(i,), value=path, has_value=True)
-            if canonical == host.HOST_LOCAL_DIR:
-                raise FieldIssue(f"{host.HOST_LOCAL_DIR} is always read; list only other "
-                                 "dataDirs", subpath=(i,), value=path, has_value=True)
-            if canonical in seen:
-                raise FieldIssue("listed twice", subpath=(i,), value=path, has_value=True)
-            seen.append(canonical)
-        return seen
+        return once_each(v, _other_data_dir)
 
     @model_validator(mode="after")
     def _check(self) -> NodePluginArgs:

@@ -273,54 +273,47 @@ class StackSpec(InputModel):
             out.append((self.multus.flannel.network, "pod network (Flannel's Network)"))
         return out + [(c, "service network") for c in self.cluster_networks.services]
 
-# duplicates: intended: each model validator refuses one conflict of the stack's options; alike in
-# shape, each its own (and like args/multus.py's).
     @field_validator("external_networks")
     @classmethod
     def _external(cls, v: list[str]) -> list[str]:
         return each(v, fc.nad_key)
 
     @model_validator(mode="after")
-    def _one_crd(self) -> StackSpec:
-        if self.install_nad_crd and self.multus is not None and self.multus.install_nad_crd:
-            raise FieldIssue("the NAD CRD would be created twice (install_nad_crd and "
-                             "multus.install_nad_crd); expected install_nad_crd: false",
-                             subpath=("install_nad_crd",), value=True, has_value=True)
-        return self
-
-    @model_validator(mode="after")
-    def _one_multi_network_policy_crd(self) -> StackSpec:
-        mnp = self.multi_network_policy
-        if (mnp is not None and mnp.install_crd and self.guardrails is not None
-                and self.guardrails.install_multi_network_policy_crd):
-            raise FieldIssue("the MultiNetworkPolicy CRD would be created twice "
-                             "(multi_network_policy.install_crd and "
-                             "guardrails.install_multi_network_policy_crd); expected one of "
-                             "them (unset install_crd leaves it to the guardrails)",
-                             subpath=("multi_network_policy", "install_crd"), value=True,
-                             has_value=True)
-        return self
-
-    @model_validator(mode="after")
-    def _one_node_plugin(self) -> StackSpec:
-        if (self.node_plugin is not None and self.multus is not None
-                and self.multus.install_node_plugin):
-            raise FieldIssue("the node plugin would be installed twice (node_plugin, and "
-                             "multus: places one unless install_node_plugin: false); expected "
-                             "its options under multus.node_plugin",
-                             subpath=("node_plugin",), value=None, has_value=True)
+    def _installed_once(self) -> StackSpec:
+        """What two options would both install is refused at the first of them."""
+        multus, mnp, mon = self.multus, self.multi_network_policy, self.monitoring
+        twice: list[tuple[object, str, tuple[str, ...], bool | None]] = [
+            (self.install_nad_crd and multus is not None and multus.install_nad_crd,
+             "the NAD CRD would be created twice (install_nad_crd and "
+             "multus.install_nad_crd); expected install_nad_crd: false",
+             ("install_nad_crd",), True),
+            (mnp is not None and mnp.install_crd and self.guardrails is not None
+             and self.guardrails.install_multi_network_policy_crd,
+             "the MultiNetworkPolicy CRD would be created twice "
+             "(multi_network_policy.install_crd and "
+             "guardrails.install_multi_network_policy_crd); expected one of "
+             "them (unset install_crd leaves it to the guardrails)",
+             ("multi_network_policy", "install_crd"), True),
+            (self.node_plugin is not None and multus is not None and multus.install_node_plugin,
+             "the node plugin would be installed twice (node_plugin, and "
+             "multus: places one unless install_node_plugin: false); expected "
+             "its options under multus.node_plugin",
+             ("node_plugin",), None),
+            (mon is not None and mon.install_crds and mon.service_monitor
+             and multus is not None and multus.service_monitor is not None
+             and multus.service_monitor.install_crd,
+             "the ServiceMonitor CRD would be installed twice (here and by "
+             "multus.service_monitor.install_crd); expected one of them",
+             ("monitoring", "install_crds"), True),
+        ]
+        for clash, message, at, value in twice:
+            if clash:
+                raise FieldIssue(message, subpath=at, value=value, has_value=True)
         return self
 
     @model_validator(mode="after")
     def _monitoring_finds_the_node_plugin(self) -> StackSpec:
         mon = self.monitoring
-        if (mon is not None and mon.install_crds and mon.service_monitor
-                and self.multus is not None and self.multus.service_monitor is not None
-                and self.multus.service_monitor.install_crd):
-            raise FieldIssue("the ServiceMonitor CRD would be installed twice (here and by "
-                             "multus.service_monitor.install_crd); expected one of them",
-                             subpath=("monitoring", "install_crds"), value=True,
-                             has_value=True)
         node = self.node_plugin_args()
         if mon is None or node is None:
             return self

@@ -9,7 +9,6 @@ from pydantic import Field, field_validator, model_validator
 
 from ..cni import fields as fc
 from ..cni.selection import NetworkSelection, check_one_source, refuse_non_multus_keys
-from ..validation import FieldIssue
 from .base import InputModel
 from .fields import Labels, WorkloadName, name_or_default, valid_workload_name
 from .resources import ContainerResources
@@ -79,9 +78,7 @@ class WorkloadArgs(InputModel):
     @field_validator("replicas")
     @classmethod
     def _replicas(cls, v: int) -> int:
-        if v < 0:
-            raise FieldIssue("negative; expected replicas >= 0")
-        return v
+        return fc.at_least(v, 0, "negative; expected replicas >= 0")
 
     @model_validator(mode="before")
     @classmethod

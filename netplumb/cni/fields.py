@@ -10,7 +10,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator
 
@@ -20,6 +20,8 @@ from ..validation import FieldIssue
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+N = TypeVar("N", int, int | None)
 
 IFNAME_MAX = 15
 MTU_MIN, MTU_MAX = 68, 65535
@@ -103,25 +105,19 @@ def mtu(value: int, *, allow_zero: bool = True) -> int:
     return value
 
 
-# duplicates: intended: checks of one value share a shape with args/fields.py's; each its own.
 def mac(value: str) -> str:
-    if not _MAC.match(value):
-        raise FieldIssue("not a MAC address; expected six hex octets such as 02:00:5e:10:00:01")
-    return value
+    return matching(_MAC, value,
+                    "not a MAC address; expected six hex octets such as 02:00:5e:10:00:01")
 
 
 def pci_address(value: str) -> str:
     """A PCI address, with or without its domain (``0000:3b:00.1``, ``3b:00.1``)."""
-    if not _PCI.match(value):
-        raise FieldIssue("not a PCI address; expected e.g. 0000:3b:00.1")
-    return value
+    return matching(_PCI, value, "not a PCI address; expected e.g. 0000:3b:00.1")
 
 
 def cni_name(value: str) -> str:
-    if not _CNI_NAME.match(value):
-        raise FieldIssue("invalid CNI network name; expected a letter or digit followed by "
-                         "letters, digits, '_', '.' or '-'")
-    return value
+    return matching(_CNI_NAME, value, "invalid CNI network name; expected a letter or digit "
+                    "followed by letters, digits, '_', '.' or '-'")
 
 
 def k8s_name(value: str) -> str:
@@ -153,6 +149,20 @@ def nad_key(value: str) -> str:
 def int_range(value: int, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise FieldIssue(f"{what} out of range; expected {low}-{high}")
+    return value
+
+
+def at_least(value: N, low: int, message: str) -> N:
+    """``value`` (or None) unless it is below ``low``, which ``message`` refuses."""
+    if value is not None and value < low:
+        raise FieldIssue(message)
+    return value
+
+
+def matching(pattern: re.Pattern[str], value: str, message: str) -> str:
+    """``value`` if ``pattern`` matches it; otherwise ``message`` says what was expected."""
+    if not pattern.match(value):
+        raise FieldIssue(message)
     return value
 
 

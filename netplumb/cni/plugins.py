@@ -51,9 +51,8 @@ class _WithIpam(Plugin):
     """Address management for the interface; ``{}`` for an interface without addresses."""
 
 
-# duplicates: intended: each plugin's model declares its own CNI fields and checks; their
-# declarations and validators are alike in shape, and so are the typed inputs' ones
-# (args/guardrails.py, args/multus.py, args/stack.py).
+# duplicates: intended: each plugin's model declares its own CNI fields and checks, as the
+# plugin's code reads them; their declarations are alike in shape (BridgePlugin, VlanPlugin).
 class MacvlanPlugin(_WithIpam):
     """macvlan: a sub-interface of ``master`` with its own MAC address."""
 
@@ -244,9 +243,7 @@ class SriovPlugin(_WithIpam):
     @field_validator("min_tx_rate", "max_tx_rate")
     @classmethod
     def _rate(cls, v: int | None) -> int | None:
-        if v is not None and v < 0:
-            raise FieldIssue("negative rate; expected Mbps >= 0")
-        return v
+        return fc.at_least(v, 0, "negative rate; expected Mbps >= 0")
 
     @model_validator(mode="after")
     def _rates(self) -> SriovPlugin:
@@ -264,7 +261,8 @@ class SriovPlugin(_WithIpam):
         return self
 
 
-# duplicates: intended: alike in shape to BridgePlugin (see the note above MacvlanPlugin).
+# duplicates: intended: declared alike in shape to BridgePlugin, fields of another plugin (see
+# the note above MacvlanPlugin).
 class VlanPlugin(_WithIpam):
     """vlan: an 802.1q sub-interface of ``master``."""
 
@@ -314,9 +312,7 @@ class TuningPlugin(Plugin):
     @field_validator("tx_q_len")
     @classmethod
     def _txq(cls, v: int | None) -> int | None:
-        if v is not None and v < 0:
-            raise FieldIssue("negative queue length; expected >= 0")
-        return v
+        return fc.at_least(v, 0, "negative queue length; expected >= 0")
 
 
 class PortmapPlugin(Plugin):
@@ -364,9 +360,7 @@ class BandwidthPlugin(Plugin):
     @field_validator("ingress_rate", "ingress_burst", "egress_rate", "egress_burst")
     @classmethod
     def _nonneg(cls, v: int | None) -> int | None:
-        if v is not None and v < 0:
-            raise FieldIssue("negative; expected bits (per second) >= 0")
-        return v
+        return fc.at_least(v, 0, "negative; expected bits (per second) >= 0")
 
     @model_validator(mode="after")
     def _pairs(self) -> BandwidthPlugin:

@@ -14,7 +14,7 @@ from ..plan.installs import namespaced_key
 from .shared import SharedInstall
 
 
-class NetworkGuardrails(SharedInstall[NetworkGuardrailsArgs]):
+class NetworkGuardrails(SharedInstall[NetworkGuardrailsArgs], declare=declare_guardrails):
     """What keeps networks safe to share: ResourceQuotas (device resources counted under
     ``requests.``), NetworkPolicies, MultiNetworkPolicies (``policy-for`` annotation), the
     network admin/viewer ClusterRoles with their bindings, and PodSecurity labels.
@@ -37,8 +37,9 @@ class NetworkGuardrails(SharedInstall[NetworkGuardrailsArgs]):
         if known_networks is not None:
             raise_on_errors(check_policy_targets(checked, known_networks),
                             context="network guardrails")
-        super().__init__(name, declared or declare_guardrails(checked, name), opts,
-                         owners_checked=declared is not None)
+        super().__init__(name, checked, opts, declared=declared)
+
+    def _handles(self) -> None:
         self.namespaces = {p.manifest["metadata"]["name"]: ns
                            for p, ns in self.resources_of("namespace-")}
         self.quotas_by_name = {namespaced_key(p.manifest): quota

@@ -66,7 +66,7 @@ class StaticAddress(TypedDict):
 
 
 # duplicates: intended: the YAML provider's typed inputs, one TypedDict per input type, each field
-# with its description; alike in shape only.
+# with its description (alike in shape to MultiHomedPodArgs below): declarations, no logic.
 class Ipam(TypedDict):
     """Address management of the interface. ``type`` chooses the plugin; the other fields
     are those of that plugin (a field another type has is refused)."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pulumi
 
 from ..args.monitoring import MonitoringStackArgs
-from ..plan import Install, declare_monitoring
+from ..plan import declare_monitoring
 from .shared import SharedInstall
 
 
-class MonitoringStack(SharedInstall[MonitoringStackArgs]):
+class MonitoringStack(SharedInstall[MonitoringStackArgs], declare=declare_monitoring):
     """The node plugin's metrics Service (in the node plugin's namespace), a ServiceMonitor
     (labelled ``release: <release>`` for kube-prometheus-stack), a PrometheusRule (attach
     errors, attach latency, pool use, node plugin down) and a Grafana dashboard ConfigMap
@@ -24,14 +24,7 @@ class MonitoringStack(SharedInstall[MonitoringStackArgs]):
     alerts: pulumi.Output[list[str]]
     dashboard_uid: pulumi.Output[str | None]
 
-# duplicates: intended: every shared install's component has this typed constructor and typed
-# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
-# node_plugin, whereabouts); what they do in common is SharedInstall's.
-    def __init__(self, name: str, args: MonitoringStackArgs,
-                 opts: pulumi.ResourceOptions | None = None, *,
-                 declared: Install[MonitoringStackArgs] | None = None) -> None:
-        super().__init__(name, declared or declare_monitoring(args.checked(), name), opts,
-                         owners_checked=declared is not None)
+    def _handles(self) -> None:
         self.monitoring_namespace = self.resources.get("namespace")
         self.metrics_service = self.resources.get("metrics-service")
         self.service_monitor = self.resources.get("service-monitor")

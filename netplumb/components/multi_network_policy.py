@@ -5,11 +5,12 @@ from __future__ import annotations
 import pulumi
 
 from ..args.multi_network_policy import MultiNetworkPolicyEnforcerArgs
-from ..plan.installs import Install, declare_multi_network_policy
+from ..plan.installs import declare_multi_network_policy
 from .shared import SharedInstall
 
 
-class MultiNetworkPolicyEnforcer(SharedInstall[MultiNetworkPolicyEnforcerArgs]):
+class MultiNetworkPolicyEnforcer(SharedInstall[MultiNetworkPolicyEnforcerArgs],
+                                 declare=declare_multi_network_policy):
     """MultiNetworkPolicies enforced by multi-networkpolicy-iptables (upstream's snapshot at
     commit cbf2b117) inside the network namespace of every pod attached to a network of the
     plugin types in ``network_plugins``: netplumb's MultiNetworkPolicy CRD (unless
@@ -27,14 +28,7 @@ class MultiNetworkPolicyEnforcer(SharedInstall[MultiNetworkPolicyEnforcerArgs]):
     network_plugins: pulumi.Output[list[str]]
     crd: pulumi.Output[str | None]
 
-# duplicates: intended: every shared install's component has this typed constructor and typed
-# handles on its resources (flannel, monitoring, multi_network_policy, network_policy,
-# node_plugin, whereabouts); what they do in common is SharedInstall's.
-    def __init__(self, name: str, args: MultiNetworkPolicyEnforcerArgs,
-                 opts: pulumi.ResourceOptions | None = None, *,
-                 declared: Install[MultiNetworkPolicyEnforcerArgs] | None = None) -> None:
-        super().__init__(name, declared or declare_multi_network_policy(args.checked(), name),
-                         opts, owners_checked=declared is not None)
+    def _handles(self) -> None:
         found = self.resources_of("crd-")
         self.crd_resource = found[0][1] if found else None
         self.cluster_role = self.resources["cluster-role"]

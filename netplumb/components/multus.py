@@ -16,7 +16,12 @@ from .objects import current_policy
 from .shared import SharedInstall
 
 
-class MultusInstall(SharedInstall[MultusInstallArgs]):
+def _declare(args: MultusInstallArgs, name: str) -> MultusDeclared:
+    """Multus declared from its checked args, with the default network resolved."""
+    return declare_multus(resolve_default_network(args, name, current_policy().owner), name)
+
+
+class MultusInstall(SharedInstall[MultusInstallArgs], declare=_declare):
     """Multus on every node: netplumb's node plugin (the CNI plugins, the dhcp daemon and
     the CNI metrics; unless ``install_node_plugin: false``), the default network (Flannel
     where the cluster runs none: ``default_network``), the NAD CRD, RBAC, ServiceAccount,
@@ -37,14 +42,9 @@ class MultusInstall(SharedInstall[MultusInstallArgs]):
     mode: pulumi.Output[str]
     config_paths: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, args: MultusInstallArgs,
-                 opts: pulumi.ResourceOptions | None = None, *,
-                 declared: MultusDeclared | None = None) -> None:
-        if declared is None:
-            args = resolve_default_network(args.checked(), name, current_policy().owner)
-        install = declared or declare_multus(args, name)
-        super().__init__(name, install, opts, owners_checked=declared is not None)
-        self.validation = install.validation
+    def _handles(self) -> None:
+        assert isinstance(self.declared, MultusDeclared)
+        self.validation = self.declared.validation
         self.node_plugin = self.nested("node-plugin", NodePlugin)
         self.flannel = self.nested("flannel", Flannel)
         self.nad_crd = self.resources.get("nad-crd")

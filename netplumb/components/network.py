@@ -25,7 +25,8 @@ from ..render.nad import nad
 from .objects import children, register_object
 from .shared import SharedInstall
 
-# duplicates: intended: the NAD kinds' args imported above, exported by args/__init__.py too.
+# duplicates: intended: the NAD kinds' args imported above, as args/__init__.py imports them to
+# export them: an import list.
 
 A = TypeVar("A", bound=NadFields)
 
@@ -39,13 +40,14 @@ def register_nad(name: str, planned: PlannedNetwork, args: NadFields,
     return register_object(name, manifest, opts)
 
 
-class NadCrd(SharedInstall[None]):
+class NadCrd(SharedInstall[None], declare=lambda _, name: declare_nad_crd(name)):
     """The ``network-attachment-definitions.k8s.cni.cncf.io`` CRD (netplumb's own schema)."""
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None, *,
                  declared: Install[None] | None = None) -> None:
-        super().__init__(name, declared or declare_nad_crd(name), opts,
-                         owners_checked=declared is not None)
+        super().__init__(name, None, opts, declared=declared)
+
+    def _handles(self) -> None:
         self.crd = self.resources["crd"]
 
 

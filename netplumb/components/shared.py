@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
 
+from ..args.base import InputModel
 from ..plan.installs import Install, Part
 from .objects import check_owners, children, register_object, register_patch
 
@@ -20,22 +21,36 @@ class SharedInstall(pulumi.ComponentResource, Generic[A]):
     anything registers, its nested installs as child components, then its parts in order,
     each waiting for those it names, then its outputs (attributes of the same names).
 
-    Each component takes its args, or ``declared=``: its install as the caller declared it
-    and checked its ownership (:class:`~netplumb.components.NetplumbStack` declares and checks
-    all of its installs at once, :func:`netplumb.plan.stack_installs`; an install its nested
-    ones, with its own), so nothing is rendered or checked again. ``resources`` holds each
-    part's object by role."""
+    Each component takes its args, checked and declared by the function its class statement
+    names (``declare=``), or ``declared=``: its install as the caller declared it and checked
+    its ownership (:class:`~netplumb.components.NetplumbStack` declares and checks all of its
+    installs at once, :func:`netplumb.plan.stack_installs`; an install its nested ones, with
+    its own), so nothing is rendered or checked again. ``resources`` holds each part's object
+    by role; a component's typed handles on them are set by its :meth:`_handles`."""
 
     NESTED: ClassVar[Mapping[str, Callable[..., SharedInstall[Any]]]] = {}
     """The component of each nested install, by role."""
+    _declare: ClassVar[Callable[[Any, str], Install[Any]]]
+    """How the component's install is declared from its checked args, at its name."""
 
     args: A
 
-    def __init__(self, name: str, install: Install[A], opts: pulumi.ResourceOptions | None, *,
-                 owners_checked: bool) -> None:
-        if not owners_checked:
+    def __init_subclass__(cls, *, declare: Callable[[Any, str], Install[Any]] | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if declare is not None:
+            cls._declare = staticmethod(declare)
+
+    def __init__(self, name: str, args: A, opts: pulumi.ResourceOptions | None = None, *,
+                 declared: Install[A] | None = None) -> None:
+        if declared is None:
+            checked = args.checked() if isinstance(args, InputModel) else args
+            install = type(self)._declare(checked, name)
             check_owners(list(install.wanted))
+        else:
+            install = declared
         super().__init__(install.type, name, None, opts)
+        self.declared = install
         self.args = install.args
         self.parts = install.parts
         self.installs: dict[str, SharedInstall[Any]] = {}
@@ -55,6 +70,10 @@ class SharedInstall(pulumi.ComponentResource, Generic[A]):
         for key, value in install.outputs.items():
             setattr(self, key, pulumi.Output.from_input(value))
         self.register_outputs({key: getattr(self, key) for key in install.outputs})
+        self._handles()
+
+    def _handles(self) -> None:
+        """Set the component's typed handles on its resources (none here)."""
 
     def nested(self, role: str, component: type[C]) -> C | None:
         """The nested install of ``role`` (None where the declaration places none)."""

@@ -8,11 +8,11 @@ import pulumi
 
 from ..args.nad import SriovNetworkArgs
 from ..args.sriov import SriovPoolArgs
-from ..plan import Install, declare_sriov
+from ..plan import declare_sriov
 from .shared import SharedInstall
 
 
-class SriovPool(SharedInstall[SriovPoolArgs]):
+class SriovPool(SharedInstall[SriovPoolArgs], declare=declare_sriov):
     """The SR-IOV network device plugin advertising ``pools`` (ConfigMap + DaemonSet), with
     the ``sriov`` CNI binary placed on the nodes.
 
@@ -24,12 +24,8 @@ class SriovPool(SharedInstall[SriovPoolArgs]):
 
     resource_names: pulumi.Output[dict[str, str]]
 
-    def __init__(self, name: str, args: SriovPoolArgs,
-                 opts: pulumi.ResourceOptions | None = None, *,
-                 declared: Install[SriovPoolArgs] | None = None) -> None:
-        install = declared or declare_sriov(args.checked(), name)
-        super().__init__(name, install, opts, owners_checked=declared is not None)
-        self.names: dict[str, str] = install.outputs["resource_names"]
+    def _handles(self) -> None:
+        self.names: dict[str, str] = self.declared.outputs["resource_names"]
         self.service_account = self.resources["service-account"]
         self.config_map = self.resources["config"]
         self.daemonset = self.resources["daemonset"]

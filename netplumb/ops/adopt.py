@@ -61,6 +61,7 @@ from ..render.manifests import MANAGED_BY
 from ..render.nad import NAD_KIND, nad
 from ..validation import FieldIssue, validate
 from .diff import diff_values
+from .owners import PodOwner
 
 Obj = Mapping[str, Any]
 
@@ -229,15 +230,10 @@ def _controller(obj: Obj) -> tuple[str, str] | None:
     return (str(ref.get("kind")), str(ref.get("name"))) if ref is not None else None
 
 
-# duplicates: intended: a frozen record of kind, namespace and name, alike in shape only to
-# ops/attachments.Owner and harness/node/images.Built.
 @dataclass(frozen=True)
-class User:
+class User(PodOwner):
     """A pod or workload that selects a NAD."""
 
-    kind: str
-    namespace: str
-    name: str
     interfaces: tuple[str, ...]
     """The interfaces it attaches from this NAD."""
     pods: tuple[str, ...] = ()
@@ -246,7 +242,7 @@ class User:
     """The controller of a pod or workload that was not read (``Rollout web``)."""
 
     def __str__(self) -> str:
-        text = f"{self.kind} {self.namespace}/{self.name} ({', '.join(self.interfaces)})"
+        text = f"{self.id} ({', '.join(self.interfaces)})"
         if self.of:
             text += f" of {self.of}"
         if self.pods:

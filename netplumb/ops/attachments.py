@@ -32,6 +32,7 @@ from ..cni.ipam import Pool
 from ..cni.selection import NETWORK_STATUS_ANNOTATION, NetworkSelection
 from ..plan import Plan
 from ..render.manifests import MANAGED_BY
+from .owners import PodOwner
 
 Pod = Mapping[str, Any]
 
@@ -75,22 +76,18 @@ class NetworkFacts:
                    resource_name)
 
 
-# duplicates: intended: alike in shape only to ops/adopt.User (what selects a NAD).
 @dataclass(frozen=True)
-class Owner:
-    """A bare pod or a workload whose pods carry selections."""
+class Owner(PodOwner):
+    """A bare pod or a workload whose pods carry selections (``Pod``, ``Deployment``,
+    ``StatefulSet`` or ``DaemonSet``)."""
 
-    kind: str
-    """``Pod``, ``Deployment``, ``StatefulSet`` or ``DaemonSet``."""
-    namespace: str
-    name: str
     selections: tuple[NetworkSelection, ...]
     replicas: int | None = 1
     """Pods expected (``None``: one per node, a DaemonSet)."""
     node_selector: Mapping[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
+        return self.id
 
     @property
     def label_selector(self) -> str | None:

@@ -37,6 +37,7 @@ from ..render.nad import NAD_KIND
 from .adopt import Selected, pod_template, read_selections
 from .attachments import network_status
 from .doctor import parse_nads, pool_use
+from .owners import PodOwner
 
 Obj = Mapping[str, Any]
 Status = Literal["", "added", "changed", "removed"]
@@ -87,12 +88,9 @@ class Network:
 
 
 @dataclass(frozen=True)
-class Holder:
+class Holder(PodOwner):
     """A pod, or a workload whose pods select networks."""
 
-    kind: str
-    namespace: str
-    name: str
     replicas: int | None = 1
     """Pods it runs (``None``: one per node, a DaemonSet)."""
     node: str | None = None
@@ -103,10 +101,6 @@ class Holder:
     """``of Deployment web``, ``no pod running``."""
     match_labels: tuple[tuple[str, str], ...] = ()
     """How a workload's pods are found (its selector)."""
-
-    @property
-    def id(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
     def lines(self) -> list[str]:
         head = self.id

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manifests import crd
+from .manifests import crd, object_schema
 
 MULTI_NETWORK_POLICY_GROUP = "k8s.cni.cncf.io"
 MULTI_NETWORK_POLICY_VERSION = "v1beta1"
@@ -50,60 +50,39 @@ def _strings(description: str) -> dict[str, Any]:
 def label_selector_schema(description: str) -> dict[str, Any]:
     """A ``metav1.LabelSelector``: ``matchLabels`` and ``matchExpressions`` (``{}`` selects
     everything)."""
-    requirement = {
-        "type": "object",
-        "description": "A label requirement: key, operator (In, NotIn, Exists, "
-                       "DoesNotExist) and values.",
-        "properties": {
+    requirement = object_schema(
+        "A label requirement: key, operator (In, NotIn, Exists, DoesNotExist) and values.", {
             "key": {"type": "string", "description": "The label key."},
             "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"],
                          "description": "How the key relates to the values."},
             "values": _strings("Values for In and NotIn; empty for Exists and "
                                "DoesNotExist."),
-        },
-        "required": ["key", "operator"],
-    }
-    return {
-        "type": "object",
-        "description": description,
-        "properties": {
-            "matchLabels": {"type": "object", "additionalProperties": {"type": "string"},
-                            "description": "Labels that must all match."},
-            "matchExpressions": {"type": "array", "items": requirement,
-                                 "description": "Requirements that must all hold."},
-        },
-        "x-kubernetes-map-type": "atomic",
-    }
+        }, ["key", "operator"])
+    return {**object_schema(description, {
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Labels that must all match."},
+        "matchExpressions": {"type": "array", "items": requirement,
+                             "description": "Requirements that must all hold."},
+    }), "x-kubernetes-map-type": "atomic"}
 
 
 def _policy_peer_schema(direction: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": f"Where traffic may come {direction}: pods (podSelector, with "
-                       "namespaceSelector for other namespaces), namespaces, or an ipBlock.",
-        "properties": {
+    return object_schema(
+        f"Where traffic may come {direction}: pods (podSelector, with namespaceSelector for "
+        "other namespaces), namespaces, or an ipBlock.", {
             "podSelector": label_selector_schema("Pods whose addresses on the policy's "
                                                  "networks are peers."),
             "namespaceSelector": label_selector_schema("Namespaces whose pods are peers."),
-            "ipBlock": {
-                "type": "object",
-                "description": "An address range; except leaves sub-ranges out.",
-                "properties": {
-                    "cidr": {"type": "string", "description": "The range, e.g. 10.0.0.0/8."},
-                    "except": _strings("Sub-ranges of cidr that are not peers."),
-                },
-                "required": ["cidr"],
-            },
-        },
-    }
+            "ipBlock": object_schema("An address range; except leaves sub-ranges out.", {
+                "cidr": {"type": "string", "description": "The range, e.g. 10.0.0.0/8."},
+                "except": _strings("Sub-ranges of cidr that are not peers."),
+            }, ["cidr"]),
+        })
 
 
 def _policy_port_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": "A port, or a range from port to endPort; no port: every port of "
-                       "the protocol.",
-        "properties": {
+    return object_schema(
+        "A port, or a range from port to endPort; no port: every port of the protocol.", {
             "protocol": {"type": "string", "enum": ["TCP", "UDP", "SCTP"],
                          "description": "L4 protocol (TCP when unset)."},
             "port": {"x-kubernetes-int-or-string": True,
@@ -111,8 +90,7 @@ def _policy_port_schema() -> dict[str, Any]:
             "endPort": {"type": "integer", "format": "int32", "minimum": 1,
                         "maximum": 65535,
                         "description": "Last port of a range starting at a numeric port."},
-        },
-    }
+        })
 
 
 def multi_network_policy_spec_schema() -> dict[str, Any]:
@@ -120,29 +98,24 @@ def multi_network_policy_spec_schema() -> dict[str, Any]:
     def rules(peers: str, direction: str) -> dict[str, Any]:
         return {"type": "array", "description": f"Allowed {direction} traffic; a rule allows "
                 f"traffic matching any of its {peers} on any of its ports.",
-                "items": {"type": "object",
-                          "properties": {
-                              "ports": {"type": "array", "items": _policy_port_schema(),
-                                        "description": "Ports; empty: every port."},
-                              peers: {"type": "array",
-                                      "items": _policy_peer_schema(
-                                          "from" if direction == "ingress" else "to"),
-                                      "description": "Peers; empty: every peer."}}}}
+                "items": object_schema(None, {
+                    "ports": {"type": "array", "items": _policy_port_schema(),
+                              "description": "Ports; empty: every port."},
+                    peers: {"type": "array",
+                            "items": _policy_peer_schema(
+                                "from" if direction == "ingress" else "to"),
+                            "description": "Peers; empty: every peer."}})}
 
-    return {
-        "type": "object",
-        "description": "Same fields as a NetworkPolicy spec; the networks it applies to are "
-                       "named by the k8s.v1.cni.cncf.io/policy-for annotation.",
-        "properties": {
+    return object_schema(
+        "Same fields as a NetworkPolicy spec; the networks it applies to are named by the "
+        "k8s.v1.cni.cncf.io/policy-for annotation.", {
             "podSelector": label_selector_schema("Pods of the policy's namespace it applies "
                                                  "to ({}: all)."),
             "policyTypes": {"type": "array", "description": "Directions it isolates.",
                             "items": {"type": "string", "enum": ["Ingress", "Egress"]}},
             "ingress": rules("from", "ingress"),
             "egress": rules("to", "egress"),
-        },
-        "required": ["podSelector"],
-    }
+        }, ["podSelector"])
 
 
 def multi_network_policy_crd() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from .manifests import (
     config_map_volume,
     daemonset,
     field_env,
+    flags,
     host_volume,
     json_file,
     mount,
@@ -53,13 +54,8 @@ def cni_conf(args: FlannelArgs) -> dict[str, Any]:
 def flanneld_args(args: FlannelArgs) -> list[str]:
     """flanneld's command-line: subnets from the nodes' podCIDRs, optional masquerade and
     interface."""
-    out = ["--kube-subnet-mgr"]
-    if args.ip_masq:
-        out.insert(0, "--ip-masq")
-    if args.iface:
-        out.append(f"--iface={args.iface}")
-    out.append(f"--healthz-port={args.healthz_port}")
-    return out
+    return [*flags(("ip-masq", args.ip_masq)), "--kube-subnet-mgr", *flags(("iface", args.iface)),
+            f"--healthz-port={args.healthz_port}"]
 
 
 def daemonset_spec(args: FlannelArgs) -> dict[str, Any]:

@@ -128,6 +128,24 @@ def resources_if_set(resources: Mapping[str, Any]) -> dict[str, Any]:
     return {"resources": dict(resources)} if resources else {}
 
 
+FlagValue = str | int | bool | list[str] | None
+
+
+def flags(*options: tuple[str, FlagValue]) -> list[str]:
+    """Command-line flags of the options that are set, in order: ``--name`` for True,
+    ``--name=a,b`` for a list, ``--name=value`` for any other value; none for None, False,
+    ``""`` and ``[]``."""
+    out: list[str] = []
+    for name, value in options:
+        if value is None or value is False or value == "" or value == []:
+            continue
+        if value is True:
+            out.append(f"--{name}")
+        else:
+            out.append(f"--{name}={','.join(value) if isinstance(value, list) else value}")
+    return out
+
+
 def mount(name: str, path: str, **options: Any) -> dict[str, Any]:
     """A container's ``volumeMounts`` entry (``readOnly``, ``mountPropagation``, …)."""
     return {"name": name, "mountPath": path, **options}
@@ -179,6 +197,19 @@ def deployment(name: str, namespace: str, labels: Mapping[str, str],
                     spec={"replicas": replicas, "selector": {"matchLabels": dict(selector)},
                           "template": {"metadata": {"labels": template_labels},
                                        "spec": dict(pod_spec)}})
+
+
+def object_schema(description: str | None, properties: Mapping[str, Any],
+                  required: Sequence[str] = ()) -> dict[str, Any]:
+    """An OpenAPI object schema of ``properties`` (a CRD's), with its description and the
+    properties it requires, where given."""
+    out: dict[str, Any] = {"type": "object"}
+    if description is not None:
+        out["description"] = description
+    out["properties"] = dict(properties)
+    if required:
+        out["required"] = list(required)
+    return out
 
 
 def crd(group: str, version: str, kind: str, plural: str, singular: str,

@@ -33,6 +33,7 @@ from .manifests import (
     config_map_volume,
     daemonset,
     field_env,
+    flags,
     host_volume,
     mount,
     placed,
@@ -41,7 +42,8 @@ from .manifests import (
 )
 from .nad import NAD_GROUP, NAD_PLURAL
 
-# duplicates: intended: the builders imported above, one list per add-on's renderer.
+# duplicates: intended: the builders imported above, a list like render/flannel.py's and
+# render/network_policy.py's: each renderer imports what it is written with.
 
 # duplicates: intended: each add-on's names, labels and paths (render/multi_network_policy.py,
 # render/whereabouts.py, render/sriov.py): alike in shape, each its own in value.
@@ -86,29 +88,19 @@ def rules_data(args: MultiNetworkPolicyEnforcerArgs) -> dict[str, str]:
             for name, lines in args.custom_rules.files().items()}
 
 
-# duplicates: intended: a command line, a flag per option, alike in shape to
-# render/multus.thin_args.
 def enforcer_args(args: MultiNetworkPolicyEnforcerArgs) -> list[str]:
     """multi-networkpolicy-iptables' flags."""
-    out = [f"--host-prefix={HOST_PREFIX}",
-           f"--container-runtime-endpoint={args.container_runtime_endpoint}",
-           f"--network-plugins={','.join(args.network_plugins)}",
-           "--hostname-override=$(NODE_NAME)",
-           f"--sync-period={args.sync_period}"]
-    if args.pod_iptables:
-        out.append(f"--pod-iptables={STATE_DIR}/iptables")
-    if args.accept_icmp:
-        out.append("--accept-icmp")
-    if args.accept_icmpv6:
-        out.append("--accept-icmpv6")
-    if args.allow_ipv6_src_prefix:
-        out.append(f"--allow-ipv6-src-prefix={','.join(args.allow_ipv6_src_prefix)}")
-    if args.allow_ipv6_dst_prefix:
-        out.append(f"--allow-ipv6-dst-prefix={','.join(args.allow_ipv6_dst_prefix)}")
-    for name in args.custom_rules.files():
-        out.append(f"--{_RULE_FLAGS[name]}={RULES_DIR}/{name}")
-    out.append(f"--v={args.log_level}")
-    return out
+    return [f"--host-prefix={HOST_PREFIX}",
+            f"--container-runtime-endpoint={args.container_runtime_endpoint}",
+            f"--network-plugins={','.join(args.network_plugins)}",
+            "--hostname-override=$(NODE_NAME)",
+            f"--sync-period={args.sync_period}",
+            *flags(("pod-iptables", f"{STATE_DIR}/iptables" if args.pod_iptables else None),
+                   ("accept-icmp", args.accept_icmp), ("accept-icmpv6", args.accept_icmpv6),
+                   ("allow-ipv6-src-prefix", args.allow_ipv6_src_prefix),
+                   ("allow-ipv6-dst-prefix", args.allow_ipv6_dst_prefix)),
+            *(f"--{_RULE_FLAGS[name]}={RULES_DIR}/{name}" for name in args.custom_rules.files()),
+            f"--v={args.log_level}"]
 
 
 def daemonset_spec(args: MultiNetworkPolicyEnforcerArgs) -> dict[str, Any]:

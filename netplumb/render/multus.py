@@ -16,6 +16,7 @@ from .manifests import (
     config_map,
     config_map_volume,
     field_env,
+    flags,
     host_volume,
     installer_resources,
     json_file,
@@ -100,23 +101,16 @@ def daemon_config(args: MultusInstallArgs) -> dict[str, Any]:
     return conf
 
 
-# duplicates: intended: a command line, a flag per option
-# (render/multi_network_policy.enforcer_args).
 def thin_args(args: MultusInstallArgs) -> list[str]:
     """The thin entrypoint's flags (it writes the config the host binary reads)."""
-    out = ["--multus-conf-file=auto", f"--multus-autoconfig-dir={_HOST}{HOST_CNI_CONF}",
-           f"--cni-conf-dir={_HOST}{HOST_CNI_CONF}", f"--multus-log-level={args.log_level}",
-           f"--multus-log-to-stderr={'true' if args.log_to_stderr else 'false'}"]
-    if args.log_file:
-        out.append(f"--multus-log-file={args.log_file}")
-    if args.namespace_isolation:
-        out.append("--namespace-isolation=true")
-        if args.global_namespaces:
-            out.append(f"--global-namespaces={','.join(args.global_namespaces)}")
-    ready = args.readiness_file()
-    if ready:
-        out.append(f"--readiness-indicator-file={ready}")
-    return out
+    isolation = args.namespace_isolation
+    return ["--multus-conf-file=auto", f"--multus-autoconfig-dir={_HOST}{HOST_CNI_CONF}",
+            f"--cni-conf-dir={_HOST}{HOST_CNI_CONF}", f"--multus-log-level={args.log_level}",
+            f"--multus-log-to-stderr={'true' if args.log_to_stderr else 'false'}",
+            *flags(("multus-log-file", args.log_file),
+                   ("namespace-isolation", "true" if isolation else None),
+                   ("global-namespaces", args.global_namespaces if isolation else None),
+                   ("readiness-indicator-file", args.readiness_file()))]
 
 
 def daemonset_spec(args: MultusInstallArgs) -> dict[str, Any]:

@@ -35,14 +35,13 @@ from ..args.network_policy import NetworkPolicyEnforcerArgs
 from .manifests import (
     daemonset,
     field_env,
+    flags,
     host_volume,
     mount,
     placed,
     rule,
     service_account_with_role,
 )
-
-# duplicates: intended: the builders imported above, one list per add-on's renderer.
 
 NAME = "kube-router"
 DAEMONSET = "kube-router"
@@ -67,18 +66,16 @@ def rules() -> list[dict[str, Any]]:
 def kube_router_args(args: NetworkPolicyEnforcerArgs) -> list[str]:
     """kube-router's flags: the firewall alone, in-cluster, with the ranges it lets
     through and its ports."""
-    out = ["--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
-           "--run-loadbalancer=false",
-           f"--service-cluster-ip-range={','.join(args.service_cluster_ip_range)}",
-           f"--service-node-port-range={args.service_node_port_range}",
-           f"--enable-ipv4={str(args.enable_ipv4).lower()}",
-           f"--enable-ipv6={str(args.enable_ipv6).lower()}",
-           f"--iptables-sync-period={args.iptables_sync_period}",
-           f"--health-port={args.health_port}"]
-    if args.metrics_port is not None:
-        out.append(f"--metrics-port={args.metrics_port}")
-    out.append(f"--v={args.log_level}")
-    return out
+    return ["--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+            "--run-loadbalancer=false",
+            f"--service-cluster-ip-range={','.join(args.service_cluster_ip_range)}",
+            f"--service-node-port-range={args.service_node_port_range}",
+            f"--enable-ipv4={str(args.enable_ipv4).lower()}",
+            f"--enable-ipv6={str(args.enable_ipv6).lower()}",
+            f"--iptables-sync-period={args.iptables_sync_period}",
+            f"--health-port={args.health_port}",
+            *flags(("metrics-port", args.metrics_port)),
+            f"--v={args.log_level}"]
 
 
 def daemonset_spec(args: NetworkPolicyEnforcerArgs) -> dict[str, Any]:

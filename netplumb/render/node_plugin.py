@@ -20,6 +20,7 @@ from .. import hostpaths as host
 from ..args.node_plugin import MultusGuardArgs, NodePluginArgs
 from .manifests import (
     daemonset,
+    flags,
     host_volume,
     installer_resources,
     mount,
@@ -96,19 +97,14 @@ def guard_text(guard: MultusGuardArgs) -> str:
 def install_args(args: NodePluginArgs) -> list[str]:
     """``netplumb-node install``'s flags: into the host's CNI bin dir (seen at ``/host``),
     the shim's state dir as the host sees it."""
-    out = ["install", f"--bin-dir={_HOST}{host.CNI_BIN_DIR}",
-           f"--state-dir={host.NETPLUMB_STATE_DIR}"]
-    if args.plugins:
-        out.append(f"--plugins={','.join(args.plugins)}")
-    if not args.shim:
-        out.append("--shim=false")
-    if args.force:
-        out.append("--force")
-    # always: a guard turned off is removed by the next install
-    out.append(f"--cni-conf-dir={_HOST}{host.CNI_CONF_DIR}")
-    if args.multus_guard is not None:
-        out.append(f"--multus-guard={guard_text(args.multus_guard)}")
-    return out
+    guard = args.multus_guard
+    return ["install", f"--bin-dir={_HOST}{host.CNI_BIN_DIR}",
+            f"--state-dir={host.NETPLUMB_STATE_DIR}",
+            *flags(("plugins", args.plugins), ("shim", None if args.shim else "false"),
+                   ("force", args.force)),
+            # always: a guard turned off is removed by the next install
+            f"--cni-conf-dir={_HOST}{host.CNI_CONF_DIR}",
+            *flags(("multus-guard", None if guard is None else guard_text(guard)))]
 
 
 def guard_args(args: NodePluginArgs) -> list[str]:
@@ -123,15 +119,10 @@ def guard_args(args: NodePluginArgs) -> list[str]:
 
 def dhcp_args(args: NodePluginArgs) -> list[str]:
     """``netplumb-node dhcp``'s flags: the socket and the pods' namespaces under ``/host``."""
-    out = ["dhcp", f"--hostprefix={_HOST}", f"--socket={host.DHCP_SOCKET}"]
     d = args.dhcp
-    if d.broadcast:
-        out.append("--broadcast")
-    for flag, value in (("timeout", d.timeout), ("resendmax", d.resend_max),
-                        ("resendtimeout", d.resend_timeout)):
-        if value is not None:
-            out.append(f"--{flag}={value}")
-    return out
+    return ["dhcp", f"--hostprefix={_HOST}", f"--socket={host.DHCP_SOCKET}",
+            *flags(("broadcast", d.broadcast), ("timeout", d.timeout),
+                   ("resendmax", d.resend_max), ("resendtimeout", d.resend_timeout))]
 
 
 def metrics_args(args: NodePluginArgs) -> list[str]:

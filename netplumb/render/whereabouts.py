@@ -24,14 +24,13 @@ from .manifests import (
     field_env,
     host_volume,
     mount,
+    object_schema,
     placed,
     rule,
     service_account_with_role,
 )
 from .nad import NAD_GROUP
 from .node_plugin import restricted
-
-# duplicates: intended: the builders imported above, one list per add-on's renderer.
 
 GROUP = "whereabouts.cni.cncf.io"
 VERSION = "v1alpha1"
@@ -61,34 +60,22 @@ def _string(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description}
 
 
-# duplicates: intended: the OpenAPI schemas of whereabouts' CRDs (ippool_crd, node_slice_pool_crd)
-# are data, alike in shape only.
 def ippool_crd() -> dict[str, Any]:
     """IPPool: one per range (per node slice with ``node_slice_size``); ``spec.allocations``
     maps an address's offset in the range to the pod holding it."""
-    allocation = {
-        "type": "object",
-        "description": "The pod interface holding the address at this offset.",
-        "properties": {
-            "id": _string("Container (sandbox) ID of the pod."),
-            "podref": _string("The pod, as namespace/name."),
-            "ifname": _string("The pod's interface name."),
+    allocation = object_schema("The pod interface holding the address at this offset.", {
+        "id": _string("Container (sandbox) ID of the pod."),
+        "podref": _string("The pod, as namespace/name."),
+        "ifname": _string("The pod's interface name."),
+    }, ["id", "podref"])
+    spec = object_schema("A range and the addresses allocated from it.", {
+        "range": _string("The range, in CIDR notation (e.g. 198.51.100.0/24)."),
+        "allocations": {
+            "type": "object",
+            "description": "Allocated addresses, keyed by their offset in the range.",
+            "additionalProperties": allocation,
         },
-        "required": ["id", "podref"],
-    }
-    spec = {
-        "type": "object",
-        "description": "A range and the addresses allocated from it.",
-        "properties": {
-            "range": _string("The range, in CIDR notation (e.g. 198.51.100.0/24)."),
-            "allocations": {
-                "type": "object",
-                "description": "Allocated addresses, keyed by their offset in the range.",
-                "additionalProperties": allocation,
-            },
-        },
-        "required": ["range", "allocations"],
-    }
+    }, ["range", "allocations"])
     return crd(GROUP, VERSION, "IPPool", "ippools", "ippool", [],
                "Addresses whereabouts has allocated from one range, cluster-wide.", spec)
 
@@ -96,16 +83,11 @@ def ippool_crd() -> dict[str, Any]:
 def overlapping_range_reservation_crd() -> dict[str, Any]:
     """OverlappingRangeIPReservation: one per allocated address (named after it), so ranges
     that overlap across networks never hand one address out twice."""
-    spec = {
-        "type": "object",
-        "description": "The pod interface holding this object's address.",
-        "properties": {
-            "containerid": _string("Container (sandbox) ID of the pod."),
-            "podref": _string("The pod, as namespace/name."),
-            "ifname": _string("The pod's interface name."),
-        },
-        "required": ["podref"],
-    }
+    spec = object_schema("The pod interface holding this object's address.", {
+        "containerid": _string("Container (sandbox) ID of the pod."),
+        "podref": _string("The pod, as namespace/name."),
+        "ifname": _string("The pod's interface name."),
+    }, ["podref"])
     return crd(GROUP, VERSION, "OverlappingRangeIPReservation",
                "overlappingrangeipreservations", "overlappingrangeipreservation", [],
                "An address reserved across every whereabouts range that contains it.", spec)
@@ -115,33 +97,17 @@ def node_slice_pool_crd() -> dict[str, Any]:
     """NodeSlicePool: a range cut into slices of ``sliceSize``, one slice per node (written
     by the node-slice-controller; ``status`` is a plain field, as the controller updates the
     whole object)."""
-    spec = {
-        "type": "object",
-        "description": "The range to cut and the size of each node's slice.",
-        "properties": {
-            "range": _string("The whole range, in CIDR notation."),
-            "sliceSize": _string("Prefix length of each node's slice, e.g. /28 or 28."),
-        },
-        "required": ["range", "sliceSize"],
-    }
-    status = {
-        "type": "object",
-        "description": "Which node holds which slice.",
-        "properties": {
-            "allocations": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "nodeName": _string("The node holding the slice; empty: free."),
-                        "sliceRange": _string("The slice, in CIDR notation."),
-                    },
-                    "required": ["nodeName", "sliceRange"],
-                },
-            },
-        },
-        "required": ["allocations"],
-    }
+    spec = object_schema("The range to cut and the size of each node's slice.", {
+        "range": _string("The whole range, in CIDR notation."),
+        "sliceSize": _string("Prefix length of each node's slice, e.g. /28 or 28."),
+    }, ["range", "sliceSize"])
+    node_slice = object_schema(None, {
+        "nodeName": _string("The node holding the slice; empty: free."),
+        "sliceRange": _string("The slice, in CIDR notation."),
+    }, ["nodeName", "sliceRange"])
+    status = object_schema("Which node holds which slice.", {
+        "allocations": {"type": "array", "items": node_slice},
+    }, ["allocations"])
     return crd(GROUP, VERSION, "NodeSlicePool", "nodeslicepools", "nodeslicepool", [],
                "A whereabouts range cut into per-node slices.", spec, status_schema=status)
 
