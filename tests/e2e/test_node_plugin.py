@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 
 from harness import underlay
 from harness.cluster.api import wait_for
 from harness.datapath import link_state
 from harness.node import Node, cri
+from harness.paths import REPO_ROOT
 from harness.pytest_fixtures import NetworkHandle
 from netplumb.args.nad import BridgeNetworkArgs, MacvlanNetworkArgs
 from netplumb.cni.config import CniConfig
@@ -413,6 +415,8 @@ def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server:
 
 RECONCILE_NETWORK = "np-reconcile"
 RECONCILE_INTERVAL_S, RECONCILE_GRACE_S = 20.0, 60.0
+RECONCILE_OTHER_DIR, RECONCILE_OTHER_NETWORK = "/var/lib/cni/np-pools", "np-reconcile-pools"
+"""A host-local dataDir the platform stack's node plugin reads besides the default one."""
 """The platform stack's ``node_plugin.reconcile`` (stacks/Pulumi.platform.yaml)."""
 
 
@@ -421,31 +425,39 @@ def test_the_node_plugin_frees_what_no_sandbox_holds(pod_network: NetworkHandle,
     """On the first node, in a host-local network directory of the test's own: a reservation
     of a sandbox the runtime never had, aged past the grace, and a Multus cache entry of the
     same sandbox are freed within one interval, and counted; a reservation of a running
-    sandbox and one younger than the grace stay."""
+    sandbox and one younger than the grace stay. A leak in a network directory under the
+    platform's other host-local dataDir (``node_plugin.host_local_dirs``) is freed too."""
     import secrets
 
     from netplumb.hostpaths import HOST_LOCAL_DIR, MULTUS_STATE_DIR
 
+    platform = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.platform.yaml").read_text())
+    other_dirs = platform["config"]["netplumb:spec"]["multus"]["node_plugin"][
+        "host_local_dirs"]
+    assert RECONCILE_OTHER_DIR in other_dirs, other_dirs
     node = pod_network.node.nodes[0]
     held = next(s.id for s in cri.sandboxes(node.ns) if s.ready and not s.host_network)
     gone = secrets.token_hex(32)
     net = node.path(f"{HOST_LOCAL_DIR}/{RECONCILE_NETWORK}")
+    other = node.path(f"{RECONCILE_OTHER_DIR}/{RECONCILE_OTHER_NETWORK}")
     cache = node.path(f"{MULTUS_STATE_DIR}/{gone}")
     old = time.time() - RECONCILE_GRACE_S - 60
     files = {"gone": (net / "192.0.2.201", f"{gone}\r\nnet1", old),
              "held": (net / "192.0.2.202", f"{held}\r\nnet1", old),
              "young": (net / "192.0.2.203", f"{gone}\r\nnet1", time.time()),
-             "cache": (cache, "{}", old)}
+             "cache": (cache, "{}", old),
+             "other": (other / "198.51.100.201", f"{gone}\r\nnet2", old)}
     before = nm.scrape(node)
     net.mkdir(parents=True, exist_ok=True)
+    other.mkdir(parents=True, exist_ok=True)
     try:
         for path, body, when in files.values():
             path.write_text(body)
             os.utime(path, (when, when))
         written = time.monotonic()
-        wait_for("the node plugin to free the reservation and the cache entry no sandbox "
-                 "holds", lambda: not files["gone"][0].exists() and not cache.exists(),
-                 timeout=RECONCILE_INTERVAL_S + 40, interval=1)
+        wait_for("the node plugin to free the reservations and the cache entry no sandbox "
+                 "holds", lambda: not any(files[k][0].exists() for k in ("gone", "other"))
+                 and not cache.exists(), timeout=RECONCILE_INTERVAL_S + 40, interval=1)
         took = time.monotonic() - written
         assert files["held"][0].exists(), "a running sandbox's reservation was freed"
         if took < RECONCILE_GRACE_S - 5:
@@ -454,6 +466,8 @@ def test_the_node_plugin_frees_what_no_sandbox_holds(pod_network: NetworkHandle,
         freed = after.delta(before, "netplumb_node_reconcile_freed_total", kind="host-local",
                             network=RECONCILE_NETWORK)
         assert freed == 1, freed
+        assert after.delta(before, "netplumb_node_reconcile_freed_total", kind="host-local",
+                           network=RECONCILE_OTHER_NETWORK) == 1
         assert after.delta(before, "netplumb_node_reconcile_freed_total",
                            kind="multus-cache") >= 1
         assert after.delta(before, "netplumb_node_reconcile_runs_total", result="error") == 0
@@ -464,3 +478,4 @@ def test_the_node_plugin_frees_what_no_sandbox_holds(pod_network: NetworkHandle,
         for path, _, _ in files.values():
             path.unlink(missing_ok=True)
         shutil.rmtree(net, ignore_errors=True)
+        shutil.rmtree(other, ignore_errors=True)
