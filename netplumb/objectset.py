@@ -50,6 +50,7 @@ from pulumi import dynamic
 
 from .kube import Kube, KubeConfigError, KubeError
 from .ownership import FIELD_MANAGER, OWNER_ANNOTATION, ObjectRef, describe_manager, owner_of
+from .waiting import wait_for
 
 OWNER_ID_LABEL = "netplumb.dev/owner-id"
 """A label-safe digest of the owner, so one list selects exactly one stack's objects."""
@@ -273,15 +274,18 @@ def delete_all(kube: Kube, manifests: Sequence[Mapping[str, Any]], *,
         raise SetError(_summary("delete", failures))
     keys = {object_key(m) for m in manifests}
     scopes = Scope.of(manifests)
-    deadline = time.monotonic() + wait
-    while True:
+    left = set(keys)
+
+    def all_gone() -> bool:
+        nonlocal left
         left = keys & set(list_live(kube, scopes))
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            raise SetError(f"{len(left)} object(s) still present {wait:.0f}s after delete: "
-                           + ", ".join(sorted(left)[:10]))
-        time.sleep(0.2)
+        return not left
+
+    # an API error ends the wait at once (retry=()): create() rolls back on SetError only
+    wait_for("the deleted objects to be gone", all_gone, timeout=wait, interval=0.2,
+             retry=(), error=lambda _: SetError(
+                 f"{len(left)} object(s) still present {wait:.0f}s after delete: "
+                 + ", ".join(sorted(left)[:10])))
 
 
 def _pod_problem(pod: Mapping[str, Any]) -> str | None:
@@ -305,18 +309,21 @@ def wait_ready(kube: Kube, manifests: Sequence[Mapping[str, Any]], *, timeout: f
         return
     keys = {object_key(m) for m in pods}
     scopes = Scope.of(pods)
-    deadline = time.monotonic() + timeout
-    while True:
+    waiting: dict[str, str] = {}
+
+    def all_ready() -> bool:
+        nonlocal waiting
         live = list_live(kube, scopes, selector=selector)
-        waiting = {k: (_pod_problem(live[k]) if k in live else "not created")
-                   for k in keys}
-        waiting = {k: why for k, why in waiting.items() if why is not None}
-        if not waiting:
-            return
-        if time.monotonic() > deadline:
-            shown = "\n".join(f"  {k}: {why}" for k, why in sorted(waiting.items())[:10])
-            raise SetError(f"{len(waiting)} pod(s) not Ready after {timeout:.0f}s:\n{shown}")
-        time.sleep(0.25)
+        problems = {k: (_pod_problem(live[k]) if k in live else "not created") for k in keys}
+        waiting = {k: why for k, why in problems.items() if why is not None}
+        return not waiting
+
+    def not_ready(_: str) -> SetError:
+        shown = "\n".join(f"  {k}: {why}" for k, why in sorted(waiting.items())[:10])
+        return SetError(f"{len(waiting)} pod(s) not Ready after {timeout:.0f}s:\n{shown}")
+
+    wait_for("the pods to be Ready", all_ready, timeout=timeout, interval=0.25, retry=(),
+             error=not_ready)
 
 
 def takeover_problems(want: Mapping[str, Mapping[str, Any]], live: Mapping[str, Any],

@@ -29,6 +29,7 @@ from ..errors import PlanError
 from ..kube import Kube, KubeError
 from ..plan import Plan
 from ..render.nad import NAD_API_VERSION, NAD_KIND
+from ..waiting import wait_for
 from .attachments import (
     AttachmentCheck,
     NetworkFacts,
@@ -314,18 +315,20 @@ class ProbeRun:
         returns the last state of each."""
         last: dict[str, dict[str, Any] | None] = {}
         pending = dict(pods)
-        deadline = time.monotonic() + self.timeout
-        while pending:
+
+        def all_done() -> bool:
             for key, (ns, name) in list(pending.items()):
                 pod = self._get(ns, name)
                 last[key] = pod
                 if pod is not None and done(pod):
                     del pending[key]
-            ready = len(pods) - len(pending)
-            self.progress.update(f"{what}: {ready}/{len(pods)}")
-            if not pending or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+            self.progress.update(f"{what}: {len(pods) - len(pending)}/{len(pods)}")
+            return not pending
+
+        if pending:
+            # what is still pending at the timeout is reported from its last state
+            with contextlib.suppress(TimeoutError):
+                wait_for(what, all_done, timeout=self.timeout, interval=0.5, retry=())
         return last
 
     def run(self, specs: Sequence[ProbeSpec],
@@ -433,12 +436,16 @@ class ProbeRun:
         for ns, name in self.created:
             with contextlib.suppress(KubeError):
                 self.kube.delete("v1", "Pod", name, ns, grace_seconds=0)
-        deadline = time.monotonic() + wait
         left = list(self.created)
-        while left and time.monotonic() < deadline:
+
+        def all_gone() -> bool:
+            nonlocal left
             left = [(ns, n) for ns, n in left if self._get(ns, n) is not None]
-            if left:
-                time.sleep(0.5)
+            return not left
+
+        with contextlib.suppress(TimeoutError):  # what is left is kept in self.created
+            wait_for("the probe pods to be gone", all_gone, timeout=wait, interval=0.5,
+                     retry=())
         self.progress.done()
         self.created = left
 
