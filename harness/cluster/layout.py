@@ -104,7 +104,7 @@ class Layout:
 
     root: Path
 
-# duplicates: intended: one path of the cluster's tree per property, alike in shape.
+    # duplicates: intended: one path of the cluster's tree per property, alike in shape.
     @property
     def pki(self) -> Path:
         return self.root / "pki"
