@@ -5,6 +5,7 @@ the CNI dhcp daemon, and the metrics daemon)."""
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -67,6 +68,11 @@ def _other_data_dir(path: str) -> str:
     if canonical == host.HOST_LOCAL_DIR:
         raise FieldIssue(f"{host.HOST_LOCAL_DIR} is always read; list only other dataDirs")
     return canonical
+
+
+def _nested(a: str, b: str) -> bool:
+    """The same directory, or one inside the other."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 class DhcpDaemonArgs(InputModel):
@@ -238,10 +244,30 @@ class NodePluginArgs(InputModel):
                              "metrics: false leaves out; expected metrics: true or no "
                              "host_local_dirs", subpath=("host_local_dirs",),
                              value=self.host_local_dirs, has_value=True)
+        mounted = self._metrics_mounts()
+        for i, path in enumerate(self.host_local_dirs):
+            for other, what in [*mounted, *((d, f"host_local_dirs[{j}]")
+                                            for j, d in enumerate(self.host_local_dirs[:i]))]:
+                if _nested(path, other):
+                    raise FieldIssue(
+                        f"overlaps {other} ({what}), which the metrics container mounts too; "
+                        "expected a directory of its own, neither inside nor around it",
+                        subpath=("host_local_dirs", i), value=path, has_value=True)
         if not self.run_dhcp_daemon and "dhcp" in self.model_fields_set:
             raise FieldIssue("dhcp daemon options given but run_dhcp_daemon is false",
                              subpath=("dhcp",), value=None, has_value=True)
         return self
+
+    def _metrics_mounts(self) -> list[tuple[str, str]]:
+        """The metrics container's other host directories, each with what it is."""
+        out = [(host.HOST_LOCAL_DIR, "host-local's default dataDir"),
+               (host.NETPLUMB_STATE_DIR, "the shim's state")]
+        if self.reconcile is not None:
+            out.append((str(PurePosixPath(self.reconcile.cri_socket).parent),
+                        "the runtime's socket directory"))
+            if self.reconcile.multus_cache:
+                out.append((host.MULTUS_STATE_DIR, "Multus' cache"))
+        return out
 
     @property
     def installed_plugins(self) -> tuple[str, ...]:

@@ -415,9 +415,9 @@ def test_dhcp_ipam_through_the_node_plugins_daemon(space: NadSpace, dhcp_server:
 
 RECONCILE_NETWORK = "np-reconcile"
 RECONCILE_INTERVAL_S, RECONCILE_GRACE_S = 20.0, 60.0
+"""The platform stack's ``node_plugin.reconcile`` (stacks/Pulumi.platform.yaml)."""
 RECONCILE_OTHER_DIR, RECONCILE_OTHER_NETWORK = "/var/lib/cni/np-pools", "np-reconcile-pools"
 """A host-local dataDir the platform stack's node plugin reads besides the default one."""
-"""The platform stack's ``node_plugin.reconcile`` (stacks/Pulumi.platform.yaml)."""
 
 
 def test_the_node_plugin_frees_what_no_sandbox_holds(pod_network: NetworkHandle,

@@ -146,6 +146,9 @@ def test_other_host_local_dirs_are_read_where_the_nodes_keep_them() -> None:
     off = containers(pod_spec(NodePluginArgs.parse({"host_local_dirs": ["/srv/cni"],
                                                     "reconcile": None})))["metrics"]
     assert mounts(off)["/srv/cni"]["readOnly"] is True
+    # without the reconcile, neither the runtime's directory nor Multus' cache is mounted
+    assert NodePluginArgs.parse({"host_local_dirs": ["/var/lib/cni/multus"],
+                                 "reconcile": None}).host_local_dirs == ["/var/lib/cni/multus"]
 
 
 @pytest.mark.parametrize(("spec", "path", "message"), [
@@ -153,6 +156,13 @@ def test_other_host_local_dirs_are_read_where_the_nodes_keep_them() -> None:
     ({"host_local_dirs": ["/"]}, "host_local_dirs[0]", "root directory"),
     ({"host_local_dirs": ["/var/lib/cni/networks/"]}, "host_local_dirs[0]", "always read"),
     ({"host_local_dirs": ["/srv/cni", "/srv/cni/"]}, "host_local_dirs[1]", "listed twice"),
+    ({"host_local_dirs": ["/var/lib/cni"]}, "host_local_dirs[0]",
+     "overlaps /var/lib/cni/networks"),
+    ({"host_local_dirs": ["/var/lib/cni/multus"]}, "host_local_dirs[0]", "Multus' cache"),
+    ({"host_local_dirs": ["/run/netplumb/x"]}, "host_local_dirs[0]", "the shim's state"),
+    ({"host_local_dirs": ["/run/containerd/pools"]}, "host_local_dirs[0]", "socket directory"),
+    ({"host_local_dirs": ["/srv/cni", "/srv/cni/a"]}, "host_local_dirs[1]",
+     "overlaps /srv/cni (host_local_dirs[0])"),
     ({"metrics": False, "host_local_dirs": ["/srv/cni"]}, "host_local_dirs",
      "metrics container"),
     ({"reconcile": {"grace": "5s"}}, "reconcile.grace", "at least 10s"),
