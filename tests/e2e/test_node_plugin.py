@@ -471,9 +471,10 @@ def test_the_node_plugin_frees_what_no_sandbox_holds(pod_network: NetworkHandle,
         assert after.delta(before, "netplumb_node_reconcile_freed_total",
                            kind="multus-cache") >= 1
         assert after.delta(before, "netplumb_node_reconcile_runs_total", result="error") == 0
-        figure(f"reconcile: a reservation and a Multus cache entry no sandbox holds freed "
-               f"{took:.1f}s after they were written (interval {RECONCILE_INTERVAL_S:.0f}s), "
-               f"a running sandbox's and a young one kept")
+        figure(f"reconcile: a reservation in {HOST_LOCAL_DIR}, one in {RECONCILE_OTHER_DIR} "
+               f"and a Multus cache entry no sandbox holds freed {took:.1f}s after they were "
+               f"written (interval {RECONCILE_INTERVAL_S:.0f}s), a running sandbox's and a "
+               "young one kept")
     finally:
         for path, _, _ in files.values():
             path.unlink(missing_ok=True)
