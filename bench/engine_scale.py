@@ -98,6 +98,16 @@ def run_kubectl(kubectl: Path, kubeconfig: Path, manifests: Path) -> dict[str, f
             "destroy": timed(lambda: k("delete", "--wait=false", "-f", str(manifests)))}
 
 
+def scale_project(where: Path, n: int, data: dict[str, Any]) -> Path:
+    """A project copy whose stack ``scale<n>`` reads ``data`` from a spec file (a stack's
+    removal takes its config file with it: one copy per run)."""
+    project = engine.project_copy(where, {
+        f"scale{n}": "config:\n  netplumb:specFile: specs/scale.yaml\n"})
+    (project / "specs").mkdir()
+    (project / "specs" / "scale.yaml").write_text(yaml.safe_dump(data))
+    return project
+
+
 def with_library(library: Path | None, fn: Callable[[], dict[str, float]]
                  ) -> dict[str, float]:
     """``fn()`` with the stacks' program importing ``netplumb`` from ``library`` (the engine's
@@ -150,10 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             manifests = tmp / f"nads-{n}.yaml"
             plan = build_plan(StackSpec.parse(data))
             manifests.write_text("---\n".join(dump(m) for m in nad_manifests(plan)))
-            project = engine.project_copy(tmp / f"project-{n}", {
-                f"scale{n}": "config:\n  netplumb:specFile: specs/scale.yaml\n"})
-            (project / "specs").mkdir()
-            (project / "specs" / "scale.yaml").write_text(yaml.safe_dump(data))
+            project = scale_project(tmp / f"project-{n}", n, data)
             print(f"[{n} NADs] kubectl ...", flush=True)
             kube = run_kubectl(kubectl, kubeconfig, manifests)
             print(f"[{n} NADs] netplumb ...", flush=True)
@@ -164,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             if before is not None:
                 print(f"[{n} NADs] netplumb of {before} ...", flush=True)
                 results[n]["before"] = with_library(before, functools.partial(
-                    run_netplumb, project, tmp / f"backend-before-{n}", kubeconfig,
-                    f"scale{n}"))
+                    run_netplumb, scale_project(tmp / f"project-before-{n}", n, data),
+                    tmp / f"backend-before-{n}", kubeconfig, f"scale{n}"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\nNADs   | " + " | ".join(f"{op:>22}" for op in OPS))
