@@ -54,7 +54,6 @@ __all__ = [
     "layout",
     "listening_sockets",
     "missing_binaries",
-    "node_count",
     "node_ready",
     "node_specs",
     "pod_ready",
