@@ -38,6 +38,11 @@ def abs_path(value: str) -> str:
     return value
 
 
+def dir_path(value: str) -> str:
+    """A directory's path as compared with others: without trailing ``/`` (``/`` stays)."""
+    return value.rstrip("/") or "/"
+
+
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key in value:
         if not key or len(key) > 317 or any(c.isspace() for c in key):

@@ -16,7 +16,7 @@ from ..cni.config import CniVersion
 from ..spelling import nearest
 from ..validation import FieldIssue, each, once_each
 from .base import InputModel
-from .fields import Labels, Port, abs_path
+from .fields import Labels, Port, abs_path, dir_path
 from .images import NETPLUMB_NODE_IMAGE, PinnedImage
 from .placement import Toleration, tolerate_all
 from .resources import ContainerResources
@@ -61,7 +61,7 @@ def _known_plugin(name: str) -> str:
 
 def _other_data_dir(path: str) -> str:
     """A host-local dataDir besides the one always read, without a trailing ``/``."""
-    canonical = path.rstrip("/") or "/"
+    canonical = dir_path(path)
     if canonical == "/":
         raise FieldIssue("the host's root directory; expected the directory host-local "
                          "keeps one subdirectory per network in (its dataDir)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..args.fields import dir_path
 from ..args.node_plugin import NODE_PLUGINS, NodePluginArgs
 from ..errors import Finding
 from ..planned import PlannedNetwork
@@ -39,7 +40,7 @@ def check_node_plugin(networks: Iterable[PlannedNetwork], node: NodePluginArgs |
                         severity="warning"))
             data_dir = getattr(ipam, "data_dir", None)
             if (ipam_type == "host-local" and isinstance(data_dir, str) and node.metrics
-                    and (data_dir.rstrip("/") or "/") not in node.read_host_local_dirs):
+                    and dir_path(data_dir) not in node.read_host_local_dirs):
                 findings.append(Finding(
                     net.plugin_path(k, "ipam", "dataDir"), data_dir,
                     f"network {net.key} keeps its host-local reservations in {data_dir}, "
